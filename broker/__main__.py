@@ -1,0 +1,26 @@
+"""Command line: ``python -m broker serve [--config FILE] [--override k=v ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="broker", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run a broker process")
+    serve.add_argument("--config", help="a Kafka-style server.properties file")
+    serve.add_argument(
+        "--override", action="append", default=[], metavar="KEY=VALUE", help="override a property"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from broker.net.main import serve_main
+
+        return serve_main(args.config, args.override)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

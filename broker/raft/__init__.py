@@ -1,0 +1,1 @@
+"""raft layer; see docs/architecture.md."""
