@@ -1,0 +1,596 @@
+"""The sans-I/O KRaft core for one replicated log.
+
+Theory of operation
+-------------------
+A :class:`RaftNode` is a pure state machine in the style of etcd-raft.  The
+host drives it with four verbs and never the other way round:
+
+* ``tick()`` -- one unit of logical time has passed;
+* ``step(envelope)`` -- a message arrived from a peer;
+* ``propose(payload)`` (and ``add_voter``/``remove_voter``/
+  ``transfer_leadership``/``create_snapshot``) -- local requests;
+* ``ready()`` then ``advance(ready)`` -- collect what to persist, send and
+  apply, do it (in the order documented on :class:`Ready`), and acknowledge.
+
+It imports no trio, socket, time or random: time is ticks, jitter comes from
+an injected :class:`RandomSource`, storage is the :class:`RaftLog` protocol.
+
+The protocol is KRaft's (KIP-595, KIP-853, KIP-996):
+
+* Replication is pull-based.  Followers send Fetch(fetch_offset,
+  last_fetched_epoch); the leader checks the pair against its own log and
+  answers with records, with DivergingEpoch (the follower truncates to the
+  common point and fetches again), or with a SnapshotId when the follower
+  needs data the leader has already compacted into a snapshot.
+* The high watermark is the largest offset that a majority of voters has
+  fetched (the leader counts its own *flushed* end offset); it moves only once
+  that offset is past the leader's epoch start offset, i.e. once the leader
+  change record the leader wrote at election has been committed (Raft paper
+  section 5.4.2).  It never decreases on a node.
+* Elections: a follower whose fetches go unanswered for ``fetch_timeout``
+  becomes Prospective and asks for pre-votes (KIP-996) without bumping its
+  epoch; voters grant pre-votes only if they have no live leader and the
+  candidate's log is at least as up to date as theirs.  A majority of
+  pre-votes makes it a Candidate (epoch + 1, votes for itself, persists);
+  a majority of votes makes it Leader, which appends a LEADER_CHANGE record
+  and announces itself with BeginQuorumEpoch.
+* A leader that cannot hear from a majority for 1.5 x ``fetch_timeout``
+  resigns (check-quorum); a resigning leader sends EndQuorumEpoch with its
+  preferred successors, the first of which stands for election at once,
+  skipping the pre-vote (this is also how leadership transfer ends).
+* Voter changes (KIP-853) are KRAFT_VOTERS control records, one uncommitted
+  change at a time and only after the leader committed in its own epoch; a
+  replica uses the latest voter set in its log.  Observers (replicas outside
+  the voter set) fetch but never vote or stand for election.
+
+Roles are swapped step functions (``self._step_role``), not subclasses.
+Fetch, FetchSnapshot and high-watermark logic live in ``replication.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from broker.raft import replication
+from broker.raft.control import VoterHistory, decode_voters, encode_leader_change, encode_voters
+from broker.raft.log import RaftLog, Snapshot
+from broker.raft.messages import (
+    DUPLICATE_VOTER,
+    FENCED_LEADER_EPOCH,
+    INVALID_REQUEST,
+    NO_LEADER,
+    NONE,
+    NOT_LEADER_OR_FOLLOWER,
+    REQUEST_TIMED_OUT,
+    VOTER_NOT_FOUND,
+    BeginQuorumEpochRequest,
+    BeginQuorumEpochResponse,
+    ControlKind,
+    EndQuorumEpochRequest,
+    EndQuorumEpochResponse,
+    Envelope,
+    FetchRequest,
+    FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
+    LogEntry,
+    Message,
+    SnapshotId,
+    VoteRequest,
+    VoteResponse,
+)
+from broker.raft.types import (
+    ElectionState,
+    LeaderState,
+    ProposeResult,
+    RaftConfig,
+    RandomSource,
+    Ready,
+    ReplicaState,
+    Role,
+)
+
+
+class RaftNode:
+    """One replica of one Raft-replicated log."""
+
+    def __init__(
+        self,
+        node_id: int,
+        log: RaftLog,
+        bootstrap_voters: Sequence[int],
+        rng: RandomSource,
+        config: RaftConfig | None = None,
+        election_state: ElectionState | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.log = log
+        self.config = config or RaftConfig()
+        self._rng = rng
+        state = election_state or ElectionState(0, None, None)
+        self.epoch = state.epoch
+        self.leader_id = state.leader_id
+        self.voted_for = state.voted_for
+        snapshot = log.latest_snapshot()
+        self.voters = VoterHistory(snapshot.voters if snapshot else bootstrap_voters)
+        self.replay_voters(log.log_start_offset)
+        self.high_watermark = log.log_start_offset
+        self.applied_offset = log.log_start_offset
+        self.durable_end = log.end_offset
+        self.now = 0
+        self.deadline = 0
+        self.messages: list[Envelope] = []
+        self.state_dirty = False
+        self.installed: Snapshot | None = None
+        self.next_correlation = 0
+        self.granted: set[int] = set()
+        self.leader_state: LeaderState | None = None
+        self.leader_resigned = False
+        self.fetch_inflight: int | None = None
+        self.fetch_deadline = 0
+        self.next_fetch_tick = 0
+        self.snapshot_buffer = bytearray()
+        self.discovery = 0
+        self.role = Role.UNATTACHED
+        self._step_role: Callable[[Envelope], None] = self._step_unattached
+        if self.leader_id is not None and self.leader_id != node_id:
+            self._enter(Role.FOLLOWER, self._step_follower)
+            self.deadline = self.config.fetch_timeout
+        else:
+            self.leader_resigned = self.leader_id == node_id
+            self._reset_election_timer()
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def is_voter(self) -> bool:
+        return self.node_id in self.voters.latest
+
+    def known_leader(self) -> int | None:
+        return None if self.leader_resigned else self.leader_id
+
+    def election_state(self) -> ElectionState:
+        return ElectionState(self.epoch, self.leader_id, self.voted_for)
+
+    # ------------------------------------------------------------- host verbs
+
+    def tick(self) -> None:
+        self.now += 1
+        role = self.role
+        if role is Role.LEADER:
+            replication.tick_leader(self)
+        elif role is Role.FOLLOWER:
+            if self.now >= self.deadline:
+                if self.is_voter:
+                    self.become_prospective()
+                else:
+                    self.forget_leader(resigned=False)
+            else:
+                replication.maybe_fetch(self)
+        elif role is Role.UNATTACHED and not self.is_voter:
+            replication.discover_leader(self)
+        elif self.now >= self.deadline:
+            if self.is_voter:
+                self.become_prospective()
+            else:
+                self._reset_election_timer()
+
+    def step(self, env: Envelope) -> None:
+        if env.destination != self.node_id:
+            raise ValueError(f"envelope for {env.destination} stepped into {self.node_id}")
+        msg = env.message
+        if isinstance(msg, VoteRequest):
+            self._on_vote_request(env, msg)
+        elif isinstance(msg, BeginQuorumEpochRequest):
+            self._on_begin_quorum_epoch(env, msg)
+        elif isinstance(msg, EndQuorumEpochRequest):
+            self._on_end_quorum_epoch(env, msg)
+        elif isinstance(msg, (FetchRequest, FetchSnapshotRequest)) and self.role is not Role.LEADER:
+            replication.reply_not_leader(self, env, msg)
+        elif isinstance(msg, (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse)):
+            if not self.observe(msg.leader_epoch, msg.leader_id):
+                self._step_role(env)
+        else:
+            self._step_role(env)
+
+    def propose(self, payload: bytes) -> ProposeResult:
+        ld = self.leader_state
+        if ld is None or ld.transfer_target is not None:
+            return ProposeResult(NOT_LEADER_OR_FOLLOWER, -1, self.epoch)
+        offset = self.log.end_offset
+        self.log.append([LogEntry(offset, self.epoch, payload)])
+        return ProposeResult(NONE, offset, self.epoch)
+
+    def add_voter(self, voter_id: int) -> int:
+        """AddRaftVoter (KIP-853); the voter must be a caught-up observer."""
+        ld = self.leader_state
+        if ld is None:
+            return NOT_LEADER_OR_FOLLOWER
+        voters = self.voters.latest
+        if voter_id in voters:
+            return DUPLICATE_VOTER
+        if not self._can_change_voters(ld):
+            return REQUEST_TIMED_OUT
+        replica = ld.replicas.get(voter_id)
+        if (
+            replica is None
+            or replica.last_fetch_tick < self.now - self.config.fetch_timeout
+            or replica.end_offset < self.high_watermark
+        ):
+            return REQUEST_TIMED_OUT
+        self._append_voters(ld, voters | {voter_id})
+        return NONE
+
+    def remove_voter(self, voter_id: int) -> int:
+        """RemoveRaftVoter (KIP-853)."""
+        ld = self.leader_state
+        if ld is None:
+            return NOT_LEADER_OR_FOLLOWER
+        voters = self.voters.latest
+        if voter_id not in voters:
+            return VOTER_NOT_FOUND
+        if len(voters) == 1:
+            return INVALID_REQUEST
+        if not self._can_change_voters(ld):
+            return REQUEST_TIMED_OUT
+        self._append_voters(ld, voters - {voter_id})
+        return NONE
+
+    def transfer_leadership(self, target: int) -> int:
+        """Stop taking proposals, wait until ``target`` has fetched the whole
+        log, then resign naming it first successor (Raft thesis 3.10)."""
+        ld = self.leader_state
+        if ld is None:
+            return NOT_LEADER_OR_FOLLOWER
+        if target == self.node_id or target not in self.voters.latest:
+            return INVALID_REQUEST
+        ld.transfer_target = target
+        ld.transfer_deadline = self.now + 2 * self.config.election_timeout
+        return NONE
+
+    def create_snapshot(self, end_offset: int, data: bytes) -> Snapshot:
+        """Record a snapshot of the applied state below ``end_offset`` and
+        delete the log entries it covers."""
+        if not self.log.log_start_offset < end_offset <= self.applied_offset:
+            raise ValueError(
+                f"snapshot end {end_offset} outside ({self.log.log_start_offset}, "
+                f"{self.applied_offset}]"
+            )
+        epoch = self.log.read(end_offset - 1, 1)[0].epoch
+        voters = tuple(sorted(self.voters.at(end_offset)))
+        snapshot = Snapshot(SnapshotId(end_offset, epoch), voters, data)
+        self.log.create_snapshot(snapshot)
+        self.voters.compact_to(end_offset)
+        return snapshot
+
+    def has_ready(self) -> bool:
+        return bool(
+            self.state_dirty
+            or self.messages
+            or self.installed is not None
+            or self.log.end_offset != self.durable_end
+            or self.high_watermark > self.applied_offset
+        )
+
+    def ready(self) -> Ready:
+        state = None
+        if self.state_dirty:
+            voted = None if self.config.inject_bug == "forget_vote" else self.voted_for
+            state = ElectionState(self.epoch, self.leader_id, voted)
+        end = self.log.end_offset
+        committed: list[LogEntry] = []
+        if self.high_watermark > self.applied_offset:
+            committed = self.log.read(
+                self.applied_offset, self.high_watermark - self.applied_offset
+            )
+        return Ready(
+            election_state=state,
+            flush_offset=end if end != self.durable_end else None,
+            messages=self.messages,
+            committed=committed,
+            installed_snapshot=self.installed,
+            high_watermark=self.high_watermark,
+        )
+
+    def advance(self, rd: Ready) -> None:
+        if rd.election_state is not None:
+            self.state_dirty = False
+        if rd.flush_offset is not None:
+            self.durable_end = rd.flush_offset
+        self.messages = []
+        if rd.committed:
+            self.applied_offset = rd.committed[-1].offset + 1
+        self.installed = None
+        if self.role is Role.LEADER:
+            replication.maybe_advance_high_watermark(self)
+
+    # ------------------------------------------------------------ transitions
+
+    def _enter(self, role: Role, step: Callable[[Envelope], None]) -> None:
+        self.role = role
+        self._step_role = step
+        self.leader_state = None
+        self.fetch_inflight = None
+        self.granted = set()
+
+    def _set_election(self, epoch: int, leader_id: int | None, voted_for: int | None) -> None:
+        if (epoch, leader_id, voted_for) != (self.epoch, self.leader_id, self.voted_for):
+            self.epoch, self.leader_id, self.voted_for = epoch, leader_id, voted_for
+            self.state_dirty = True
+
+    def _reset_election_timer(self) -> None:
+        timeout = self.config.election_timeout
+        self.deadline = self.now + timeout + self._rng.randrange(timeout)
+
+    def become_unattached(self, epoch: int) -> None:
+        """Move to a newer epoch with no leader and no vote yet."""
+        self._set_election(epoch, None, None)
+        self.leader_resigned = False
+        self._enter(Role.UNATTACHED, self._step_unattached)
+        self._reset_election_timer()
+
+    def forget_leader(self, resigned: bool) -> None:
+        """Stay in this epoch without a leader.  The persisted leader id and
+        vote are kept, so this replica can never vote a second leader into
+        the epoch."""
+        self.leader_resigned = self.leader_resigned or resigned
+        self._enter(Role.UNATTACHED, self._step_unattached)
+        self._reset_election_timer()
+
+    def become_follower(self, epoch: int, leader_id: int) -> None:
+        voted = self.voted_for if epoch == self.epoch else None
+        self._set_election(epoch, leader_id, voted)
+        self.leader_resigned = False
+        self._enter(Role.FOLLOWER, self._step_follower)
+        self.deadline = self.now + self.config.fetch_timeout
+        replication.send_fetch(self, leader_id)
+
+    def become_prospective(self) -> None:
+        if not self.config.pre_vote:
+            self.become_candidate()
+            return
+        self._enter(Role.PROSPECTIVE, self._step_candidate)
+        self._reset_election_timer()
+        self._request_votes(pre_vote=True)
+
+    def become_candidate(self) -> None:
+        self._set_election(self.epoch + 1, None, self.node_id)
+        self.leader_resigned = False
+        self._enter(Role.CANDIDATE, self._step_candidate)
+        self._reset_election_timer()
+        self._request_votes(pre_vote=False)
+
+    def _request_votes(self, pre_vote: bool) -> None:
+        self.granted = {self.node_id}
+        request_epoch = self.epoch + 1 if pre_vote else self.epoch
+        for voter in sorted(self.voters.latest):
+            if voter != self.node_id:
+                self.send(
+                    voter,
+                    VoteRequest(
+                        candidate_epoch=request_epoch,
+                        candidate_id=self.node_id,
+                        voter_id=voter,
+                        last_offset_epoch=self.log.last_epoch,
+                        last_offset=self.log.end_offset,
+                        pre_vote=pre_vote,
+                    ),
+                )
+        self._maybe_win()
+
+    def _maybe_win(self) -> None:
+        voters = self.voters.latest
+        if len(self.granted & voters) * 2 <= len(voters):
+            return
+        if self.role is Role.PROSPECTIVE:
+            self.become_candidate()
+        elif self.role is Role.CANDIDATE:
+            self.become_leader()
+
+    def become_leader(self) -> None:
+        self._set_election(self.epoch, self.node_id, self.voted_for)
+        self.leader_resigned = False
+        self._enter(Role.LEADER, self._step_leader)
+        start = self.log.end_offset
+        ld = LeaderState(epoch_start_offset=start, since_tick=self.now)
+        voters = self.voters.latest
+        for voter in voters:
+            if voter != self.node_id:
+                ld.replicas[voter] = ReplicaState(last_fetch_tick=self.now)
+                ld.begin_pending.add(voter)
+        self.leader_state = ld
+        payload = encode_leader_change(self.node_id, voters)
+        self.log.append([LogEntry(start, self.epoch, payload, ControlKind.LEADER_CHANGE)])
+        replication.send_begin_quorum_epoch(self, ld)
+
+    def resign(self, preferred_first: int | None = None) -> None:
+        """Give up leadership of this epoch (EndQuorumEpoch)."""
+        ld = self.leader_state
+        assert ld is not None
+
+        def progress(voter: int) -> tuple[int, int]:
+            replica = ld.replicas.get(voter)
+            return (-(replica.end_offset if replica else 0), voter)
+
+        successors = sorted((v for v in self.voters.latest if v != self.node_id), key=progress)
+        if preferred_first is not None and preferred_first in successors:
+            successors.remove(preferred_first)
+            successors.insert(0, preferred_first)
+        request = EndQuorumEpochRequest(self.node_id, self.epoch, tuple(successors))
+        for voter in successors:
+            self.send(voter, request)
+        self.leader_resigned = True
+        self._enter(Role.RESIGNED, self._step_resigned)
+        self._reset_election_timer()
+
+    def observe(self, epoch: int, leader_id: int) -> bool:
+        """Learn of an epoch or leader from a peer; True if the role changed."""
+        leader = None if leader_id == NO_LEADER else leader_id
+        if epoch > self.epoch:
+            if leader is not None and leader != self.node_id:
+                self.become_follower(epoch, leader)
+            else:
+                self.become_unattached(epoch)
+            return True
+        if (
+            epoch == self.epoch
+            and leader is not None
+            and leader != self.node_id
+            and self.role not in (Role.LEADER, Role.FOLLOWER)
+            and not (self.leader_resigned and leader == self.leader_id)
+        ):
+            self.become_follower(epoch, leader)
+            return True
+        return False
+
+    # ----------------------------------------------------- step: every role
+
+    def _log_is_up_to_date(self, req: VoteRequest) -> bool:
+        """Raft paper section 5.4.1: compare last epochs, then end offsets."""
+        mine = (self.log.last_epoch, self.log.end_offset)
+        return (req.last_offset_epoch, req.last_offset) >= mine
+
+    def _on_vote_request(self, env: Envelope, req: VoteRequest) -> None:
+        granted = False
+        if req.pre_vote:
+            # KIP-996: no state change; refuse while we follow a live leader.
+            granted = (
+                req.candidate_epoch > self.epoch
+                and self.is_voter
+                and self.role not in (Role.LEADER, Role.FOLLOWER)
+                and self._log_is_up_to_date(req)
+            )
+        else:
+            if req.candidate_epoch > self.epoch:
+                self.become_unattached(req.candidate_epoch)
+            if (
+                req.candidate_epoch == self.epoch
+                and self.is_voter
+                and self._log_is_up_to_date(req)
+                and (
+                    self.voted_for == req.candidate_id
+                    or (self.voted_for is None and self.leader_id is None)
+                )
+            ):
+                granted = True
+                self._set_election(self.epoch, None, req.candidate_id)
+                self._reset_election_timer()
+        leader = self.known_leader()
+        self.reply(
+            env,
+            VoteResponse(NONE, NO_LEADER if leader is None else leader, self.epoch, granted),
+        )
+
+    def _on_begin_quorum_epoch(self, env: Envelope, req: BeginQuorumEpochRequest) -> None:
+        error = NONE
+        if req.leader_epoch < self.epoch:
+            error = FENCED_LEADER_EPOCH
+        else:
+            self.observe(req.leader_epoch, req.leader_id)
+        leader = self.known_leader()
+        self.reply(
+            env,
+            BeginQuorumEpochResponse(error, NO_LEADER if leader is None else leader, self.epoch),
+        )
+
+    def _on_end_quorum_epoch(self, env: Envelope, req: EndQuorumEpochRequest) -> None:
+        error = NONE
+        if req.leader_epoch < self.epoch:
+            error = FENCED_LEADER_EPOCH
+        else:
+            if req.leader_epoch > self.epoch:
+                self.become_unattached(req.leader_epoch)
+            elif req.leader_id == self.leader_id and self.role in (
+                Role.FOLLOWER,
+                Role.UNATTACHED,
+                Role.PROSPECTIVE,
+            ):
+                self.forget_leader(resigned=True)
+            if self.role is Role.UNATTACHED and self.is_voter:
+                successors = req.preferred_successors
+                if successors[:1] == (self.node_id,):
+                    self.become_candidate()
+                elif self.node_id in successors:
+                    rank = successors.index(self.node_id)
+                    self.deadline = self.now + rank * max(1, self.config.election_timeout // 2)
+        leader = self.known_leader()
+        self.reply(
+            env,
+            EndQuorumEpochResponse(error, NO_LEADER if leader is None else leader, self.epoch),
+        )
+
+    # ------------------------------------------------- step: per-role tables
+
+    def _step_leader(self, env: Envelope) -> None:
+        msg = env.message
+        if isinstance(msg, FetchRequest):
+            replication.on_fetch_request(self, env, msg)
+        elif isinstance(msg, FetchSnapshotRequest):
+            replication.on_fetch_snapshot_request(self, env, msg)
+        elif (
+            isinstance(msg, BeginQuorumEpochResponse)
+            and self.leader_state is not None
+            and msg.leader_epoch == self.epoch
+        ):
+            self.leader_state.begin_pending.discard(env.source)
+
+    def _step_follower(self, env: Envelope) -> None:
+        msg = env.message
+        if isinstance(msg, FetchResponse):
+            replication.on_fetch_response(self, env, msg)
+        elif isinstance(msg, FetchSnapshotResponse):
+            replication.on_fetch_snapshot_response(self, env, msg)
+
+    def _step_unattached(self, env: Envelope) -> None:
+        msg = env.message
+        if isinstance(msg, FetchResponse) and env.correlation_id == self.fetch_inflight:
+            self.fetch_inflight = None
+            self.observe(msg.current_leader.leader_epoch, msg.current_leader.leader_id)
+
+    def _step_candidate(self, env: Envelope) -> None:
+        msg = env.message
+        if isinstance(msg, VoteResponse) and msg.vote_granted and msg.leader_epoch == self.epoch:
+            self.granted.add(env.source)
+            self._maybe_win()
+
+    def _step_resigned(self, env: Envelope) -> None:
+        pass
+
+    # ---------------------------------------------------------------- helpers
+
+    def send(self, destination: int, msg: Message) -> int:
+        correlation_id = self.next_correlation
+        self.next_correlation += 1
+        self.messages.append(Envelope(self.node_id, destination, correlation_id, msg))
+        return correlation_id
+
+    def reply(self, env: Envelope, msg: Message) -> None:
+        self.messages.append(Envelope(self.node_id, env.source, env.correlation_id, msg))
+
+    def replay_voters(self, from_offset: int) -> None:
+        """Record every voters record in the log at or above ``from_offset``."""
+        end = self.log.end_offset
+        while from_offset < end:
+            batch = self.log.read(from_offset, 1024)
+            for entry in batch:
+                if entry.control is ControlKind.KRAFT_VOTERS:
+                    self.voters.record(entry.offset, decode_voters(entry.payload)[0])
+            from_offset += len(batch)
+
+    def _can_change_voters(self, ld: LeaderState) -> bool:
+        """KIP-853: the leader has committed in its own epoch, no voter change
+        is uncommitted, and no transfer is under way."""
+        return (
+            self.high_watermark > ld.epoch_start_offset
+            and self.voters.latest_offset < self.high_watermark
+            and ld.transfer_target is None
+        )
+
+    def _append_voters(self, ld: LeaderState, voters: frozenset[int]) -> None:
+        offset = self.log.end_offset
+        entry = LogEntry(offset, self.epoch, encode_voters(voters), ControlKind.KRAFT_VOTERS)
+        self.log.append([entry])
+        self.voters.record(offset, voters)
+        for voter in voters:
+            if voter != self.node_id:
+                ld.replicas.setdefault(voter, ReplicaState(last_fetch_tick=self.now))

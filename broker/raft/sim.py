@@ -1,0 +1,424 @@
+"""Deterministic simulation of a Raft quorum under adversarial schedules.
+
+Theory of operation
+-------------------
+N :class:`RaftNode` cores run in one process.  A seeded SplitMix64 scheduler
+picks, step after step, one of: deliver a random in-flight packet (so
+packets are delayed and reordered), tick one node (nodes' clocks drift),
+propose from a client at a random node, crash or restart a node, cut or heal
+a network partition, take a snapshot, add or remove a voter, or transfer
+leadership.  Delivery drops and duplicates packets at random.
+
+Hosts follow the ``Ready`` contract: persist election state, flush the log,
+send, apply, ``advance``.  A crash forgets everything volatile: the core,
+unsent messages, the election state not yet persisted and an unflushed log
+suffix (of which the disk keeps a random prefix).  A crash may also strike
+between ``step``/``tick`` and the handling of its ``Ready``.  Packets to a
+previous incarnation of a node are dropped, as its connections would be.
+
+After every step the checker asserts:
+
+* at most one leader per epoch;
+* a node's persisted epoch and (within one incarnation) its high watermark
+  never decrease;
+* every committed entry is identical on every node that reaches it (each
+  committed delivery and each installed snapshot is compared with the global
+  record of committed entries, and logs are re-read below the high
+  watermark every few steps);
+* no acknowledged proposal is lost (checked at the end, against a leader);
+* the core raises no :class:`RaftInvariantError`.
+
+Then faults stop: partitions heal, crashed nodes restart, the network turns
+reliable, and within ``liveness_rounds`` rounds (each: every node ticks once,
+then every in-flight packet is delivered) a leader must commit a new
+proposal and every node must reach it.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from broker.raft.log import MemoryLog
+from broker.raft.messages import REQUEST_TYPES, Envelope, LogEntry
+from broker.raft.node import RaftNode
+from broker.raft.rng import SplitMix64
+from broker.raft.types import ElectionState, RaftConfig, RaftInvariantError, Ready, Role
+
+_ENTRY_HEAD = struct.Struct(">ii")  # epoch, payload length
+
+
+def encode_state(entries: list[tuple[int, bytes]]) -> bytes:
+    return b"".join(_ENTRY_HEAD.pack(e, len(p)) + p for e, p in entries)
+
+
+def decode_state(data: bytes) -> list[tuple[int, bytes]]:
+    out = []
+    pos = 0
+    while pos < len(data):
+        epoch, size = _ENTRY_HEAD.unpack_from(data, pos)
+        pos += _ENTRY_HEAD.size
+        out.append((epoch, data[pos : pos + size]))
+        pos += size
+    return out
+
+
+class Violation(Exception):
+    """A checked safety or liveness property failed."""
+
+
+@dataclass(slots=True)
+class Packet:
+    env: Envelope
+    src_incarnation: int
+    dst_incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    nodes: int = 3
+    voters: int = 3
+    steps: int = 1500
+    drop: float = 0.05
+    duplicate: float = 0.03
+    crash_mid_ready: float = 0.003
+    liveness_rounds: int = 400
+    max_in_flight: int = 400
+    config: RaftConfig = field(default_factory=RaftConfig)
+
+
+@dataclass(slots=True)
+class SimResult:
+    seed: int
+    violation: str | None
+    trace: list[str]
+    steps: int
+    leaders: int
+    committed: int
+    acked: int
+
+
+class Simulation:
+    def __init__(self, seed: int, options: SimOptions) -> None:
+        self.seed = seed
+        self.opts = options
+        self.rng = SplitMix64(seed)
+        n = options.nodes
+        self.bootstrap = tuple(range(min(options.voters, n)))
+        self.logs = [MemoryLog() for _ in range(n)]
+        self.stored: list[ElectionState | None] = [None] * n
+        self.incarnation = [0] * n
+        self.cores: list[RaftNode | None] = [None] * n
+        self.group = [0] * n
+        self.net: list[Packet] = []
+        self.drop = options.drop
+        self.duplicate = options.duplicate
+        self.committed: dict[int, tuple[int, bytes]] = {}
+        self.leaders: dict[int, int] = {}
+        self.epoch_seen = [0] * n
+        self.hw_seen = [0] * n
+        self.sm: list[list[tuple[int, bytes]]] = [[] for _ in range(n)]
+        self.proposed: set[bytes] = set()
+        self.acked: dict[bytes, int] = {}
+        self.next_payload = 0
+        self.trace: list[str] = []
+        self.faults = True
+        for i in range(n):
+            self._start(i)
+
+    # ---------------------------------------------------------------- nodes
+
+    def _start(self, i: int) -> None:
+        rng = SplitMix64(self.seed * 1_000_003 + i * 7_919 + self.incarnation[i] * 104_729)
+        core = RaftNode(i, self.logs[i], self.bootstrap, rng, self.opts.config, self.stored[i])
+        self.cores[i] = core
+        self.hw_seen[i] = core.high_watermark
+        snapshot = self.logs[i].latest_snapshot()
+        self.sm[i] = decode_state(snapshot.data) if snapshot else []
+        self._check_state(i, self.sm[i])
+
+    def _crash(self, i: int) -> None:
+        log = self.logs[i]
+        keep = self.rng.randrange(log.end_offset - log.durable_end_offset + 1)
+        log.crash(keep)
+        self.cores[i] = None
+        self.incarnation[i] += 1
+        self.net = [p for p in self.net if p.env.destination != i]
+        self.trace.append(f"crash {i} keep_unflushed={keep} log_end={log.end_offset}")
+
+    def _act(self, i: int, what: str, tag: Packet | None = None) -> None:
+        core = self.cores[i]
+        assert core is not None
+        try:
+            if tag is not None:
+                core.step(tag.env)
+            else:
+                core.tick()
+        except RaftInvariantError as exc:
+            raise Violation(f"core invariant: {exc}") from exc
+        if self.faults and self.rng.random() < self.opts.crash_mid_ready:
+            self.trace.append(f"{what} then crash before ready")
+            self._crash(i)
+            return
+        self._drain(i, tag)
+
+    def _drain(self, i: int, tag: Packet | None = None) -> None:
+        core = self.cores[i]
+        assert core is not None
+        while core.has_ready():
+            rd = core.ready()
+            self._handle_ready(i, rd, tag)
+            core.advance(rd)
+            self._check_node(i, core)
+
+    def _handle_ready(self, i: int, rd: Ready, tag: Packet | None) -> None:
+        if rd.election_state is not None:
+            self.stored[i] = rd.election_state
+        if rd.flush_offset is not None:
+            self.logs[i].flush()
+        for env in rd.messages:
+            if (
+                tag is not None
+                and env.destination == tag.env.source
+                and env.correlation_id == tag.env.correlation_id
+                and not isinstance(env.message, REQUEST_TYPES)
+            ):
+                dst_inc = tag.src_incarnation
+            else:
+                dst_inc = self.incarnation[env.destination]
+            self.net.append(Packet(env, self.incarnation[i], dst_inc))
+        if len(self.net) > self.opts.max_in_flight:
+            del self.net[: len(self.net) - self.opts.max_in_flight]
+        sm = self.sm[i]
+        if rd.installed_snapshot is not None:
+            self.sm[i] = sm = decode_state(rd.installed_snapshot.data)
+            self._check_state(i, sm)
+            self.trace.append(f"node {i} installed snapshot {rd.installed_snapshot.snapshot_id}")
+        for entry in rd.committed:
+            self._apply(i, sm, entry)
+
+    def _apply(self, i: int, sm: list[tuple[int, bytes]], entry: LogEntry) -> None:
+        if entry.offset != len(sm):
+            raise Violation(f"node {i} applied offset {entry.offset}, expected {len(sm)}")
+        item = (entry.epoch, entry.payload)
+        known = self.committed.setdefault(entry.offset, item)
+        if known != item:
+            raise Violation(f"node {i} committed {item} at {entry.offset}, others {known}")
+        sm.append(item)
+        if entry.control is None and entry.payload in self.proposed:
+            self.proposed.discard(entry.payload)
+            self.acked[entry.payload] = entry.offset
+
+    def _check_state(self, i: int, sm: list[tuple[int, bytes]]) -> None:
+        for offset, item in enumerate(sm):
+            known = self.committed.setdefault(offset, item)
+            if known != item:
+                raise Violation(f"node {i} snapshot has {item} at {offset}, committed {known}")
+
+    def _check_node(self, i: int, core: RaftNode) -> None:
+        if core.role is Role.LEADER:
+            leader = self.leaders.setdefault(core.epoch, i)
+            if leader != i:
+                raise Violation(f"two leaders in epoch {core.epoch}: {leader} and {i}")
+        if core.epoch < self.epoch_seen[i]:
+            raise Violation(f"node {i} epoch went back {self.epoch_seen[i]} -> {core.epoch}")
+        self.epoch_seen[i] = core.epoch
+        if core.high_watermark < self.hw_seen[i]:
+            raise Violation(
+                f"node {i} high watermark went back {self.hw_seen[i]} -> {core.high_watermark}"
+            )
+        self.hw_seen[i] = core.high_watermark
+
+    def _check_logs(self) -> None:
+        for i, core in enumerate(self.cores):
+            if core is None:
+                continue
+            log = self.logs[i]
+            start = log.log_start_offset
+            for entry in log.read(start, core.high_watermark - start):
+                if self.committed.get(entry.offset) != (entry.epoch, entry.payload):
+                    raise Violation(
+                        f"node {i} log has ({entry.epoch}, {entry.payload!r}) at "
+                        f"{entry.offset} below its high watermark, committed "
+                        f"{self.committed.get(entry.offset)}"
+                    )
+
+    # --------------------------------------------------------------- events
+
+    def _deliver(self, index: int) -> None:
+        packet = self.net[index]
+        self.net[index] = self.net[-1]
+        self.net.pop()
+        env = packet.env
+        dst = env.destination
+        if self.faults:
+            if self.rng.random() < self.drop:
+                return
+            if self.rng.random() < self.duplicate:
+                self.net.append(packet)
+        if self.group[env.source] != self.group[dst]:
+            return
+        if self.cores[dst] is None or self.incarnation[dst] != packet.dst_incarnation:
+            return
+        self.trace.append(f"deliver {env.source}->{dst} #{env.correlation_id} {env.message}")
+        self._act(dst, "deliver", packet)
+
+    def _alive(self) -> list[int]:
+        return [i for i, c in enumerate(self.cores) if c is not None]
+
+    def _leader(self) -> RaftNode | None:
+        for core in self.cores:
+            if core is not None and core.role is Role.LEADER:
+                return core
+        return None
+
+    def _propose(self, i: int) -> int | None:
+        core = self.cores[i]
+        assert core is not None
+        payload = b"v%d" % self.next_payload
+        self.next_payload += 1
+        result = core.propose(payload)
+        if result.error_code == 0:
+            self.proposed.add(payload)
+            self.trace.append(f"propose {payload!r} at {i} -> offset {result.offset}")
+            self._drain(i)
+            return result.offset
+        return None
+
+    def _snapshot(self, i: int) -> None:
+        core = self.cores[i]
+        assert core is not None
+        start = core.log.log_start_offset
+        if core.applied_offset <= start:
+            return
+        end = start + 1 + self.rng.randrange(core.applied_offset - start)
+        core.create_snapshot(end, encode_state(self.sm[i][:end]))
+        self.trace.append(f"snapshot {i} end_offset={end}")
+
+    def _change_voters(self) -> None:
+        leader = self._leader()
+        if leader is None:
+            return
+        target = self.rng.randrange(self.opts.nodes)
+        if target in leader.voters.latest:
+            error = leader.remove_voter(target)
+            self.trace.append(f"remove_voter {target} at {leader.node_id} -> {error}")
+        else:
+            error = leader.add_voter(target)
+            self.trace.append(f"add_voter {target} at {leader.node_id} -> {error}")
+        self._drain(leader.node_id)
+
+    def _transfer(self) -> None:
+        leader = self._leader()
+        if leader is None:
+            return
+        target = self.rng.randrange(self.opts.nodes)
+        error = leader.transfer_leadership(target)
+        self.trace.append(f"transfer {leader.node_id} -> {target}: {error}")
+
+    def step(self) -> None:
+        rng = self.rng
+        r = rng.random() * 100.0
+        alive = self._alive()
+        if r < 45.0:
+            if self.net:
+                self._deliver(rng.randrange(len(self.net)))
+        elif r < 82.0:
+            if alive:
+                i = rng.choice(alive)
+                self.trace.append(f"tick {i}")
+                self._act(i, f"tick {i}")
+        elif r < 92.0:
+            leader = self._leader()
+            if leader is not None and rng.random() < 0.7:
+                self._propose(leader.node_id)
+            elif alive:
+                self._propose(rng.choice(alive))
+        elif r < 92.6:
+            if alive:
+                self._crash(rng.choice(alive))
+        elif r < 95.0:
+            dead = [i for i, c in enumerate(self.cores) if c is None]
+            if dead:
+                i = rng.choice(dead)
+                self.trace.append(f"restart {i}")
+                self._start(i)
+        elif r < 95.6:
+            self.group = [rng.randrange(2) for _ in self.cores]
+            self.trace.append(f"partition {self.group}")
+        elif r < 97.0:
+            self.group = [0] * len(self.cores)
+            self.trace.append("heal")
+        elif r < 98.2:
+            if alive:
+                self._snapshot(rng.choice(alive))
+        elif r < 99.3:
+            self._change_voters()
+        else:
+            self._transfer()
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> SimResult:
+        violation: str | None = None
+        steps = 0
+        try:
+            for steps in range(1, self.opts.steps + 1):
+                self.step()
+                if steps % 64 == 0:
+                    self._check_logs()
+            self._liveness()
+        except Violation as exc:
+            violation = str(exc)
+        return SimResult(
+            seed=self.seed,
+            violation=violation,
+            trace=self.trace,
+            steps=steps,
+            leaders=len(self.leaders),
+            committed=len(self.committed),
+            acked=len(self.acked),
+        )
+
+    def _round(self) -> None:
+        for i in self._alive():
+            self._act(i, f"tick {i}")
+        batch, self.net = self.net, []
+        for packet in batch:
+            self.net.append(packet)
+            self._deliver(len(self.net) - 1)
+
+    def _liveness(self) -> None:
+        self.faults = False
+        self.group = [0] * len(self.cores)
+        self.trace.append("faults stop")
+        for i, core in enumerate(self.cores):
+            if core is None:
+                self._start(i)
+        probe: int | None = None
+        for _ in range(self.opts.liveness_rounds):
+            self._round()
+            leader = self._leader()
+            if probe is None and leader is not None:
+                probe = self._propose(leader.node_id)
+            if probe is not None and all(
+                c is not None and c.high_watermark > probe for c in self.cores
+            ):
+                break
+        else:
+            states = [
+                f"{c.node_id}:{c.role.value}/e{c.epoch}/hw{c.high_watermark}/end{c.log.end_offset}"
+                for c in self.cores
+                if c is not None
+            ]
+            raise Violation(
+                f"liveness: no commit everywhere within {self.opts.liveness_rounds} rounds "
+                f"after faults stopped (probe={probe}; {' '.join(states)})"
+            )
+        self._check_logs()
+        leader = self._leader()
+        assert leader is not None
+        sm = self.sm[leader.node_id]
+        for payload, offset in self.acked.items():
+            if offset >= len(sm) or sm[offset][1] != payload:
+                raise Violation(f"acknowledged {payload!r} at offset {offset} was lost")
