@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from broker.wire.schema import (
     FIXED_TYPES,
+    NONE,
     FieldSpec,
     MessageSpec,
     Versions,
@@ -173,73 +175,88 @@ def _fixed_runs(fields: list[FieldSpec], v: int) -> Iterator[list[FieldSpec] | F
 
 
 # -- decode ----------------------------------------------------------------
+#
+# Decoders are fully inlined: one function per (message, version) decodes
+# every nested struct in place, with locals prefixed by their path, so the hot
+# path pays no call or tuple return per struct. In non-flexible versions the
+# fixed-width length of a string, bytes, records or array field is read with
+# the run of fixed fields before it.
+
+
+def _length_prefix(f: FieldSpec, v: int, flex: bool) -> str | None:
+    """The struct code of a field's fixed-width length, if it has one in ``v``."""
+    if _compact(f, v, flex) or (f.is_struct and not f.is_array):
+        return None
+    if f.is_array or f.type in ("bytes", "records"):
+        return "i"
+    if f.type == "string":
+        return "h"
+    return None
 
 
 def _decode_value(
-    em: _Emitter, f: FieldSpec, v: int, flex: bool, target: str, ind: str
+    f: FieldSpec, v: int, flex: bool, target: str, ind: str, p: str, have_len: bool = False
 ) -> list[str]:
-    """Lines that decode one (untagged or tag-body) value of ``f`` into ``target``."""
+    """Lines that decode one value of ``f`` into ``target``; ``p`` prefixes locals."""
     out: list[str] = []
     compact = _compact(f, v, flex)
     nullable = v in f.nullable
     t = f.type
-    a = f.attr
+    a = p + f.attr
     if f.is_array:
-        out += _decode_length(compact, "_n", ind, array=True)
+        if not have_len:
+            out += _decode_length(compact, "_n", ind, array=True)
+        null = f"{target} = None" if nullable else f"raise CorruptMessage('null array {f.name}')"
         out.append(f"{ind}if _n < 0:")
-        out.append(
-            f"{ind}    {target} = None"
-            if nullable
-            else f"{ind}    raise CorruptMessage('null array {f.name}')"
-        )
+        out.append(f"{ind}    {null}")
         out.append(f"{ind}else:")
         inner = ind + "    "
         el = f.element_type
-        out.append(f"{inner}if _n > len(data) - pos:")
+        out.append(f"{inner}if _n > _len - pos:")
         out.append(f"{inner}    raise CorruptMessage('array {f.name} longer than the frame')")
+        out.append(f"{inner}_items{a} = []")
         if f.is_struct:
-            fn = em.names[("d", el, v)]
-            out.append(f"{inner}_items_{a} = []")
             out.append(f"{inner}for _ in range(_n):")
-            out.append(f"{inner}    _item_{a}, pos = {fn}(data, pos)")
-            out.append(f"{inner}    _items_{a}.append(_item_{a})")
-            out.append(f"{inner}{target} = _items_{a}")
+            sub = p + f.attr + "_"
+            out += _decode_fields(f.fields, v, flex, inner + "    ", sub)
+            out.append(f"{inner}    _items{a}.append({_construct(el, f.fields, v, sub)})")
         elif el in FIXED_TYPES:
-            size = f"_n * {_size(el)}"
             out.append(
-                f"{inner}{target} = list(unpack_from('>%d{FIXED_TYPES[el]}' % _n, data, pos))"
+                f"{inner}_items{a} = list(unpack_from('>%d{FIXED_TYPES[el]}' % _n, data, pos))"
             )
-            out.append(f"{inner}pos += {size}")
+            out.append(f"{inner}pos += _n * {_size(el)}")
         else:
-            sub = FieldSpec(
-                f.name, el, f.versions, Versions(1, 0), Versions(1, 0), None, None, f.flexible
-            )
-            out.append(f"{inner}_items_{a} = []")
+            sub_f = FieldSpec(f.name, el, f.versions, NONE, NONE, None, None, f.flexible)
             out.append(f"{inner}for _ in range(_n):")
-            out += _decode_value(em, sub, v, flex, f"_x_{a}", inner + "    ")
-            out.append(f"{inner}    _items_{a}.append(_x_{a})")
-            out.append(f"{inner}{target} = _items_{a}")
+            out += _decode_value(sub_f, v, flex, f"_x{a}", inner + "    ", p)
+            out.append(f"{inner}    _items{a}.append(_x{a})")
+        out.append(f"{inner}{target} = _items{a}")
         return out
     if f.is_struct:
-        fn = em.names[("d", t, v)]
+        sub = p + f.attr + "_"
         if nullable:
             out.append(f"{ind}if data[pos] == 0xFF:")
             out.append(f"{ind}    {target} = None")
             out.append(f"{ind}    pos += 1")
             out.append(f"{ind}else:")
-            out.append(f"{ind}    {target}, pos = {fn}(data, pos + 1)")
+            out.append(f"{ind}    pos += 1")
+            out += _decode_fields(f.fields, v, flex, ind + "    ", sub)
+            out.append(f"{ind}    {target} = {_construct(t, f.fields, v, sub)}")
         else:
-            out.append(f"{ind}{target}, pos = {fn}(data, pos)")
+            out += _decode_fields(f.fields, v, flex, ind, sub)
+            out.append(f"{ind}{target} = {_construct(t, f.fields, v, sub)}")
         return out
     if t in FIXED_TYPES:
-        out.append(f"{ind}({target},) = {em.fmt('>' + FIXED_TYPES[t])}.unpack_from(data, pos)")
+        out.append(
+            f"{ind}({target},) = _S_{FIXED_TYPES[t].replace('?', 'o')}.unpack_from(data, pos)"
+        )
         out.append(f"{ind}pos += {_size(t)}")
         return out
     if t == "uuid":
         out.append(f"{ind}{target}, pos = read_uuid(data, pos)")
         return out
-    # string, bytes, records
-    out += _decode_length(compact, "_n", ind, array=False, wide=(t != "string"))
+    if not have_len:
+        out += _decode_length(compact, "_n", ind, array=False, wide=(t != "string"))
     out.append(f"{ind}if _n < 0:")
     if nullable:
         out.append(f"{ind}    {target} = None")
@@ -247,7 +264,7 @@ def _decode_value(
         out.append(f"{ind}    raise CorruptMessage('null {t} in non-nullable {f.name}')")
     out.append(f"{ind}else:")
     out.append(f"{ind}    _end = pos + _n")
-    out.append(f"{ind}    if _end > len(data):")
+    out.append(f"{ind}    if _end > _len:")
     out.append(f"{ind}        raise CorruptMessage('{f.name} runs past the end of the frame')")
     conv = {
         "string": "str(data[pos:_end], 'utf-8')",
@@ -278,20 +295,39 @@ def _size(t: str) -> int:
     return {"?": 1, "b": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8, "d": 8}[FIXED_TYPES[t]]
 
 
-def _decode_struct(em: _Emitter, s: _Struct, v: int, flex: bool) -> list[str]:
-    ind = "    "
+_CODE_SIZE = {"?": 1, "b": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8, "d": 8}
+
+
+def _decode_fields(fields: list[FieldSpec], v: int, flex: bool, ind: str, p: str) -> list[str]:
+    """Decode every field of a struct present in ``v`` into locals ``_{p}{attr}``."""
     body: list[str] = []
-    for item in _fixed_runs(s.fields, v):
+    items = list(_fixed_runs(fields, v))
+    i = 0
+    while i < len(items):
+        item = items[i]
         if isinstance(item, list):
-            fmt = ">" + "".join(FIXED_TYPES[f.type] for f in item)
-            names = ", ".join(f"_{f.attr}" for f in item)
-            body.append(f"{ind}({names},) = {em.fmt(fmt)}.unpack_from(data, pos)")
-            body.append(f"{ind}pos += {sum(_size(f.type) for f in item)}")
+            codes = "".join(FIXED_TYPES[f.type] for f in item)
+            names = [f"_{p}{f.attr}" for f in item]
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            prefix = _length_prefix(nxt, v, flex) if isinstance(nxt, FieldSpec) else None
+            if prefix:
+                codes += prefix
+                names.append("_n")
+            size = sum(_CODE_SIZE[c] for c in codes)
+            body.append(
+                f"{ind}({', '.join(names)},) = _S_{codes.replace('?', 'o')}.unpack_from(data, pos)"
+            )
+            body.append(f"{ind}pos += {size}")
+            if prefix:
+                assert isinstance(nxt, FieldSpec)
+                body += _decode_value(nxt, v, flex, f"_{p}{nxt.attr}", ind, p, have_len=True)
+                i += 1
         else:
-            body += _decode_value(em, item, v, flex, f"_{item.attr}", ind)
-    tagged = [f for f in s.fields if _present(f, v) and _is_tagged(f, v)] if flex else []
+            body += _decode_value(item, v, flex, f"_{p}{item.attr}", ind, p)
+        i += 1
+    tagged = [f for f in fields if _present(f, v) and _is_tagged(f, v)] if flex else []
     for f in tagged:
-        body.append(f"{ind}_{f.attr} = {default_expr(f)}")
+        body.append(f"{ind}_{p}{f.attr} = {default_expr(f)}")
     if flex:
         body.append(f"{ind}_ntags = data[pos]")
         body.append(f"{ind}if _ntags == 0:")
@@ -300,18 +336,26 @@ def _decode_struct(em: _Emitter, s: _Struct, v: int, flex: bool) -> list[str]:
         body.append(f"{ind}    _ntags, pos = read_uvarint(data, pos)")
         body.append(f"{ind}    for _ in range(_ntags):")
         body.append(f"{ind}        _tag, pos = read_uvarint(data, pos)")
-        body.append(f"{ind}        _size, pos = read_uvarint(data, pos)")
-        body.append(f"{ind}        _tag_end = pos + _size")
+        body.append(f"{ind}        _tsize, pos = read_uvarint(data, pos)")
+        body.append(f"{ind}        _tag_end = pos + _tsize")
         body.append(f"{ind}        check_end(data, _tag_end)")
-        first = True
-        for f in tagged:
-            kw = "if" if first else "elif"
-            first = False
+        for k, f in enumerate(tagged):
+            kw = "if" if k == 0 else "elif"
             body.append(f"{ind}        {kw} _tag == {f.tag}:")
-            body += _decode_value(em, f, v, flex, f"_{f.attr}", ind + "            ")
+            body += _decode_value(f, v, flex, f"_{p}{f.attr}", ind + "            ", p)
         body.append(f"{ind}        pos = _tag_end")
-    args = ", ".join(f"_{f.attr}" if _present(f, v) else default_expr(f) for f in s.fields)
-    body.append(f"{ind}return {s.name}({args}), pos")
+    return body
+
+
+def _construct(name: str, fields: list[FieldSpec], v: int, p: str) -> str:
+    args = ", ".join(f"_{p}{f.attr}" if _present(f, v) else default_expr(f) for f in fields)
+    return f"{name}({args})"
+
+
+def _decode_struct(s: _Struct, v: int, flex: bool) -> list[str]:
+    body = ["    _len = len(data)"]
+    body += _decode_fields(s.fields, v, flex, "    ", "")
+    body.append(f"    return {_construct(s.name, s.fields, v, '')}, pos")
     return body
 
 
@@ -485,10 +529,11 @@ def generate_module(spec: MessageSpec, source: str) -> str:
     for v in versions:
         flex = v in spec.flexible
         for s in structs:
-            dsig = f"(data: memoryview, pos: int) -> tuple[{s.name}, int]:"
             esig = f"(o: {s.name}, w: Writer) -> None:"
-            em.add("d", s.name, v, _decode_struct(em, s, v, flex), dsig)
             em.add("e", s.name, v, _encode_struct(em, s, v, flex), esig)
+        top = structs[-1]
+        dsig = f"(data: memoryview, pos: int) -> tuple[{top.name}, int]:"
+        em.add("d", top.name, v, _decode_struct(top, v, flex), dsig)
     head = [
         BANNER.rstrip(),
         f"# Source: {source}",
@@ -521,9 +566,8 @@ def generate_module(spec: MessageSpec, source: str) -> str:
     classes: list[str] = []
     for s in structs:
         classes += _class_source(s, spec)
-    formats = [
-        f"{name} = Struct({fmt!r})" for fmt, name in sorted(em.formats.items(), key=lambda x: x[1])
-    ]
+    used = sorted(set(re.findall(r"\b_S_([a-zA-Z]+)\b", "\n".join(em.lines))))
+    formats = [f"_S_{c} = Struct('>{c.replace('o', '?')}')" for c in used]
     tail = ["", "DECODERS = {"]
     tail += [f"    {v}: {em.names[('d', spec.name, v)]}," for v in versions]
     tail += ["}", "ENCODERS = {"]

@@ -143,13 +143,21 @@ def _field(raw: dict[str, Any], structs: dict[str, list[dict[str, Any]]]) -> Fie
     )
 
 
+# Request header v0 (no client id) predates the JSON files' "1-2"; Kafka still
+# reads it for ControlledShutdown v0, so we generate it too.
+_LOWEST_VERSION = {"RequestHeader": 0}
+
+
 def parse_message(raw: dict[str, Any]) -> MessageSpec:
     structs = {s["name"]: s["fields"] for s in raw.get("commonStructs", [])}
+    valid = Versions.parse(raw["validVersions"])
+    if raw["name"] in _LOWEST_VERSION:
+        valid = Versions(_LOWEST_VERSION[raw["name"]], valid.high)
     return MessageSpec(
         name=raw["name"],
         type=raw["type"],
         api_key=raw.get("apiKey"),
-        valid=Versions.parse(raw["validVersions"]),
+        valid=valid,
         flexible=Versions.parse(raw.get("flexibleVersions", "none")),
         fields=[_field(f, structs) for f in raw["fields"]],
     )

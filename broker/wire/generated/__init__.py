@@ -10,6 +10,8 @@ from broker.wire.generated import add_offsets_to_txn_request
 from broker.wire.generated import add_offsets_to_txn_response
 from broker.wire.generated import add_partitions_to_txn_request
 from broker.wire.generated import add_partitions_to_txn_response
+from broker.wire.generated import add_raft_voter_request
+from broker.wire.generated import add_raft_voter_response
 from broker.wire.generated import alter_client_quotas_request
 from broker.wire.generated import alter_client_quotas_response
 from broker.wire.generated import alter_configs_request
@@ -22,6 +24,14 @@ from broker.wire.generated import alter_user_scram_credentials_request
 from broker.wire.generated import alter_user_scram_credentials_response
 from broker.wire.generated import api_versions_request
 from broker.wire.generated import api_versions_response
+from broker.wire.generated import begin_quorum_epoch_request
+from broker.wire.generated import begin_quorum_epoch_response
+from broker.wire.generated import broker_heartbeat_request
+from broker.wire.generated import broker_heartbeat_response
+from broker.wire.generated import broker_registration_change_record
+from broker.wire.generated import broker_registration_request
+from broker.wire.generated import broker_registration_response
+from broker.wire.generated import config_record
 from broker.wire.generated import consumer_protocol_assignment
 from broker.wire.generated import consumer_protocol_subscription
 from broker.wire.generated import create_acls_request
@@ -62,12 +72,20 @@ from broker.wire.generated import describe_user_scram_credentials_request
 from broker.wire.generated import describe_user_scram_credentials_response
 from broker.wire.generated import elect_leaders_request
 from broker.wire.generated import elect_leaders_response
+from broker.wire.generated import end_quorum_epoch_request
+from broker.wire.generated import end_quorum_epoch_response
 from broker.wire.generated import end_txn_request
 from broker.wire.generated import end_txn_response
+from broker.wire.generated import feature_level_record
+from broker.wire.generated import fence_broker_record
 from broker.wire.generated import fetch_request
 from broker.wire.generated import fetch_response
+from broker.wire.generated import fetch_snapshot_request
+from broker.wire.generated import fetch_snapshot_response
 from broker.wire.generated import find_coordinator_request
 from broker.wire.generated import find_coordinator_response
+from broker.wire.generated import group_metadata_key
+from broker.wire.generated import group_metadata_value
 from broker.wire.generated import heartbeat_request
 from broker.wire.generated import heartbeat_response
 from broker.wire.generated import incremental_alter_configs_request
@@ -76,6 +94,8 @@ from broker.wire.generated import init_producer_id_request
 from broker.wire.generated import init_producer_id_response
 from broker.wire.generated import join_group_request
 from broker.wire.generated import join_group_response
+from broker.wire.generated import k_raft_version_record
+from broker.wire.generated import leader_change_message
 from broker.wire.generated import leave_group_request
 from broker.wire.generated import leave_group_response
 from broker.wire.generated import list_config_resources_request
@@ -90,28 +110,48 @@ from broker.wire.generated import list_transactions_request
 from broker.wire.generated import list_transactions_response
 from broker.wire.generated import metadata_request
 from broker.wire.generated import metadata_response
+from broker.wire.generated import no_op_record
+from broker.wire.generated import offset_commit_key
 from broker.wire.generated import offset_commit_request
 from broker.wire.generated import offset_commit_response
+from broker.wire.generated import offset_commit_value
 from broker.wire.generated import offset_delete_request
 from broker.wire.generated import offset_delete_response
 from broker.wire.generated import offset_fetch_request
 from broker.wire.generated import offset_fetch_response
 from broker.wire.generated import offset_for_leader_epoch_request
 from broker.wire.generated import offset_for_leader_epoch_response
+from broker.wire.generated import partition_change_record
+from broker.wire.generated import partition_record
 from broker.wire.generated import produce_request
 from broker.wire.generated import produce_response
+from broker.wire.generated import producer_ids_record
+from broker.wire.generated import register_broker_record
+from broker.wire.generated import remove_raft_voter_request
+from broker.wire.generated import remove_raft_voter_response
+from broker.wire.generated import remove_topic_record
 from broker.wire.generated import request_header
 from broker.wire.generated import response_header
 from broker.wire.generated import sasl_authenticate_request
 from broker.wire.generated import sasl_authenticate_response
 from broker.wire.generated import sasl_handshake_request
 from broker.wire.generated import sasl_handshake_response
+from broker.wire.generated import snapshot_footer_record
+from broker.wire.generated import snapshot_header_record
 from broker.wire.generated import sync_group_request
 from broker.wire.generated import sync_group_response
+from broker.wire.generated import topic_record
 from broker.wire.generated import txn_offset_commit_request
 from broker.wire.generated import txn_offset_commit_response
+from broker.wire.generated import unfence_broker_record
+from broker.wire.generated import unregister_broker_record
 from broker.wire.generated import update_features_request
 from broker.wire.generated import update_features_response
+from broker.wire.generated import update_raft_voter_request
+from broker.wire.generated import update_raft_voter_response
+from broker.wire.generated import vote_request
+from broker.wire.generated import vote_response
+from broker.wire.generated import voters_record
 from broker.wire.generated import write_txn_markers_request
 from broker.wire.generated import write_txn_markers_response
 
@@ -119,12 +159,16 @@ from broker.wire.generated import write_txn_markers_response
 REQUESTS: dict[int, ModuleType] = {
     25: add_offsets_to_txn_request,
     24: add_partitions_to_txn_request,
+    80: add_raft_voter_request,
     49: alter_client_quotas_request,
     33: alter_configs_request,
     45: alter_partition_reassignments_request,
     34: alter_replica_log_dirs_request,
     51: alter_user_scram_credentials_request,
     18: api_versions_request,
+    53: begin_quorum_epoch_request,
+    63: broker_heartbeat_request,
+    62: broker_registration_request,
     30: create_acls_request,
     37: create_partitions_request,
     19: create_topics_request,
@@ -144,8 +188,10 @@ REQUESTS: dict[int, ModuleType] = {
     65: describe_transactions_request,
     50: describe_user_scram_credentials_request,
     43: elect_leaders_request,
+    54: end_quorum_epoch_request,
     26: end_txn_request,
     1: fetch_request,
+    59: fetch_snapshot_request,
     10: find_coordinator_request,
     12: heartbeat_request,
     44: incremental_alter_configs_request,
@@ -163,22 +209,29 @@ REQUESTS: dict[int, ModuleType] = {
     9: offset_fetch_request,
     23: offset_for_leader_epoch_request,
     0: produce_request,
+    81: remove_raft_voter_request,
     36: sasl_authenticate_request,
     17: sasl_handshake_request,
     14: sync_group_request,
     28: txn_offset_commit_request,
     57: update_features_request,
+    82: update_raft_voter_request,
+    52: vote_request,
     27: write_txn_markers_request,
 }
 RESPONSES: dict[int, ModuleType] = {
     25: add_offsets_to_txn_response,
     24: add_partitions_to_txn_response,
+    80: add_raft_voter_response,
     49: alter_client_quotas_response,
     33: alter_configs_response,
     45: alter_partition_reassignments_response,
     34: alter_replica_log_dirs_response,
     51: alter_user_scram_credentials_response,
     18: api_versions_response,
+    53: begin_quorum_epoch_response,
+    63: broker_heartbeat_response,
+    62: broker_registration_response,
     30: create_acls_response,
     37: create_partitions_response,
     19: create_topics_response,
@@ -198,8 +251,10 @@ RESPONSES: dict[int, ModuleType] = {
     65: describe_transactions_response,
     50: describe_user_scram_credentials_response,
     43: elect_leaders_response,
+    54: end_quorum_epoch_response,
     26: end_txn_response,
     1: fetch_response,
+    59: fetch_snapshot_response,
     10: find_coordinator_response,
     12: heartbeat_response,
     44: incremental_alter_configs_response,
@@ -217,11 +272,14 @@ RESPONSES: dict[int, ModuleType] = {
     9: offset_fetch_response,
     23: offset_for_leader_epoch_response,
     0: produce_response,
+    81: remove_raft_voter_response,
     36: sasl_authenticate_response,
     17: sasl_handshake_response,
     14: sync_group_response,
     28: txn_offset_commit_response,
     57: update_features_response,
+    82: update_raft_voter_response,
+    52: vote_response,
     27: write_txn_markers_response,
 }
 BY_NAME: dict[str, ModuleType] = {
@@ -229,6 +287,8 @@ BY_NAME: dict[str, ModuleType] = {
     "AddOffsetsToTxnResponse": add_offsets_to_txn_response,
     "AddPartitionsToTxnRequest": add_partitions_to_txn_request,
     "AddPartitionsToTxnResponse": add_partitions_to_txn_response,
+    "AddRaftVoterRequest": add_raft_voter_request,
+    "AddRaftVoterResponse": add_raft_voter_response,
     "AlterClientQuotasRequest": alter_client_quotas_request,
     "AlterClientQuotasResponse": alter_client_quotas_response,
     "AlterConfigsRequest": alter_configs_request,
@@ -241,6 +301,14 @@ BY_NAME: dict[str, ModuleType] = {
     "AlterUserScramCredentialsResponse": alter_user_scram_credentials_response,
     "ApiVersionsRequest": api_versions_request,
     "ApiVersionsResponse": api_versions_response,
+    "BeginQuorumEpochRequest": begin_quorum_epoch_request,
+    "BeginQuorumEpochResponse": begin_quorum_epoch_response,
+    "BrokerHeartbeatRequest": broker_heartbeat_request,
+    "BrokerHeartbeatResponse": broker_heartbeat_response,
+    "BrokerRegistrationChangeRecord": broker_registration_change_record,
+    "BrokerRegistrationRequest": broker_registration_request,
+    "BrokerRegistrationResponse": broker_registration_response,
+    "ConfigRecord": config_record,
     "ConsumerProtocolAssignment": consumer_protocol_assignment,
     "ConsumerProtocolSubscription": consumer_protocol_subscription,
     "CreateAclsRequest": create_acls_request,
@@ -281,12 +349,20 @@ BY_NAME: dict[str, ModuleType] = {
     "DescribeUserScramCredentialsResponse": describe_user_scram_credentials_response,
     "ElectLeadersRequest": elect_leaders_request,
     "ElectLeadersResponse": elect_leaders_response,
+    "EndQuorumEpochRequest": end_quorum_epoch_request,
+    "EndQuorumEpochResponse": end_quorum_epoch_response,
     "EndTxnRequest": end_txn_request,
     "EndTxnResponse": end_txn_response,
+    "FeatureLevelRecord": feature_level_record,
+    "FenceBrokerRecord": fence_broker_record,
     "FetchRequest": fetch_request,
     "FetchResponse": fetch_response,
+    "FetchSnapshotRequest": fetch_snapshot_request,
+    "FetchSnapshotResponse": fetch_snapshot_response,
     "FindCoordinatorRequest": find_coordinator_request,
     "FindCoordinatorResponse": find_coordinator_response,
+    "GroupMetadataKey": group_metadata_key,
+    "GroupMetadataValue": group_metadata_value,
     "HeartbeatRequest": heartbeat_request,
     "HeartbeatResponse": heartbeat_response,
     "IncrementalAlterConfigsRequest": incremental_alter_configs_request,
@@ -295,6 +371,8 @@ BY_NAME: dict[str, ModuleType] = {
     "InitProducerIdResponse": init_producer_id_response,
     "JoinGroupRequest": join_group_request,
     "JoinGroupResponse": join_group_response,
+    "KRaftVersionRecord": k_raft_version_record,
+    "LeaderChangeMessage": leader_change_message,
     "LeaveGroupRequest": leave_group_request,
     "LeaveGroupResponse": leave_group_response,
     "ListConfigResourcesRequest": list_config_resources_request,
@@ -309,28 +387,48 @@ BY_NAME: dict[str, ModuleType] = {
     "ListTransactionsResponse": list_transactions_response,
     "MetadataRequest": metadata_request,
     "MetadataResponse": metadata_response,
+    "NoOpRecord": no_op_record,
+    "OffsetCommitKey": offset_commit_key,
     "OffsetCommitRequest": offset_commit_request,
     "OffsetCommitResponse": offset_commit_response,
+    "OffsetCommitValue": offset_commit_value,
     "OffsetDeleteRequest": offset_delete_request,
     "OffsetDeleteResponse": offset_delete_response,
     "OffsetFetchRequest": offset_fetch_request,
     "OffsetFetchResponse": offset_fetch_response,
     "OffsetForLeaderEpochRequest": offset_for_leader_epoch_request,
     "OffsetForLeaderEpochResponse": offset_for_leader_epoch_response,
+    "PartitionChangeRecord": partition_change_record,
+    "PartitionRecord": partition_record,
     "ProduceRequest": produce_request,
     "ProduceResponse": produce_response,
+    "ProducerIdsRecord": producer_ids_record,
+    "RegisterBrokerRecord": register_broker_record,
+    "RemoveRaftVoterRequest": remove_raft_voter_request,
+    "RemoveRaftVoterResponse": remove_raft_voter_response,
+    "RemoveTopicRecord": remove_topic_record,
     "RequestHeader": request_header,
     "ResponseHeader": response_header,
     "SaslAuthenticateRequest": sasl_authenticate_request,
     "SaslAuthenticateResponse": sasl_authenticate_response,
     "SaslHandshakeRequest": sasl_handshake_request,
     "SaslHandshakeResponse": sasl_handshake_response,
+    "SnapshotFooterRecord": snapshot_footer_record,
+    "SnapshotHeaderRecord": snapshot_header_record,
     "SyncGroupRequest": sync_group_request,
     "SyncGroupResponse": sync_group_response,
+    "TopicRecord": topic_record,
     "TxnOffsetCommitRequest": txn_offset_commit_request,
     "TxnOffsetCommitResponse": txn_offset_commit_response,
+    "UnfenceBrokerRecord": unfence_broker_record,
+    "UnregisterBrokerRecord": unregister_broker_record,
     "UpdateFeaturesRequest": update_features_request,
     "UpdateFeaturesResponse": update_features_response,
+    "UpdateRaftVoterRequest": update_raft_voter_request,
+    "UpdateRaftVoterResponse": update_raft_voter_response,
+    "VoteRequest": vote_request,
+    "VoteResponse": vote_response,
+    "VotersRecord": voters_record,
     "WriteTxnMarkersRequest": write_txn_markers_request,
     "WriteTxnMarkersResponse": write_txn_markers_response,
 }

@@ -39,35 +39,7 @@ class AddOffsetsToTxnRequest:
 
 
 _S_qh = Struct(">qh")
-
-
-def _d_AddOffsetsToTxnRequest_v0(data: memoryview, pos: int) -> tuple[AddOffsetsToTxnRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _producer_id,
-        _producer_epoch,
-    ) = _S_qh.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    return AddOffsetsToTxnRequest(_transactional_id, _producer_id, _producer_epoch, _group_id), pos
+_S_qhh = Struct(">qhh")
 
 
 def _e_AddOffsetsToTxnRequest_v0(o: AddOffsetsToTxnRequest, w: Writer) -> None:
@@ -87,6 +59,35 @@ def _e_AddOffsetsToTxnRequest_v0(o: AddOffsetsToTxnRequest, w: Writer) -> None:
         _b = _v_group_id.encode()
         buf += INT16.pack(len(_b))
         buf += _b
+
+
+def _d_AddOffsetsToTxnRequest_v0(data: memoryview, pos: int) -> tuple[AddOffsetsToTxnRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable TransactionalId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("TransactionalId runs past the end of the frame")
+        _transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _producer_id,
+        _producer_epoch,
+        _n,
+    ) = _S_qhh.unpack_from(data, pos)
+    pos += 12
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    return AddOffsetsToTxnRequest(_transactional_id, _producer_id, _producer_epoch, _group_id), pos
 
 
 def _e_AddOffsetsToTxnRequest_v1(o: AddOffsetsToTxnRequest, w: Writer) -> None:
@@ -127,54 +128,6 @@ def _e_AddOffsetsToTxnRequest_v2(o: AddOffsetsToTxnRequest, w: Writer) -> None:
         buf += _b
 
 
-def _d_AddOffsetsToTxnRequest_v3(data: memoryview, pos: int) -> tuple[AddOffsetsToTxnRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _producer_id,
-        _producer_epoch,
-    ) = _S_qh.unpack_from(data, pos)
-    pos += 10
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddOffsetsToTxnRequest(_transactional_id, _producer_id, _producer_epoch, _group_id), pos
-
-
 def _e_AddOffsetsToTxnRequest_v3(o: AddOffsetsToTxnRequest, w: Writer) -> None:
     buf = w.buf
     _v_transactional_id = o.transactional_id
@@ -193,6 +146,55 @@ def _e_AddOffsetsToTxnRequest_v3(o: AddOffsetsToTxnRequest, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
+
+
+def _d_AddOffsetsToTxnRequest_v3(data: memoryview, pos: int) -> tuple[AddOffsetsToTxnRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable TransactionalId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("TransactionalId runs past the end of the frame")
+        _transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _producer_id,
+        _producer_epoch,
+    ) = _S_qh.unpack_from(data, pos)
+    pos += 10
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AddOffsetsToTxnRequest(_transactional_id, _producer_id, _producer_epoch, _group_id), pos
 
 
 def _e_AddOffsetsToTxnRequest_v4(o: AddOffsetsToTxnRequest, w: Writer) -> None:

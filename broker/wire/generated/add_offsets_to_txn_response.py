@@ -39,9 +39,15 @@ class AddOffsetsToTxnResponse:
 _S_ih = Struct(">ih")
 
 
+def _e_AddOffsetsToTxnResponse_v0(o: AddOffsetsToTxnResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+
+
 def _d_AddOffsetsToTxnResponse_v0(
     data: memoryview, pos: int
 ) -> tuple[AddOffsetsToTxnResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -50,14 +56,16 @@ def _d_AddOffsetsToTxnResponse_v0(
     return AddOffsetsToTxnResponse(_throttle_time_ms, _error_code), pos
 
 
-def _e_AddOffsetsToTxnResponse_v0(o: AddOffsetsToTxnResponse, w: Writer) -> None:
+def _e_AddOffsetsToTxnResponse_v3(o: AddOffsetsToTxnResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    buf += b"\x00"
 
 
 def _d_AddOffsetsToTxnResponse_v3(
     data: memoryview, pos: int
 ) -> tuple[AddOffsetsToTxnResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -70,17 +78,11 @@ def _d_AddOffsetsToTxnResponse_v3(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return AddOffsetsToTxnResponse(_throttle_time_ms, _error_code), pos
-
-
-def _e_AddOffsetsToTxnResponse_v3(o: AddOffsetsToTxnResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -55,32 +55,8 @@ class AddPartitionsToTxnRequest:
 
 
 _S_qh = Struct(">qh")
+_S_qhi = Struct(">qhi")
 _S_qho = Struct(">qh?")
-
-
-def _d_AddPartitionsToTxnTopic_v0(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return AddPartitionsToTxnTopic(_name, _partitions), pos
 
 
 def _e_AddPartitionsToTxnTopic_v0(o: AddPartitionsToTxnTopic, w: Writer) -> None:
@@ -97,53 +73,8 @@ def _e_AddPartitionsToTxnTopic_v0(o: AddPartitionsToTxnTopic, w: Writer) -> None
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
 
 
-def _d_AddPartitionsToTxnTransaction_v0(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnTransaction, int]:
-    return AddPartitionsToTxnTransaction("", 0, 0, False, []), pos
-
-
 def _e_AddPartitionsToTxnTransaction_v0(o: AddPartitionsToTxnTransaction, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_AddPartitionsToTxnRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable V3AndBelowTransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("V3AndBelowTransactionalId runs past the end of the frame")
-        _v3_and_below_transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _v3_and_below_producer_id,
-        _v3_and_below_producer_epoch,
-    ) = _S_qh.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array V3AndBelowTopics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array V3AndBelowTopics longer than the frame")
-        _items_v3_and_below_topics = []
-        for _ in range(_n):
-            _item_v3_and_below_topics, pos = _d_AddPartitionsToTxnTopic_v0(data, pos)
-            _items_v3_and_below_topics.append(_item_v3_and_below_topics)
-        _v3_and_below_topics = _items_v3_and_below_topics
-    return AddPartitionsToTxnRequest(
-        [],
-        _v3_and_below_transactional_id,
-        _v3_and_below_producer_id,
-        _v3_and_below_producer_epoch,
-        _v3_and_below_topics,
-    ), pos
 
 
 def _e_AddPartitionsToTxnRequest_v0(o: AddPartitionsToTxnRequest, w: Writer) -> None:
@@ -161,6 +92,67 @@ def _e_AddPartitionsToTxnRequest_v0(o: AddPartitionsToTxnRequest, w: Writer) -> 
     for _item_v3_and_below_topics in _arr_v3_and_below_topics:
         _e_AddPartitionsToTxnTopic_v0(_item_v3_and_below_topics, w)
     buf = w.buf
+
+
+def _d_AddPartitionsToTxnRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[AddPartitionsToTxnRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable V3AndBelowTransactionalId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("V3AndBelowTransactionalId runs past the end of the frame")
+        _v3_and_below_transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _v3_and_below_producer_id,
+        _v3_and_below_producer_epoch,
+        _n,
+    ) = _S_qhi.unpack_from(data, pos)
+    pos += 14
+    if _n < 0:
+        raise CorruptMessage("null array V3AndBelowTopics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array V3AndBelowTopics longer than the frame")
+        _itemsv3_and_below_topics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _v3_and_below_topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsv3_and_below_topics_partitions = []
+                _itemsv3_and_below_topics_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _v3_and_below_topics_partitions = _itemsv3_and_below_topics_partitions
+            _itemsv3_and_below_topics.append(
+                AddPartitionsToTxnTopic(_v3_and_below_topics_name, _v3_and_below_topics_partitions)
+            )
+        _v3_and_below_topics = _itemsv3_and_below_topics
+    return AddPartitionsToTxnRequest(
+        [],
+        _v3_and_below_transactional_id,
+        _v3_and_below_producer_id,
+        _v3_and_below_producer_epoch,
+        _v3_and_below_topics,
+    ), pos
 
 
 def _e_AddPartitionsToTxnTopic_v1(o: AddPartitionsToTxnTopic, w: Writer) -> None:
@@ -225,50 +217,6 @@ def _e_AddPartitionsToTxnRequest_v2(o: AddPartitionsToTxnRequest, w: Writer) -> 
     buf = w.buf
 
 
-def _d_AddPartitionsToTxnTopic_v3(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddPartitionsToTxnTopic(_name, _partitions), pos
-
-
 def _e_AddPartitionsToTxnTopic_v3(o: AddPartitionsToTxnTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -284,84 +232,9 @@ def _e_AddPartitionsToTxnTopic_v3(o: AddPartitionsToTxnTopic, w: Writer) -> None
     buf += b"\x00"
 
 
-def _d_AddPartitionsToTxnTransaction_v3(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnTransaction, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddPartitionsToTxnTransaction("", 0, 0, False, []), pos
-
-
 def _e_AddPartitionsToTxnTransaction_v3(o: AddPartitionsToTxnTransaction, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_AddPartitionsToTxnRequest_v3(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable V3AndBelowTransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("V3AndBelowTransactionalId runs past the end of the frame")
-        _v3_and_below_transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _v3_and_below_producer_id,
-        _v3_and_below_producer_epoch,
-    ) = _S_qh.unpack_from(data, pos)
-    pos += 10
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array V3AndBelowTopics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array V3AndBelowTopics longer than the frame")
-        _items_v3_and_below_topics = []
-        for _ in range(_n):
-            _item_v3_and_below_topics, pos = _d_AddPartitionsToTxnTopic_v3(data, pos)
-            _items_v3_and_below_topics.append(_item_v3_and_below_topics)
-        _v3_and_below_topics = _items_v3_and_below_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddPartitionsToTxnRequest(
-        [],
-        _v3_and_below_transactional_id,
-        _v3_and_below_producer_id,
-        _v3_and_below_producer_epoch,
-        _v3_and_below_topics,
-    ), pos
 
 
 def _e_AddPartitionsToTxnRequest_v3(o: AddPartitionsToTxnRequest, w: Writer) -> None:
@@ -382,6 +255,106 @@ def _e_AddPartitionsToTxnRequest_v3(o: AddPartitionsToTxnRequest, w: Writer) -> 
     buf += b"\x00"
 
 
+def _d_AddPartitionsToTxnRequest_v3(
+    data: memoryview, pos: int
+) -> tuple[AddPartitionsToTxnRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable V3AndBelowTransactionalId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("V3AndBelowTransactionalId runs past the end of the frame")
+        _v3_and_below_transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _v3_and_below_producer_id,
+        _v3_and_below_producer_epoch,
+    ) = _S_qh.unpack_from(data, pos)
+    pos += 10
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array V3AndBelowTopics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array V3AndBelowTopics longer than the frame")
+        _itemsv3_and_below_topics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _v3_and_below_topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsv3_and_below_topics_partitions = []
+                _itemsv3_and_below_topics_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _v3_and_below_topics_partitions = _itemsv3_and_below_topics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsv3_and_below_topics.append(
+                AddPartitionsToTxnTopic(_v3_and_below_topics_name, _v3_and_below_topics_partitions)
+            )
+        _v3_and_below_topics = _itemsv3_and_below_topics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AddPartitionsToTxnRequest(
+        [],
+        _v3_and_below_transactional_id,
+        _v3_and_below_producer_id,
+        _v3_and_below_producer_epoch,
+        _v3_and_below_topics,
+    ), pos
+
+
 def _e_AddPartitionsToTxnTopic_v4(o: AddPartitionsToTxnTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -395,61 +368,6 @@ def _e_AddPartitionsToTxnTopic_v4(o: AddPartitionsToTxnTopic, w: Writer) -> None
     buf += uvarint(len(_arr_partitions) + 1)
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
     buf += b"\x00"
-
-
-def _d_AddPartitionsToTxnTransaction_v4(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnTransaction, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _producer_id,
-        _producer_epoch,
-        _verify_only,
-    ) = _S_qho.unpack_from(data, pos)
-    pos += 11
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_AddPartitionsToTxnTopic_v3(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddPartitionsToTxnTransaction(
-        _transactional_id, _producer_id, _producer_epoch, _verify_only, _topics
-    ), pos
 
 
 def _e_AddPartitionsToTxnTransaction_v4(o: AddPartitionsToTxnTransaction, w: Writer) -> None:
@@ -470,9 +388,20 @@ def _e_AddPartitionsToTxnTransaction_v4(o: AddPartitionsToTxnTransaction, w: Wri
     buf += b"\x00"
 
 
+def _e_AddPartitionsToTxnRequest_v4(o: AddPartitionsToTxnRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_transactions = o.transactions
+    buf += uvarint(len(_arr_transactions) + 1)
+    for _item_transactions in _arr_transactions:
+        _e_AddPartitionsToTxnTransaction_v4(_item_transactions, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_AddPartitionsToTxnRequest_v4(
     data: memoryview, pos: int
 ) -> tuple[AddPartitionsToTxnRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -482,13 +411,112 @@ def _d_AddPartitionsToTxnRequest_v4(
     if _n < 0:
         raise CorruptMessage("null array Transactions")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Transactions longer than the frame")
-        _items_transactions = []
+        _itemstransactions = []
         for _ in range(_n):
-            _item_transactions, pos = _d_AddPartitionsToTxnTransaction_v4(data, pos)
-            _items_transactions.append(_item_transactions)
-        _transactions = _items_transactions
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TransactionalId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TransactionalId runs past the end of the frame")
+                _transactions_transactional_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _transactions_producer_id,
+                _transactions_producer_epoch,
+                _transactions_verify_only,
+            ) = _S_qho.unpack_from(data, pos)
+            pos += 11
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemstransactions_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _transactions_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemstransactions_topics_partitions = []
+                        _itemstransactions_topics_partitions = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _transactions_topics_partitions = _itemstransactions_topics_partitions
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstransactions_topics.append(
+                        AddPartitionsToTxnTopic(
+                            _transactions_topics_name, _transactions_topics_partitions
+                        )
+                    )
+                _transactions_topics = _itemstransactions_topics
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstransactions.append(
+                AddPartitionsToTxnTransaction(
+                    _transactions_transactional_id,
+                    _transactions_producer_id,
+                    _transactions_producer_epoch,
+                    _transactions_verify_only,
+                    _transactions_topics,
+                )
+            )
+        _transactions = _itemstransactions
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -496,21 +524,11 @@ def _d_AddPartitionsToTxnRequest_v4(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return AddPartitionsToTxnRequest(_transactions, "", 0, 0, []), pos
-
-
-def _e_AddPartitionsToTxnRequest_v4(o: AddPartitionsToTxnRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_transactions = o.transactions
-    buf += uvarint(len(_arr_transactions) + 1)
-    for _item_transactions in _arr_transactions:
-        _e_AddPartitionsToTxnTransaction_v4(_item_transactions, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_AddPartitionsToTxnTopic_v5(o: AddPartitionsToTxnTopic, w: Writer) -> None:

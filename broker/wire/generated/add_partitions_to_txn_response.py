@@ -58,17 +58,7 @@ class AddPartitionsToTxnResponse:
 
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
-
-
-def _d_AddPartitionsToTxnPartitionResult_v0(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnPartitionResult, int]:
-    (
-        _partition_index,
-        _partition_error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    return AddPartitionsToTxnPartitionResult(_partition_index, _partition_error_code), pos
+_S_ii = Struct(">ii")
 
 
 def _e_AddPartitionsToTxnPartitionResult_v0(
@@ -76,34 +66,6 @@ def _e_AddPartitionsToTxnPartitionResult_v0(
 ) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.partition_error_code)
-
-
-def _d_AddPartitionsToTxnTopicResult_v0(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnTopicResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ResultsByPartition")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ResultsByPartition longer than the frame")
-        _items_results_by_partition = []
-        for _ in range(_n):
-            _item_results_by_partition, pos = _d_AddPartitionsToTxnPartitionResult_v0(data, pos)
-            _items_results_by_partition.append(_item_results_by_partition)
-        _results_by_partition = _items_results_by_partition
-    return AddPartitionsToTxnTopicResult(_name, _results_by_partition), pos
 
 
 def _e_AddPartitionsToTxnTopicResult_v0(o: AddPartitionsToTxnTopicResult, w: Writer) -> None:
@@ -122,36 +84,8 @@ def _e_AddPartitionsToTxnTopicResult_v0(o: AddPartitionsToTxnTopicResult, w: Wri
     buf = w.buf
 
 
-def _d_AddPartitionsToTxnResult_v0(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnResult, int]:
-    return AddPartitionsToTxnResult("", []), pos
-
-
 def _e_AddPartitionsToTxnResult_v0(o: AddPartitionsToTxnResult, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_AddPartitionsToTxnResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ResultsByTopicV3AndBelow")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ResultsByTopicV3AndBelow longer than the frame")
-        _items_results_by_topic_v3_and_below = []
-        for _ in range(_n):
-            _item_results_by_topic_v3_and_below, pos = _d_AddPartitionsToTxnTopicResult_v0(
-                data, pos
-            )
-            _items_results_by_topic_v3_and_below.append(_item_results_by_topic_v3_and_below)
-        _results_by_topic_v3_and_below = _items_results_by_topic_v3_and_below
-    return AddPartitionsToTxnResponse(_throttle_time_ms, 0, [], _results_by_topic_v3_and_below), pos
 
 
 def _e_AddPartitionsToTxnResponse_v0(o: AddPartitionsToTxnResponse, w: Writer) -> None:
@@ -162,6 +96,65 @@ def _e_AddPartitionsToTxnResponse_v0(o: AddPartitionsToTxnResponse, w: Writer) -
     for _item_results_by_topic_v3_and_below in _arr_results_by_topic_v3_and_below:
         _e_AddPartitionsToTxnTopicResult_v0(_item_results_by_topic_v3_and_below, w)
     buf = w.buf
+
+
+def _d_AddPartitionsToTxnResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[AddPartitionsToTxnResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array ResultsByTopicV3AndBelow")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ResultsByTopicV3AndBelow longer than the frame")
+        _itemsresults_by_topic_v3_and_below = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _results_by_topic_v3_and_below_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array ResultsByPartition")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array ResultsByPartition longer than the frame")
+                _itemsresults_by_topic_v3_and_below_results_by_partition = []
+                for _ in range(_n):
+                    (
+                        _results_by_topic_v3_and_below_results_by_partition_partition_index,
+                        _results_by_topic_v3_and_below_results_by_partition_partition_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _itemsresults_by_topic_v3_and_below_results_by_partition.append(
+                        AddPartitionsToTxnPartitionResult(
+                            _results_by_topic_v3_and_below_results_by_partition_partition_index,
+                            _results_by_topic_v3_and_below_results_by_partition_partition_error_code,
+                        )
+                    )
+                _results_by_topic_v3_and_below_results_by_partition = (
+                    _itemsresults_by_topic_v3_and_below_results_by_partition
+                )
+            _itemsresults_by_topic_v3_and_below.append(
+                AddPartitionsToTxnTopicResult(
+                    _results_by_topic_v3_and_below_name,
+                    _results_by_topic_v3_and_below_results_by_partition,
+                )
+            )
+        _results_by_topic_v3_and_below = _itemsresults_by_topic_v3_and_below
+    return AddPartitionsToTxnResponse(_throttle_time_ms, 0, [], _results_by_topic_v3_and_below), pos
 
 
 def _e_AddPartitionsToTxnTopicResult_v1(o: AddPartitionsToTxnTopicResult, w: Writer) -> None:
@@ -216,81 +209,12 @@ def _e_AddPartitionsToTxnResponse_v2(o: AddPartitionsToTxnResponse, w: Writer) -
     buf = w.buf
 
 
-def _d_AddPartitionsToTxnPartitionResult_v3(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnPartitionResult, int]:
-    (
-        _partition_index,
-        _partition_error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddPartitionsToTxnPartitionResult(_partition_index, _partition_error_code), pos
-
-
 def _e_AddPartitionsToTxnPartitionResult_v3(
     o: AddPartitionsToTxnPartitionResult, w: Writer
 ) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.partition_error_code)
     buf += b"\x00"
-
-
-def _d_AddPartitionsToTxnTopicResult_v3(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnTopicResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ResultsByPartition")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ResultsByPartition longer than the frame")
-        _items_results_by_partition = []
-        for _ in range(_n):
-            _item_results_by_partition, pos = _d_AddPartitionsToTxnPartitionResult_v3(data, pos)
-            _items_results_by_partition.append(_item_results_by_partition)
-        _results_by_partition = _items_results_by_partition
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddPartitionsToTxnTopicResult(_name, _results_by_partition), pos
 
 
 def _e_AddPartitionsToTxnTopicResult_v3(o: AddPartitionsToTxnTopicResult, w: Writer) -> None:
@@ -310,63 +234,9 @@ def _e_AddPartitionsToTxnTopicResult_v3(o: AddPartitionsToTxnTopicResult, w: Wri
     buf += b"\x00"
 
 
-def _d_AddPartitionsToTxnResult_v3(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnResult, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddPartitionsToTxnResult("", []), pos
-
-
 def _e_AddPartitionsToTxnResult_v3(o: AddPartitionsToTxnResult, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_AddPartitionsToTxnResponse_v3(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ResultsByTopicV3AndBelow")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ResultsByTopicV3AndBelow longer than the frame")
-        _items_results_by_topic_v3_and_below = []
-        for _ in range(_n):
-            _item_results_by_topic_v3_and_below, pos = _d_AddPartitionsToTxnTopicResult_v3(
-                data, pos
-            )
-            _items_results_by_topic_v3_and_below.append(_item_results_by_topic_v3_and_below)
-        _results_by_topic_v3_and_below = _items_results_by_topic_v3_and_below
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddPartitionsToTxnResponse(_throttle_time_ms, 0, [], _results_by_topic_v3_and_below), pos
 
 
 def _e_AddPartitionsToTxnResponse_v3(o: AddPartitionsToTxnResponse, w: Writer) -> None:
@@ -378,6 +248,109 @@ def _e_AddPartitionsToTxnResponse_v3(o: AddPartitionsToTxnResponse, w: Writer) -
         _e_AddPartitionsToTxnTopicResult_v3(_item_results_by_topic_v3_and_below, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_AddPartitionsToTxnResponse_v3(
+    data: memoryview, pos: int
+) -> tuple[AddPartitionsToTxnResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array ResultsByTopicV3AndBelow")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ResultsByTopicV3AndBelow longer than the frame")
+        _itemsresults_by_topic_v3_and_below = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _results_by_topic_v3_and_below_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array ResultsByPartition")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array ResultsByPartition longer than the frame")
+                _itemsresults_by_topic_v3_and_below_results_by_partition = []
+                for _ in range(_n):
+                    (
+                        _results_by_topic_v3_and_below_results_by_partition_partition_index,
+                        _results_by_topic_v3_and_below_results_by_partition_partition_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresults_by_topic_v3_and_below_results_by_partition.append(
+                        AddPartitionsToTxnPartitionResult(
+                            _results_by_topic_v3_and_below_results_by_partition_partition_index,
+                            _results_by_topic_v3_and_below_results_by_partition_partition_error_code,
+                        )
+                    )
+                _results_by_topic_v3_and_below_results_by_partition = (
+                    _itemsresults_by_topic_v3_and_below_results_by_partition
+                )
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults_by_topic_v3_and_below.append(
+                AddPartitionsToTxnTopicResult(
+                    _results_by_topic_v3_and_below_name,
+                    _results_by_topic_v3_and_below_results_by_partition,
+                )
+            )
+        _results_by_topic_v3_and_below = _itemsresults_by_topic_v3_and_below
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AddPartitionsToTxnResponse(_throttle_time_ms, 0, [], _results_by_topic_v3_and_below), pos
 
 
 def _e_AddPartitionsToTxnTopicResult_v4(o: AddPartitionsToTxnTopicResult, w: Writer) -> None:
@@ -397,53 +370,6 @@ def _e_AddPartitionsToTxnTopicResult_v4(o: AddPartitionsToTxnTopicResult, w: Wri
     buf += b"\x00"
 
 
-def _d_AddPartitionsToTxnResult_v4(
-    data: memoryview, pos: int
-) -> tuple[AddPartitionsToTxnResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array TopicResults")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TopicResults longer than the frame")
-        _items_topic_results = []
-        for _ in range(_n):
-            _item_topic_results, pos = _d_AddPartitionsToTxnTopicResult_v3(data, pos)
-            _items_topic_results.append(_item_topic_results)
-        _topic_results = _items_topic_results
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AddPartitionsToTxnResult(_transactional_id, _topic_results), pos
-
-
 def _e_AddPartitionsToTxnResult_v4(o: AddPartitionsToTxnResult, w: Writer) -> None:
     buf = w.buf
     _v_transactional_id = o.transactional_id
@@ -461,9 +387,21 @@ def _e_AddPartitionsToTxnResult_v4(o: AddPartitionsToTxnResult, w: Writer) -> No
     buf += b"\x00"
 
 
+def _e_AddPartitionsToTxnResponse_v4(o: AddPartitionsToTxnResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_results_by_transaction = o.results_by_transaction
+    buf += uvarint(len(_arr_results_by_transaction) + 1)
+    for _item_results_by_transaction in _arr_results_by_transaction:
+        _e_AddPartitionsToTxnResult_v4(_item_results_by_transaction, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_AddPartitionsToTxnResponse_v4(
     data: memoryview, pos: int
 ) -> tuple[AddPartitionsToTxnResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -478,13 +416,124 @@ def _d_AddPartitionsToTxnResponse_v4(
     if _n < 0:
         raise CorruptMessage("null array ResultsByTransaction")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array ResultsByTransaction longer than the frame")
-        _items_results_by_transaction = []
+        _itemsresults_by_transaction = []
         for _ in range(_n):
-            _item_results_by_transaction, pos = _d_AddPartitionsToTxnResult_v4(data, pos)
-            _items_results_by_transaction.append(_item_results_by_transaction)
-        _results_by_transaction = _items_results_by_transaction
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TransactionalId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TransactionalId runs past the end of the frame")
+                _results_by_transaction_transactional_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array TopicResults")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array TopicResults longer than the frame")
+                _itemsresults_by_transaction_topic_results = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _results_by_transaction_topic_results_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array ResultsByPartition")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ResultsByPartition longer than the frame")
+                        _itemsresults_by_transaction_topic_results_results_by_partition = []
+                        for _ in range(_n):
+                            (
+                                _results_by_transaction_topic_results_results_by_partition_partition_index,
+                                _results_by_transaction_topic_results_results_by_partition_partition_error_code,
+                            ) = _S_ih.unpack_from(data, pos)
+                            pos += 6
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresults_by_transaction_topic_results_results_by_partition.append(
+                                AddPartitionsToTxnPartitionResult(
+                                    _results_by_transaction_topic_results_results_by_partition_partition_index,
+                                    _results_by_transaction_topic_results_results_by_partition_partition_error_code,
+                                )
+                            )
+                        _results_by_transaction_topic_results_results_by_partition = (
+                            _itemsresults_by_transaction_topic_results_results_by_partition
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresults_by_transaction_topic_results.append(
+                        AddPartitionsToTxnTopicResult(
+                            _results_by_transaction_topic_results_name,
+                            _results_by_transaction_topic_results_results_by_partition,
+                        )
+                    )
+                _results_by_transaction_topic_results = _itemsresults_by_transaction_topic_results
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults_by_transaction.append(
+                AddPartitionsToTxnResult(
+                    _results_by_transaction_transactional_id, _results_by_transaction_topic_results
+                )
+            )
+        _results_by_transaction = _itemsresults_by_transaction
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -492,24 +541,13 @@ def _d_AddPartitionsToTxnResponse_v4(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return AddPartitionsToTxnResponse(
         _throttle_time_ms, _error_code, _results_by_transaction, []
     ), pos
-
-
-def _e_AddPartitionsToTxnResponse_v4(o: AddPartitionsToTxnResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_results_by_transaction = o.results_by_transaction
-    buf += uvarint(len(_arr_results_by_transaction) + 1)
-    for _item_results_by_transaction in _arr_results_by_transaction:
-        _e_AddPartitionsToTxnResult_v4(_item_results_by_transaction, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_AddPartitionsToTxnTopicResult_v5(o: AddPartitionsToTxnTopicResult, w: Writer) -> None:

@@ -59,30 +59,6 @@ _S_do = Struct(">d?")
 _S_o = Struct(">?")
 
 
-def _d_EntityData_v0(data: memoryview, pos: int) -> tuple[EntityData, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable EntityType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityType runs past the end of the frame")
-        _entity_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _entity_name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityName runs past the end of the frame")
-        _entity_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    return EntityData(_entity_type, _entity_name), pos
-
-
 def _e_EntityData_v0(o: EntityData, w: Writer) -> None:
     buf = w.buf
     _v_entity_type = o.entity_type
@@ -101,25 +77,6 @@ def _e_EntityData_v0(o: EntityData, w: Writer) -> None:
         buf += _b
 
 
-def _d_OpData_v0(data: memoryview, pos: int) -> tuple[OpData, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Key")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Key runs past the end of the frame")
-        _key = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _value,
-        _remove,
-    ) = _S_do.unpack_from(data, pos)
-    pos += 9
-    return OpData(_key, _value, _remove), pos
-
-
 def _e_OpData_v0(o: OpData, w: Writer) -> None:
     buf = w.buf
     _v_key = o.key
@@ -130,34 +87,6 @@ def _e_OpData_v0(o: OpData, w: Writer) -> None:
         buf += INT16.pack(len(_b))
         buf += _b
     buf += _S_do.pack(o.value, o.remove)
-
-
-def _d_EntryData_v0(data: memoryview, pos: int) -> tuple[EntryData, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Entity")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entity longer than the frame")
-        _items_entity = []
-        for _ in range(_n):
-            _item_entity, pos = _d_EntityData_v0(data, pos)
-            _items_entity.append(_item_entity)
-        _entity = _items_entity
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Ops")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Ops longer than the frame")
-        _items_ops = []
-        for _ in range(_n):
-            _item_ops, pos = _d_OpData_v0(data, pos)
-            _items_ops.append(_item_ops)
-        _ops = _items_ops
-    return EntryData(_entity, _ops), pos
 
 
 def _e_EntryData_v0(o: EntryData, w: Writer) -> None:
@@ -174,26 +103,6 @@ def _e_EntryData_v0(o: EntryData, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_AlterClientQuotasRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[AlterClientQuotasRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Entries")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entries longer than the frame")
-        _items_entries = []
-        for _ in range(_n):
-            _item_entries, pos = _d_EntryData_v0(data, pos)
-            _items_entries.append(_item_entries)
-        _entries = _items_entries
-    (_validate_only,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    return AlterClientQuotasRequest(_entries, _validate_only), pos
-
-
 def _e_AlterClientQuotasRequest_v0(o: AlterClientQuotasRequest, w: Writer) -> None:
     buf = w.buf
     _arr_entries = o.entries
@@ -204,47 +113,85 @@ def _e_AlterClientQuotasRequest_v0(o: AlterClientQuotasRequest, w: Writer) -> No
     buf += _S_o.pack(o.validate_only)
 
 
-def _d_EntityData_v1(data: memoryview, pos: int) -> tuple[EntityData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_AlterClientQuotasRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[AlterClientQuotasRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable EntityType")
+        raise CorruptMessage("null array Entries")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityType runs past the end of the frame")
-        _entity_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _entity_name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityName runs past the end of the frame")
-        _entity_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return EntityData(_entity_type, _entity_name), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Entries longer than the frame")
+        _itemsentries = []
+        for _ in range(_n):
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Entity")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Entity longer than the frame")
+                _itemsentries_entity = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable EntityType")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityType runs past the end of the frame")
+                        _entries_entity_entity_type = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        _entries_entity_entity_name = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityName runs past the end of the frame")
+                        _entries_entity_entity_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsentries_entity.append(
+                        EntityData(_entries_entity_entity_type, _entries_entity_entity_name)
+                    )
+                _entries_entity = _itemsentries_entity
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Ops")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Ops longer than the frame")
+                _itemsentries_ops = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Key")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Key runs past the end of the frame")
+                        _entries_ops_key = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _entries_ops_value,
+                        _entries_ops_remove,
+                    ) = _S_do.unpack_from(data, pos)
+                    pos += 9
+                    _itemsentries_ops.append(
+                        OpData(_entries_ops_key, _entries_ops_value, _entries_ops_remove)
+                    )
+                _entries_ops = _itemsentries_ops
+            _itemsentries.append(EntryData(_entries_entity, _entries_ops))
+        _entries = _itemsentries
+    (_validate_only,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    return AlterClientQuotasRequest(_entries, _validate_only), pos
 
 
 def _e_EntityData_v1(o: EntityData, w: Writer) -> None:
@@ -266,40 +213,6 @@ def _e_EntityData_v1(o: EntityData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_OpData_v1(data: memoryview, pos: int) -> tuple[OpData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Key")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Key runs past the end of the frame")
-        _key = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _value,
-        _remove,
-    ) = _S_do.unpack_from(data, pos)
-    pos += 9
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OpData(_key, _value, _remove), pos
-
-
 def _e_OpData_v1(o: OpData, w: Writer) -> None:
     buf = w.buf
     _v_key = o.key
@@ -311,53 +224,6 @@ def _e_OpData_v1(o: OpData, w: Writer) -> None:
         buf += _b
     buf += _S_do.pack(o.value, o.remove)
     buf += b"\x00"
-
-
-def _d_EntryData_v1(data: memoryview, pos: int) -> tuple[EntryData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Entity")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entity longer than the frame")
-        _items_entity = []
-        for _ in range(_n):
-            _item_entity, pos = _d_EntityData_v1(data, pos)
-            _items_entity.append(_item_entity)
-        _entity = _items_entity
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Ops")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Ops longer than the frame")
-        _items_ops = []
-        for _ in range(_n):
-            _item_ops, pos = _d_OpData_v1(data, pos)
-            _items_ops.append(_item_ops)
-        _ops = _items_ops
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return EntryData(_entity, _ops), pos
 
 
 def _e_EntryData_v1(o: EntryData, w: Writer) -> None:
@@ -375,41 +241,6 @@ def _e_EntryData_v1(o: EntryData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_AlterClientQuotasRequest_v1(
-    data: memoryview, pos: int
-) -> tuple[AlterClientQuotasRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Entries")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entries longer than the frame")
-        _items_entries = []
-        for _ in range(_n):
-            _item_entries, pos = _d_EntryData_v1(data, pos)
-            _items_entries.append(_item_entries)
-        _entries = _items_entries
-    (_validate_only,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterClientQuotasRequest(_entries, _validate_only), pos
-
-
 def _e_AlterClientQuotasRequest_v1(o: AlterClientQuotasRequest, w: Writer) -> None:
     buf = w.buf
     _arr_entries = o.entries
@@ -419,6 +250,155 @@ def _e_AlterClientQuotasRequest_v1(o: AlterClientQuotasRequest, w: Writer) -> No
     buf = w.buf
     buf += _S_o.pack(o.validate_only)
     buf += b"\x00"
+
+
+def _d_AlterClientQuotasRequest_v1(
+    data: memoryview, pos: int
+) -> tuple[AlterClientQuotasRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Entries")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Entries longer than the frame")
+        _itemsentries = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Entity")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Entity longer than the frame")
+                _itemsentries_entity = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable EntityType")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityType runs past the end of the frame")
+                        _entries_entity_entity_type = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _entries_entity_entity_name = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityName runs past the end of the frame")
+                        _entries_entity_entity_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsentries_entity.append(
+                        EntityData(_entries_entity_entity_type, _entries_entity_entity_name)
+                    )
+                _entries_entity = _itemsentries_entity
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Ops")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Ops longer than the frame")
+                _itemsentries_ops = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Key")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Key runs past the end of the frame")
+                        _entries_ops_key = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _entries_ops_value,
+                        _entries_ops_remove,
+                    ) = _S_do.unpack_from(data, pos)
+                    pos += 9
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsentries_ops.append(
+                        OpData(_entries_ops_key, _entries_ops_value, _entries_ops_remove)
+                    )
+                _entries_ops = _itemsentries_ops
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsentries.append(EntryData(_entries_entity, _entries_ops))
+        _entries = _itemsentries
+    (_validate_only,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AlterClientQuotasRequest(_entries, _validate_only), pos
 
 
 DECODERS = {

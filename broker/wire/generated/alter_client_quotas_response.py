@@ -50,31 +50,9 @@ class AlterClientQuotasResponse:
 
 
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_i = Struct(">i")
-
-
-def _d_EntityData_v0(data: memoryview, pos: int) -> tuple[EntityData, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable EntityType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityType runs past the end of the frame")
-        _entity_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _entity_name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityName runs past the end of the frame")
-        _entity_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    return EntityData(_entity_type, _entity_name), pos
+_S_ii = Struct(">ii")
 
 
 def _e_EntityData_v0(o: EntityData, w: Writer) -> None:
@@ -95,34 +73,6 @@ def _e_EntityData_v0(o: EntityData, w: Writer) -> None:
         buf += _b
 
 
-def _d_EntryData_v0(data: memoryview, pos: int) -> tuple[EntryData, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Entity")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entity longer than the frame")
-        _items_entity = []
-        for _ in range(_n):
-            _item_entity, pos = _d_EntityData_v0(data, pos)
-            _items_entity.append(_item_entity)
-        _entity = _items_entity
-    return EntryData(_error_code, _error_message, _entity), pos
-
-
 def _e_EntryData_v0(o: EntryData, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -140,26 +90,6 @@ def _e_EntryData_v0(o: EntryData, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_AlterClientQuotasResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[AlterClientQuotasResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Entries")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entries longer than the frame")
-        _items_entries = []
-        for _ in range(_n):
-            _item_entries, pos = _d_EntryData_v0(data, pos)
-            _items_entries.append(_item_entries)
-        _entries = _items_entries
-    return AlterClientQuotasResponse(_throttle_time_ms, _entries), pos
-
-
 def _e_AlterClientQuotasResponse_v0(o: AlterClientQuotasResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -170,47 +100,73 @@ def _e_AlterClientQuotasResponse_v0(o: AlterClientQuotasResponse, w: Writer) -> 
     buf = w.buf
 
 
-def _d_EntityData_v1(data: memoryview, pos: int) -> tuple[EntityData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_AlterClientQuotasResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[AlterClientQuotasResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable EntityType")
+        raise CorruptMessage("null array Entries")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityType runs past the end of the frame")
-        _entity_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _entity_name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityName runs past the end of the frame")
-        _entity_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return EntityData(_entity_type, _entity_name), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Entries longer than the frame")
+        _itemsentries = []
+        for _ in range(_n):
+            (
+                _entries_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _entries_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _entries_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Entity")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Entity longer than the frame")
+                _itemsentries_entity = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable EntityType")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityType runs past the end of the frame")
+                        _entries_entity_entity_type = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        _entries_entity_entity_name = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityName runs past the end of the frame")
+                        _entries_entity_entity_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsentries_entity.append(
+                        EntityData(_entries_entity_entity_type, _entries_entity_entity_name)
+                    )
+                _entries_entity = _itemsentries_entity
+            _itemsentries.append(
+                EntryData(_entries_error_code, _entries_error_message, _entries_entity)
+            )
+        _entries = _itemsentries
+    return AlterClientQuotasResponse(_throttle_time_ms, _entries), pos
 
 
 def _e_EntityData_v1(o: EntityData, w: Writer) -> None:
@@ -232,53 +188,6 @@ def _e_EntityData_v1(o: EntityData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_EntryData_v1(data: memoryview, pos: int) -> tuple[EntryData, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Entity")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entity longer than the frame")
-        _items_entity = []
-        for _ in range(_n):
-            _item_entity, pos = _d_EntityData_v1(data, pos)
-            _items_entity.append(_item_entity)
-        _entity = _items_entity
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return EntryData(_error_code, _error_message, _entity), pos
-
-
 def _e_EntryData_v1(o: EntryData, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -297,9 +206,21 @@ def _e_EntryData_v1(o: EntryData, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_AlterClientQuotasResponse_v1(o: AlterClientQuotasResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_entries = o.entries
+    buf += uvarint(len(_arr_entries) + 1)
+    for _item_entries in _arr_entries:
+        _e_EntryData_v1(_item_entries, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_AlterClientQuotasResponse_v1(
     data: memoryview, pos: int
 ) -> tuple[AlterClientQuotasResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -311,13 +232,97 @@ def _d_AlterClientQuotasResponse_v1(
     if _n < 0:
         raise CorruptMessage("null array Entries")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Entries longer than the frame")
-        _items_entries = []
+        _itemsentries = []
         for _ in range(_n):
-            _item_entries, pos = _d_EntryData_v1(data, pos)
-            _items_entries.append(_item_entries)
-        _entries = _items_entries
+            (_entries_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _entries_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _entries_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Entity")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Entity longer than the frame")
+                _itemsentries_entity = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable EntityType")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityType runs past the end of the frame")
+                        _entries_entity_entity_type = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _entries_entity_entity_name = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityName runs past the end of the frame")
+                        _entries_entity_entity_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsentries_entity.append(
+                        EntityData(_entries_entity_entity_type, _entries_entity_entity_name)
+                    )
+                _entries_entity = _itemsentries_entity
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsentries.append(
+                EntryData(_entries_error_code, _entries_error_message, _entries_entity)
+            )
+        _entries = _itemsentries
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -325,22 +330,11 @@ def _d_AlterClientQuotasResponse_v1(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return AlterClientQuotasResponse(_throttle_time_ms, _entries), pos
-
-
-def _e_AlterClientQuotasResponse_v1(o: AlterClientQuotasResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_entries = o.entries
-    buf += uvarint(len(_arr_entries) + 1)
-    for _item_entries in _arr_entries:
-        _e_EntryData_v1(_item_entries, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

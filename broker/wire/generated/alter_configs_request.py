@@ -50,31 +50,8 @@ class AlterConfigsRequest:
 
 
 _S_b = Struct(">b")
+_S_bh = Struct(">bh")
 _S_o = Struct(">?")
-
-
-def _d_AlterableConfig_v0(data: memoryview, pos: int) -> tuple[AlterableConfig, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    return AlterableConfig(_name, _value), pos
 
 
 def _e_AlterableConfig_v0(o: AlterableConfig, w: Writer) -> None:
@@ -95,34 +72,6 @@ def _e_AlterableConfig_v0(o: AlterableConfig, w: Writer) -> None:
         buf += _b
 
 
-def _d_AlterConfigsResource_v0(data: memoryview, pos: int) -> tuple[AlterConfigsResource, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Configs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_AlterableConfig_v0(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    return AlterConfigsResource(_resource_type, _resource_name, _configs), pos
-
-
 def _e_AlterConfigsResource_v0(o: AlterConfigsResource, w: Writer) -> None:
     buf = w.buf
     buf += _S_b.pack(o.resource_type)
@@ -140,24 +89,6 @@ def _e_AlterConfigsResource_v0(o: AlterConfigsResource, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_AlterConfigsRequest_v0(data: memoryview, pos: int) -> tuple[AlterConfigsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Resources")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Resources longer than the frame")
-        _items_resources = []
-        for _ in range(_n):
-            _item_resources, pos = _d_AlterConfigsResource_v0(data, pos)
-            _items_resources.append(_item_resources)
-        _resources = _items_resources
-    (_validate_only,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    return AlterConfigsRequest(_resources, _validate_only), pos
-
-
 def _e_AlterConfigsRequest_v0(o: AlterConfigsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_resources = o.resources
@@ -166,6 +97,74 @@ def _e_AlterConfigsRequest_v0(o: AlterConfigsRequest, w: Writer) -> None:
         _e_AlterConfigsResource_v0(_item_resources, w)
     buf = w.buf
     buf += _S_o.pack(o.validate_only)
+
+
+def _d_AlterConfigsRequest_v0(data: memoryview, pos: int) -> tuple[AlterConfigsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Resources")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Resources longer than the frame")
+        _itemsresources = []
+        for _ in range(_n):
+            (
+                _resources_resource_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Configs")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemsresources_configs = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _resources_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        _resources_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _resources_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsresources_configs.append(
+                        AlterableConfig(_resources_configs_name, _resources_configs_value)
+                    )
+                _resources_configs = _itemsresources_configs
+            _itemsresources.append(
+                AlterConfigsResource(
+                    _resources_resource_type, _resources_resource_name, _resources_configs
+                )
+            )
+        _resources = _itemsresources
+    (_validate_only,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    return AlterConfigsRequest(_resources, _validate_only), pos
 
 
 def _e_AlterableConfig_v1(o: AlterableConfig, w: Writer) -> None:
@@ -213,49 +212,6 @@ def _e_AlterConfigsRequest_v1(o: AlterConfigsRequest, w: Writer) -> None:
     buf += _S_o.pack(o.validate_only)
 
 
-def _d_AlterableConfig_v2(data: memoryview, pos: int) -> tuple[AlterableConfig, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterableConfig(_name, _value), pos
-
-
 def _e_AlterableConfig_v2(o: AlterableConfig, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -273,53 +229,6 @@ def _e_AlterableConfig_v2(o: AlterableConfig, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_AlterConfigsResource_v2(data: memoryview, pos: int) -> tuple[AlterConfigsResource, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Configs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_AlterableConfig_v2(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterConfigsResource(_resource_type, _resource_name, _configs), pos
 
 
 def _e_AlterConfigsResource_v2(o: AlterConfigsResource, w: Writer) -> None:
@@ -340,39 +249,6 @@ def _e_AlterConfigsResource_v2(o: AlterConfigsResource, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_AlterConfigsRequest_v2(data: memoryview, pos: int) -> tuple[AlterConfigsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Resources")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Resources longer than the frame")
-        _items_resources = []
-        for _ in range(_n):
-            _item_resources, pos = _d_AlterConfigsResource_v2(data, pos)
-            _items_resources.append(_item_resources)
-        _resources = _items_resources
-    (_validate_only,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterConfigsRequest(_resources, _validate_only), pos
-
-
 def _e_AlterConfigsRequest_v2(o: AlterConfigsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_resources = o.resources
@@ -382,6 +258,126 @@ def _e_AlterConfigsRequest_v2(o: AlterConfigsRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_o.pack(o.validate_only)
     buf += b"\x00"
+
+
+def _d_AlterConfigsRequest_v2(data: memoryview, pos: int) -> tuple[AlterConfigsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Resources")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Resources longer than the frame")
+        _itemsresources = []
+        for _ in range(_n):
+            (_resources_resource_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Configs")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemsresources_configs = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _resources_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _resources_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _resources_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresources_configs.append(
+                        AlterableConfig(_resources_configs_name, _resources_configs_value)
+                    )
+                _resources_configs = _itemsresources_configs
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresources.append(
+                AlterConfigsResource(
+                    _resources_resource_type, _resources_resource_name, _resources_configs
+                )
+            )
+        _resources = _itemsresources
+    (_validate_only,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AlterConfigsRequest(_resources, _validate_only), pos
 
 
 DECODERS = {

@@ -45,40 +45,11 @@ class AlterConfigsResponse:
 
 
 _S_b = Struct(">b")
+_S_bh = Struct(">bh")
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_i = Struct(">i")
-
-
-def _d_AlterConfigsResourceResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[AlterConfigsResourceResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    return AlterConfigsResourceResponse(
-        _error_code, _error_message, _resource_type, _resource_name
-    ), pos
+_S_ii = Struct(">ii")
 
 
 def _e_AlterConfigsResourceResponse_v0(o: AlterConfigsResourceResponse, w: Writer) -> None:
@@ -101,24 +72,6 @@ def _e_AlterConfigsResourceResponse_v0(o: AlterConfigsResourceResponse, w: Write
         buf += _b
 
 
-def _d_AlterConfigsResponse_v0(data: memoryview, pos: int) -> tuple[AlterConfigsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_AlterConfigsResourceResponse_v0(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    return AlterConfigsResponse(_throttle_time_ms, _responses), pos
-
-
 def _e_AlterConfigsResponse_v0(o: AlterConfigsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -127,6 +80,58 @@ def _e_AlterConfigsResponse_v0(o: AlterConfigsResponse, w: Writer) -> None:
     for _item_responses in _arr_responses:
         _e_AlterConfigsResourceResponse_v0(_item_responses, w)
     buf = w.buf
+
+
+def _d_AlterConfigsResponse_v0(data: memoryview, pos: int) -> tuple[AlterConfigsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            (
+                _responses_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _responses_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _responses_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _responses_resource_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _responses_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsresponses.append(
+                AlterConfigsResourceResponse(
+                    _responses_error_code,
+                    _responses_error_message,
+                    _responses_resource_type,
+                    _responses_resource_name,
+                )
+            )
+        _responses = _itemsresponses
+    return AlterConfigsResponse(_throttle_time_ms, _responses), pos
 
 
 def _e_AlterConfigsResourceResponse_v1(o: AlterConfigsResourceResponse, w: Writer) -> None:
@@ -159,57 +164,6 @@ def _e_AlterConfigsResponse_v1(o: AlterConfigsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_AlterConfigsResourceResponse_v2(
-    data: memoryview, pos: int
-) -> tuple[AlterConfigsResourceResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterConfigsResourceResponse(
-        _error_code, _error_message, _resource_type, _resource_name
-    ), pos
-
-
 def _e_AlterConfigsResourceResponse_v2(o: AlterConfigsResourceResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -231,7 +185,19 @@ def _e_AlterConfigsResourceResponse_v2(o: AlterConfigsResourceResponse, w: Write
     buf += b"\x00"
 
 
+def _e_AlterConfigsResponse_v2(o: AlterConfigsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_responses = o.responses
+    buf += uvarint(len(_arr_responses) + 1)
+    for _item_responses in _arr_responses:
+        _e_AlterConfigsResourceResponse_v2(_item_responses, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_AlterConfigsResponse_v2(data: memoryview, pos: int) -> tuple[AlterConfigsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -243,13 +209,62 @@ def _d_AlterConfigsResponse_v2(data: memoryview, pos: int) -> tuple[AlterConfigs
     if _n < 0:
         raise CorruptMessage("null array Responses")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
+        _itemsresponses = []
         for _ in range(_n):
-            _item_responses, pos = _d_AlterConfigsResourceResponse_v2(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
+            (_responses_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _responses_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _responses_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_responses_resource_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _responses_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                AlterConfigsResourceResponse(
+                    _responses_error_code,
+                    _responses_error_message,
+                    _responses_resource_type,
+                    _responses_resource_name,
+                )
+            )
+        _responses = _itemsresponses
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -257,22 +272,11 @@ def _d_AlterConfigsResponse_v2(data: memoryview, pos: int) -> tuple[AlterConfigs
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return AlterConfigsResponse(_throttle_time_ms, _responses), pos
-
-
-def _e_AlterConfigsResponse_v2(o: AlterConfigsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_responses = o.responses
-    buf += uvarint(len(_arr_responses) + 1)
-    for _item_responses in _arr_responses:
-        _e_AlterConfigsResourceResponse_v2(_item_responses, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

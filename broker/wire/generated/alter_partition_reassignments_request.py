@@ -53,36 +53,6 @@ _S_i = Struct(">i")
 _S_io = Struct(">i?")
 
 
-def _d_ReassignablePartition_v0(data: memoryview, pos: int) -> tuple[ReassignablePartition, int]:
-    (_partition_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _replicas = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Replicas longer than the frame")
-        _replicas = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ReassignablePartition(_partition_index, _replicas), pos
-
-
 def _e_ReassignablePartition_v0(o: ReassignablePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.partition_index)
@@ -93,51 +63,6 @@ def _e_ReassignablePartition_v0(o: ReassignablePartition, w: Writer) -> None:
         buf += uvarint(len(_arr_replicas) + 1)
         buf += pack(">%di" % len(_arr_replicas), *_arr_replicas)
     buf += b"\x00"
-
-
-def _d_ReassignableTopic_v0(data: memoryview, pos: int) -> tuple[ReassignableTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_ReassignablePartition_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ReassignableTopic(_name, _partitions), pos
 
 
 def _e_ReassignableTopic_v0(o: ReassignableTopic, w: Writer) -> None:
@@ -157,41 +82,6 @@ def _e_ReassignableTopic_v0(o: ReassignableTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_AlterPartitionReassignmentsRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[AlterPartitionReassignmentsRequest, int]:
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_ReassignableTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterPartitionReassignmentsRequest(_timeout_ms, True, _topics), pos
-
-
 def _e_AlterPartitionReassignmentsRequest_v0(
     o: AlterPartitionReassignmentsRequest, w: Writer
 ) -> None:
@@ -203,6 +93,113 @@ def _e_AlterPartitionReassignmentsRequest_v0(
         _e_ReassignableTopic_v0(_item_topics, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_AlterPartitionReassignmentsRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[AlterPartitionReassignmentsRequest, int]:
+    _len = len(data)
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (_topics_partitions_partition_index,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_replicas = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Replicas longer than the frame")
+                        _itemstopics_partitions_replicas = []
+                        _itemstopics_partitions_replicas = list(unpack_from(">%di" % _n, data, pos))
+                        pos += _n * 4
+                        _topics_partitions_replicas = _itemstopics_partitions_replicas
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        ReassignablePartition(
+                            _topics_partitions_partition_index, _topics_partitions_replicas
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(ReassignableTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AlterPartitionReassignmentsRequest(_timeout_ms, True, _topics), pos
 
 
 def _e_ReassignableTopic_v1(o: ReassignableTopic, w: Writer) -> None:
@@ -222,9 +219,23 @@ def _e_ReassignableTopic_v1(o: ReassignableTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_AlterPartitionReassignmentsRequest_v1(
+    o: AlterPartitionReassignmentsRequest, w: Writer
+) -> None:
+    buf = w.buf
+    buf += _S_io.pack(o.timeout_ms, o.allow_replication_factor_change)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_ReassignableTopic_v1(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_AlterPartitionReassignmentsRequest_v1(
     data: memoryview, pos: int
 ) -> tuple[AlterPartitionReassignmentsRequest, int]:
+    _len = len(data)
     (
         _timeout_ms,
         _allow_replication_factor_change,
@@ -239,13 +250,84 @@ def _d_AlterPartitionReassignmentsRequest_v1(
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_ReassignableTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (_topics_partitions_partition_index,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_replicas = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Replicas longer than the frame")
+                        _itemstopics_partitions_replicas = []
+                        _itemstopics_partitions_replicas = list(unpack_from(">%di" % _n, data, pos))
+                        pos += _n * 4
+                        _topics_partitions_replicas = _itemstopics_partitions_replicas
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        ReassignablePartition(
+                            _topics_partitions_partition_index, _topics_partitions_replicas
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(ReassignableTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -253,26 +335,13 @@ def _d_AlterPartitionReassignmentsRequest_v1(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return AlterPartitionReassignmentsRequest(
         _timeout_ms, _allow_replication_factor_change, _topics
     ), pos
-
-
-def _e_AlterPartitionReassignmentsRequest_v1(
-    o: AlterPartitionReassignmentsRequest, w: Writer
-) -> None:
-    buf = w.buf
-    buf += _S_io.pack(o.timeout_ms, o.allow_replication_factor_change)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_ReassignableTopic_v1(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -56,42 +56,6 @@ _S_ih = Struct(">ih")
 _S_ioh = Struct(">i?h")
 
 
-def _d_ReassignablePartitionResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[ReassignablePartitionResponse, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ReassignablePartitionResponse(_partition_index, _error_code, _error_message), pos
-
-
 def _e_ReassignablePartitionResponse_v0(o: ReassignablePartitionResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.error_code)
@@ -103,53 +67,6 @@ def _e_ReassignablePartitionResponse_v0(o: ReassignablePartitionResponse, w: Wri
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_ReassignableTopicResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[ReassignableTopicResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_ReassignablePartitionResponse_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ReassignableTopicResponse(_name, _partitions), pos
 
 
 def _e_ReassignableTopicResponse_v0(o: ReassignableTopicResponse, w: Writer) -> None:
@@ -167,60 +84,6 @@ def _e_ReassignableTopicResponse_v0(o: ReassignableTopicResponse, w: Writer) -> 
         _e_ReassignablePartitionResponse_v0(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_AlterPartitionReassignmentsResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[AlterPartitionReassignmentsResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_ReassignableTopicResponse_v0(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterPartitionReassignmentsResponse(
-        _throttle_time_ms, True, _error_code, _error_message, _responses
-    ), pos
 
 
 def _e_AlterPartitionReassignmentsResponse_v0(
@@ -243,6 +106,138 @@ def _e_AlterPartitionReassignmentsResponse_v0(
     buf += b"\x00"
 
 
+def _d_AlterPartitionReassignmentsResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[AlterPartitionReassignmentsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresponses_partitions = []
+                for _ in range(_n):
+                    (
+                        _responses_partitions_partition_index,
+                        _responses_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partitions_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _responses_partitions_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresponses_partitions.append(
+                        ReassignablePartitionResponse(
+                            _responses_partitions_partition_index,
+                            _responses_partitions_error_code,
+                            _responses_partitions_error_message,
+                        )
+                    )
+                _responses_partitions = _itemsresponses_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                ReassignableTopicResponse(_responses_name, _responses_partitions)
+            )
+        _responses = _itemsresponses
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AlterPartitionReassignmentsResponse(
+        _throttle_time_ms, True, _error_code, _error_message, _responses
+    ), pos
+
+
 def _e_ReassignableTopicResponse_v1(o: ReassignableTopicResponse, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -258,61 +253,6 @@ def _e_ReassignableTopicResponse_v1(o: ReassignableTopicResponse, w: Writer) -> 
         _e_ReassignablePartitionResponse_v0(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_AlterPartitionReassignmentsResponse_v1(
-    data: memoryview, pos: int
-) -> tuple[AlterPartitionReassignmentsResponse, int]:
-    (
-        _throttle_time_ms,
-        _allow_replication_factor_change,
-        _error_code,
-    ) = _S_ioh.unpack_from(data, pos)
-    pos += 7
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_ReassignableTopicResponse_v0(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterPartitionReassignmentsResponse(
-        _throttle_time_ms, _allow_replication_factor_change, _error_code, _error_message, _responses
-    ), pos
 
 
 def _e_AlterPartitionReassignmentsResponse_v1(
@@ -333,6 +273,139 @@ def _e_AlterPartitionReassignmentsResponse_v1(
         _e_ReassignableTopicResponse_v1(_item_responses, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_AlterPartitionReassignmentsResponse_v1(
+    data: memoryview, pos: int
+) -> tuple[AlterPartitionReassignmentsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _allow_replication_factor_change,
+        _error_code,
+    ) = _S_ioh.unpack_from(data, pos)
+    pos += 7
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresponses_partitions = []
+                for _ in range(_n):
+                    (
+                        _responses_partitions_partition_index,
+                        _responses_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partitions_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _responses_partitions_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresponses_partitions.append(
+                        ReassignablePartitionResponse(
+                            _responses_partitions_partition_index,
+                            _responses_partitions_error_code,
+                            _responses_partitions_error_message,
+                        )
+                    )
+                _responses_partitions = _itemsresponses_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                ReassignableTopicResponse(_responses_name, _responses_partitions)
+            )
+        _responses = _itemsresponses
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AlterPartitionReassignmentsResponse(
+        _throttle_time_ms, _allow_replication_factor_change, _error_code, _error_message, _responses
+    ), pos
 
 
 DECODERS = {

@@ -47,31 +47,6 @@ class AlterReplicaLogDirsRequest:
     dirs: list[AlterReplicaLogDir] = field(default_factory=list)
 
 
-def _d_AlterReplicaLogDirTopic_v1(
-    data: memoryview, pos: int
-) -> tuple[AlterReplicaLogDirTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return AlterReplicaLogDirTopic(_name, _partitions), pos
-
-
 def _e_AlterReplicaLogDirTopic_v1(o: AlterReplicaLogDirTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -84,32 +59,6 @@ def _e_AlterReplicaLogDirTopic_v1(o: AlterReplicaLogDirTopic, w: Writer) -> None
     _arr_partitions = o.partitions
     buf += INT32.pack(len(_arr_partitions))
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
-
-
-def _d_AlterReplicaLogDir_v1(data: memoryview, pos: int) -> tuple[AlterReplicaLogDir, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Path")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Path runs past the end of the frame")
-        _path = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_AlterReplicaLogDirTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return AlterReplicaLogDir(_path, _topics), pos
 
 
 def _e_AlterReplicaLogDir_v1(o: AlterReplicaLogDir, w: Writer) -> None:
@@ -128,24 +77,6 @@ def _e_AlterReplicaLogDir_v1(o: AlterReplicaLogDir, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_AlterReplicaLogDirsRequest_v1(
-    data: memoryview, pos: int
-) -> tuple[AlterReplicaLogDirsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Dirs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Dirs longer than the frame")
-        _items_dirs = []
-        for _ in range(_n):
-            _item_dirs, pos = _d_AlterReplicaLogDir_v1(data, pos)
-            _items_dirs.append(_item_dirs)
-        _dirs = _items_dirs
-    return AlterReplicaLogDirsRequest(_dirs), pos
-
-
 def _e_AlterReplicaLogDirsRequest_v1(o: AlterReplicaLogDirsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_dirs = o.dirs
@@ -155,48 +86,66 @@ def _e_AlterReplicaLogDirsRequest_v1(o: AlterReplicaLogDirsRequest, w: Writer) -
     buf = w.buf
 
 
-def _d_AlterReplicaLogDirTopic_v2(
+def _d_AlterReplicaLogDirsRequest_v1(
     data: memoryview, pos: int
-) -> tuple[AlterReplicaLogDirTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+) -> tuple[AlterReplicaLogDirsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
+        raise CorruptMessage("null array Dirs")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterReplicaLogDirTopic(_name, _partitions), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Dirs longer than the frame")
+        _itemsdirs = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Path")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Path runs past the end of the frame")
+                _dirs_path = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsdirs_topics = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _dirs_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsdirs_topics_partitions = []
+                        _itemsdirs_topics_partitions = list(unpack_from(">%di" % _n, data, pos))
+                        pos += _n * 4
+                        _dirs_topics_partitions = _itemsdirs_topics_partitions
+                    _itemsdirs_topics.append(
+                        AlterReplicaLogDirTopic(_dirs_topics_name, _dirs_topics_partitions)
+                    )
+                _dirs_topics = _itemsdirs_topics
+            _itemsdirs.append(AlterReplicaLogDir(_dirs_path, _dirs_topics))
+        _dirs = _itemsdirs
+    return AlterReplicaLogDirsRequest(_dirs), pos
 
 
 def _e_AlterReplicaLogDirTopic_v2(o: AlterReplicaLogDirTopic, w: Writer) -> None:
@@ -212,51 +161,6 @@ def _e_AlterReplicaLogDirTopic_v2(o: AlterReplicaLogDirTopic, w: Writer) -> None
     buf += uvarint(len(_arr_partitions) + 1)
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
     buf += b"\x00"
-
-
-def _d_AlterReplicaLogDir_v2(data: memoryview, pos: int) -> tuple[AlterReplicaLogDir, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Path")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Path runs past the end of the frame")
-        _path = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_AlterReplicaLogDirTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterReplicaLogDir(_path, _topics), pos
 
 
 def _e_AlterReplicaLogDir_v2(o: AlterReplicaLogDir, w: Writer) -> None:
@@ -276,9 +180,20 @@ def _e_AlterReplicaLogDir_v2(o: AlterReplicaLogDir, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_AlterReplicaLogDirsRequest_v2(o: AlterReplicaLogDirsRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_dirs = o.dirs
+    buf += uvarint(len(_arr_dirs) + 1)
+    for _item_dirs in _arr_dirs:
+        _e_AlterReplicaLogDir_v2(_item_dirs, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_AlterReplicaLogDirsRequest_v2(
     data: memoryview, pos: int
 ) -> tuple[AlterReplicaLogDirsRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -288,13 +203,94 @@ def _d_AlterReplicaLogDirsRequest_v2(
     if _n < 0:
         raise CorruptMessage("null array Dirs")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Dirs longer than the frame")
-        _items_dirs = []
+        _itemsdirs = []
         for _ in range(_n):
-            _item_dirs, pos = _d_AlterReplicaLogDir_v2(data, pos)
-            _items_dirs.append(_item_dirs)
-        _dirs = _items_dirs
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Path")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Path runs past the end of the frame")
+                _dirs_path = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsdirs_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _dirs_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsdirs_topics_partitions = []
+                        _itemsdirs_topics_partitions = list(unpack_from(">%di" % _n, data, pos))
+                        pos += _n * 4
+                        _dirs_topics_partitions = _itemsdirs_topics_partitions
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsdirs_topics.append(
+                        AlterReplicaLogDirTopic(_dirs_topics_name, _dirs_topics_partitions)
+                    )
+                _dirs_topics = _itemsdirs_topics
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsdirs.append(AlterReplicaLogDir(_dirs_path, _dirs_topics))
+        _dirs = _itemsdirs
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -302,21 +298,11 @@ def _d_AlterReplicaLogDirsRequest_v2(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return AlterReplicaLogDirsRequest(_dirs), pos
-
-
-def _e_AlterReplicaLogDirsRequest_v2(o: AlterReplicaLogDirsRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_dirs = o.dirs
-    buf += uvarint(len(_arr_dirs) + 1)
-    for _item_dirs in _arr_dirs:
-        _e_AlterReplicaLogDir_v2(_item_dirs, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

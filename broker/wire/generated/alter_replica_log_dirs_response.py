@@ -50,17 +50,7 @@ class AlterReplicaLogDirsResponse:
 
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
-
-
-def _d_AlterReplicaLogDirPartitionResult_v1(
-    data: memoryview, pos: int
-) -> tuple[AlterReplicaLogDirPartitionResult, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    return AlterReplicaLogDirPartitionResult(_partition_index, _error_code), pos
+_S_ii = Struct(">ii")
 
 
 def _e_AlterReplicaLogDirPartitionResult_v1(
@@ -68,34 +58,6 @@ def _e_AlterReplicaLogDirPartitionResult_v1(
 ) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.error_code)
-
-
-def _d_AlterReplicaLogDirTopicResult_v1(
-    data: memoryview, pos: int
-) -> tuple[AlterReplicaLogDirTopicResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TopicName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TopicName runs past the end of the frame")
-        _topic_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_AlterReplicaLogDirPartitionResult_v1(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return AlterReplicaLogDirTopicResult(_topic_name, _partitions), pos
 
 
 def _e_AlterReplicaLogDirTopicResult_v1(o: AlterReplicaLogDirTopicResult, w: Writer) -> None:
@@ -114,26 +76,6 @@ def _e_AlterReplicaLogDirTopicResult_v1(o: AlterReplicaLogDirTopicResult, w: Wri
     buf = w.buf
 
 
-def _d_AlterReplicaLogDirsResponse_v1(
-    data: memoryview, pos: int
-) -> tuple[AlterReplicaLogDirsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_AlterReplicaLogDirTopicResult_v1(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    return AlterReplicaLogDirsResponse(_throttle_time_ms, _results), pos
-
-
 def _e_AlterReplicaLogDirsResponse_v1(o: AlterReplicaLogDirsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -144,26 +86,57 @@ def _e_AlterReplicaLogDirsResponse_v1(o: AlterReplicaLogDirsResponse, w: Writer)
     buf = w.buf
 
 
-def _d_AlterReplicaLogDirPartitionResult_v2(
+def _d_AlterReplicaLogDirsResponse_v1(
     data: memoryview, pos: int
-) -> tuple[AlterReplicaLogDirPartitionResult, int]:
+) -> tuple[AlterReplicaLogDirsResponse, int]:
+    _len = len(data)
     (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Results")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterReplicaLogDirPartitionResult(_partition_index, _error_code), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TopicName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TopicName runs past the end of the frame")
+                _results_topic_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresults_partitions = []
+                for _ in range(_n):
+                    (
+                        _results_partitions_partition_index,
+                        _results_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _itemsresults_partitions.append(
+                        AlterReplicaLogDirPartitionResult(
+                            _results_partitions_partition_index, _results_partitions_error_code
+                        )
+                    )
+                _results_partitions = _itemsresults_partitions
+            _itemsresults.append(
+                AlterReplicaLogDirTopicResult(_results_topic_name, _results_partitions)
+            )
+        _results = _itemsresults
+    return AlterReplicaLogDirsResponse(_throttle_time_ms, _results), pos
 
 
 def _e_AlterReplicaLogDirPartitionResult_v2(
@@ -172,53 +145,6 @@ def _e_AlterReplicaLogDirPartitionResult_v2(
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.error_code)
     buf += b"\x00"
-
-
-def _d_AlterReplicaLogDirTopicResult_v2(
-    data: memoryview, pos: int
-) -> tuple[AlterReplicaLogDirTopicResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TopicName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TopicName runs past the end of the frame")
-        _topic_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_AlterReplicaLogDirPartitionResult_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterReplicaLogDirTopicResult(_topic_name, _partitions), pos
 
 
 def _e_AlterReplicaLogDirTopicResult_v2(o: AlterReplicaLogDirTopicResult, w: Writer) -> None:
@@ -238,9 +164,21 @@ def _e_AlterReplicaLogDirTopicResult_v2(o: AlterReplicaLogDirTopicResult, w: Wri
     buf += b"\x00"
 
 
+def _e_AlterReplicaLogDirsResponse_v2(o: AlterReplicaLogDirsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_results = o.results
+    buf += uvarint(len(_arr_results) + 1)
+    for _item_results in _arr_results:
+        _e_AlterReplicaLogDirTopicResult_v2(_item_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_AlterReplicaLogDirsResponse_v2(
     data: memoryview, pos: int
 ) -> tuple[AlterReplicaLogDirsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -252,13 +190,74 @@ def _d_AlterReplicaLogDirsResponse_v2(
     if _n < 0:
         raise CorruptMessage("null array Results")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
+        _itemsresults = []
         for _ in range(_n):
-            _item_results, pos = _d_AlterReplicaLogDirTopicResult_v2(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TopicName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TopicName runs past the end of the frame")
+                _results_topic_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresults_partitions = []
+                for _ in range(_n):
+                    (
+                        _results_partitions_partition_index,
+                        _results_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresults_partitions.append(
+                        AlterReplicaLogDirPartitionResult(
+                            _results_partitions_partition_index, _results_partitions_error_code
+                        )
+                    )
+                _results_partitions = _itemsresults_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                AlterReplicaLogDirTopicResult(_results_topic_name, _results_partitions)
+            )
+        _results = _itemsresults
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -266,22 +265,11 @@ def _d_AlterReplicaLogDirsResponse_v2(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return AlterReplicaLogDirsResponse(_throttle_time_ms, _results), pos
-
-
-def _e_AlterReplicaLogDirsResponse_v2(o: AlterReplicaLogDirsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_results = o.results
-    buf += uvarint(len(_arr_results) + 1)
-    for _item_results in _arr_results:
-        _e_AlterReplicaLogDirTopicResult_v2(_item_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -55,39 +55,6 @@ _S_b = Struct(">b")
 _S_bi = Struct(">bi")
 
 
-def _d_ScramCredentialDeletion_v0(
-    data: memoryview, pos: int
-) -> tuple[ScramCredentialDeletion, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_mechanism,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ScramCredentialDeletion(_name, _mechanism), pos
-
-
 def _e_ScramCredentialDeletion_v0(o: ScramCredentialDeletion, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -99,70 +66,6 @@ def _e_ScramCredentialDeletion_v0(o: ScramCredentialDeletion, w: Writer) -> None
         buf += _b
     buf += _S_b.pack(o.mechanism)
     buf += b"\x00"
-
-
-def _d_ScramCredentialUpsertion_v0(
-    data: memoryview, pos: int
-) -> tuple[ScramCredentialUpsertion, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _mechanism,
-        _iterations,
-    ) = _S_bi.unpack_from(data, pos)
-    pos += 5
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Salt")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Salt runs past the end of the frame")
-        _salt = bytes(data[pos:_end])
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable SaltedPassword")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("SaltedPassword runs past the end of the frame")
-        _salted_password = bytes(data[pos:_end])
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ScramCredentialUpsertion(_name, _mechanism, _iterations, _salt, _salted_password), pos
 
 
 def _e_ScramCredentialUpsertion_v0(o: ScramCredentialUpsertion, w: Writer) -> None:
@@ -190,55 +93,6 @@ def _e_ScramCredentialUpsertion_v0(o: ScramCredentialUpsertion, w: Writer) -> No
     buf += b"\x00"
 
 
-def _d_AlterUserScramCredentialsRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[AlterUserScramCredentialsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Deletions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Deletions longer than the frame")
-        _items_deletions = []
-        for _ in range(_n):
-            _item_deletions, pos = _d_ScramCredentialDeletion_v0(data, pos)
-            _items_deletions.append(_item_deletions)
-        _deletions = _items_deletions
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Upsertions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Upsertions longer than the frame")
-        _items_upsertions = []
-        for _ in range(_n):
-            _item_upsertions, pos = _d_ScramCredentialUpsertion_v0(data, pos)
-            _items_upsertions.append(_item_upsertions)
-        _upsertions = _items_upsertions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterUserScramCredentialsRequest(_deletions, _upsertions), pos
-
-
 def _e_AlterUserScramCredentialsRequest_v0(o: AlterUserScramCredentialsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_deletions = o.deletions
@@ -252,6 +106,147 @@ def _e_AlterUserScramCredentialsRequest_v0(o: AlterUserScramCredentialsRequest, 
         _e_ScramCredentialUpsertion_v0(_item_upsertions, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_AlterUserScramCredentialsRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[AlterUserScramCredentialsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Deletions")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Deletions longer than the frame")
+        _itemsdeletions = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _deletions_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_deletions_mechanism,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsdeletions.append(ScramCredentialDeletion(_deletions_name, _deletions_mechanism))
+        _deletions = _itemsdeletions
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Upsertions")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Upsertions longer than the frame")
+        _itemsupsertions = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _upsertions_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _upsertions_mechanism,
+                _upsertions_iterations,
+            ) = _S_bi.unpack_from(data, pos)
+            pos += 5
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Salt")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Salt runs past the end of the frame")
+                _upsertions_salt = bytes(data[pos:_end])
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable SaltedPassword")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("SaltedPassword runs past the end of the frame")
+                _upsertions_salted_password = bytes(data[pos:_end])
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsupsertions.append(
+                ScramCredentialUpsertion(
+                    _upsertions_name,
+                    _upsertions_mechanism,
+                    _upsertions_iterations,
+                    _upsertions_salt,
+                    _upsertions_salted_password,
+                )
+            )
+        _upsertions = _itemsupsertions
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AlterUserScramCredentialsRequest(_deletions, _upsertions), pos
 
 
 DECODERS = {

@@ -47,53 +47,6 @@ _S_h = Struct(">h")
 _S_i = Struct(">i")
 
 
-def _d_AlterUserScramCredentialsResult_v0(
-    data: memoryview, pos: int
-) -> tuple[AlterUserScramCredentialsResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable User")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("User runs past the end of the frame")
-        _user = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterUserScramCredentialsResult(_user, _error_code, _error_message), pos
-
-
 def _e_AlterUserScramCredentialsResult_v0(o: AlterUserScramCredentialsResult, w: Writer) -> None:
     buf = w.buf
     _v_user = o.user
@@ -114,41 +67,6 @@ def _e_AlterUserScramCredentialsResult_v0(o: AlterUserScramCredentialsResult, w:
     buf += b"\x00"
 
 
-def _d_AlterUserScramCredentialsResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[AlterUserScramCredentialsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_AlterUserScramCredentialsResult_v0(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterUserScramCredentialsResponse(_throttle_time_ms, _results), pos
-
-
 def _e_AlterUserScramCredentialsResponse_v0(
     o: AlterUserScramCredentialsResponse, w: Writer
 ) -> None:
@@ -160,6 +78,86 @@ def _e_AlterUserScramCredentialsResponse_v0(
         _e_AlterUserScramCredentialsResult_v0(_item_results, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_AlterUserScramCredentialsResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[AlterUserScramCredentialsResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Results")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable User")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("User runs past the end of the frame")
+                _results_user = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                AlterUserScramCredentialsResult(
+                    _results_user, _results_error_code, _results_error_message
+                )
+            )
+        _results = _itemsresults
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return AlterUserScramCredentialsResponse(_throttle_time_ms, _results), pos
 
 
 DECODERS = {

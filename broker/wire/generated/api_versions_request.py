@@ -36,55 +36,13 @@ class ApiVersionsRequest:
     client_software_version: str = ""
 
 
-def _d_ApiVersionsRequest_v0(data: memoryview, pos: int) -> tuple[ApiVersionsRequest, int]:
-    return ApiVersionsRequest("", ""), pos
-
-
 def _e_ApiVersionsRequest_v0(o: ApiVersionsRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ApiVersionsRequest_v3(data: memoryview, pos: int) -> tuple[ApiVersionsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClientSoftwareName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClientSoftwareName runs past the end of the frame")
-        _client_software_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClientSoftwareVersion")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClientSoftwareVersion runs past the end of the frame")
-        _client_software_version = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ApiVersionsRequest(_client_software_name, _client_software_version), pos
+def _d_ApiVersionsRequest_v0(data: memoryview, pos: int) -> tuple[ApiVersionsRequest, int]:
+    _len = len(data)
+    return ApiVersionsRequest("", ""), pos
 
 
 def _e_ApiVersionsRequest_v3(o: ApiVersionsRequest, w: Writer) -> None:
@@ -104,6 +62,50 @@ def _e_ApiVersionsRequest_v3(o: ApiVersionsRequest, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
+
+
+def _d_ApiVersionsRequest_v3(data: memoryview, pos: int) -> tuple[ApiVersionsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ClientSoftwareName")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClientSoftwareName runs past the end of the frame")
+        _client_software_name = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ClientSoftwareVersion")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClientSoftwareVersion runs past the end of the frame")
+        _client_software_version = str(data[pos:_end], "utf-8")
+        pos = _end
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return ApiVersionsRequest(_client_software_name, _client_software_version), pos
 
 
 def _e_ApiVersionsRequest_v4(o: ApiVersionsRequest, w: Writer) -> None:

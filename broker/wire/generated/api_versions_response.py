@@ -65,19 +65,10 @@ class ApiVersionsResponse:
 _S_h = Struct(">h")
 _S_hh = Struct(">hh")
 _S_hhh = Struct(">hhh")
+_S_hi = Struct(">hi")
 _S_i = Struct(">i")
 _S_o = Struct(">?")
 _S_q = Struct(">q")
-
-
-def _d_ApiVersion_v0(data: memoryview, pos: int) -> tuple[ApiVersion, int]:
-    (
-        _api_key,
-        _min_version,
-        _max_version,
-    ) = _S_hhh.unpack_from(data, pos)
-    pos += 6
-    return ApiVersion(_api_key, _min_version, _max_version), pos
 
 
 def _e_ApiVersion_v0(o: ApiVersion, w: Writer) -> None:
@@ -85,38 +76,12 @@ def _e_ApiVersion_v0(o: ApiVersion, w: Writer) -> None:
     buf += _S_hhh.pack(o.api_key, o.min_version, o.max_version)
 
 
-def _d_SupportedFeatureKey_v0(data: memoryview, pos: int) -> tuple[SupportedFeatureKey, int]:
-    return SupportedFeatureKey("", 0, 0), pos
-
-
 def _e_SupportedFeatureKey_v0(o: SupportedFeatureKey, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_FinalizedFeatureKey_v0(data: memoryview, pos: int) -> tuple[FinalizedFeatureKey, int]:
-    return FinalizedFeatureKey("", 0, 0), pos
-
-
 def _e_FinalizedFeatureKey_v0(o: FinalizedFeatureKey, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_ApiVersionsResponse_v0(data: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ApiKeys")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ApiKeys longer than the frame")
-        _items_api_keys = []
-        for _ in range(_n):
-            _item_api_keys, pos = _d_ApiVersion_v0(data, pos)
-            _items_api_keys.append(_item_api_keys)
-        _api_keys = _items_api_keys
-    return ApiVersionsResponse(_error_code, _api_keys, 0, [], -1, [], False), pos
 
 
 def _e_ApiVersionsResponse_v0(o: ApiVersionsResponse, w: Writer) -> None:
@@ -129,24 +94,31 @@ def _e_ApiVersionsResponse_v0(o: ApiVersionsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ApiVersionsResponse_v1(data: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
+def _d_ApiVersionsResponse_v0(data: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
+    _len = len(data)
+    (
+        _error_code,
+        _n,
+    ) = _S_hi.unpack_from(data, pos)
+    pos += 6
     if _n < 0:
         raise CorruptMessage("null array ApiKeys")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array ApiKeys longer than the frame")
-        _items_api_keys = []
+        _itemsapi_keys = []
         for _ in range(_n):
-            _item_api_keys, pos = _d_ApiVersion_v0(data, pos)
-            _items_api_keys.append(_item_api_keys)
-        _api_keys = _items_api_keys
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return ApiVersionsResponse(_error_code, _api_keys, _throttle_time_ms, [], -1, [], False), pos
+            (
+                _api_keys_api_key,
+                _api_keys_min_version,
+                _api_keys_max_version,
+            ) = _S_hhh.unpack_from(data, pos)
+            pos += 6
+            _itemsapi_keys.append(
+                ApiVersion(_api_keys_api_key, _api_keys_min_version, _api_keys_max_version)
+            )
+        _api_keys = _itemsapi_keys
+    return ApiVersionsResponse(_error_code, _api_keys, 0, [], -1, [], False), pos
 
 
 def _e_ApiVersionsResponse_v1(o: ApiVersionsResponse, w: Writer) -> None:
@@ -160,65 +132,39 @@ def _e_ApiVersionsResponse_v1(o: ApiVersionsResponse, w: Writer) -> None:
     buf += _S_i.pack(o.throttle_time_ms)
 
 
-def _d_ApiVersion_v3(data: memoryview, pos: int) -> tuple[ApiVersion, int]:
+def _d_ApiVersionsResponse_v1(data: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
+    _len = len(data)
     (
-        _api_key,
-        _min_version,
-        _max_version,
-    ) = _S_hhh.unpack_from(data, pos)
+        _error_code,
+        _n,
+    ) = _S_hi.unpack_from(data, pos)
     pos += 6
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+    if _n < 0:
+        raise CorruptMessage("null array ApiKeys")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ApiVersion(_api_key, _min_version, _max_version), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array ApiKeys longer than the frame")
+        _itemsapi_keys = []
+        for _ in range(_n):
+            (
+                _api_keys_api_key,
+                _api_keys_min_version,
+                _api_keys_max_version,
+            ) = _S_hhh.unpack_from(data, pos)
+            pos += 6
+            _itemsapi_keys.append(
+                ApiVersion(_api_keys_api_key, _api_keys_min_version, _api_keys_max_version)
+            )
+        _api_keys = _itemsapi_keys
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return ApiVersionsResponse(_error_code, _api_keys, _throttle_time_ms, [], -1, [], False), pos
 
 
 def _e_ApiVersion_v3(o: ApiVersion, w: Writer) -> None:
     buf = w.buf
     buf += _S_hhh.pack(o.api_key, o.min_version, o.max_version)
     buf += b"\x00"
-
-
-def _d_SupportedFeatureKey_v3(data: memoryview, pos: int) -> tuple[SupportedFeatureKey, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _min_version,
-        _max_version,
-    ) = _S_hh.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return SupportedFeatureKey(_name, _min_version, _max_version), pos
 
 
 def _e_SupportedFeatureKey_v3(o: SupportedFeatureKey, w: Writer) -> None:
@@ -234,40 +180,6 @@ def _e_SupportedFeatureKey_v3(o: SupportedFeatureKey, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_FinalizedFeatureKey_v3(data: memoryview, pos: int) -> tuple[FinalizedFeatureKey, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _max_version_level,
-        _min_version_level,
-    ) = _S_hh.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FinalizedFeatureKey(_name, _max_version_level, _min_version_level), pos
-
-
 def _e_FinalizedFeatureKey_v3(o: FinalizedFeatureKey, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -279,93 +191,6 @@ def _e_FinalizedFeatureKey_v3(o: FinalizedFeatureKey, w: Writer) -> None:
         buf += _b
     buf += _S_hh.pack(o.max_version_level, o.min_version_level)
     buf += b"\x00"
-
-
-def _d_ApiVersionsResponse_v3(data: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ApiKeys")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ApiKeys longer than the frame")
-        _items_api_keys = []
-        for _ in range(_n):
-            _item_api_keys, pos = _d_ApiVersion_v3(data, pos)
-            _items_api_keys.append(_item_api_keys)
-        _api_keys = _items_api_keys
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _supported_features = []
-    _finalized_features_epoch = -1
-    _finalized_features = []
-    _zk_migration_ready = False
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _n = data[pos]
-                if _n < 0x80:
-                    pos += 1
-                else:
-                    _n, pos = read_uvarint(data, pos)
-                _n -= 1
-                if _n < 0:
-                    raise CorruptMessage("null array SupportedFeatures")
-                else:
-                    if _n > len(data) - pos:
-                        raise CorruptMessage("array SupportedFeatures longer than the frame")
-                    _items_supported_features = []
-                    for _ in range(_n):
-                        _item_supported_features, pos = _d_SupportedFeatureKey_v3(data, pos)
-                        _items_supported_features.append(_item_supported_features)
-                    _supported_features = _items_supported_features
-            elif _tag == 1:
-                (_finalized_features_epoch,) = _S_q.unpack_from(data, pos)
-                pos += 8
-            elif _tag == 2:
-                _n = data[pos]
-                if _n < 0x80:
-                    pos += 1
-                else:
-                    _n, pos = read_uvarint(data, pos)
-                _n -= 1
-                if _n < 0:
-                    raise CorruptMessage("null array FinalizedFeatures")
-                else:
-                    if _n > len(data) - pos:
-                        raise CorruptMessage("array FinalizedFeatures longer than the frame")
-                    _items_finalized_features = []
-                    for _ in range(_n):
-                        _item_finalized_features, pos = _d_FinalizedFeatureKey_v3(data, pos)
-                        _items_finalized_features.append(_item_finalized_features)
-                    _finalized_features = _items_finalized_features
-            elif _tag == 3:
-                (_zk_migration_ready,) = _S_o.unpack_from(data, pos)
-                pos += 1
-            pos = _tag_end
-    return ApiVersionsResponse(
-        _error_code,
-        _api_keys,
-        _throttle_time_ms,
-        _supported_features,
-        _finalized_features_epoch,
-        _finalized_features,
-        _zk_migration_ready,
-    ), pos
 
 
 def _e_ApiVersionsResponse_v3(o: ApiVersionsResponse, w: Writer) -> None:
@@ -423,6 +248,182 @@ def _e_ApiVersionsResponse_v3(o: ApiVersionsResponse, w: Writer) -> None:
         buf += uvarint(_tag)
         buf += uvarint(len(_data))
         buf += _data
+
+
+def _d_ApiVersionsResponse_v3(data: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
+    _len = len(data)
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array ApiKeys")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ApiKeys longer than the frame")
+        _itemsapi_keys = []
+        for _ in range(_n):
+            (
+                _api_keys_api_key,
+                _api_keys_min_version,
+                _api_keys_max_version,
+            ) = _S_hhh.unpack_from(data, pos)
+            pos += 6
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsapi_keys.append(
+                ApiVersion(_api_keys_api_key, _api_keys_min_version, _api_keys_max_version)
+            )
+        _api_keys = _itemsapi_keys
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _supported_features = []
+    _finalized_features_epoch = -1
+    _finalized_features = []
+    _zk_migration_ready = False
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            if _tag == 0:
+                _n = data[pos]
+                if _n < 0x80:
+                    pos += 1
+                else:
+                    _n, pos = read_uvarint(data, pos)
+                _n -= 1
+                if _n < 0:
+                    raise CorruptMessage("null array SupportedFeatures")
+                else:
+                    if _n > _len - pos:
+                        raise CorruptMessage("array SupportedFeatures longer than the frame")
+                    _itemssupported_features = []
+                    for _ in range(_n):
+                        _n = data[pos]
+                        if _n < 0x80:
+                            pos += 1
+                        else:
+                            _n, pos = read_uvarint(data, pos)
+                        _n -= 1
+                        if _n < 0:
+                            raise CorruptMessage("null string in non-nullable Name")
+                        else:
+                            _end = pos + _n
+                            if _end > _len:
+                                raise CorruptMessage("Name runs past the end of the frame")
+                            _supported_features_name = str(data[pos:_end], "utf-8")
+                            pos = _end
+                        (
+                            _supported_features_min_version,
+                            _supported_features_max_version,
+                        ) = _S_hh.unpack_from(data, pos)
+                        pos += 4
+                        _ntags = data[pos]
+                        if _ntags == 0:
+                            pos += 1
+                        else:
+                            _ntags, pos = read_uvarint(data, pos)
+                            for _ in range(_ntags):
+                                _tag, pos = read_uvarint(data, pos)
+                                _tsize, pos = read_uvarint(data, pos)
+                                _tag_end = pos + _tsize
+                                check_end(data, _tag_end)
+                                pos = _tag_end
+                        _itemssupported_features.append(
+                            SupportedFeatureKey(
+                                _supported_features_name,
+                                _supported_features_min_version,
+                                _supported_features_max_version,
+                            )
+                        )
+                    _supported_features = _itemssupported_features
+            elif _tag == 1:
+                (_finalized_features_epoch,) = _S_q.unpack_from(data, pos)
+                pos += 8
+            elif _tag == 2:
+                _n = data[pos]
+                if _n < 0x80:
+                    pos += 1
+                else:
+                    _n, pos = read_uvarint(data, pos)
+                _n -= 1
+                if _n < 0:
+                    raise CorruptMessage("null array FinalizedFeatures")
+                else:
+                    if _n > _len - pos:
+                        raise CorruptMessage("array FinalizedFeatures longer than the frame")
+                    _itemsfinalized_features = []
+                    for _ in range(_n):
+                        _n = data[pos]
+                        if _n < 0x80:
+                            pos += 1
+                        else:
+                            _n, pos = read_uvarint(data, pos)
+                        _n -= 1
+                        if _n < 0:
+                            raise CorruptMessage("null string in non-nullable Name")
+                        else:
+                            _end = pos + _n
+                            if _end > _len:
+                                raise CorruptMessage("Name runs past the end of the frame")
+                            _finalized_features_name = str(data[pos:_end], "utf-8")
+                            pos = _end
+                        (
+                            _finalized_features_max_version_level,
+                            _finalized_features_min_version_level,
+                        ) = _S_hh.unpack_from(data, pos)
+                        pos += 4
+                        _ntags = data[pos]
+                        if _ntags == 0:
+                            pos += 1
+                        else:
+                            _ntags, pos = read_uvarint(data, pos)
+                            for _ in range(_ntags):
+                                _tag, pos = read_uvarint(data, pos)
+                                _tsize, pos = read_uvarint(data, pos)
+                                _tag_end = pos + _tsize
+                                check_end(data, _tag_end)
+                                pos = _tag_end
+                        _itemsfinalized_features.append(
+                            FinalizedFeatureKey(
+                                _finalized_features_name,
+                                _finalized_features_max_version_level,
+                                _finalized_features_min_version_level,
+                            )
+                        )
+                    _finalized_features = _itemsfinalized_features
+            elif _tag == 3:
+                (_zk_migration_ready,) = _S_o.unpack_from(data, pos)
+                pos += 1
+            pos = _tag_end
+    return ApiVersionsResponse(
+        _error_code,
+        _api_keys,
+        _throttle_time_ms,
+        _supported_features,
+        _finalized_features_epoch,
+        _finalized_features,
+        _zk_migration_ready,
+    ), pos
 
 
 def _e_SupportedFeatureKey_v4(o: SupportedFeatureKey, w: Writer) -> None:

@@ -41,29 +41,6 @@ class ConsumerProtocolAssignment:
     user_data: bytes | None = None
 
 
-def _d_TopicPartition_v0(data: memoryview, pos: int) -> tuple[TopicPartition, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return TopicPartition(_topic, _partitions), pos
-
-
 def _e_TopicPartition_v0(o: TopicPartition, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -76,34 +53,6 @@ def _e_TopicPartition_v0(o: TopicPartition, w: Writer) -> None:
     _arr_partitions = o.partitions
     buf += INT32.pack(len(_arr_partitions))
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
-
-
-def _d_ConsumerProtocolAssignment_v0(
-    data: memoryview, pos: int
-) -> tuple[ConsumerProtocolAssignment, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array AssignedPartitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array AssignedPartitions longer than the frame")
-        _items_assigned_partitions = []
-        for _ in range(_n):
-            _item_assigned_partitions, pos = _d_TopicPartition_v0(data, pos)
-            _items_assigned_partitions.append(_item_assigned_partitions)
-        _assigned_partitions = _items_assigned_partitions
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _user_data = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("UserData runs past the end of the frame")
-        _user_data = bytes(data[pos:_end])
-        pos = _end
-    return ConsumerProtocolAssignment(_assigned_partitions, _user_data), pos
 
 
 def _e_ConsumerProtocolAssignment_v0(o: ConsumerProtocolAssignment, w: Writer) -> None:
@@ -119,6 +68,57 @@ def _e_ConsumerProtocolAssignment_v0(o: ConsumerProtocolAssignment, w: Writer) -
     else:
         buf += INT32.pack(len(_v_user_data))
         buf += _v_user_data
+
+
+def _d_ConsumerProtocolAssignment_v0(
+    data: memoryview, pos: int
+) -> tuple[ConsumerProtocolAssignment, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array AssignedPartitions")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array AssignedPartitions longer than the frame")
+        _itemsassigned_partitions = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _assigned_partitions_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsassigned_partitions_partitions = []
+                _itemsassigned_partitions_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _assigned_partitions_partitions = _itemsassigned_partitions_partitions
+            _itemsassigned_partitions.append(
+                TopicPartition(_assigned_partitions_topic, _assigned_partitions_partitions)
+            )
+        _assigned_partitions = _itemsassigned_partitions
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        _user_data = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("UserData runs past the end of the frame")
+        _user_data = bytes(data[pos:_end])
+        pos = _end
+    return ConsumerProtocolAssignment(_assigned_partitions, _user_data), pos
 
 
 def _e_TopicPartition_v1(o: TopicPartition, w: Writer) -> None:

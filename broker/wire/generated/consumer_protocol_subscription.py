@@ -45,51 +45,11 @@ class ConsumerProtocolSubscription:
 
 
 _S_i = Struct(">i")
-
-
-def _d_TopicPartition_v0(data: memoryview, pos: int) -> tuple[TopicPartition, int]:
-    return TopicPartition("", []), pos
+_S_ih = Struct(">ih")
 
 
 def _e_TopicPartition_v0(o: TopicPartition, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_ConsumerProtocolSubscription_v0(
-    data: memoryview, pos: int
-) -> tuple[ConsumerProtocolSubscription, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable Topics")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("Topics runs past the end of the frame")
-                _x_topics = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_topics.append(_x_topics)
-        _topics = _items_topics
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _user_data = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("UserData runs past the end of the frame")
-        _user_data = bytes(data[pos:_end])
-        pos = _end
-    return ConsumerProtocolSubscription(_topics, _user_data, [], -1, None), pos
 
 
 def _e_ConsumerProtocolSubscription_v0(o: ConsumerProtocolSubscription, w: Writer) -> None:
@@ -112,27 +72,42 @@ def _e_ConsumerProtocolSubscription_v0(o: ConsumerProtocolSubscription, w: Write
         buf += _v_user_data
 
 
-def _d_TopicPartition_v1(data: memoryview, pos: int) -> tuple[TopicPartition, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
+def _d_ConsumerProtocolSubscription_v0(
+    data: memoryview, pos: int
+) -> tuple[ConsumerProtocolSubscription, int]:
+    _len = len(data)
     (_n,) = INT32.unpack_from(data, pos)
     pos += 4
     if _n < 0:
-        raise CorruptMessage("null array Partitions")
+        raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return TopicPartition(_topic, _partitions), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topics")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topics runs past the end of the frame")
+                _xtopics = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopics.append(_xtopics)
+        _topics = _itemstopics
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        _user_data = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("UserData runs past the end of the frame")
+        _user_data = bytes(data[pos:_end])
+        pos = _end
+    return ConsumerProtocolSubscription(_topics, _user_data, [], -1, None), pos
 
 
 def _e_TopicPartition_v1(o: TopicPartition, w: Writer) -> None:
@@ -147,55 +122,6 @@ def _e_TopicPartition_v1(o: TopicPartition, w: Writer) -> None:
     _arr_partitions = o.partitions
     buf += INT32.pack(len(_arr_partitions))
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
-
-
-def _d_ConsumerProtocolSubscription_v1(
-    data: memoryview, pos: int
-) -> tuple[ConsumerProtocolSubscription, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable Topics")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("Topics runs past the end of the frame")
-                _x_topics = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_topics.append(_x_topics)
-        _topics = _items_topics
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _user_data = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("UserData runs past the end of the frame")
-        _user_data = bytes(data[pos:_end])
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array OwnedPartitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array OwnedPartitions longer than the frame")
-        _items_owned_partitions = []
-        for _ in range(_n):
-            _item_owned_partitions, pos = _d_TopicPartition_v1(data, pos)
-            _items_owned_partitions.append(_item_owned_partitions)
-        _owned_partitions = _items_owned_partitions
-    return ConsumerProtocolSubscription(_topics, _user_data, _owned_partitions, -1, None), pos
 
 
 def _e_ConsumerProtocolSubscription_v1(o: ConsumerProtocolSubscription, w: Writer) -> None:
@@ -223,6 +149,78 @@ def _e_ConsumerProtocolSubscription_v1(o: ConsumerProtocolSubscription, w: Write
     buf = w.buf
 
 
+def _d_ConsumerProtocolSubscription_v1(
+    data: memoryview, pos: int
+) -> tuple[ConsumerProtocolSubscription, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topics")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topics runs past the end of the frame")
+                _xtopics = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopics.append(_xtopics)
+        _topics = _itemstopics
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        _user_data = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("UserData runs past the end of the frame")
+        _user_data = bytes(data[pos:_end])
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array OwnedPartitions")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array OwnedPartitions longer than the frame")
+        _itemsowned_partitions = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _owned_partitions_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsowned_partitions_partitions = []
+                _itemsowned_partitions_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _owned_partitions_partitions = _itemsowned_partitions_partitions
+            _itemsowned_partitions.append(
+                TopicPartition(_owned_partitions_topic, _owned_partitions_partitions)
+            )
+        _owned_partitions = _itemsowned_partitions
+    return ConsumerProtocolSubscription(_topics, _user_data, _owned_partitions, -1, None), pos
+
+
 def _e_TopicPartition_v2(o: TopicPartition, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -235,59 +233,6 @@ def _e_TopicPartition_v2(o: TopicPartition, w: Writer) -> None:
     _arr_partitions = o.partitions
     buf += INT32.pack(len(_arr_partitions))
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
-
-
-def _d_ConsumerProtocolSubscription_v2(
-    data: memoryview, pos: int
-) -> tuple[ConsumerProtocolSubscription, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable Topics")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("Topics runs past the end of the frame")
-                _x_topics = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_topics.append(_x_topics)
-        _topics = _items_topics
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _user_data = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("UserData runs past the end of the frame")
-        _user_data = bytes(data[pos:_end])
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array OwnedPartitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array OwnedPartitions longer than the frame")
-        _items_owned_partitions = []
-        for _ in range(_n):
-            _item_owned_partitions, pos = _d_TopicPartition_v1(data, pos)
-            _items_owned_partitions.append(_item_owned_partitions)
-        _owned_partitions = _items_owned_partitions
-    (_generation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return ConsumerProtocolSubscription(
-        _topics, _user_data, _owned_partitions, _generation_id, None
-    ), pos
 
 
 def _e_ConsumerProtocolSubscription_v2(o: ConsumerProtocolSubscription, w: Writer) -> None:
@@ -316,6 +261,82 @@ def _e_ConsumerProtocolSubscription_v2(o: ConsumerProtocolSubscription, w: Write
     buf += _S_i.pack(o.generation_id)
 
 
+def _d_ConsumerProtocolSubscription_v2(
+    data: memoryview, pos: int
+) -> tuple[ConsumerProtocolSubscription, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topics")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topics runs past the end of the frame")
+                _xtopics = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopics.append(_xtopics)
+        _topics = _itemstopics
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        _user_data = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("UserData runs past the end of the frame")
+        _user_data = bytes(data[pos:_end])
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array OwnedPartitions")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array OwnedPartitions longer than the frame")
+        _itemsowned_partitions = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _owned_partitions_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsowned_partitions_partitions = []
+                _itemsowned_partitions_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _owned_partitions_partitions = _itemsowned_partitions_partitions
+            _itemsowned_partitions.append(
+                TopicPartition(_owned_partitions_topic, _owned_partitions_partitions)
+            )
+        _owned_partitions = _itemsowned_partitions
+    (_generation_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return ConsumerProtocolSubscription(
+        _topics, _user_data, _owned_partitions, _generation_id, None
+    ), pos
+
+
 def _e_TopicPartition_v3(o: TopicPartition, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -328,69 +349,6 @@ def _e_TopicPartition_v3(o: TopicPartition, w: Writer) -> None:
     _arr_partitions = o.partitions
     buf += INT32.pack(len(_arr_partitions))
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
-
-
-def _d_ConsumerProtocolSubscription_v3(
-    data: memoryview, pos: int
-) -> tuple[ConsumerProtocolSubscription, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable Topics")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("Topics runs past the end of the frame")
-                _x_topics = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_topics.append(_x_topics)
-        _topics = _items_topics
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _user_data = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("UserData runs past the end of the frame")
-        _user_data = bytes(data[pos:_end])
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array OwnedPartitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array OwnedPartitions longer than the frame")
-        _items_owned_partitions = []
-        for _ in range(_n):
-            _item_owned_partitions, pos = _d_TopicPartition_v1(data, pos)
-            _items_owned_partitions.append(_item_owned_partitions)
-        _owned_partitions = _items_owned_partitions
-    (_generation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _rack_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("RackId runs past the end of the frame")
-        _rack_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    return ConsumerProtocolSubscription(
-        _topics, _user_data, _owned_partitions, _generation_id, _rack_id
-    ), pos
 
 
 def _e_ConsumerProtocolSubscription_v3(o: ConsumerProtocolSubscription, w: Writer) -> None:
@@ -424,6 +382,93 @@ def _e_ConsumerProtocolSubscription_v3(o: ConsumerProtocolSubscription, w: Write
         _b = _v_rack_id.encode()
         buf += INT16.pack(len(_b))
         buf += _b
+
+
+def _d_ConsumerProtocolSubscription_v3(
+    data: memoryview, pos: int
+) -> tuple[ConsumerProtocolSubscription, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topics")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topics runs past the end of the frame")
+                _xtopics = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopics.append(_xtopics)
+        _topics = _itemstopics
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        _user_data = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("UserData runs past the end of the frame")
+        _user_data = bytes(data[pos:_end])
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array OwnedPartitions")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array OwnedPartitions longer than the frame")
+        _itemsowned_partitions = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _owned_partitions_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsowned_partitions_partitions = []
+                _itemsowned_partitions_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _owned_partitions_partitions = _itemsowned_partitions_partitions
+            _itemsowned_partitions.append(
+                TopicPartition(_owned_partitions_topic, _owned_partitions_partitions)
+            )
+        _owned_partitions = _itemsowned_partitions
+    (
+        _generation_id,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        _rack_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("RackId runs past the end of the frame")
+        _rack_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    return ConsumerProtocolSubscription(
+        _topics, _user_data, _owned_partitions, _generation_id, _rack_id
+    ), pos
 
 
 DECODERS = {

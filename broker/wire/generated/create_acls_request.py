@@ -48,57 +48,7 @@ class CreateAclsRequest:
 
 _S_b = Struct(">b")
 _S_bb = Struct(">bb")
-
-
-def _d_AclCreation_v1(data: memoryview, pos: int) -> tuple[AclCreation, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_pattern_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Principal")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Principal runs past the end of the frame")
-        _principal = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _operation,
-        _permission_type,
-    ) = _S_bb.unpack_from(data, pos)
-    pos += 2
-    return AclCreation(
-        _resource_type,
-        _resource_name,
-        _resource_pattern_type,
-        _principal,
-        _host,
-        _operation,
-        _permission_type,
-    ), pos
+_S_bh = Struct(">bh")
 
 
 def _e_AclCreation_v1(o: AclCreation, w: Writer) -> None:
@@ -129,22 +79,6 @@ def _e_AclCreation_v1(o: AclCreation, w: Writer) -> None:
     buf += _S_bb.pack(o.operation, o.permission_type)
 
 
-def _d_CreateAclsRequest_v1(data: memoryview, pos: int) -> tuple[CreateAclsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Creations")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Creations longer than the frame")
-        _items_creations = []
-        for _ in range(_n):
-            _item_creations, pos = _d_AclCreation_v1(data, pos)
-            _items_creations.append(_item_creations)
-        _creations = _items_creations
-    return CreateAclsRequest(_creations), pos
-
-
 def _e_CreateAclsRequest_v1(o: CreateAclsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_creations = o.creations
@@ -154,78 +88,71 @@ def _e_CreateAclsRequest_v1(o: CreateAclsRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_AclCreation_v2(data: memoryview, pos: int) -> tuple[AclCreation, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_CreateAclsRequest_v1(data: memoryview, pos: int) -> tuple[CreateAclsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
+        raise CorruptMessage("null array Creations")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_pattern_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Principal")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Principal runs past the end of the frame")
-        _principal = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _operation,
-        _permission_type,
-    ) = _S_bb.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AclCreation(
-        _resource_type,
-        _resource_name,
-        _resource_pattern_type,
-        _principal,
-        _host,
-        _operation,
-        _permission_type,
-    ), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Creations longer than the frame")
+        _itemscreations = []
+        for _ in range(_n):
+            (
+                _creations_resource_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _creations_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _creations_resource_pattern_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Principal")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Principal runs past the end of the frame")
+                _creations_principal = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _creations_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _creations_operation,
+                _creations_permission_type,
+            ) = _S_bb.unpack_from(data, pos)
+            pos += 2
+            _itemscreations.append(
+                AclCreation(
+                    _creations_resource_type,
+                    _creations_resource_name,
+                    _creations_resource_pattern_type,
+                    _creations_principal,
+                    _creations_host,
+                    _creations_operation,
+                    _creations_permission_type,
+                )
+            )
+        _creations = _itemscreations
+    return CreateAclsRequest(_creations), pos
 
 
 def _e_AclCreation_v2(o: AclCreation, w: Writer) -> None:
@@ -257,7 +184,18 @@ def _e_AclCreation_v2(o: AclCreation, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_CreateAclsRequest_v2(o: CreateAclsRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_creations = o.creations
+    buf += uvarint(len(_arr_creations) + 1)
+    for _item_creations in _arr_creations:
+        _e_AclCreation_v2(_item_creations, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_CreateAclsRequest_v2(data: memoryview, pos: int) -> tuple[CreateAclsRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -267,13 +205,84 @@ def _d_CreateAclsRequest_v2(data: memoryview, pos: int) -> tuple[CreateAclsReque
     if _n < 0:
         raise CorruptMessage("null array Creations")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Creations longer than the frame")
-        _items_creations = []
+        _itemscreations = []
         for _ in range(_n):
-            _item_creations, pos = _d_AclCreation_v2(data, pos)
-            _items_creations.append(_item_creations)
-        _creations = _items_creations
+            (_creations_resource_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _creations_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_creations_resource_pattern_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Principal")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Principal runs past the end of the frame")
+                _creations_principal = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _creations_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _creations_operation,
+                _creations_permission_type,
+            ) = _S_bb.unpack_from(data, pos)
+            pos += 2
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemscreations.append(
+                AclCreation(
+                    _creations_resource_type,
+                    _creations_resource_name,
+                    _creations_resource_pattern_type,
+                    _creations_principal,
+                    _creations_host,
+                    _creations_operation,
+                    _creations_permission_type,
+                )
+            )
+        _creations = _itemscreations
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -281,21 +290,11 @@ def _d_CreateAclsRequest_v2(data: memoryview, pos: int) -> tuple[CreateAclsReque
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return CreateAclsRequest(_creations), pos
-
-
-def _e_CreateAclsRequest_v2(o: CreateAclsRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_creations = o.creations
-    buf += uvarint(len(_arr_creations) + 1)
-    for _item_creations in _arr_creations:
-        _e_AclCreation_v2(_item_creations, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_AclCreation_v3(o: AclCreation, w: Writer) -> None:

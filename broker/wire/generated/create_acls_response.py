@@ -43,23 +43,9 @@ class CreateAclsResponse:
 
 
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_i = Struct(">i")
-
-
-def _d_AclCreationResult_v1(data: memoryview, pos: int) -> tuple[AclCreationResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    return AclCreationResult(_error_code, _error_message), pos
+_S_ii = Struct(">ii")
 
 
 def _e_AclCreationResult_v1(o: AclCreationResult, w: Writer) -> None:
@@ -74,24 +60,6 @@ def _e_AclCreationResult_v1(o: AclCreationResult, w: Writer) -> None:
         buf += _b
 
 
-def _d_CreateAclsResponse_v1(data: memoryview, pos: int) -> tuple[CreateAclsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_AclCreationResult_v1(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    return CreateAclsResponse(_throttle_time_ms, _results), pos
-
-
 def _e_CreateAclsResponse_v1(o: CreateAclsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -102,35 +70,36 @@ def _e_CreateAclsResponse_v1(o: CreateAclsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_AclCreationResult_v2(data: memoryview, pos: int) -> tuple[AclCreationResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_CreateAclsResponse_v1(data: memoryview, pos: int) -> tuple[CreateAclsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        _error_message = None
+        raise CorruptMessage("null array Results")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AclCreationResult(_error_code, _error_message), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            (
+                _results_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsresults.append(AclCreationResult(_results_error_code, _results_error_message))
+        _results = _itemsresults
+    return CreateAclsResponse(_throttle_time_ms, _results), pos
 
 
 def _e_AclCreationResult_v2(o: AclCreationResult, w: Writer) -> None:
@@ -146,7 +115,19 @@ def _e_AclCreationResult_v2(o: AclCreationResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_CreateAclsResponse_v2(o: CreateAclsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_results = o.results
+    buf += uvarint(len(_arr_results) + 1)
+    for _item_results in _arr_results:
+        _e_AclCreationResult_v2(_item_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_CreateAclsResponse_v2(data: memoryview, pos: int) -> tuple[CreateAclsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -158,13 +139,39 @@ def _d_CreateAclsResponse_v2(data: memoryview, pos: int) -> tuple[CreateAclsResp
     if _n < 0:
         raise CorruptMessage("null array Results")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
+        _itemsresults = []
         for _ in range(_n):
-            _item_results, pos = _d_AclCreationResult_v2(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(AclCreationResult(_results_error_code, _results_error_message))
+        _results = _itemsresults
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -172,22 +179,11 @@ def _d_CreateAclsResponse_v2(data: memoryview, pos: int) -> tuple[CreateAclsResp
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return CreateAclsResponse(_throttle_time_ms, _results), pos
-
-
-def _e_CreateAclsResponse_v2(o: CreateAclsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_results = o.results
-    buf += uvarint(len(_arr_results) + 1)
-    for _item_results in _arr_results:
-        _e_AclCreationResult_v2(_item_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -50,22 +50,8 @@ class CreatePartitionsRequest:
 
 
 _S_i = Struct(">i")
+_S_ii = Struct(">ii")
 _S_io = Struct(">i?")
-
-
-def _d_CreatePartitionsAssignment_v0(
-    data: memoryview, pos: int
-) -> tuple[CreatePartitionsAssignment, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array BrokerIds")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array BrokerIds longer than the frame")
-        _broker_ids = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return CreatePartitionsAssignment(_broker_ids), pos
 
 
 def _e_CreatePartitionsAssignment_v0(o: CreatePartitionsAssignment, w: Writer) -> None:
@@ -73,34 +59,6 @@ def _e_CreatePartitionsAssignment_v0(o: CreatePartitionsAssignment, w: Writer) -
     _arr_broker_ids = o.broker_ids
     buf += INT32.pack(len(_arr_broker_ids))
     buf += pack(">%di" % len(_arr_broker_ids), *_arr_broker_ids)
-
-
-def _d_CreatePartitionsTopic_v0(data: memoryview, pos: int) -> tuple[CreatePartitionsTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_count,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _assignments = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Assignments longer than the frame")
-        _items_assignments = []
-        for _ in range(_n):
-            _item_assignments, pos = _d_CreatePartitionsAssignment_v0(data, pos)
-            _items_assignments.append(_item_assignments)
-        _assignments = _items_assignments
-    return CreatePartitionsTopic(_name, _count, _assignments), pos
 
 
 def _e_CreatePartitionsTopic_v0(o: CreatePartitionsTopic, w: Writer) -> None:
@@ -123,29 +81,6 @@ def _e_CreatePartitionsTopic_v0(o: CreatePartitionsTopic, w: Writer) -> None:
         buf = w.buf
 
 
-def _d_CreatePartitionsRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[CreatePartitionsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_CreatePartitionsTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (
-        _timeout_ms,
-        _validate_only,
-    ) = _S_io.unpack_from(data, pos)
-    pos += 5
-    return CreatePartitionsRequest(_topics, _timeout_ms, _validate_only), pos
-
-
 def _e_CreatePartitionsRequest_v0(o: CreatePartitionsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -154,6 +89,70 @@ def _e_CreatePartitionsRequest_v0(o: CreatePartitionsRequest, w: Writer) -> None
         _e_CreatePartitionsTopic_v0(_item_topics, w)
     buf = w.buf
     buf += _S_io.pack(o.timeout_ms, o.validate_only)
+
+
+def _d_CreatePartitionsRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[CreatePartitionsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_count,
+                _n,
+            ) = _S_ii.unpack_from(data, pos)
+            pos += 8
+            if _n < 0:
+                _topics_assignments = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Assignments longer than the frame")
+                _itemstopics_assignments = []
+                for _ in range(_n):
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array BrokerIds")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array BrokerIds longer than the frame")
+                        _itemstopics_assignments_broker_ids = []
+                        _itemstopics_assignments_broker_ids = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_assignments_broker_ids = _itemstopics_assignments_broker_ids
+                    _itemstopics_assignments.append(
+                        CreatePartitionsAssignment(_topics_assignments_broker_ids)
+                    )
+                _topics_assignments = _itemstopics_assignments
+            _itemstopics.append(
+                CreatePartitionsTopic(_topics_name, _topics_count, _topics_assignments)
+            )
+        _topics = _itemstopics
+    (
+        _timeout_ms,
+        _validate_only,
+    ) = _S_io.unpack_from(data, pos)
+    pos += 5
+    return CreatePartitionsRequest(_topics, _timeout_ms, _validate_only), pos
 
 
 def _e_CreatePartitionsTopic_v1(o: CreatePartitionsTopic, w: Writer) -> None:
@@ -186,89 +185,12 @@ def _e_CreatePartitionsRequest_v1(o: CreatePartitionsRequest, w: Writer) -> None
     buf += _S_io.pack(o.timeout_ms, o.validate_only)
 
 
-def _d_CreatePartitionsAssignment_v2(
-    data: memoryview, pos: int
-) -> tuple[CreatePartitionsAssignment, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array BrokerIds")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array BrokerIds longer than the frame")
-        _broker_ids = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return CreatePartitionsAssignment(_broker_ids), pos
-
-
 def _e_CreatePartitionsAssignment_v2(o: CreatePartitionsAssignment, w: Writer) -> None:
     buf = w.buf
     _arr_broker_ids = o.broker_ids
     buf += uvarint(len(_arr_broker_ids) + 1)
     buf += pack(">%di" % len(_arr_broker_ids), *_arr_broker_ids)
     buf += b"\x00"
-
-
-def _d_CreatePartitionsTopic_v2(data: memoryview, pos: int) -> tuple[CreatePartitionsTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_count,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _assignments = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Assignments longer than the frame")
-        _items_assignments = []
-        for _ in range(_n):
-            _item_assignments, pos = _d_CreatePartitionsAssignment_v2(data, pos)
-            _items_assignments.append(_item_assignments)
-        _assignments = _items_assignments
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return CreatePartitionsTopic(_name, _count, _assignments), pos
 
 
 def _e_CreatePartitionsTopic_v2(o: CreatePartitionsTopic, w: Writer) -> None:
@@ -292,9 +214,21 @@ def _e_CreatePartitionsTopic_v2(o: CreatePartitionsTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_CreatePartitionsRequest_v2(o: CreatePartitionsRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_CreatePartitionsTopic_v2(_item_topics, w)
+    buf = w.buf
+    buf += _S_io.pack(o.timeout_ms, o.validate_only)
+    buf += b"\x00"
+
+
 def _d_CreatePartitionsRequest_v2(
     data: memoryview, pos: int
 ) -> tuple[CreatePartitionsRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -304,13 +238,86 @@ def _d_CreatePartitionsRequest_v2(
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_CreatePartitionsTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_topics_count,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_assignments = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Assignments longer than the frame")
+                _itemstopics_assignments = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array BrokerIds")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array BrokerIds longer than the frame")
+                        _itemstopics_assignments_broker_ids = []
+                        _itemstopics_assignments_broker_ids = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_assignments_broker_ids = _itemstopics_assignments_broker_ids
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_assignments.append(
+                        CreatePartitionsAssignment(_topics_assignments_broker_ids)
+                    )
+                _topics_assignments = _itemstopics_assignments
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                CreatePartitionsTopic(_topics_name, _topics_count, _topics_assignments)
+            )
+        _topics = _itemstopics
     (
         _timeout_ms,
         _validate_only,
@@ -323,22 +330,11 @@ def _d_CreatePartitionsRequest_v2(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return CreatePartitionsRequest(_topics, _timeout_ms, _validate_only), pos
-
-
-def _e_CreatePartitionsRequest_v2(o: CreatePartitionsRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_CreatePartitionsTopic_v2(_item_topics, w)
-    buf = w.buf
-    buf += _S_io.pack(o.timeout_ms, o.validate_only)
-    buf += b"\x00"
 
 
 def _e_CreatePartitionsTopic_v3(o: CreatePartitionsTopic, w: Writer) -> None:

@@ -44,35 +44,9 @@ class CreatePartitionsResponse:
 
 
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_i = Struct(">i")
-
-
-def _d_CreatePartitionsTopicResult_v0(
-    data: memoryview, pos: int
-) -> tuple[CreatePartitionsTopicResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    return CreatePartitionsTopicResult(_name, _error_code, _error_message), pos
+_S_ii = Struct(">ii")
 
 
 def _e_CreatePartitionsTopicResult_v0(o: CreatePartitionsTopicResult, w: Writer) -> None:
@@ -94,26 +68,6 @@ def _e_CreatePartitionsTopicResult_v0(o: CreatePartitionsTopicResult, w: Writer)
         buf += _b
 
 
-def _d_CreatePartitionsResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[CreatePartitionsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_CreatePartitionsTopicResult_v0(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    return CreatePartitionsResponse(_throttle_time_ms, _results), pos
-
-
 def _e_CreatePartitionsResponse_v0(o: CreatePartitionsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -122,6 +76,54 @@ def _e_CreatePartitionsResponse_v0(o: CreatePartitionsResponse, w: Writer) -> No
     for _item_results in _arr_results:
         _e_CreatePartitionsTopicResult_v0(_item_results, w)
     buf = w.buf
+
+
+def _d_CreatePartitionsResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[CreatePartitionsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Results")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _results_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _results_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsresults.append(
+                CreatePartitionsTopicResult(
+                    _results_name, _results_error_code, _results_error_message
+                )
+            )
+        _results = _itemsresults
+    return CreatePartitionsResponse(_throttle_time_ms, _results), pos
 
 
 def _e_CreatePartitionsTopicResult_v1(o: CreatePartitionsTopicResult, w: Writer) -> None:
@@ -153,53 +155,6 @@ def _e_CreatePartitionsResponse_v1(o: CreatePartitionsResponse, w: Writer) -> No
     buf = w.buf
 
 
-def _d_CreatePartitionsTopicResult_v2(
-    data: memoryview, pos: int
-) -> tuple[CreatePartitionsTopicResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return CreatePartitionsTopicResult(_name, _error_code, _error_message), pos
-
-
 def _e_CreatePartitionsTopicResult_v2(o: CreatePartitionsTopicResult, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -220,9 +175,21 @@ def _e_CreatePartitionsTopicResult_v2(o: CreatePartitionsTopicResult, w: Writer)
     buf += b"\x00"
 
 
+def _e_CreatePartitionsResponse_v2(o: CreatePartitionsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_results = o.results
+    buf += uvarint(len(_arr_results) + 1)
+    for _item_results in _arr_results:
+        _e_CreatePartitionsTopicResult_v2(_item_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_CreatePartitionsResponse_v2(
     data: memoryview, pos: int
 ) -> tuple[CreatePartitionsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -234,13 +201,57 @@ def _d_CreatePartitionsResponse_v2(
     if _n < 0:
         raise CorruptMessage("null array Results")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
+        _itemsresults = []
         for _ in range(_n):
-            _item_results, pos = _d_CreatePartitionsTopicResult_v2(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _results_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                CreatePartitionsTopicResult(
+                    _results_name, _results_error_code, _results_error_message
+                )
+            )
+        _results = _itemsresults
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -248,22 +259,11 @@ def _d_CreatePartitionsResponse_v2(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return CreatePartitionsResponse(_throttle_time_ms, _results), pos
-
-
-def _e_CreatePartitionsResponse_v2(o: CreatePartitionsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_results = o.results
-    buf += uvarint(len(_arr_results) + 1)
-    for _item_results in _arr_results:
-        _e_CreatePartitionsTopicResult_v2(_item_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_CreatePartitionsTopicResult_v3(o: CreatePartitionsTopicResult, w: Writer) -> None:

@@ -60,24 +60,9 @@ class CreateTopicsRequest:
 
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
+_S_ihi = Struct(">ihi")
+_S_ii = Struct(">ii")
 _S_io = Struct(">i?")
-
-
-def _d_CreatableReplicaAssignment_v2(
-    data: memoryview, pos: int
-) -> tuple[CreatableReplicaAssignment, int]:
-    (_partition_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array BrokerIds")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array BrokerIds longer than the frame")
-        _broker_ids = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return CreatableReplicaAssignment(_partition_index, _broker_ids), pos
 
 
 def _e_CreatableReplicaAssignment_v2(o: CreatableReplicaAssignment, w: Writer) -> None:
@@ -86,30 +71,6 @@ def _e_CreatableReplicaAssignment_v2(o: CreatableReplicaAssignment, w: Writer) -
     _arr_broker_ids = o.broker_ids
     buf += INT32.pack(len(_arr_broker_ids))
     buf += pack(">%di" % len(_arr_broker_ids), *_arr_broker_ids)
-
-
-def _d_CreatableTopicConfig_v2(data: memoryview, pos: int) -> tuple[CreatableTopicConfig, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    return CreatableTopicConfig(_name, _value), pos
 
 
 def _e_CreatableTopicConfig_v2(o: CreatableTopicConfig, w: Writer) -> None:
@@ -128,49 +89,6 @@ def _e_CreatableTopicConfig_v2(o: CreatableTopicConfig, w: Writer) -> None:
         _b = _v_value.encode()
         buf += INT16.pack(len(_b))
         buf += _b
-
-
-def _d_CreatableTopic_v2(data: memoryview, pos: int) -> tuple[CreatableTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _num_partitions,
-        _replication_factor,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Assignments")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Assignments longer than the frame")
-        _items_assignments = []
-        for _ in range(_n):
-            _item_assignments, pos = _d_CreatableReplicaAssignment_v2(data, pos)
-            _items_assignments.append(_item_assignments)
-        _assignments = _items_assignments
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Configs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_CreatableTopicConfig_v2(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    return CreatableTopic(_name, _num_partitions, _replication_factor, _assignments, _configs), pos
 
 
 def _e_CreatableTopic_v2(o: CreatableTopic, w: Writer) -> None:
@@ -195,27 +113,6 @@ def _e_CreatableTopic_v2(o: CreatableTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_CreateTopicsRequest_v2(data: memoryview, pos: int) -> tuple[CreateTopicsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_CreatableTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (
-        _timeout_ms,
-        _validate_only,
-    ) = _S_io.unpack_from(data, pos)
-    pos += 5
-    return CreateTopicsRequest(_topics, _timeout_ms, _validate_only), pos
-
-
 def _e_CreateTopicsRequest_v2(o: CreateTopicsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -224,6 +121,113 @@ def _e_CreateTopicsRequest_v2(o: CreateTopicsRequest, w: Writer) -> None:
         _e_CreatableTopic_v2(_item_topics, w)
     buf = w.buf
     buf += _S_io.pack(o.timeout_ms, o.validate_only)
+
+
+def _d_CreateTopicsRequest_v2(data: memoryview, pos: int) -> tuple[CreateTopicsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_num_partitions,
+                _topics_replication_factor,
+                _n,
+            ) = _S_ihi.unpack_from(data, pos)
+            pos += 10
+            if _n < 0:
+                raise CorruptMessage("null array Assignments")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Assignments longer than the frame")
+                _itemstopics_assignments = []
+                for _ in range(_n):
+                    (
+                        _topics_assignments_partition_index,
+                        _n,
+                    ) = _S_ii.unpack_from(data, pos)
+                    pos += 8
+                    if _n < 0:
+                        raise CorruptMessage("null array BrokerIds")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array BrokerIds longer than the frame")
+                        _itemstopics_assignments_broker_ids = []
+                        _itemstopics_assignments_broker_ids = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_assignments_broker_ids = _itemstopics_assignments_broker_ids
+                    _itemstopics_assignments.append(
+                        CreatableReplicaAssignment(
+                            _topics_assignments_partition_index, _topics_assignments_broker_ids
+                        )
+                    )
+                _topics_assignments = _itemstopics_assignments
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Configs")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemstopics_configs = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _topics_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        _topics_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _topics_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemstopics_configs.append(
+                        CreatableTopicConfig(_topics_configs_name, _topics_configs_value)
+                    )
+                _topics_configs = _itemstopics_configs
+            _itemstopics.append(
+                CreatableTopic(
+                    _topics_name,
+                    _topics_num_partitions,
+                    _topics_replication_factor,
+                    _topics_assignments,
+                    _topics_configs,
+                )
+            )
+        _topics = _itemstopics
+    (
+        _timeout_ms,
+        _validate_only,
+    ) = _S_io.unpack_from(data, pos)
+    pos += 5
+    return CreateTopicsRequest(_topics, _timeout_ms, _validate_only), pos
 
 
 def _e_CreatableTopicConfig_v3(o: CreatableTopicConfig, w: Writer) -> None:
@@ -326,38 +330,6 @@ def _e_CreateTopicsRequest_v4(o: CreateTopicsRequest, w: Writer) -> None:
     buf += _S_io.pack(o.timeout_ms, o.validate_only)
 
 
-def _d_CreatableReplicaAssignment_v5(
-    data: memoryview, pos: int
-) -> tuple[CreatableReplicaAssignment, int]:
-    (_partition_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array BrokerIds")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array BrokerIds longer than the frame")
-        _broker_ids = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return CreatableReplicaAssignment(_partition_index, _broker_ids), pos
-
-
 def _e_CreatableReplicaAssignment_v5(o: CreatableReplicaAssignment, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.partition_index)
@@ -365,49 +337,6 @@ def _e_CreatableReplicaAssignment_v5(o: CreatableReplicaAssignment, w: Writer) -
     buf += uvarint(len(_arr_broker_ids) + 1)
     buf += pack(">%di" % len(_arr_broker_ids), *_arr_broker_ids)
     buf += b"\x00"
-
-
-def _d_CreatableTopicConfig_v5(data: memoryview, pos: int) -> tuple[CreatableTopicConfig, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return CreatableTopicConfig(_name, _value), pos
 
 
 def _e_CreatableTopicConfig_v5(o: CreatableTopicConfig, w: Writer) -> None:
@@ -427,72 +356,6 @@ def _e_CreatableTopicConfig_v5(o: CreatableTopicConfig, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_CreatableTopic_v5(data: memoryview, pos: int) -> tuple[CreatableTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _num_partitions,
-        _replication_factor,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Assignments")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Assignments longer than the frame")
-        _items_assignments = []
-        for _ in range(_n):
-            _item_assignments, pos = _d_CreatableReplicaAssignment_v5(data, pos)
-            _items_assignments.append(_item_assignments)
-        _assignments = _items_assignments
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Configs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_CreatableTopicConfig_v5(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return CreatableTopic(_name, _num_partitions, _replication_factor, _assignments, _configs), pos
 
 
 def _e_CreatableTopic_v5(o: CreatableTopic, w: Writer) -> None:
@@ -518,7 +381,19 @@ def _e_CreatableTopic_v5(o: CreatableTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_CreateTopicsRequest_v5(o: CreateTopicsRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_CreatableTopic_v5(_item_topics, w)
+    buf = w.buf
+    buf += _S_io.pack(o.timeout_ms, o.validate_only)
+    buf += b"\x00"
+
+
 def _d_CreateTopicsRequest_v5(data: memoryview, pos: int) -> tuple[CreateTopicsRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -528,13 +403,155 @@ def _d_CreateTopicsRequest_v5(data: memoryview, pos: int) -> tuple[CreateTopicsR
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_CreatableTopic_v5(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_num_partitions,
+                _topics_replication_factor,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Assignments")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Assignments longer than the frame")
+                _itemstopics_assignments = []
+                for _ in range(_n):
+                    (_topics_assignments_partition_index,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array BrokerIds")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array BrokerIds longer than the frame")
+                        _itemstopics_assignments_broker_ids = []
+                        _itemstopics_assignments_broker_ids = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_assignments_broker_ids = _itemstopics_assignments_broker_ids
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_assignments.append(
+                        CreatableReplicaAssignment(
+                            _topics_assignments_partition_index, _topics_assignments_broker_ids
+                        )
+                    )
+                _topics_assignments = _itemstopics_assignments
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Configs")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemstopics_configs = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _topics_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _topics_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_configs.append(
+                        CreatableTopicConfig(_topics_configs_name, _topics_configs_value)
+                    )
+                _topics_configs = _itemstopics_configs
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                CreatableTopic(
+                    _topics_name,
+                    _topics_num_partitions,
+                    _topics_replication_factor,
+                    _topics_assignments,
+                    _topics_configs,
+                )
+            )
+        _topics = _itemstopics
     (
         _timeout_ms,
         _validate_only,
@@ -547,22 +564,11 @@ def _d_CreateTopicsRequest_v5(data: memoryview, pos: int) -> tuple[CreateTopicsR
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return CreateTopicsRequest(_topics, _timeout_ms, _validate_only), pos
-
-
-def _e_CreateTopicsRequest_v5(o: CreateTopicsRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_CreatableTopic_v5(_item_topics, w)
-    buf = w.buf
-    buf += _S_io.pack(o.timeout_ms, o.validate_only)
-    buf += b"\x00"
 
 
 def _e_CreatableTopicConfig_v6(o: CreatableTopicConfig, w: Writer) -> None:

@@ -58,43 +58,15 @@ class CreateTopicsResponse:
 
 
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
+_S_ii = Struct(">ii")
 _S_obo = Struct(">?b?")
-
-
-def _d_CreatableTopicConfigs_v2(data: memoryview, pos: int) -> tuple[CreatableTopicConfigs, int]:
-    return CreatableTopicConfigs("", "", False, -1, False), pos
 
 
 def _e_CreatableTopicConfigs_v2(o: CreatableTopicConfigs, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_CreatableTopicResult_v2(data: memoryview, pos: int) -> tuple[CreatableTopicResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    return CreatableTopicResult(_name, ZERO_UUID, _error_code, _error_message, 0, -1, -1, []), pos
 
 
 def _e_CreatableTopicResult_v2(o: CreatableTopicResult, w: Writer) -> None:
@@ -116,24 +88,6 @@ def _e_CreatableTopicResult_v2(o: CreatableTopicResult, w: Writer) -> None:
         buf += _b
 
 
-def _d_CreateTopicsResponse_v2(data: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_CreatableTopicResult_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return CreateTopicsResponse(_throttle_time_ms, _topics), pos
-
-
 def _e_CreateTopicsResponse_v2(o: CreateTopicsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -142,6 +96,59 @@ def _e_CreateTopicsResponse_v2(o: CreateTopicsResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_CreatableTopicResult_v2(_item_topics, w)
     buf = w.buf
+
+
+def _d_CreateTopicsResponse_v2(data: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _topics_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _topics_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopics.append(
+                CreatableTopicResult(
+                    _topics_name,
+                    ZERO_UUID,
+                    _topics_error_code,
+                    _topics_error_message,
+                    0,
+                    -1,
+                    -1,
+                    [],
+                )
+            )
+        _topics = _itemstopics
+    return CreateTopicsResponse(_throttle_time_ms, _topics), pos
 
 
 def _e_CreatableTopicResult_v3(o: CreatableTopicResult, w: Writer) -> None:
@@ -202,55 +209,6 @@ def _e_CreateTopicsResponse_v4(o: CreateTopicsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_CreatableTopicConfigs_v5(data: memoryview, pos: int) -> tuple[CreatableTopicConfigs, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _read_only,
-        _config_source,
-        _is_sensitive,
-    ) = _S_obo.unpack_from(data, pos)
-    pos += 3
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return CreatableTopicConfigs(_name, _value, _read_only, _config_source, _is_sensitive), pos
-
-
 def _e_CreatableTopicConfigs_v5(o: CreatableTopicConfigs, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -269,85 +227,6 @@ def _e_CreatableTopicConfigs_v5(o: CreatableTopicConfigs, w: Writer) -> None:
         buf += _b
     buf += _S_obo.pack(o.read_only, o.config_source, o.is_sensitive)
     buf += b"\x00"
-
-
-def _d_CreatableTopicResult_v5(data: memoryview, pos: int) -> tuple[CreatableTopicResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _num_partitions,
-        _replication_factor,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _configs = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_CreatableTopicConfigs_v5(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    _topic_config_error_code = 0
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                (_topic_config_error_code,) = _S_h.unpack_from(data, pos)
-                pos += 2
-            pos = _tag_end
-    return CreatableTopicResult(
-        _name,
-        ZERO_UUID,
-        _error_code,
-        _error_message,
-        _topic_config_error_code,
-        _num_partitions,
-        _replication_factor,
-        _configs,
-    ), pos
 
 
 def _e_CreatableTopicResult_v5(o: CreatableTopicResult, w: Writer) -> None:
@@ -392,7 +271,19 @@ def _e_CreatableTopicResult_v5(o: CreatableTopicResult, w: Writer) -> None:
         buf += _data
 
 
+def _e_CreateTopicsResponse_v5(o: CreateTopicsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_CreatableTopicResult_v5(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_CreateTopicsResponse_v5(data: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -404,13 +295,141 @@ def _d_CreateTopicsResponse_v5(data: memoryview, pos: int) -> tuple[CreateTopics
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_CreatableTopicResult_v5(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_topics_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _topics_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_num_partitions,
+                _topics_replication_factor,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_configs = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemstopics_configs = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _topics_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _topics_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _topics_configs_read_only,
+                        _topics_configs_config_source,
+                        _topics_configs_is_sensitive,
+                    ) = _S_obo.unpack_from(data, pos)
+                    pos += 3
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_configs.append(
+                        CreatableTopicConfigs(
+                            _topics_configs_name,
+                            _topics_configs_value,
+                            _topics_configs_read_only,
+                            _topics_configs_config_source,
+                            _topics_configs_is_sensitive,
+                        )
+                    )
+                _topics_configs = _itemstopics_configs
+            _topics_topic_config_error_code = 0
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    if _tag == 0:
+                        (_topics_topic_config_error_code,) = _S_h.unpack_from(data, pos)
+                        pos += 2
+                    pos = _tag_end
+            _itemstopics.append(
+                CreatableTopicResult(
+                    _topics_name,
+                    ZERO_UUID,
+                    _topics_error_code,
+                    _topics_error_message,
+                    _topics_topic_config_error_code,
+                    _topics_num_partitions,
+                    _topics_replication_factor,
+                    _topics_configs,
+                )
+            )
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -418,22 +437,11 @@ def _d_CreateTopicsResponse_v5(data: memoryview, pos: int) -> tuple[CreateTopics
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return CreateTopicsResponse(_throttle_time_ms, _topics), pos
-
-
-def _e_CreateTopicsResponse_v5(o: CreateTopicsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_CreatableTopicResult_v5(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_CreatableTopicConfigs_v6(o: CreatableTopicConfigs, w: Writer) -> None:
@@ -529,86 +537,6 @@ def _e_CreatableTopicConfigs_v7(o: CreatableTopicConfigs, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_CreatableTopicResult_v7(data: memoryview, pos: int) -> tuple[CreatableTopicResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _topic_id, pos = read_uuid(data, pos)
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _num_partitions,
-        _replication_factor,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _configs = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_CreatableTopicConfigs_v5(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    _topic_config_error_code = 0
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                (_topic_config_error_code,) = _S_h.unpack_from(data, pos)
-                pos += 2
-            pos = _tag_end
-    return CreatableTopicResult(
-        _name,
-        _topic_id,
-        _error_code,
-        _error_message,
-        _topic_config_error_code,
-        _num_partitions,
-        _replication_factor,
-        _configs,
-    ), pos
-
-
 def _e_CreatableTopicResult_v7(o: CreatableTopicResult, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -652,7 +580,19 @@ def _e_CreatableTopicResult_v7(o: CreatableTopicResult, w: Writer) -> None:
         buf += _data
 
 
+def _e_CreateTopicsResponse_v7(o: CreateTopicsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_CreatableTopicResult_v7(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_CreateTopicsResponse_v7(data: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -664,13 +604,142 @@ def _d_CreateTopicsResponse_v7(data: memoryview, pos: int) -> tuple[CreateTopics
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_CreatableTopicResult_v7(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _topics_topic_id, pos = read_uuid(data, pos)
+            (_topics_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _topics_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_num_partitions,
+                _topics_replication_factor,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_configs = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemstopics_configs = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _topics_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _topics_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _topics_configs_read_only,
+                        _topics_configs_config_source,
+                        _topics_configs_is_sensitive,
+                    ) = _S_obo.unpack_from(data, pos)
+                    pos += 3
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_configs.append(
+                        CreatableTopicConfigs(
+                            _topics_configs_name,
+                            _topics_configs_value,
+                            _topics_configs_read_only,
+                            _topics_configs_config_source,
+                            _topics_configs_is_sensitive,
+                        )
+                    )
+                _topics_configs = _itemstopics_configs
+            _topics_topic_config_error_code = 0
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    if _tag == 0:
+                        (_topics_topic_config_error_code,) = _S_h.unpack_from(data, pos)
+                        pos += 2
+                    pos = _tag_end
+            _itemstopics.append(
+                CreatableTopicResult(
+                    _topics_name,
+                    _topics_topic_id,
+                    _topics_error_code,
+                    _topics_error_message,
+                    _topics_topic_config_error_code,
+                    _topics_num_partitions,
+                    _topics_replication_factor,
+                    _topics_configs,
+                )
+            )
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -678,22 +747,11 @@ def _d_CreateTopicsResponse_v7(data: memoryview, pos: int) -> tuple[CreateTopics
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return CreateTopicsResponse(_throttle_time_ms, _topics), pos
-
-
-def _e_CreateTopicsResponse_v7(o: CreateTopicsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_CreatableTopicResult_v7(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

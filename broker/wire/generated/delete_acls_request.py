@@ -48,57 +48,7 @@ class DeleteAclsRequest:
 
 _S_b = Struct(">b")
 _S_bb = Struct(">bb")
-
-
-def _d_DeleteAclsFilter_v1(data: memoryview, pos: int) -> tuple[DeleteAclsFilter, int]:
-    (_resource_type_filter,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _resource_name_filter = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceNameFilter runs past the end of the frame")
-        _resource_name_filter = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_pattern_type_filter,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _principal_filter = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("PrincipalFilter runs past the end of the frame")
-        _principal_filter = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _host_filter = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("HostFilter runs past the end of the frame")
-        _host_filter = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _operation,
-        _permission_type,
-    ) = _S_bb.unpack_from(data, pos)
-    pos += 2
-    return DeleteAclsFilter(
-        _resource_type_filter,
-        _resource_name_filter,
-        _pattern_type_filter,
-        _principal_filter,
-        _host_filter,
-        _operation,
-        _permission_type,
-    ), pos
+_S_bh = Struct(">bh")
 
 
 def _e_DeleteAclsFilter_v1(o: DeleteAclsFilter, w: Writer) -> None:
@@ -129,22 +79,6 @@ def _e_DeleteAclsFilter_v1(o: DeleteAclsFilter, w: Writer) -> None:
     buf += _S_bb.pack(o.operation, o.permission_type)
 
 
-def _d_DeleteAclsRequest_v1(data: memoryview, pos: int) -> tuple[DeleteAclsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Filters")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Filters longer than the frame")
-        _items_filters = []
-        for _ in range(_n):
-            _item_filters, pos = _d_DeleteAclsFilter_v1(data, pos)
-            _items_filters.append(_item_filters)
-        _filters = _items_filters
-    return DeleteAclsRequest(_filters), pos
-
-
 def _e_DeleteAclsRequest_v1(o: DeleteAclsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_filters = o.filters
@@ -154,78 +88,71 @@ def _e_DeleteAclsRequest_v1(o: DeleteAclsRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DeleteAclsFilter_v2(data: memoryview, pos: int) -> tuple[DeleteAclsFilter, int]:
-    (_resource_type_filter,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_DeleteAclsRequest_v1(data: memoryview, pos: int) -> tuple[DeleteAclsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        _resource_name_filter = None
+        raise CorruptMessage("null array Filters")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceNameFilter runs past the end of the frame")
-        _resource_name_filter = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_pattern_type_filter,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _principal_filter = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("PrincipalFilter runs past the end of the frame")
-        _principal_filter = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _host_filter = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("HostFilter runs past the end of the frame")
-        _host_filter = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _operation,
-        _permission_type,
-    ) = _S_bb.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteAclsFilter(
-        _resource_type_filter,
-        _resource_name_filter,
-        _pattern_type_filter,
-        _principal_filter,
-        _host_filter,
-        _operation,
-        _permission_type,
-    ), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Filters longer than the frame")
+        _itemsfilters = []
+        for _ in range(_n):
+            (
+                _filters_resource_type_filter,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                _filters_resource_name_filter = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceNameFilter runs past the end of the frame")
+                _filters_resource_name_filter = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _filters_pattern_type_filter,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                _filters_principal_filter = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("PrincipalFilter runs past the end of the frame")
+                _filters_principal_filter = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                _filters_host_filter = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("HostFilter runs past the end of the frame")
+                _filters_host_filter = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _filters_operation,
+                _filters_permission_type,
+            ) = _S_bb.unpack_from(data, pos)
+            pos += 2
+            _itemsfilters.append(
+                DeleteAclsFilter(
+                    _filters_resource_type_filter,
+                    _filters_resource_name_filter,
+                    _filters_pattern_type_filter,
+                    _filters_principal_filter,
+                    _filters_host_filter,
+                    _filters_operation,
+                    _filters_permission_type,
+                )
+            )
+        _filters = _itemsfilters
+    return DeleteAclsRequest(_filters), pos
 
 
 def _e_DeleteAclsFilter_v2(o: DeleteAclsFilter, w: Writer) -> None:
@@ -257,7 +184,18 @@ def _e_DeleteAclsFilter_v2(o: DeleteAclsFilter, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DeleteAclsRequest_v2(o: DeleteAclsRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_filters = o.filters
+    buf += uvarint(len(_arr_filters) + 1)
+    for _item_filters in _arr_filters:
+        _e_DeleteAclsFilter_v2(_item_filters, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DeleteAclsRequest_v2(data: memoryview, pos: int) -> tuple[DeleteAclsRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -267,13 +205,84 @@ def _d_DeleteAclsRequest_v2(data: memoryview, pos: int) -> tuple[DeleteAclsReque
     if _n < 0:
         raise CorruptMessage("null array Filters")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Filters longer than the frame")
-        _items_filters = []
+        _itemsfilters = []
         for _ in range(_n):
-            _item_filters, pos = _d_DeleteAclsFilter_v2(data, pos)
-            _items_filters.append(_item_filters)
-        _filters = _items_filters
+            (_filters_resource_type_filter,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _filters_resource_name_filter = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceNameFilter runs past the end of the frame")
+                _filters_resource_name_filter = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_filters_pattern_type_filter,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _filters_principal_filter = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("PrincipalFilter runs past the end of the frame")
+                _filters_principal_filter = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _filters_host_filter = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("HostFilter runs past the end of the frame")
+                _filters_host_filter = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _filters_operation,
+                _filters_permission_type,
+            ) = _S_bb.unpack_from(data, pos)
+            pos += 2
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsfilters.append(
+                DeleteAclsFilter(
+                    _filters_resource_type_filter,
+                    _filters_resource_name_filter,
+                    _filters_pattern_type_filter,
+                    _filters_principal_filter,
+                    _filters_host_filter,
+                    _filters_operation,
+                    _filters_permission_type,
+                )
+            )
+        _filters = _itemsfilters
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -281,21 +290,11 @@ def _d_DeleteAclsRequest_v2(data: memoryview, pos: int) -> tuple[DeleteAclsReque
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DeleteAclsRequest(_filters), pos
-
-
-def _e_DeleteAclsRequest_v2(o: DeleteAclsRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_filters = o.filters
-    buf += uvarint(len(_arr_filters) + 1)
-    for _item_filters in _arr_filters:
-        _e_DeleteAclsFilter_v2(_item_filters, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

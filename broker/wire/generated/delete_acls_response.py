@@ -58,73 +58,11 @@ class DeleteAclsResponse:
 
 _S_b = Struct(">b")
 _S_bb = Struct(">bb")
+_S_bh = Struct(">bh")
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_i = Struct(">i")
-
-
-def _d_DeleteAclsMatchingAcl_v1(data: memoryview, pos: int) -> tuple[DeleteAclsMatchingAcl, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_pattern_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Principal")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Principal runs past the end of the frame")
-        _principal = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _operation,
-        _permission_type,
-    ) = _S_bb.unpack_from(data, pos)
-    pos += 2
-    return DeleteAclsMatchingAcl(
-        _error_code,
-        _error_message,
-        _resource_type,
-        _resource_name,
-        _pattern_type,
-        _principal,
-        _host,
-        _operation,
-        _permission_type,
-    ), pos
+_S_ii = Struct(">ii")
 
 
 def _e_DeleteAclsMatchingAcl_v1(o: DeleteAclsMatchingAcl, w: Writer) -> None:
@@ -163,34 +101,6 @@ def _e_DeleteAclsMatchingAcl_v1(o: DeleteAclsMatchingAcl, w: Writer) -> None:
     buf += _S_bb.pack(o.operation, o.permission_type)
 
 
-def _d_DeleteAclsFilterResult_v1(data: memoryview, pos: int) -> tuple[DeleteAclsFilterResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array MatchingAcls")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array MatchingAcls longer than the frame")
-        _items_matching_acls = []
-        for _ in range(_n):
-            _item_matching_acls, pos = _d_DeleteAclsMatchingAcl_v1(data, pos)
-            _items_matching_acls.append(_item_matching_acls)
-        _matching_acls = _items_matching_acls
-    return DeleteAclsFilterResult(_error_code, _error_message, _matching_acls), pos
-
-
 def _e_DeleteAclsFilterResult_v1(o: DeleteAclsFilterResult, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -208,24 +118,6 @@ def _e_DeleteAclsFilterResult_v1(o: DeleteAclsFilterResult, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DeleteAclsResponse_v1(data: memoryview, pos: int) -> tuple[DeleteAclsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array FilterResults")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array FilterResults longer than the frame")
-        _items_filter_results = []
-        for _ in range(_n):
-            _item_filter_results, pos = _d_DeleteAclsFilterResult_v1(data, pos)
-            _items_filter_results.append(_item_filter_results)
-        _filter_results = _items_filter_results
-    return DeleteAclsResponse(_throttle_time_ms, _filter_results), pos
-
-
 def _e_DeleteAclsResponse_v1(o: DeleteAclsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -236,96 +128,119 @@ def _e_DeleteAclsResponse_v1(o: DeleteAclsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DeleteAclsMatchingAcl_v2(data: memoryview, pos: int) -> tuple[DeleteAclsMatchingAcl, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_pattern_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Principal")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Principal runs past the end of the frame")
-        _principal = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
+def _d_DeleteAclsResponse_v1(data: memoryview, pos: int) -> tuple[DeleteAclsResponse, int]:
+    _len = len(data)
     (
-        _operation,
-        _permission_type,
-    ) = _S_bb.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array FilterResults")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteAclsMatchingAcl(
-        _error_code,
-        _error_message,
-        _resource_type,
-        _resource_name,
-        _pattern_type,
-        _principal,
-        _host,
-        _operation,
-        _permission_type,
-    ), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array FilterResults longer than the frame")
+        _itemsfilter_results = []
+        for _ in range(_n):
+            (
+                _filter_results_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _filter_results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _filter_results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array MatchingAcls")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array MatchingAcls longer than the frame")
+                _itemsfilter_results_matching_acls = []
+                for _ in range(_n):
+                    (
+                        _filter_results_matching_acls_error_code,
+                        _n,
+                    ) = _S_hh.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        _filter_results_matching_acls_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _filter_results_matching_acls_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _filter_results_matching_acls_resource_type,
+                        _n,
+                    ) = _S_bh.unpack_from(data, pos)
+                    pos += 3
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ResourceName")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ResourceName runs past the end of the frame")
+                        _filter_results_matching_acls_resource_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _filter_results_matching_acls_pattern_type,
+                        _n,
+                    ) = _S_bh.unpack_from(data, pos)
+                    pos += 3
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Principal")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Principal runs past the end of the frame")
+                        _filter_results_matching_acls_principal = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Host")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Host runs past the end of the frame")
+                        _filter_results_matching_acls_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _filter_results_matching_acls_operation,
+                        _filter_results_matching_acls_permission_type,
+                    ) = _S_bb.unpack_from(data, pos)
+                    pos += 2
+                    _itemsfilter_results_matching_acls.append(
+                        DeleteAclsMatchingAcl(
+                            _filter_results_matching_acls_error_code,
+                            _filter_results_matching_acls_error_message,
+                            _filter_results_matching_acls_resource_type,
+                            _filter_results_matching_acls_resource_name,
+                            _filter_results_matching_acls_pattern_type,
+                            _filter_results_matching_acls_principal,
+                            _filter_results_matching_acls_host,
+                            _filter_results_matching_acls_operation,
+                            _filter_results_matching_acls_permission_type,
+                        )
+                    )
+                _filter_results_matching_acls = _itemsfilter_results_matching_acls
+            _itemsfilter_results.append(
+                DeleteAclsFilterResult(
+                    _filter_results_error_code,
+                    _filter_results_error_message,
+                    _filter_results_matching_acls,
+                )
+            )
+        _filter_results = _itemsfilter_results
+    return DeleteAclsResponse(_throttle_time_ms, _filter_results), pos
 
 
 def _e_DeleteAclsMatchingAcl_v2(o: DeleteAclsMatchingAcl, w: Writer) -> None:
@@ -365,53 +280,6 @@ def _e_DeleteAclsMatchingAcl_v2(o: DeleteAclsMatchingAcl, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DeleteAclsFilterResult_v2(data: memoryview, pos: int) -> tuple[DeleteAclsFilterResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array MatchingAcls")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array MatchingAcls longer than the frame")
-        _items_matching_acls = []
-        for _ in range(_n):
-            _item_matching_acls, pos = _d_DeleteAclsMatchingAcl_v2(data, pos)
-            _items_matching_acls.append(_item_matching_acls)
-        _matching_acls = _items_matching_acls
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteAclsFilterResult(_error_code, _error_message, _matching_acls), pos
-
-
 def _e_DeleteAclsFilterResult_v2(o: DeleteAclsFilterResult, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -430,7 +298,19 @@ def _e_DeleteAclsFilterResult_v2(o: DeleteAclsFilterResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DeleteAclsResponse_v2(o: DeleteAclsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_filter_results = o.filter_results
+    buf += uvarint(len(_arr_filter_results) + 1)
+    for _item_filter_results in _arr_filter_results:
+        _e_DeleteAclsFilterResult_v2(_item_filter_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DeleteAclsResponse_v2(data: memoryview, pos: int) -> tuple[DeleteAclsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -442,13 +322,150 @@ def _d_DeleteAclsResponse_v2(data: memoryview, pos: int) -> tuple[DeleteAclsResp
     if _n < 0:
         raise CorruptMessage("null array FilterResults")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array FilterResults longer than the frame")
-        _items_filter_results = []
+        _itemsfilter_results = []
         for _ in range(_n):
-            _item_filter_results, pos = _d_DeleteAclsFilterResult_v2(data, pos)
-            _items_filter_results.append(_item_filter_results)
-        _filter_results = _items_filter_results
+            (_filter_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _filter_results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _filter_results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array MatchingAcls")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array MatchingAcls longer than the frame")
+                _itemsfilter_results_matching_acls = []
+                for _ in range(_n):
+                    (_filter_results_matching_acls_error_code,) = _S_h.unpack_from(data, pos)
+                    pos += 2
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _filter_results_matching_acls_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _filter_results_matching_acls_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_filter_results_matching_acls_resource_type,) = _S_b.unpack_from(data, pos)
+                    pos += 1
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ResourceName")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ResourceName runs past the end of the frame")
+                        _filter_results_matching_acls_resource_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_filter_results_matching_acls_pattern_type,) = _S_b.unpack_from(data, pos)
+                    pos += 1
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Principal")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Principal runs past the end of the frame")
+                        _filter_results_matching_acls_principal = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Host")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Host runs past the end of the frame")
+                        _filter_results_matching_acls_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _filter_results_matching_acls_operation,
+                        _filter_results_matching_acls_permission_type,
+                    ) = _S_bb.unpack_from(data, pos)
+                    pos += 2
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsfilter_results_matching_acls.append(
+                        DeleteAclsMatchingAcl(
+                            _filter_results_matching_acls_error_code,
+                            _filter_results_matching_acls_error_message,
+                            _filter_results_matching_acls_resource_type,
+                            _filter_results_matching_acls_resource_name,
+                            _filter_results_matching_acls_pattern_type,
+                            _filter_results_matching_acls_principal,
+                            _filter_results_matching_acls_host,
+                            _filter_results_matching_acls_operation,
+                            _filter_results_matching_acls_permission_type,
+                        )
+                    )
+                _filter_results_matching_acls = _itemsfilter_results_matching_acls
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsfilter_results.append(
+                DeleteAclsFilterResult(
+                    _filter_results_error_code,
+                    _filter_results_error_message,
+                    _filter_results_matching_acls,
+                )
+            )
+        _filter_results = _itemsfilter_results
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -456,22 +473,11 @@ def _d_DeleteAclsResponse_v2(data: memoryview, pos: int) -> tuple[DeleteAclsResp
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DeleteAclsResponse(_throttle_time_ms, _filter_results), pos
-
-
-def _e_DeleteAclsResponse_v2(o: DeleteAclsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_filter_results = o.filter_results
-    buf += uvarint(len(_arr_filter_results) + 1)
-    for _item_filter_results in _arr_filter_results:
-        _e_DeleteAclsFilterResult_v2(_item_filter_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_DeleteAclsMatchingAcl_v3(o: DeleteAclsMatchingAcl, w: Writer) -> None:

@@ -35,31 +35,6 @@ class DeleteGroupsRequest:
     groups_names: list[str] = field(default_factory=list)
 
 
-def _d_DeleteGroupsRequest_v0(data: memoryview, pos: int) -> tuple[DeleteGroupsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array GroupsNames")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array GroupsNames longer than the frame")
-        _items_groups_names = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable GroupsNames")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("GroupsNames runs past the end of the frame")
-                _x_groups_names = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_groups_names.append(_x_groups_names)
-        _groups_names = _items_groups_names
-    return DeleteGroupsRequest(_groups_names), pos
-
-
 def _e_DeleteGroupsRequest_v0(o: DeleteGroupsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_groups_names = o.groups_names
@@ -72,6 +47,32 @@ def _e_DeleteGroupsRequest_v0(o: DeleteGroupsRequest, w: Writer) -> None:
             _b = _v_groups_names.encode()
             buf += INT16.pack(len(_b))
             buf += _b
+
+
+def _d_DeleteGroupsRequest_v0(data: memoryview, pos: int) -> tuple[DeleteGroupsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array GroupsNames")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array GroupsNames longer than the frame")
+        _itemsgroups_names = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupsNames")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupsNames runs past the end of the frame")
+                _xgroups_names = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsgroups_names.append(_xgroups_names)
+        _groups_names = _itemsgroups_names
+    return DeleteGroupsRequest(_groups_names), pos
 
 
 def _e_DeleteGroupsRequest_v1(o: DeleteGroupsRequest, w: Writer) -> None:
@@ -88,50 +89,6 @@ def _e_DeleteGroupsRequest_v1(o: DeleteGroupsRequest, w: Writer) -> None:
             buf += _b
 
 
-def _d_DeleteGroupsRequest_v2(data: memoryview, pos: int) -> tuple[DeleteGroupsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array GroupsNames")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array GroupsNames longer than the frame")
-        _items_groups_names = []
-        for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable GroupsNames")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("GroupsNames runs past the end of the frame")
-                _x_groups_names = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_groups_names.append(_x_groups_names)
-        _groups_names = _items_groups_names
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteGroupsRequest(_groups_names), pos
-
-
 def _e_DeleteGroupsRequest_v2(o: DeleteGroupsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_groups_names = o.groups_names
@@ -145,6 +102,51 @@ def _e_DeleteGroupsRequest_v2(o: DeleteGroupsRequest, w: Writer) -> None:
             buf += uvarint(len(_b) + 1)
             buf += _b
     buf += b"\x00"
+
+
+def _d_DeleteGroupsRequest_v2(data: memoryview, pos: int) -> tuple[DeleteGroupsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array GroupsNames")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array GroupsNames longer than the frame")
+        _itemsgroups_names = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupsNames")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupsNames runs past the end of the frame")
+                _xgroups_names = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsgroups_names.append(_xgroups_names)
+        _groups_names = _itemsgroups_names
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DeleteGroupsRequest(_groups_names), pos
 
 
 DECODERS = {

@@ -44,22 +44,7 @@ class DeleteGroupsResponse:
 
 _S_h = Struct(">h")
 _S_i = Struct(">i")
-
-
-def _d_DeletableGroupResult_v0(data: memoryview, pos: int) -> tuple[DeletableGroupResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return DeletableGroupResult(_group_id, _error_code), pos
+_S_ii = Struct(">ii")
 
 
 def _e_DeletableGroupResult_v0(o: DeletableGroupResult, w: Writer) -> None:
@@ -74,24 +59,6 @@ def _e_DeletableGroupResult_v0(o: DeletableGroupResult, w: Writer) -> None:
     buf += _S_h.pack(o.error_code)
 
 
-def _d_DeleteGroupsResponse_v0(data: memoryview, pos: int) -> tuple[DeleteGroupsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_DeletableGroupResult_v0(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    return DeleteGroupsResponse(_throttle_time_ms, _results), pos
-
-
 def _e_DeleteGroupsResponse_v0(o: DeleteGroupsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -100,6 +67,37 @@ def _e_DeleteGroupsResponse_v0(o: DeleteGroupsResponse, w: Writer) -> None:
     for _item_results in _arr_results:
         _e_DeletableGroupResult_v0(_item_results, w)
     buf = w.buf
+
+
+def _d_DeleteGroupsResponse_v0(data: memoryview, pos: int) -> tuple[DeleteGroupsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Results")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _results_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _itemsresults.append(DeletableGroupResult(_results_group_id, _results_error_code))
+        _results = _itemsresults
+    return DeleteGroupsResponse(_throttle_time_ms, _results), pos
 
 
 def _e_DeletableGroupResult_v1(o: DeletableGroupResult, w: Writer) -> None:
@@ -124,37 +122,6 @@ def _e_DeleteGroupsResponse_v1(o: DeleteGroupsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DeletableGroupResult_v2(data: memoryview, pos: int) -> tuple[DeletableGroupResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeletableGroupResult(_group_id, _error_code), pos
-
-
 def _e_DeletableGroupResult_v2(o: DeletableGroupResult, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -168,7 +135,19 @@ def _e_DeletableGroupResult_v2(o: DeletableGroupResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DeleteGroupsResponse_v2(o: DeleteGroupsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_results = o.results
+    buf += uvarint(len(_arr_results) + 1)
+    for _item_results in _arr_results:
+        _e_DeletableGroupResult_v2(_item_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DeleteGroupsResponse_v2(data: memoryview, pos: int) -> tuple[DeleteGroupsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -180,13 +159,39 @@ def _d_DeleteGroupsResponse_v2(data: memoryview, pos: int) -> tuple[DeleteGroups
     if _n < 0:
         raise CorruptMessage("null array Results")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
+        _itemsresults = []
         for _ in range(_n):
-            _item_results, pos = _d_DeletableGroupResult_v2(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _results_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(DeletableGroupResult(_results_group_id, _results_error_code))
+        _results = _itemsresults
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -194,22 +199,11 @@ def _d_DeleteGroupsResponse_v2(data: memoryview, pos: int) -> tuple[DeleteGroups
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DeleteGroupsResponse(_throttle_time_ms, _results), pos
-
-
-def _e_DeleteGroupsResponse_v2(o: DeleteGroupsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_results = o.results
-    buf += uvarint(len(_arr_results) + 1)
-    for _item_results in _arr_results:
-        _e_DeletableGroupResult_v2(_item_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

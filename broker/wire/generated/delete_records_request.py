@@ -52,44 +52,9 @@ _S_i = Struct(">i")
 _S_iq = Struct(">iq")
 
 
-def _d_DeleteRecordsPartition_v0(data: memoryview, pos: int) -> tuple[DeleteRecordsPartition, int]:
-    (
-        _partition_index,
-        _offset,
-    ) = _S_iq.unpack_from(data, pos)
-    pos += 12
-    return DeleteRecordsPartition(_partition_index, _offset), pos
-
-
 def _e_DeleteRecordsPartition_v0(o: DeleteRecordsPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iq.pack(o.partition_index, o.offset)
-
-
-def _d_DeleteRecordsTopic_v0(data: memoryview, pos: int) -> tuple[DeleteRecordsTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_DeleteRecordsPartition_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return DeleteRecordsTopic(_name, _partitions), pos
 
 
 def _e_DeleteRecordsTopic_v0(o: DeleteRecordsTopic, w: Writer) -> None:
@@ -108,24 +73,6 @@ def _e_DeleteRecordsTopic_v0(o: DeleteRecordsTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DeleteRecordsRequest_v0(data: memoryview, pos: int) -> tuple[DeleteRecordsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DeleteRecordsTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return DeleteRecordsRequest(_topics, _timeout_ms), pos
-
-
 def _e_DeleteRecordsRequest_v0(o: DeleteRecordsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -134,6 +81,54 @@ def _e_DeleteRecordsRequest_v0(o: DeleteRecordsRequest, w: Writer) -> None:
         _e_DeleteRecordsTopic_v0(_item_topics, w)
     buf = w.buf
     buf += _S_i.pack(o.timeout_ms)
+
+
+def _d_DeleteRecordsRequest_v0(data: memoryview, pos: int) -> tuple[DeleteRecordsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_offset,
+                    ) = _S_iq.unpack_from(data, pos)
+                    pos += 12
+                    _itemstopics_partitions.append(
+                        DeleteRecordsPartition(
+                            _topics_partitions_partition_index, _topics_partitions_offset
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(DeleteRecordsTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return DeleteRecordsRequest(_topics, _timeout_ms), pos
 
 
 def _e_DeleteRecordsTopic_v1(o: DeleteRecordsTopic, w: Writer) -> None:
@@ -162,75 +157,10 @@ def _e_DeleteRecordsRequest_v1(o: DeleteRecordsRequest, w: Writer) -> None:
     buf += _S_i.pack(o.timeout_ms)
 
 
-def _d_DeleteRecordsPartition_v2(data: memoryview, pos: int) -> tuple[DeleteRecordsPartition, int]:
-    (
-        _partition_index,
-        _offset,
-    ) = _S_iq.unpack_from(data, pos)
-    pos += 12
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteRecordsPartition(_partition_index, _offset), pos
-
-
 def _e_DeleteRecordsPartition_v2(o: DeleteRecordsPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iq.pack(o.partition_index, o.offset)
     buf += b"\x00"
-
-
-def _d_DeleteRecordsTopic_v2(data: memoryview, pos: int) -> tuple[DeleteRecordsTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_DeleteRecordsPartition_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteRecordsTopic(_name, _partitions), pos
 
 
 def _e_DeleteRecordsTopic_v2(o: DeleteRecordsTopic, w: Writer) -> None:
@@ -250,39 +180,6 @@ def _e_DeleteRecordsTopic_v2(o: DeleteRecordsTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DeleteRecordsRequest_v2(data: memoryview, pos: int) -> tuple[DeleteRecordsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DeleteRecordsTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteRecordsRequest(_topics, _timeout_ms), pos
-
-
 def _e_DeleteRecordsRequest_v2(o: DeleteRecordsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -292,6 +189,99 @@ def _e_DeleteRecordsRequest_v2(o: DeleteRecordsRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.timeout_ms)
     buf += b"\x00"
+
+
+def _d_DeleteRecordsRequest_v2(data: memoryview, pos: int) -> tuple[DeleteRecordsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_offset,
+                    ) = _S_iq.unpack_from(data, pos)
+                    pos += 12
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        DeleteRecordsPartition(
+                            _topics_partitions_partition_index, _topics_partitions_offset
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(DeleteRecordsTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DeleteRecordsRequest(_topics, _timeout_ms), pos
 
 
 DECODERS = {

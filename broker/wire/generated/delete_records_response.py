@@ -50,52 +50,13 @@ class DeleteRecordsResponse:
 
 
 _S_i = Struct(">i")
+_S_ii = Struct(">ii")
 _S_iqh = Struct(">iqh")
-
-
-def _d_DeleteRecordsPartitionResult_v0(
-    data: memoryview, pos: int
-) -> tuple[DeleteRecordsPartitionResult, int]:
-    (
-        _partition_index,
-        _low_watermark,
-        _error_code,
-    ) = _S_iqh.unpack_from(data, pos)
-    pos += 14
-    return DeleteRecordsPartitionResult(_partition_index, _low_watermark, _error_code), pos
 
 
 def _e_DeleteRecordsPartitionResult_v0(o: DeleteRecordsPartitionResult, w: Writer) -> None:
     buf = w.buf
     buf += _S_iqh.pack(o.partition_index, o.low_watermark, o.error_code)
-
-
-def _d_DeleteRecordsTopicResult_v0(
-    data: memoryview, pos: int
-) -> tuple[DeleteRecordsTopicResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_DeleteRecordsPartitionResult_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return DeleteRecordsTopicResult(_name, _partitions), pos
 
 
 def _e_DeleteRecordsTopicResult_v0(o: DeleteRecordsTopicResult, w: Writer) -> None:
@@ -114,24 +75,6 @@ def _e_DeleteRecordsTopicResult_v0(o: DeleteRecordsTopicResult, w: Writer) -> No
     buf = w.buf
 
 
-def _d_DeleteRecordsResponse_v0(data: memoryview, pos: int) -> tuple[DeleteRecordsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DeleteRecordsTopicResult_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return DeleteRecordsResponse(_throttle_time_ms, _topics), pos
-
-
 def _e_DeleteRecordsResponse_v0(o: DeleteRecordsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -140,6 +83,58 @@ def _e_DeleteRecordsResponse_v0(o: DeleteRecordsResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_DeleteRecordsTopicResult_v0(_item_topics, w)
     buf = w.buf
+
+
+def _d_DeleteRecordsResponse_v0(data: memoryview, pos: int) -> tuple[DeleteRecordsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_low_watermark,
+                        _topics_partitions_error_code,
+                    ) = _S_iqh.unpack_from(data, pos)
+                    pos += 14
+                    _itemstopics_partitions.append(
+                        DeleteRecordsPartitionResult(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_low_watermark,
+                            _topics_partitions_error_code,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(DeleteRecordsTopicResult(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return DeleteRecordsResponse(_throttle_time_ms, _topics), pos
 
 
 def _e_DeleteRecordsTopicResult_v1(o: DeleteRecordsTopicResult, w: Writer) -> None:
@@ -168,80 +163,10 @@ def _e_DeleteRecordsResponse_v1(o: DeleteRecordsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DeleteRecordsPartitionResult_v2(
-    data: memoryview, pos: int
-) -> tuple[DeleteRecordsPartitionResult, int]:
-    (
-        _partition_index,
-        _low_watermark,
-        _error_code,
-    ) = _S_iqh.unpack_from(data, pos)
-    pos += 14
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteRecordsPartitionResult(_partition_index, _low_watermark, _error_code), pos
-
-
 def _e_DeleteRecordsPartitionResult_v2(o: DeleteRecordsPartitionResult, w: Writer) -> None:
     buf = w.buf
     buf += _S_iqh.pack(o.partition_index, o.low_watermark, o.error_code)
     buf += b"\x00"
-
-
-def _d_DeleteRecordsTopicResult_v2(
-    data: memoryview, pos: int
-) -> tuple[DeleteRecordsTopicResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_DeleteRecordsPartitionResult_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteRecordsTopicResult(_name, _partitions), pos
 
 
 def _e_DeleteRecordsTopicResult_v2(o: DeleteRecordsTopicResult, w: Writer) -> None:
@@ -261,7 +186,19 @@ def _e_DeleteRecordsTopicResult_v2(o: DeleteRecordsTopicResult, w: Writer) -> No
     buf += b"\x00"
 
 
+def _e_DeleteRecordsResponse_v2(o: DeleteRecordsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_DeleteRecordsTopicResult_v2(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DeleteRecordsResponse_v2(data: memoryview, pos: int) -> tuple[DeleteRecordsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -273,13 +210,75 @@ def _d_DeleteRecordsResponse_v2(data: memoryview, pos: int) -> tuple[DeleteRecor
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_DeleteRecordsTopicResult_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_low_watermark,
+                        _topics_partitions_error_code,
+                    ) = _S_iqh.unpack_from(data, pos)
+                    pos += 14
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        DeleteRecordsPartitionResult(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_low_watermark,
+                            _topics_partitions_error_code,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(DeleteRecordsTopicResult(_topics_name, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -287,22 +286,11 @@ def _d_DeleteRecordsResponse_v2(data: memoryview, pos: int) -> tuple[DeleteRecor
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DeleteRecordsResponse(_throttle_time_ms, _topics), pos
-
-
-def _e_DeleteRecordsResponse_v2(o: DeleteRecordsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_DeleteRecordsTopicResult_v2(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

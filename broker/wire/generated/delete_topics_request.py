@@ -46,39 +46,8 @@ class DeleteTopicsRequest:
 _S_i = Struct(">i")
 
 
-def _d_DeleteTopicState_v1(data: memoryview, pos: int) -> tuple[DeleteTopicState, int]:
-    return DeleteTopicState(None, ZERO_UUID), pos
-
-
 def _e_DeleteTopicState_v1(o: DeleteTopicState, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_DeleteTopicsRequest_v1(data: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array TopicNames")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TopicNames longer than the frame")
-        _items_topic_names = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable TopicNames")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("TopicNames runs past the end of the frame")
-                _x_topic_names = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_topic_names.append(_x_topic_names)
-        _topic_names = _items_topic_names
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return DeleteTopicsRequest([], _topic_names, _timeout_ms), pos
 
 
 def _e_DeleteTopicsRequest_v1(o: DeleteTopicsRequest, w: Writer) -> None:
@@ -94,6 +63,34 @@ def _e_DeleteTopicsRequest_v1(o: DeleteTopicsRequest, w: Writer) -> None:
             buf += INT16.pack(len(_b))
             buf += _b
     buf += _S_i.pack(o.timeout_ms)
+
+
+def _d_DeleteTopicsRequest_v1(data: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array TopicNames")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array TopicNames longer than the frame")
+        _itemstopic_names = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TopicNames")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TopicNames runs past the end of the frame")
+                _xtopic_names = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopic_names.append(_xtopic_names)
+        _topic_names = _itemstopic_names
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return DeleteTopicsRequest([], _topic_names, _timeout_ms), pos
 
 
 def _e_DeleteTopicsRequest_v2(o: DeleteTopicsRequest, w: Writer) -> None:
@@ -126,70 +123,9 @@ def _e_DeleteTopicsRequest_v3(o: DeleteTopicsRequest, w: Writer) -> None:
     buf += _S_i.pack(o.timeout_ms)
 
 
-def _d_DeleteTopicState_v4(data: memoryview, pos: int) -> tuple[DeleteTopicState, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteTopicState(None, ZERO_UUID), pos
-
-
 def _e_DeleteTopicState_v4(o: DeleteTopicState, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_DeleteTopicsRequest_v4(data: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array TopicNames")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TopicNames longer than the frame")
-        _items_topic_names = []
-        for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable TopicNames")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("TopicNames runs past the end of the frame")
-                _x_topic_names = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_topic_names.append(_x_topic_names)
-        _topic_names = _items_topic_names
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteTopicsRequest([], _topic_names, _timeout_ms), pos
 
 
 def _e_DeleteTopicsRequest_v4(o: DeleteTopicsRequest, w: Writer) -> None:
@@ -208,6 +144,53 @@ def _e_DeleteTopicsRequest_v4(o: DeleteTopicsRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _d_DeleteTopicsRequest_v4(data: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array TopicNames")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array TopicNames longer than the frame")
+        _itemstopic_names = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TopicNames")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TopicNames runs past the end of the frame")
+                _xtopic_names = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopic_names.append(_xtopic_names)
+        _topic_names = _itemstopic_names
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DeleteTopicsRequest([], _topic_names, _timeout_ms), pos
+
+
 def _e_DeleteTopicsRequest_v5(o: DeleteTopicsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topic_names = o.topic_names
@@ -224,36 +207,6 @@ def _e_DeleteTopicsRequest_v5(o: DeleteTopicsRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DeleteTopicState_v6(data: memoryview, pos: int) -> tuple[DeleteTopicState, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _topic_id, pos = read_uuid(data, pos)
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteTopicState(_name, _topic_id), pos
-
-
 def _e_DeleteTopicState_v6(o: DeleteTopicState, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -267,39 +220,6 @@ def _e_DeleteTopicState_v6(o: DeleteTopicState, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DeleteTopicsRequest_v6(data: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DeleteTopicState_v6(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteTopicsRequest(_topics, [], _timeout_ms), pos
-
-
 def _e_DeleteTopicsRequest_v6(o: DeleteTopicsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -309,6 +229,65 @@ def _e_DeleteTopicsRequest_v6(o: DeleteTopicsRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.timeout_ms)
     buf += b"\x00"
+
+
+def _d_DeleteTopicsRequest_v6(data: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_name = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _topics_topic_id, pos = read_uuid(data, pos)
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(DeleteTopicState(_topics_name, _topics_topic_id))
+        _topics = _itemstopics
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DeleteTopicsRequest(_topics, [], _timeout_ms), pos
 
 
 DECODERS = {

@@ -46,22 +46,7 @@ class DeleteTopicsResponse:
 
 _S_h = Struct(">h")
 _S_i = Struct(">i")
-
-
-def _d_DeletableTopicResult_v1(data: memoryview, pos: int) -> tuple[DeletableTopicResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return DeletableTopicResult(_name, ZERO_UUID, _error_code, None), pos
+_S_ii = Struct(">ii")
 
 
 def _e_DeletableTopicResult_v1(o: DeletableTopicResult, w: Writer) -> None:
@@ -76,24 +61,6 @@ def _e_DeletableTopicResult_v1(o: DeletableTopicResult, w: Writer) -> None:
     buf += _S_h.pack(o.error_code)
 
 
-def _d_DeleteTopicsResponse_v1(data: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_DeletableTopicResult_v1(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    return DeleteTopicsResponse(_throttle_time_ms, _responses), pos
-
-
 def _e_DeleteTopicsResponse_v1(o: DeleteTopicsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -102,6 +69,39 @@ def _e_DeleteTopicsResponse_v1(o: DeleteTopicsResponse, w: Writer) -> None:
     for _item_responses in _arr_responses:
         _e_DeletableTopicResult_v1(_item_responses, w)
     buf = w.buf
+
+
+def _d_DeleteTopicsResponse_v1(data: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_responses_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _itemsresponses.append(
+                DeletableTopicResult(_responses_name, ZERO_UUID, _responses_error_code, None)
+            )
+        _responses = _itemsresponses
+    return DeleteTopicsResponse(_throttle_time_ms, _responses), pos
 
 
 def _e_DeletableTopicResult_v2(o: DeletableTopicResult, w: Writer) -> None:
@@ -148,37 +148,6 @@ def _e_DeleteTopicsResponse_v3(o: DeleteTopicsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DeletableTopicResult_v4(data: memoryview, pos: int) -> tuple[DeletableTopicResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeletableTopicResult(_name, ZERO_UUID, _error_code, None), pos
-
-
 def _e_DeletableTopicResult_v4(o: DeletableTopicResult, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -192,39 +161,6 @@ def _e_DeletableTopicResult_v4(o: DeletableTopicResult, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DeleteTopicsResponse_v4(data: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_DeletableTopicResult_v4(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteTopicsResponse(_throttle_time_ms, _responses), pos
-
-
 def _e_DeleteTopicsResponse_v4(o: DeleteTopicsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -236,7 +172,10 @@ def _e_DeleteTopicsResponse_v4(o: DeleteTopicsResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DeletableTopicResult_v5(data: memoryview, pos: int) -> tuple[DeletableTopicResult, int]:
+def _d_DeleteTopicsResponse_v4(data: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -244,29 +183,43 @@ def _d_DeletableTopicResult_v5(data: memoryview, pos: int) -> tuple[DeletableTop
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
+        raise CorruptMessage("null array Responses")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_responses_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                DeletableTopicResult(_responses_name, ZERO_UUID, _responses_error_code, None)
+            )
+        _responses = _itemsresponses
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -274,11 +227,11 @@ def _d_DeletableTopicResult_v5(data: memoryview, pos: int) -> tuple[DeletableTop
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return DeletableTopicResult(_name, ZERO_UUID, _error_code, _error_message), pos
+    return DeleteTopicsResponse(_throttle_time_ms, _responses), pos
 
 
 def _e_DeletableTopicResult_v5(o: DeletableTopicResult, w: Writer) -> None:
@@ -301,39 +254,6 @@ def _e_DeletableTopicResult_v5(o: DeletableTopicResult, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DeleteTopicsResponse_v5(data: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_DeletableTopicResult_v5(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DeleteTopicsResponse(_throttle_time_ms, _responses), pos
-
-
 def _e_DeleteTopicsResponse_v5(o: DeleteTopicsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -345,7 +265,10 @@ def _e_DeleteTopicsResponse_v5(o: DeleteTopicsResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DeletableTopicResult_v6(data: memoryview, pos: int) -> tuple[DeletableTopicResult, int]:
+def _d_DeleteTopicsResponse_v5(data: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -353,30 +276,59 @@ def _d_DeletableTopicResult_v6(data: memoryview, pos: int) -> tuple[DeletableTop
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        _name = None
+        raise CorruptMessage("null array Responses")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _topic_id, pos = read_uuid(data, pos)
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_responses_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _responses_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _responses_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                DeletableTopicResult(
+                    _responses_name, ZERO_UUID, _responses_error_code, _responses_error_message
+                )
+            )
+        _responses = _itemsresponses
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -384,11 +336,11 @@ def _d_DeletableTopicResult_v6(data: memoryview, pos: int) -> tuple[DeletableTop
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return DeletableTopicResult(_name, _topic_id, _error_code, _error_message), pos
+    return DeleteTopicsResponse(_throttle_time_ms, _responses), pos
 
 
 def _e_DeletableTopicResult_v6(o: DeletableTopicResult, w: Writer) -> None:
@@ -412,7 +364,19 @@ def _e_DeletableTopicResult_v6(o: DeletableTopicResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DeleteTopicsResponse_v6(o: DeleteTopicsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_responses = o.responses
+    buf += uvarint(len(_arr_responses) + 1)
+    for _item_responses in _arr_responses:
+        _e_DeletableTopicResult_v6(_item_responses, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DeleteTopicsResponse_v6(data: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -424,13 +388,61 @@ def _d_DeleteTopicsResponse_v6(data: memoryview, pos: int) -> tuple[DeleteTopics
     if _n < 0:
         raise CorruptMessage("null array Responses")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
+        _itemsresponses = []
         for _ in range(_n):
-            _item_responses, pos = _d_DeletableTopicResult_v6(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _responses_name = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _responses_topic_id, pos = read_uuid(data, pos)
+            (_responses_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _responses_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _responses_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                DeletableTopicResult(
+                    _responses_name,
+                    _responses_topic_id,
+                    _responses_error_code,
+                    _responses_error_message,
+                )
+            )
+        _responses = _itemsresponses
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -438,22 +450,11 @@ def _d_DeleteTopicsResponse_v6(data: memoryview, pos: int) -> tuple[DeleteTopics
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DeleteTopicsResponse(_throttle_time_ms, _responses), pos
-
-
-def _e_DeleteTopicsResponse_v6(o: DeleteTopicsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_responses = o.responses
-    buf += uvarint(len(_arr_responses) + 1)
-    for _item_responses in _arr_responses:
-        _e_DeletableTopicResult_v6(_item_responses, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -43,57 +43,7 @@ class DescribeAclsRequest:
 
 _S_b = Struct(">b")
 _S_bb = Struct(">bb")
-
-
-def _d_DescribeAclsRequest_v1(data: memoryview, pos: int) -> tuple[DescribeAclsRequest, int]:
-    (_resource_type_filter,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _resource_name_filter = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceNameFilter runs past the end of the frame")
-        _resource_name_filter = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_pattern_type_filter,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _principal_filter = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("PrincipalFilter runs past the end of the frame")
-        _principal_filter = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _host_filter = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("HostFilter runs past the end of the frame")
-        _host_filter = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _operation,
-        _permission_type,
-    ) = _S_bb.unpack_from(data, pos)
-    pos += 2
-    return DescribeAclsRequest(
-        _resource_type_filter,
-        _resource_name_filter,
-        _pattern_type_filter,
-        _principal_filter,
-        _host_filter,
-        _operation,
-        _permission_type,
-    ), pos
+_S_bh = Struct(">bh")
 
 
 def _e_DescribeAclsRequest_v1(o: DescribeAclsRequest, w: Writer) -> None:
@@ -124,50 +74,41 @@ def _e_DescribeAclsRequest_v1(o: DescribeAclsRequest, w: Writer) -> None:
     buf += _S_bb.pack(o.operation, o.permission_type)
 
 
-def _d_DescribeAclsRequest_v2(data: memoryview, pos: int) -> tuple[DescribeAclsRequest, int]:
-    (_resource_type_filter,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_DescribeAclsRequest_v1(data: memoryview, pos: int) -> tuple[DescribeAclsRequest, int]:
+    _len = len(data)
+    (
+        _resource_type_filter,
+        _n,
+    ) = _S_bh.unpack_from(data, pos)
+    pos += 3
     if _n < 0:
         _resource_name_filter = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("ResourceNameFilter runs past the end of the frame")
         _resource_name_filter = str(data[pos:_end], "utf-8")
         pos = _end
-    (_pattern_type_filter,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (
+        _pattern_type_filter,
+        _n,
+    ) = _S_bh.unpack_from(data, pos)
+    pos += 3
     if _n < 0:
         _principal_filter = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("PrincipalFilter runs past the end of the frame")
         _principal_filter = str(data[pos:_end], "utf-8")
         pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
         _host_filter = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("HostFilter runs past the end of the frame")
         _host_filter = str(data[pos:_end], "utf-8")
         pos = _end
@@ -176,17 +117,6 @@ def _d_DescribeAclsRequest_v2(data: memoryview, pos: int) -> tuple[DescribeAclsR
         _permission_type,
     ) = _S_bb.unpack_from(data, pos)
     pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
     return DescribeAclsRequest(
         _resource_type_filter,
         _resource_name_filter,
@@ -225,6 +155,81 @@ def _e_DescribeAclsRequest_v2(o: DescribeAclsRequest, w: Writer) -> None:
         buf += _b
     buf += _S_bb.pack(o.operation, o.permission_type)
     buf += b"\x00"
+
+
+def _d_DescribeAclsRequest_v2(data: memoryview, pos: int) -> tuple[DescribeAclsRequest, int]:
+    _len = len(data)
+    (_resource_type_filter,) = _S_b.unpack_from(data, pos)
+    pos += 1
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _resource_name_filter = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ResourceNameFilter runs past the end of the frame")
+        _resource_name_filter = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_pattern_type_filter,) = _S_b.unpack_from(data, pos)
+    pos += 1
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _principal_filter = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("PrincipalFilter runs past the end of the frame")
+        _principal_filter = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _host_filter = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("HostFilter runs past the end of the frame")
+        _host_filter = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _operation,
+        _permission_type,
+    ) = _S_bb.unpack_from(data, pos)
+    pos += 2
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeAclsRequest(
+        _resource_type_filter,
+        _resource_name_filter,
+        _pattern_type_filter,
+        _principal_filter,
+        _host_filter,
+        _operation,
+        _permission_type,
+    ), pos
 
 
 DECODERS = {

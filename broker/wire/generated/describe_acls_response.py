@@ -56,36 +56,10 @@ class DescribeAclsResponse:
 
 _S_b = Struct(">b")
 _S_bb = Struct(">bb")
+_S_bh = Struct(">bh")
+_S_bi = Struct(">bi")
 _S_ih = Struct(">ih")
-
-
-def _d_AclDescription_v1(data: memoryview, pos: int) -> tuple[AclDescription, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Principal")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Principal runs past the end of the frame")
-        _principal = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _operation,
-        _permission_type,
-    ) = _S_bb.unpack_from(data, pos)
-    pos += 2
-    return AclDescription(_principal, _host, _operation, _permission_type), pos
+_S_ihh = Struct(">ihh")
 
 
 def _e_AclDescription_v1(o: AclDescription, w: Writer) -> None:
@@ -107,36 +81,6 @@ def _e_AclDescription_v1(o: AclDescription, w: Writer) -> None:
     buf += _S_bb.pack(o.operation, o.permission_type)
 
 
-def _d_DescribeAclsResource_v1(data: memoryview, pos: int) -> tuple[DescribeAclsResource, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_pattern_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Acls")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Acls longer than the frame")
-        _items_acls = []
-        for _ in range(_n):
-            _item_acls, pos = _d_AclDescription_v1(data, pos)
-            _items_acls.append(_item_acls)
-        _acls = _items_acls
-    return DescribeAclsResource(_resource_type, _resource_name, _pattern_type, _acls), pos
-
-
 def _e_DescribeAclsResource_v1(o: DescribeAclsResource, w: Writer) -> None:
     buf = w.buf
     buf += _S_b.pack(o.resource_type)
@@ -153,37 +97,6 @@ def _e_DescribeAclsResource_v1(o: DescribeAclsResource, w: Writer) -> None:
     for _item_acls in _arr_acls:
         _e_AclDescription_v1(_item_acls, w)
     buf = w.buf
-
-
-def _d_DescribeAclsResponse_v1(data: memoryview, pos: int) -> tuple[DescribeAclsResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Resources")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Resources longer than the frame")
-        _items_resources = []
-        for _ in range(_n):
-            _item_resources, pos = _d_DescribeAclsResource_v1(data, pos)
-            _items_resources.append(_item_resources)
-        _resources = _items_resources
-    return DescribeAclsResponse(_throttle_time_ms, _error_code, _error_message, _resources), pos
 
 
 def _e_DescribeAclsResponse_v1(o: DescribeAclsResponse, w: Writer) -> None:
@@ -203,52 +116,100 @@ def _e_DescribeAclsResponse_v1(o: DescribeAclsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_AclDescription_v2(data: memoryview, pos: int) -> tuple[AclDescription, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Principal")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Principal runs past the end of the frame")
-        _principal = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
+def _d_DescribeAclsResponse_v1(data: memoryview, pos: int) -> tuple[DescribeAclsResponse, int]:
+    _len = len(data)
     (
-        _operation,
-        _permission_type,
-    ) = _S_bb.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+        _throttle_time_ms,
+        _error_code,
+        _n,
+    ) = _S_ihh.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        _error_message = None
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AclDescription(_principal, _host, _operation, _permission_type), pos
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Resources")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Resources longer than the frame")
+        _itemsresources = []
+        for _ in range(_n):
+            (
+                _resources_resource_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _resources_pattern_type,
+                _n,
+            ) = _S_bi.unpack_from(data, pos)
+            pos += 5
+            if _n < 0:
+                raise CorruptMessage("null array Acls")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Acls longer than the frame")
+                _itemsresources_acls = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Principal")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Principal runs past the end of the frame")
+                        _resources_acls_principal = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Host")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Host runs past the end of the frame")
+                        _resources_acls_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _resources_acls_operation,
+                        _resources_acls_permission_type,
+                    ) = _S_bb.unpack_from(data, pos)
+                    pos += 2
+                    _itemsresources_acls.append(
+                        AclDescription(
+                            _resources_acls_principal,
+                            _resources_acls_host,
+                            _resources_acls_operation,
+                            _resources_acls_permission_type,
+                        )
+                    )
+                _resources_acls = _itemsresources_acls
+            _itemsresources.append(
+                DescribeAclsResource(
+                    _resources_resource_type,
+                    _resources_resource_name,
+                    _resources_pattern_type,
+                    _resources_acls,
+                )
+            )
+        _resources = _itemsresources
+    return DescribeAclsResponse(_throttle_time_ms, _error_code, _error_message, _resources), pos
 
 
 def _e_AclDescription_v2(o: AclDescription, w: Writer) -> None:
@@ -271,55 +232,6 @@ def _e_AclDescription_v2(o: AclDescription, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DescribeAclsResource_v2(data: memoryview, pos: int) -> tuple[DescribeAclsResource, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_pattern_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Acls")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Acls longer than the frame")
-        _items_acls = []
-        for _ in range(_n):
-            _item_acls, pos = _d_AclDescription_v2(data, pos)
-            _items_acls.append(_item_acls)
-        _acls = _items_acls
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeAclsResource(_resource_type, _resource_name, _pattern_type, _acls), pos
-
-
 def _e_DescribeAclsResource_v2(o: DescribeAclsResource, w: Writer) -> None:
     buf = w.buf
     buf += _S_b.pack(o.resource_type)
@@ -339,56 +251,6 @@ def _e_DescribeAclsResource_v2(o: DescribeAclsResource, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DescribeAclsResponse_v2(data: memoryview, pos: int) -> tuple[DescribeAclsResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Resources")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Resources longer than the frame")
-        _items_resources = []
-        for _ in range(_n):
-            _item_resources, pos = _d_DescribeAclsResource_v2(data, pos)
-            _items_resources.append(_item_resources)
-        _resources = _items_resources
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeAclsResponse(_throttle_time_ms, _error_code, _error_message, _resources), pos
-
-
 def _e_DescribeAclsResponse_v2(o: DescribeAclsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -405,6 +267,158 @@ def _e_DescribeAclsResponse_v2(o: DescribeAclsResponse, w: Writer) -> None:
         _e_DescribeAclsResource_v2(_item_resources, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_DescribeAclsResponse_v2(data: memoryview, pos: int) -> tuple[DescribeAclsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Resources")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Resources longer than the frame")
+        _itemsresources = []
+        for _ in range(_n):
+            (_resources_resource_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_resources_pattern_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Acls")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Acls longer than the frame")
+                _itemsresources_acls = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Principal")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Principal runs past the end of the frame")
+                        _resources_acls_principal = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Host")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Host runs past the end of the frame")
+                        _resources_acls_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _resources_acls_operation,
+                        _resources_acls_permission_type,
+                    ) = _S_bb.unpack_from(data, pos)
+                    pos += 2
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresources_acls.append(
+                        AclDescription(
+                            _resources_acls_principal,
+                            _resources_acls_host,
+                            _resources_acls_operation,
+                            _resources_acls_permission_type,
+                        )
+                    )
+                _resources_acls = _itemsresources_acls
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresources.append(
+                DescribeAclsResource(
+                    _resources_resource_type,
+                    _resources_resource_name,
+                    _resources_pattern_type,
+                    _resources_acls,
+                )
+            )
+        _resources = _itemsresources
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeAclsResponse(_throttle_time_ms, _error_code, _error_message, _resources), pos
 
 
 def _e_AclDescription_v3(o: AclDescription, w: Writer) -> None:

@@ -44,33 +44,8 @@ class DescribeClientQuotasRequest:
 
 
 _S_b = Struct(">b")
+_S_bh = Struct(">bh")
 _S_o = Struct(">?")
-
-
-def _d_ComponentData_v0(data: memoryview, pos: int) -> tuple[ComponentData, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable EntityType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityType runs past the end of the frame")
-        _entity_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_match_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _match = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Match runs past the end of the frame")
-        _match = str(data[pos:_end], "utf-8")
-        pos = _end
-    return ComponentData(_entity_type, _match_type, _match), pos
 
 
 def _e_ComponentData_v0(o: ComponentData, w: Writer) -> None:
@@ -92,26 +67,6 @@ def _e_ComponentData_v0(o: ComponentData, w: Writer) -> None:
         buf += _b
 
 
-def _d_DescribeClientQuotasRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeClientQuotasRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Components")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Components longer than the frame")
-        _items_components = []
-        for _ in range(_n):
-            _item_components, pos = _d_ComponentData_v0(data, pos)
-            _items_components.append(_item_components)
-        _components = _items_components
-    (_strict,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    return DescribeClientQuotasRequest(_components, _strict), pos
-
-
 def _e_DescribeClientQuotasRequest_v0(o: DescribeClientQuotasRequest, w: Writer) -> None:
     buf = w.buf
     _arr_components = o.components
@@ -122,49 +77,49 @@ def _e_DescribeClientQuotasRequest_v0(o: DescribeClientQuotasRequest, w: Writer)
     buf += _S_o.pack(o.strict)
 
 
-def _d_ComponentData_v1(data: memoryview, pos: int) -> tuple[ComponentData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_DescribeClientQuotasRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[DescribeClientQuotasRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable EntityType")
+        raise CorruptMessage("null array Components")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityType runs past the end of the frame")
-        _entity_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_match_type,) = _S_b.unpack_from(data, pos)
+        if _n > _len - pos:
+            raise CorruptMessage("array Components longer than the frame")
+        _itemscomponents = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable EntityType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("EntityType runs past the end of the frame")
+                _components_entity_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _components_match_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                _components_match = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Match runs past the end of the frame")
+                _components_match = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemscomponents.append(
+                ComponentData(_components_entity_type, _components_match_type, _components_match)
+            )
+        _components = _itemscomponents
+    (_strict,) = _S_o.unpack_from(data, pos)
     pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _match = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Match runs past the end of the frame")
-        _match = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ComponentData(_entity_type, _match_type, _match), pos
+    return DescribeClientQuotasRequest(_components, _strict), pos
 
 
 def _e_ComponentData_v1(o: ComponentData, w: Writer) -> None:
@@ -187,41 +142,6 @@ def _e_ComponentData_v1(o: ComponentData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DescribeClientQuotasRequest_v1(
-    data: memoryview, pos: int
-) -> tuple[DescribeClientQuotasRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Components")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Components longer than the frame")
-        _items_components = []
-        for _ in range(_n):
-            _item_components, pos = _d_ComponentData_v1(data, pos)
-            _items_components.append(_item_components)
-        _components = _items_components
-    (_strict,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeClientQuotasRequest(_components, _strict), pos
-
-
 def _e_DescribeClientQuotasRequest_v1(o: DescribeClientQuotasRequest, w: Writer) -> None:
     buf = w.buf
     _arr_components = o.components
@@ -231,6 +151,84 @@ def _e_DescribeClientQuotasRequest_v1(o: DescribeClientQuotasRequest, w: Writer)
     buf = w.buf
     buf += _S_o.pack(o.strict)
     buf += b"\x00"
+
+
+def _d_DescribeClientQuotasRequest_v1(
+    data: memoryview, pos: int
+) -> tuple[DescribeClientQuotasRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Components")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Components longer than the frame")
+        _itemscomponents = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable EntityType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("EntityType runs past the end of the frame")
+                _components_entity_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_components_match_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _components_match = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Match runs past the end of the frame")
+                _components_match = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemscomponents.append(
+                ComponentData(_components_entity_type, _components_match_type, _components_match)
+            )
+        _components = _itemscomponents
+    (_strict,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeClientQuotasRequest(_components, _strict), pos
 
 
 DECODERS = {

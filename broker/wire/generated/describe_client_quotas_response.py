@@ -58,30 +58,7 @@ class DescribeClientQuotasResponse:
 
 _S_d = Struct(">d")
 _S_ih = Struct(">ih")
-
-
-def _d_EntityData_v0(data: memoryview, pos: int) -> tuple[EntityData, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable EntityType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityType runs past the end of the frame")
-        _entity_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _entity_name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityName runs past the end of the frame")
-        _entity_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    return EntityData(_entity_type, _entity_name), pos
+_S_ihh = Struct(">ihh")
 
 
 def _e_EntityData_v0(o: EntityData, w: Writer) -> None:
@@ -102,22 +79,6 @@ def _e_EntityData_v0(o: EntityData, w: Writer) -> None:
         buf += _b
 
 
-def _d_ValueData_v0(data: memoryview, pos: int) -> tuple[ValueData, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Key")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Key runs past the end of the frame")
-        _key = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_value,) = _S_d.unpack_from(data, pos)
-    pos += 8
-    return ValueData(_key, _value), pos
-
-
 def _e_ValueData_v0(o: ValueData, w: Writer) -> None:
     buf = w.buf
     _v_key = o.key
@@ -128,34 +89,6 @@ def _e_ValueData_v0(o: ValueData, w: Writer) -> None:
         buf += INT16.pack(len(_b))
         buf += _b
     buf += _S_d.pack(o.value)
-
-
-def _d_EntryData_v0(data: memoryview, pos: int) -> tuple[EntryData, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Entity")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entity longer than the frame")
-        _items_entity = []
-        for _ in range(_n):
-            _item_entity, pos = _d_EntityData_v0(data, pos)
-            _items_entity.append(_item_entity)
-        _entity = _items_entity
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Values")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Values longer than the frame")
-        _items_values = []
-        for _ in range(_n):
-            _item_values, pos = _d_ValueData_v0(data, pos)
-            _items_values.append(_item_values)
-        _values = _items_values
-    return EntryData(_entity, _values), pos
 
 
 def _e_EntryData_v0(o: EntryData, w: Writer) -> None:
@@ -170,41 +103,6 @@ def _e_EntryData_v0(o: EntryData, w: Writer) -> None:
     for _item_values in _arr_values:
         _e_ValueData_v0(_item_values, w)
     buf = w.buf
-
-
-def _d_DescribeClientQuotasResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeClientQuotasResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _entries = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entries longer than the frame")
-        _items_entries = []
-        for _ in range(_n):
-            _item_entries, pos = _d_EntryData_v0(data, pos)
-            _items_entries.append(_item_entries)
-        _entries = _items_entries
-    return DescribeClientQuotasResponse(
-        _throttle_time_ms, _error_code, _error_message, _entries
-    ), pos
 
 
 def _e_DescribeClientQuotasResponse_v0(o: DescribeClientQuotasResponse, w: Writer) -> None:
@@ -227,47 +125,96 @@ def _e_DescribeClientQuotasResponse_v0(o: DescribeClientQuotasResponse, w: Write
         buf = w.buf
 
 
-def _d_EntityData_v1(data: memoryview, pos: int) -> tuple[EntityData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_DescribeClientQuotasResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[DescribeClientQuotasResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _n,
+    ) = _S_ihh.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable EntityType")
+        _error_message = None
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityType runs past the end of the frame")
-        _entity_type = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
         pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        _entity_name = None
+        _entries = None
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("EntityName runs past the end of the frame")
-        _entity_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return EntityData(_entity_type, _entity_name), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Entries longer than the frame")
+        _itemsentries = []
+        for _ in range(_n):
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Entity")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Entity longer than the frame")
+                _itemsentries_entity = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable EntityType")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityType runs past the end of the frame")
+                        _entries_entity_entity_type = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        _entries_entity_entity_name = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityName runs past the end of the frame")
+                        _entries_entity_entity_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsentries_entity.append(
+                        EntityData(_entries_entity_entity_type, _entries_entity_entity_name)
+                    )
+                _entries_entity = _itemsentries_entity
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Values")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Values longer than the frame")
+                _itemsentries_values = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Key")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Key runs past the end of the frame")
+                        _entries_values_key = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_entries_values_value,) = _S_d.unpack_from(data, pos)
+                    pos += 8
+                    _itemsentries_values.append(
+                        ValueData(_entries_values_key, _entries_values_value)
+                    )
+                _entries_values = _itemsentries_values
+            _itemsentries.append(EntryData(_entries_entity, _entries_values))
+        _entries = _itemsentries
+    return DescribeClientQuotasResponse(
+        _throttle_time_ms, _error_code, _error_message, _entries
+    ), pos
 
 
 def _e_EntityData_v1(o: EntityData, w: Writer) -> None:
@@ -289,37 +236,6 @@ def _e_EntityData_v1(o: EntityData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_ValueData_v1(data: memoryview, pos: int) -> tuple[ValueData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Key")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Key runs past the end of the frame")
-        _key = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_value,) = _S_d.unpack_from(data, pos)
-    pos += 8
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ValueData(_key, _value), pos
-
-
 def _e_ValueData_v1(o: ValueData, w: Writer) -> None:
     buf = w.buf
     _v_key = o.key
@@ -331,53 +247,6 @@ def _e_ValueData_v1(o: ValueData, w: Writer) -> None:
         buf += _b
     buf += _S_d.pack(o.value)
     buf += b"\x00"
-
-
-def _d_EntryData_v1(data: memoryview, pos: int) -> tuple[EntryData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Entity")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entity longer than the frame")
-        _items_entity = []
-        for _ in range(_n):
-            _item_entity, pos = _d_EntityData_v1(data, pos)
-            _items_entity.append(_item_entity)
-        _entity = _items_entity
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Values")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Values longer than the frame")
-        _items_values = []
-        for _ in range(_n):
-            _item_values, pos = _d_ValueData_v1(data, pos)
-            _items_values.append(_item_values)
-        _values = _items_values
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return EntryData(_entity, _values), pos
 
 
 def _e_EntryData_v1(o: EntryData, w: Writer) -> None:
@@ -393,60 +262,6 @@ def _e_EntryData_v1(o: EntryData, w: Writer) -> None:
         _e_ValueData_v1(_item_values, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_DescribeClientQuotasResponse_v1(
-    data: memoryview, pos: int
-) -> tuple[DescribeClientQuotasResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _entries = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Entries longer than the frame")
-        _items_entries = []
-        for _ in range(_n):
-            _item_entries, pos = _d_EntryData_v1(data, pos)
-            _items_entries.append(_item_entries)
-        _entries = _items_entries
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeClientQuotasResponse(
-        _throttle_time_ms, _error_code, _error_message, _entries
-    ), pos
 
 
 def _e_DescribeClientQuotasResponse_v1(o: DescribeClientQuotasResponse, w: Writer) -> None:
@@ -468,6 +283,171 @@ def _e_DescribeClientQuotasResponse_v1(o: DescribeClientQuotasResponse, w: Write
             _e_EntryData_v1(_item_entries, w)
         buf = w.buf
     buf += b"\x00"
+
+
+def _d_DescribeClientQuotasResponse_v1(
+    data: memoryview, pos: int
+) -> tuple[DescribeClientQuotasResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _entries = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Entries longer than the frame")
+        _itemsentries = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Entity")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Entity longer than the frame")
+                _itemsentries_entity = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable EntityType")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityType runs past the end of the frame")
+                        _entries_entity_entity_type = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _entries_entity_entity_name = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("EntityName runs past the end of the frame")
+                        _entries_entity_entity_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsentries_entity.append(
+                        EntityData(_entries_entity_entity_type, _entries_entity_entity_name)
+                    )
+                _entries_entity = _itemsentries_entity
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Values")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Values longer than the frame")
+                _itemsentries_values = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Key")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Key runs past the end of the frame")
+                        _entries_values_key = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_entries_values_value,) = _S_d.unpack_from(data, pos)
+                    pos += 8
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsentries_values.append(
+                        ValueData(_entries_values_key, _entries_values_value)
+                    )
+                _entries_values = _itemsentries_values
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsentries.append(EntryData(_entries_entity, _entries_values))
+        _entries = _itemsentries
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeClientQuotasResponse(
+        _throttle_time_ms, _error_code, _error_message, _entries
+    ), pos
 
 
 DECODERS = {

@@ -42,7 +42,14 @@ _S_ob = Struct(">?b")
 _S_obo = Struct(">?b?")
 
 
+def _e_DescribeClusterRequest_v0(o: DescribeClusterRequest, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_o.pack(o.include_cluster_authorized_operations)
+    buf += b"\x00"
+
+
 def _d_DescribeClusterRequest_v0(data: memoryview, pos: int) -> tuple[DescribeClusterRequest, int]:
+    _len = len(data)
     (_include_cluster_authorized_operations,) = _S_o.unpack_from(data, pos)
     pos += 1
     _ntags = data[pos]
@@ -52,20 +59,21 @@ def _d_DescribeClusterRequest_v0(data: memoryview, pos: int) -> tuple[DescribeCl
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeClusterRequest(_include_cluster_authorized_operations, 1, False), pos
 
 
-def _e_DescribeClusterRequest_v0(o: DescribeClusterRequest, w: Writer) -> None:
+def _e_DescribeClusterRequest_v1(o: DescribeClusterRequest, w: Writer) -> None:
     buf = w.buf
-    buf += _S_o.pack(o.include_cluster_authorized_operations)
+    buf += _S_ob.pack(o.include_cluster_authorized_operations, o.endpoint_type)
     buf += b"\x00"
 
 
 def _d_DescribeClusterRequest_v1(data: memoryview, pos: int) -> tuple[DescribeClusterRequest, int]:
+    _len = len(data)
     (
         _include_cluster_authorized_operations,
         _endpoint_type,
@@ -78,8 +86,8 @@ def _d_DescribeClusterRequest_v1(data: memoryview, pos: int) -> tuple[DescribeCl
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeClusterRequest(
@@ -87,13 +95,16 @@ def _d_DescribeClusterRequest_v1(data: memoryview, pos: int) -> tuple[DescribeCl
     ), pos
 
 
-def _e_DescribeClusterRequest_v1(o: DescribeClusterRequest, w: Writer) -> None:
+def _e_DescribeClusterRequest_v2(o: DescribeClusterRequest, w: Writer) -> None:
     buf = w.buf
-    buf += _S_ob.pack(o.include_cluster_authorized_operations, o.endpoint_type)
+    buf += _S_obo.pack(
+        o.include_cluster_authorized_operations, o.endpoint_type, o.include_fenced_brokers
+    )
     buf += b"\x00"
 
 
 def _d_DescribeClusterRequest_v2(data: memoryview, pos: int) -> tuple[DescribeClusterRequest, int]:
+    _len = len(data)
     (
         _include_cluster_authorized_operations,
         _endpoint_type,
@@ -107,21 +118,13 @@ def _d_DescribeClusterRequest_v2(data: memoryview, pos: int) -> tuple[DescribeCl
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeClusterRequest(
         _include_cluster_authorized_operations, _endpoint_type, _include_fenced_brokers
     ), pos
-
-
-def _e_DescribeClusterRequest_v2(o: DescribeClusterRequest, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_obo.pack(
-        o.include_cluster_authorized_operations, o.endpoint_type, o.include_fenced_brokers
-    )
-    buf += b"\x00"
 
 
 DECODERS = {

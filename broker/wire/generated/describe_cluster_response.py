@@ -57,53 +57,6 @@ _S_ih = Struct(">ih")
 _S_o = Struct(">?")
 
 
-def _d_DescribeClusterBroker_v0(data: memoryview, pos: int) -> tuple[DescribeClusterBroker, int]:
-    (_broker_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_port,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _rack = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Rack runs past the end of the frame")
-        _rack = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeClusterBroker(_broker_id, _host, _port, _rack, False), pos
-
-
 def _e_DescribeClusterBroker_v0(o: DescribeClusterBroker, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.broker_id)
@@ -123,85 +76,6 @@ def _e_DescribeClusterBroker_v0(o: DescribeClusterBroker, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_DescribeClusterResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeClusterResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClusterId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_DescribeClusterBroker_v0(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeClusterResponse(
-        _throttle_time_ms,
-        _error_code,
-        _error_message,
-        1,
-        _cluster_id,
-        _controller_id,
-        _brokers,
-        _cluster_authorized_operations,
-    ), pos
 
 
 def _e_DescribeClusterResponse_v0(o: DescribeClusterResponse, w: Writer) -> None:
@@ -231,6 +105,132 @@ def _e_DescribeClusterResponse_v0(o: DescribeClusterResponse, w: Writer) -> None
     buf += b"\x00"
 
 
+def _d_DescribeClusterResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[DescribeClusterResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ClusterId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_controller_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (_brokers_broker_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_port,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsbrokers.append(
+                DescribeClusterBroker(
+                    _brokers_broker_id, _brokers_host, _brokers_port, _brokers_rack, False
+                )
+            )
+        _brokers = _itemsbrokers
+    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeClusterResponse(
+        _throttle_time_ms,
+        _error_code,
+        _error_message,
+        1,
+        _cluster_id,
+        _controller_id,
+        _brokers,
+        _cluster_authorized_operations,
+    ), pos
+
+
 def _e_DescribeClusterBroker_v1(o: DescribeClusterBroker, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.broker_id)
@@ -250,87 +250,6 @@ def _e_DescribeClusterBroker_v1(o: DescribeClusterBroker, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_DescribeClusterResponse_v1(
-    data: memoryview, pos: int
-) -> tuple[DescribeClusterResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_endpoint_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClusterId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_DescribeClusterBroker_v0(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeClusterResponse(
-        _throttle_time_ms,
-        _error_code,
-        _error_message,
-        _endpoint_type,
-        _cluster_id,
-        _controller_id,
-        _brokers,
-        _cluster_authorized_operations,
-    ), pos
 
 
 def _e_DescribeClusterResponse_v1(o: DescribeClusterResponse, w: Writer) -> None:
@@ -361,9 +280,15 @@ def _e_DescribeClusterResponse_v1(o: DescribeClusterResponse, w: Writer) -> None
     buf += b"\x00"
 
 
-def _d_DescribeClusterBroker_v2(data: memoryview, pos: int) -> tuple[DescribeClusterBroker, int]:
-    (_broker_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
+def _d_DescribeClusterResponse_v1(
+    data: memoryview, pos: int
+) -> tuple[DescribeClusterResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -371,31 +296,95 @@ def _d_DescribeClusterBroker_v2(data: memoryview, pos: int) -> tuple[DescribeClu
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
+        _error_message = None
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
         pos = _end
-    (_port,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _rack = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Rack runs past the end of the frame")
-        _rack = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_is_fenced,) = _S_o.unpack_from(data, pos)
+    (_endpoint_type,) = _S_b.unpack_from(data, pos)
     pos += 1
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ClusterId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_controller_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (_brokers_broker_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_port,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsbrokers.append(
+                DescribeClusterBroker(
+                    _brokers_broker_id, _brokers_host, _brokers_port, _brokers_rack, False
+                )
+            )
+        _brokers = _itemsbrokers
+    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
+    pos += 4
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -403,11 +392,20 @@ def _d_DescribeClusterBroker_v2(data: memoryview, pos: int) -> tuple[DescribeClu
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return DescribeClusterBroker(_broker_id, _host, _port, _rack, _is_fenced), pos
+    return DescribeClusterResponse(
+        _throttle_time_ms,
+        _error_code,
+        _error_message,
+        _endpoint_type,
+        _cluster_id,
+        _controller_id,
+        _brokers,
+        _cluster_authorized_operations,
+    ), pos
 
 
 def _e_DescribeClusterBroker_v2(o: DescribeClusterBroker, w: Writer) -> None:
@@ -430,87 +428,6 @@ def _e_DescribeClusterBroker_v2(o: DescribeClusterBroker, w: Writer) -> None:
         buf += _b
     buf += _S_o.pack(o.is_fenced)
     buf += b"\x00"
-
-
-def _d_DescribeClusterResponse_v2(
-    data: memoryview, pos: int
-) -> tuple[DescribeClusterResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_endpoint_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClusterId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_DescribeClusterBroker_v2(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeClusterResponse(
-        _throttle_time_ms,
-        _error_code,
-        _error_message,
-        _endpoint_type,
-        _cluster_id,
-        _controller_id,
-        _brokers,
-        _cluster_authorized_operations,
-    ), pos
 
 
 def _e_DescribeClusterResponse_v2(o: DescribeClusterResponse, w: Writer) -> None:
@@ -539,6 +456,140 @@ def _e_DescribeClusterResponse_v2(o: DescribeClusterResponse, w: Writer) -> None
     buf = w.buf
     buf += _S_i.pack(o.cluster_authorized_operations)
     buf += b"\x00"
+
+
+def _d_DescribeClusterResponse_v2(
+    data: memoryview, pos: int
+) -> tuple[DescribeClusterResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_endpoint_type,) = _S_b.unpack_from(data, pos)
+    pos += 1
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ClusterId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_controller_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (_brokers_broker_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_port,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_is_fenced,) = _S_o.unpack_from(data, pos)
+            pos += 1
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsbrokers.append(
+                DescribeClusterBroker(
+                    _brokers_broker_id,
+                    _brokers_host,
+                    _brokers_port,
+                    _brokers_rack,
+                    _brokers_is_fenced,
+                )
+            )
+        _brokers = _itemsbrokers
+    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeClusterResponse(
+        _throttle_time_ms,
+        _error_code,
+        _error_message,
+        _endpoint_type,
+        _cluster_id,
+        _controller_id,
+        _brokers,
+        _cluster_authorized_operations,
+    ), pos
 
 
 DECODERS = {

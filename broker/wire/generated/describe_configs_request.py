@@ -45,47 +45,9 @@ class DescribeConfigsRequest:
 
 
 _S_b = Struct(">b")
+_S_bh = Struct(">bh")
 _S_o = Struct(">?")
 _S_oo = Struct(">??")
-
-
-def _d_DescribeConfigsResource_v1(
-    data: memoryview, pos: int
-) -> tuple[DescribeConfigsResource, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _configuration_keys = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ConfigurationKeys longer than the frame")
-        _items_configuration_keys = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable ConfigurationKeys")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("ConfigurationKeys runs past the end of the frame")
-                _x_configuration_keys = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_configuration_keys.append(_x_configuration_keys)
-        _configuration_keys = _items_configuration_keys
-    return DescribeConfigsResource(_resource_type, _resource_name, _configuration_keys), pos
 
 
 def _e_DescribeConfigsResource_v1(o: DescribeConfigsResource, w: Writer) -> None:
@@ -113,24 +75,6 @@ def _e_DescribeConfigsResource_v1(o: DescribeConfigsResource, w: Writer) -> None
                 buf += _b
 
 
-def _d_DescribeConfigsRequest_v1(data: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Resources")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Resources longer than the frame")
-        _items_resources = []
-        for _ in range(_n):
-            _item_resources, pos = _d_DescribeConfigsResource_v1(data, pos)
-            _items_resources.append(_item_resources)
-        _resources = _items_resources
-    (_include_synonyms,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    return DescribeConfigsRequest(_resources, _include_synonyms, False), pos
-
-
 def _e_DescribeConfigsRequest_v1(o: DescribeConfigsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_resources = o.resources
@@ -139,6 +83,64 @@ def _e_DescribeConfigsRequest_v1(o: DescribeConfigsRequest, w: Writer) -> None:
         _e_DescribeConfigsResource_v1(_item_resources, w)
     buf = w.buf
     buf += _S_o.pack(o.include_synonyms)
+
+
+def _d_DescribeConfigsRequest_v1(data: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Resources")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Resources longer than the frame")
+        _itemsresources = []
+        for _ in range(_n):
+            (
+                _resources_resource_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _resources_configuration_keys = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array ConfigurationKeys longer than the frame")
+                _itemsresources_configuration_keys = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ConfigurationKeys")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ConfigurationKeys runs past the end of the frame")
+                        _xresources_configuration_keys = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsresources_configuration_keys.append(_xresources_configuration_keys)
+                _resources_configuration_keys = _itemsresources_configuration_keys
+            _itemsresources.append(
+                DescribeConfigsResource(
+                    _resources_resource_type,
+                    _resources_resource_name,
+                    _resources_configuration_keys,
+                )
+            )
+        _resources = _itemsresources
+    (_include_synonyms,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    return DescribeConfigsRequest(_resources, _include_synonyms, False), pos
 
 
 def _e_DescribeConfigsResource_v2(o: DescribeConfigsResource, w: Writer) -> None:
@@ -201,27 +203,6 @@ def _e_DescribeConfigsResource_v3(o: DescribeConfigsResource, w: Writer) -> None
                 buf += _b
 
 
-def _d_DescribeConfigsRequest_v3(data: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Resources")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Resources longer than the frame")
-        _items_resources = []
-        for _ in range(_n):
-            _item_resources, pos = _d_DescribeConfigsResource_v1(data, pos)
-            _items_resources.append(_item_resources)
-        _resources = _items_resources
-    (
-        _include_synonyms,
-        _include_documentation,
-    ) = _S_oo.unpack_from(data, pos)
-    pos += 2
-    return DescribeConfigsRequest(_resources, _include_synonyms, _include_documentation), pos
-
-
 def _e_DescribeConfigsRequest_v3(o: DescribeConfigsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_resources = o.resources
@@ -232,66 +213,65 @@ def _e_DescribeConfigsRequest_v3(o: DescribeConfigsRequest, w: Writer) -> None:
     buf += _S_oo.pack(o.include_synonyms, o.include_documentation)
 
 
-def _d_DescribeConfigsResource_v4(
-    data: memoryview, pos: int
-) -> tuple[DescribeConfigsResource, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_DescribeConfigsRequest_v3(data: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
+        raise CorruptMessage("null array Resources")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _configuration_keys = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ConfigurationKeys longer than the frame")
-        _items_configuration_keys = []
+        if _n > _len - pos:
+            raise CorruptMessage("array Resources longer than the frame")
+        _itemsresources = []
         for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
+            (
+                _resources_resource_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
             if _n < 0:
-                raise CorruptMessage("null string in non-nullable ConfigurationKeys")
+                raise CorruptMessage("null string in non-nullable ResourceName")
             else:
                 _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("ConfigurationKeys runs past the end of the frame")
-                _x_configuration_keys = str(data[pos:_end], "utf-8")
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _resources_resource_name = str(data[pos:_end], "utf-8")
                 pos = _end
-            _items_configuration_keys.append(_x_configuration_keys)
-        _configuration_keys = _items_configuration_keys
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeConfigsResource(_resource_type, _resource_name, _configuration_keys), pos
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _resources_configuration_keys = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array ConfigurationKeys longer than the frame")
+                _itemsresources_configuration_keys = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ConfigurationKeys")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ConfigurationKeys runs past the end of the frame")
+                        _xresources_configuration_keys = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsresources_configuration_keys.append(_xresources_configuration_keys)
+                _resources_configuration_keys = _itemsresources_configuration_keys
+            _itemsresources.append(
+                DescribeConfigsResource(
+                    _resources_resource_type,
+                    _resources_resource_name,
+                    _resources_configuration_keys,
+                )
+            )
+        _resources = _itemsresources
+    (
+        _include_synonyms,
+        _include_documentation,
+    ) = _S_oo.unpack_from(data, pos)
+    pos += 2
+    return DescribeConfigsRequest(_resources, _include_synonyms, _include_documentation), pos
 
 
 def _e_DescribeConfigsResource_v4(o: DescribeConfigsResource, w: Writer) -> None:
@@ -320,7 +300,19 @@ def _e_DescribeConfigsResource_v4(o: DescribeConfigsResource, w: Writer) -> None
     buf += b"\x00"
 
 
+def _e_DescribeConfigsRequest_v4(o: DescribeConfigsRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_resources = o.resources
+    buf += uvarint(len(_arr_resources) + 1)
+    for _item_resources in _arr_resources:
+        _e_DescribeConfigsResource_v4(_item_resources, w)
+    buf = w.buf
+    buf += _S_oo.pack(o.include_synonyms, o.include_documentation)
+    buf += b"\x00"
+
+
 def _d_DescribeConfigsRequest_v4(data: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -330,13 +322,74 @@ def _d_DescribeConfigsRequest_v4(data: memoryview, pos: int) -> tuple[DescribeCo
     if _n < 0:
         raise CorruptMessage("null array Resources")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Resources longer than the frame")
-        _items_resources = []
+        _itemsresources = []
         for _ in range(_n):
-            _item_resources, pos = _d_DescribeConfigsResource_v4(data, pos)
-            _items_resources.append(_item_resources)
-        _resources = _items_resources
+            (_resources_resource_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _resources_configuration_keys = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array ConfigurationKeys longer than the frame")
+                _itemsresources_configuration_keys = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ConfigurationKeys")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ConfigurationKeys runs past the end of the frame")
+                        _xresources_configuration_keys = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsresources_configuration_keys.append(_xresources_configuration_keys)
+                _resources_configuration_keys = _itemsresources_configuration_keys
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresources.append(
+                DescribeConfigsResource(
+                    _resources_resource_type,
+                    _resources_resource_name,
+                    _resources_configuration_keys,
+                )
+            )
+        _resources = _itemsresources
     (
         _include_synonyms,
         _include_documentation,
@@ -349,22 +402,11 @@ def _d_DescribeConfigsRequest_v4(data: memoryview, pos: int) -> tuple[DescribeCo
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeConfigsRequest(_resources, _include_synonyms, _include_documentation), pos
-
-
-def _e_DescribeConfigsRequest_v4(o: DescribeConfigsRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_resources = o.resources
-    buf += uvarint(len(_arr_resources) + 1)
-    for _item_resources in _arr_resources:
-        _e_DescribeConfigsResource_v4(_item_resources, w)
-    buf = w.buf
-    buf += _S_oo.pack(o.include_synonyms, o.include_documentation)
-    buf += b"\x00"
 
 
 DECODERS = {

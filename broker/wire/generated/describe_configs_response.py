@@ -66,35 +66,13 @@ class DescribeConfigsResponse:
 
 
 _S_b = Struct(">b")
+_S_bh = Struct(">bh")
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_i = Struct(">i")
+_S_ii = Struct(">ii")
 _S_obo = Struct(">?b?")
-
-
-def _d_DescribeConfigsSynonym_v1(data: memoryview, pos: int) -> tuple[DescribeConfigsSynonym, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_source,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    return DescribeConfigsSynonym(_name, _value, _source), pos
+_S_oboi = Struct(">?b?i")
 
 
 def _e_DescribeConfigsSynonym_v1(o: DescribeConfigsSynonym, w: Writer) -> None:
@@ -114,52 +92,6 @@ def _e_DescribeConfigsSynonym_v1(o: DescribeConfigsSynonym, w: Writer) -> None:
         buf += INT16.pack(len(_b))
         buf += _b
     buf += _S_b.pack(o.source)
-
-
-def _d_DescribeConfigsResourceResult_v1(
-    data: memoryview, pos: int
-) -> tuple[DescribeConfigsResourceResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _read_only,
-        _config_source,
-        _is_sensitive,
-    ) = _S_obo.unpack_from(data, pos)
-    pos += 3
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Synonyms")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Synonyms longer than the frame")
-        _items_synonyms = []
-        for _ in range(_n):
-            _item_synonyms, pos = _d_DescribeConfigsSynonym_v1(data, pos)
-            _items_synonyms.append(_item_synonyms)
-        _synonyms = _items_synonyms
-    return DescribeConfigsResourceResult(
-        _name, _value, _read_only, _config_source, False, _is_sensitive, _synonyms, 0, ""
-    ), pos
 
 
 def _e_DescribeConfigsResourceResult_v1(o: DescribeConfigsResourceResult, w: Writer) -> None:
@@ -184,48 +116,6 @@ def _e_DescribeConfigsResourceResult_v1(o: DescribeConfigsResourceResult, w: Wri
     for _item_synonyms in _arr_synonyms:
         _e_DescribeConfigsSynonym_v1(_item_synonyms, w)
     buf = w.buf
-
-
-def _d_DescribeConfigsResult_v1(data: memoryview, pos: int) -> tuple[DescribeConfigsResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Configs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_DescribeConfigsResourceResult_v1(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    return DescribeConfigsResult(
-        _error_code, _error_message, _resource_type, _resource_name, _configs
-    ), pos
 
 
 def _e_DescribeConfigsResult_v1(o: DescribeConfigsResult, w: Writer) -> None:
@@ -253,26 +143,6 @@ def _e_DescribeConfigsResult_v1(o: DescribeConfigsResult, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DescribeConfigsResponse_v1(
-    data: memoryview, pos: int
-) -> tuple[DescribeConfigsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_DescribeConfigsResult_v1(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    return DescribeConfigsResponse(_throttle_time_ms, _results), pos
-
-
 def _e_DescribeConfigsResponse_v1(o: DescribeConfigsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -281,6 +151,148 @@ def _e_DescribeConfigsResponse_v1(o: DescribeConfigsResponse, w: Writer) -> None
     for _item_results in _arr_results:
         _e_DescribeConfigsResult_v1(_item_results, w)
     buf = w.buf
+
+
+def _d_DescribeConfigsResponse_v1(
+    data: memoryview, pos: int
+) -> tuple[DescribeConfigsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Results")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            (
+                _results_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _results_resource_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _results_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Configs")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemsresults_configs = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _results_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        _results_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _results_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _results_configs_read_only,
+                        _results_configs_config_source,
+                        _results_configs_is_sensitive,
+                        _n,
+                    ) = _S_oboi.unpack_from(data, pos)
+                    pos += 7
+                    if _n < 0:
+                        raise CorruptMessage("null array Synonyms")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Synonyms longer than the frame")
+                        _itemsresults_configs_synonyms = []
+                        for _ in range(_n):
+                            (_n,) = INT16.unpack_from(data, pos)
+                            pos += 2
+                            if _n < 0:
+                                raise CorruptMessage("null string in non-nullable Name")
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage("Name runs past the end of the frame")
+                                _results_configs_synonyms_name = str(data[pos:_end], "utf-8")
+                                pos = _end
+                            (_n,) = INT16.unpack_from(data, pos)
+                            pos += 2
+                            if _n < 0:
+                                _results_configs_synonyms_value = None
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage("Value runs past the end of the frame")
+                                _results_configs_synonyms_value = str(data[pos:_end], "utf-8")
+                                pos = _end
+                            (_results_configs_synonyms_source,) = _S_b.unpack_from(data, pos)
+                            pos += 1
+                            _itemsresults_configs_synonyms.append(
+                                DescribeConfigsSynonym(
+                                    _results_configs_synonyms_name,
+                                    _results_configs_synonyms_value,
+                                    _results_configs_synonyms_source,
+                                )
+                            )
+                        _results_configs_synonyms = _itemsresults_configs_synonyms
+                    _itemsresults_configs.append(
+                        DescribeConfigsResourceResult(
+                            _results_configs_name,
+                            _results_configs_value,
+                            _results_configs_read_only,
+                            _results_configs_config_source,
+                            False,
+                            _results_configs_is_sensitive,
+                            _results_configs_synonyms,
+                            0,
+                            "",
+                        )
+                    )
+                _results_configs = _itemsresults_configs
+            _itemsresults.append(
+                DescribeConfigsResult(
+                    _results_error_code,
+                    _results_error_message,
+                    _results_resource_type,
+                    _results_resource_name,
+                    _results_configs,
+                )
+            )
+        _results = _itemsresults
+    return DescribeConfigsResponse(_throttle_time_ms, _results), pos
 
 
 def _e_DescribeConfigsSynonym_v2(o: DescribeConfigsSynonym, w: Writer) -> None:
@@ -380,72 +392,6 @@ def _e_DescribeConfigsSynonym_v3(o: DescribeConfigsSynonym, w: Writer) -> None:
     buf += _S_b.pack(o.source)
 
 
-def _d_DescribeConfigsResourceResult_v3(
-    data: memoryview, pos: int
-) -> tuple[DescribeConfigsResourceResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _read_only,
-        _config_source,
-        _is_sensitive,
-    ) = _S_obo.unpack_from(data, pos)
-    pos += 3
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Synonyms")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Synonyms longer than the frame")
-        _items_synonyms = []
-        for _ in range(_n):
-            _item_synonyms, pos = _d_DescribeConfigsSynonym_v1(data, pos)
-            _items_synonyms.append(_item_synonyms)
-        _synonyms = _items_synonyms
-    (_config_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _documentation = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Documentation runs past the end of the frame")
-        _documentation = str(data[pos:_end], "utf-8")
-        pos = _end
-    return DescribeConfigsResourceResult(
-        _name,
-        _value,
-        _read_only,
-        _config_source,
-        False,
-        _is_sensitive,
-        _synonyms,
-        _config_type,
-        _documentation,
-    ), pos
-
-
 def _e_DescribeConfigsResourceResult_v3(o: DescribeConfigsResourceResult, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -478,48 +424,6 @@ def _e_DescribeConfigsResourceResult_v3(o: DescribeConfigsResourceResult, w: Wri
         buf += _b
 
 
-def _d_DescribeConfigsResult_v3(data: memoryview, pos: int) -> tuple[DescribeConfigsResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Configs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_DescribeConfigsResourceResult_v3(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    return DescribeConfigsResult(
-        _error_code, _error_message, _resource_type, _resource_name, _configs
-    ), pos
-
-
 def _e_DescribeConfigsResult_v3(o: DescribeConfigsResult, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -545,26 +449,6 @@ def _e_DescribeConfigsResult_v3(o: DescribeConfigsResult, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DescribeConfigsResponse_v3(
-    data: memoryview, pos: int
-) -> tuple[DescribeConfigsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_DescribeConfigsResult_v3(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    return DescribeConfigsResponse(_throttle_time_ms, _results), pos
-
-
 def _e_DescribeConfigsResponse_v3(o: DescribeConfigsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -575,49 +459,159 @@ def _e_DescribeConfigsResponse_v3(o: DescribeConfigsResponse, w: Writer) -> None
     buf = w.buf
 
 
-def _d_DescribeConfigsSynonym_v4(data: memoryview, pos: int) -> tuple[DescribeConfigsSynonym, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_DescribeConfigsResponse_v3(
+    data: memoryview, pos: int
+) -> tuple[DescribeConfigsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
+        raise CorruptMessage("null array Results")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_source,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeConfigsSynonym(_name, _value, _source), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            (
+                _results_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _results_resource_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _results_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Configs")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemsresults_configs = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _results_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        _results_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _results_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _results_configs_read_only,
+                        _results_configs_config_source,
+                        _results_configs_is_sensitive,
+                        _n,
+                    ) = _S_oboi.unpack_from(data, pos)
+                    pos += 7
+                    if _n < 0:
+                        raise CorruptMessage("null array Synonyms")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Synonyms longer than the frame")
+                        _itemsresults_configs_synonyms = []
+                        for _ in range(_n):
+                            (_n,) = INT16.unpack_from(data, pos)
+                            pos += 2
+                            if _n < 0:
+                                raise CorruptMessage("null string in non-nullable Name")
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage("Name runs past the end of the frame")
+                                _results_configs_synonyms_name = str(data[pos:_end], "utf-8")
+                                pos = _end
+                            (_n,) = INT16.unpack_from(data, pos)
+                            pos += 2
+                            if _n < 0:
+                                _results_configs_synonyms_value = None
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage("Value runs past the end of the frame")
+                                _results_configs_synonyms_value = str(data[pos:_end], "utf-8")
+                                pos = _end
+                            (_results_configs_synonyms_source,) = _S_b.unpack_from(data, pos)
+                            pos += 1
+                            _itemsresults_configs_synonyms.append(
+                                DescribeConfigsSynonym(
+                                    _results_configs_synonyms_name,
+                                    _results_configs_synonyms_value,
+                                    _results_configs_synonyms_source,
+                                )
+                            )
+                        _results_configs_synonyms = _itemsresults_configs_synonyms
+                    (
+                        _results_configs_config_type,
+                        _n,
+                    ) = _S_bh.unpack_from(data, pos)
+                    pos += 3
+                    if _n < 0:
+                        _results_configs_documentation = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Documentation runs past the end of the frame")
+                        _results_configs_documentation = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsresults_configs.append(
+                        DescribeConfigsResourceResult(
+                            _results_configs_name,
+                            _results_configs_value,
+                            _results_configs_read_only,
+                            _results_configs_config_source,
+                            False,
+                            _results_configs_is_sensitive,
+                            _results_configs_synonyms,
+                            _results_configs_config_type,
+                            _results_configs_documentation,
+                        )
+                    )
+                _results_configs = _itemsresults_configs
+            _itemsresults.append(
+                DescribeConfigsResult(
+                    _results_error_code,
+                    _results_error_message,
+                    _results_resource_type,
+                    _results_resource_name,
+                    _results_configs,
+                )
+            )
+        _results = _itemsresults
+    return DescribeConfigsResponse(_throttle_time_ms, _results), pos
 
 
 def _e_DescribeConfigsSynonym_v4(o: DescribeConfigsSynonym, w: Writer) -> None:
@@ -638,99 +632,6 @@ def _e_DescribeConfigsSynonym_v4(o: DescribeConfigsSynonym, w: Writer) -> None:
         buf += _b
     buf += _S_b.pack(o.source)
     buf += b"\x00"
-
-
-def _d_DescribeConfigsResourceResult_v4(
-    data: memoryview, pos: int
-) -> tuple[DescribeConfigsResourceResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _read_only,
-        _config_source,
-        _is_sensitive,
-    ) = _S_obo.unpack_from(data, pos)
-    pos += 3
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Synonyms")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Synonyms longer than the frame")
-        _items_synonyms = []
-        for _ in range(_n):
-            _item_synonyms, pos = _d_DescribeConfigsSynonym_v4(data, pos)
-            _items_synonyms.append(_item_synonyms)
-        _synonyms = _items_synonyms
-    (_config_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _documentation = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Documentation runs past the end of the frame")
-        _documentation = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeConfigsResourceResult(
-        _name,
-        _value,
-        _read_only,
-        _config_source,
-        False,
-        _is_sensitive,
-        _synonyms,
-        _config_type,
-        _documentation,
-    ), pos
 
 
 def _e_DescribeConfigsResourceResult_v4(o: DescribeConfigsResourceResult, w: Writer) -> None:
@@ -766,71 +667,6 @@ def _e_DescribeConfigsResourceResult_v4(o: DescribeConfigsResourceResult, w: Wri
     buf += b"\x00"
 
 
-def _d_DescribeConfigsResult_v4(data: memoryview, pos: int) -> tuple[DescribeConfigsResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Configs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_DescribeConfigsResourceResult_v4(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeConfigsResult(
-        _error_code, _error_message, _resource_type, _resource_name, _configs
-    ), pos
-
-
 def _e_DescribeConfigsResult_v4(o: DescribeConfigsResult, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -857,9 +693,21 @@ def _e_DescribeConfigsResult_v4(o: DescribeConfigsResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeConfigsResponse_v4(o: DescribeConfigsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_results = o.results
+    buf += uvarint(len(_arr_results) + 1)
+    for _item_results in _arr_results:
+        _e_DescribeConfigsResult_v4(_item_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeConfigsResponse_v4(
     data: memoryview, pos: int
 ) -> tuple[DescribeConfigsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -871,13 +719,213 @@ def _d_DescribeConfigsResponse_v4(
     if _n < 0:
         raise CorruptMessage("null array Results")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
+        _itemsresults = []
         for _ in range(_n):
-            _item_results, pos = _d_DescribeConfigsResult_v4(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_results_resource_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _results_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Configs")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemsresults_configs = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _results_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _results_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _results_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _results_configs_read_only,
+                        _results_configs_config_source,
+                        _results_configs_is_sensitive,
+                    ) = _S_obo.unpack_from(data, pos)
+                    pos += 3
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Synonyms")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Synonyms longer than the frame")
+                        _itemsresults_configs_synonyms = []
+                        for _ in range(_n):
+                            _n = data[pos]
+                            if _n < 0x80:
+                                pos += 1
+                            else:
+                                _n, pos = read_uvarint(data, pos)
+                            _n -= 1
+                            if _n < 0:
+                                raise CorruptMessage("null string in non-nullable Name")
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage("Name runs past the end of the frame")
+                                _results_configs_synonyms_name = str(data[pos:_end], "utf-8")
+                                pos = _end
+                            _n = data[pos]
+                            if _n < 0x80:
+                                pos += 1
+                            else:
+                                _n, pos = read_uvarint(data, pos)
+                            _n -= 1
+                            if _n < 0:
+                                _results_configs_synonyms_value = None
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage("Value runs past the end of the frame")
+                                _results_configs_synonyms_value = str(data[pos:_end], "utf-8")
+                                pos = _end
+                            (_results_configs_synonyms_source,) = _S_b.unpack_from(data, pos)
+                            pos += 1
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresults_configs_synonyms.append(
+                                DescribeConfigsSynonym(
+                                    _results_configs_synonyms_name,
+                                    _results_configs_synonyms_value,
+                                    _results_configs_synonyms_source,
+                                )
+                            )
+                        _results_configs_synonyms = _itemsresults_configs_synonyms
+                    (_results_configs_config_type,) = _S_b.unpack_from(data, pos)
+                    pos += 1
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _results_configs_documentation = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Documentation runs past the end of the frame")
+                        _results_configs_documentation = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresults_configs.append(
+                        DescribeConfigsResourceResult(
+                            _results_configs_name,
+                            _results_configs_value,
+                            _results_configs_read_only,
+                            _results_configs_config_source,
+                            False,
+                            _results_configs_is_sensitive,
+                            _results_configs_synonyms,
+                            _results_configs_config_type,
+                            _results_configs_documentation,
+                        )
+                    )
+                _results_configs = _itemsresults_configs
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                DescribeConfigsResult(
+                    _results_error_code,
+                    _results_error_message,
+                    _results_resource_type,
+                    _results_resource_name,
+                    _results_configs,
+                )
+            )
+        _results = _itemsresults
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -885,22 +933,11 @@ def _d_DescribeConfigsResponse_v4(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeConfigsResponse(_throttle_time_ms, _results), pos
-
-
-def _e_DescribeConfigsResponse_v4(o: DescribeConfigsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_results = o.results
-    buf += uvarint(len(_arr_results) + 1)
-    for _item_results in _arr_results:
-        _e_DescribeConfigsResult_v4(_item_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -39,31 +39,6 @@ class DescribeGroupsRequest:
 _S_o = Struct(">?")
 
 
-def _d_DescribeGroupsRequest_v0(data: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable Groups")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("Groups runs past the end of the frame")
-                _x_groups = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_groups.append(_x_groups)
-        _groups = _items_groups
-    return DescribeGroupsRequest(_groups, False), pos
-
-
 def _e_DescribeGroupsRequest_v0(o: DescribeGroupsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_groups = o.groups
@@ -76,6 +51,32 @@ def _e_DescribeGroupsRequest_v0(o: DescribeGroupsRequest, w: Writer) -> None:
             _b = _v_groups.encode()
             buf += INT16.pack(len(_b))
             buf += _b
+
+
+def _d_DescribeGroupsRequest_v0(data: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Groups")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Groups")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Groups runs past the end of the frame")
+                _xgroups = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsgroups.append(_xgroups)
+        _groups = _itemsgroups
+    return DescribeGroupsRequest(_groups, False), pos
 
 
 def _e_DescribeGroupsRequest_v1(o: DescribeGroupsRequest, w: Writer) -> None:
@@ -106,33 +107,6 @@ def _e_DescribeGroupsRequest_v2(o: DescribeGroupsRequest, w: Writer) -> None:
             buf += _b
 
 
-def _d_DescribeGroupsRequest_v3(data: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable Groups")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("Groups runs past the end of the frame")
-                _x_groups = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_groups.append(_x_groups)
-        _groups = _items_groups
-    (_include_authorized_operations,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    return DescribeGroupsRequest(_groups, _include_authorized_operations), pos
-
-
 def _e_DescribeGroupsRequest_v3(o: DescribeGroupsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_groups = o.groups
@@ -146,6 +120,34 @@ def _e_DescribeGroupsRequest_v3(o: DescribeGroupsRequest, w: Writer) -> None:
             buf += INT16.pack(len(_b))
             buf += _b
     buf += _S_o.pack(o.include_authorized_operations)
+
+
+def _d_DescribeGroupsRequest_v3(data: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Groups")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Groups")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Groups runs past the end of the frame")
+                _xgroups = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsgroups.append(_xgroups)
+        _groups = _itemsgroups
+    (_include_authorized_operations,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    return DescribeGroupsRequest(_groups, _include_authorized_operations), pos
 
 
 def _e_DescribeGroupsRequest_v4(o: DescribeGroupsRequest, w: Writer) -> None:
@@ -163,52 +165,6 @@ def _e_DescribeGroupsRequest_v4(o: DescribeGroupsRequest, w: Writer) -> None:
     buf += _S_o.pack(o.include_authorized_operations)
 
 
-def _d_DescribeGroupsRequest_v5(data: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable Groups")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("Groups runs past the end of the frame")
-                _x_groups = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_groups.append(_x_groups)
-        _groups = _items_groups
-    (_include_authorized_operations,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeGroupsRequest(_groups, _include_authorized_operations), pos
-
-
 def _e_DescribeGroupsRequest_v5(o: DescribeGroupsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_groups = o.groups
@@ -223,6 +179,53 @@ def _e_DescribeGroupsRequest_v5(o: DescribeGroupsRequest, w: Writer) -> None:
             buf += _b
     buf += _S_o.pack(o.include_authorized_operations)
     buf += b"\x00"
+
+
+def _d_DescribeGroupsRequest_v5(data: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Groups")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Groups")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Groups runs past the end of the frame")
+                _xgroups = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsgroups.append(_xgroups)
+        _groups = _itemsgroups
+    (_include_authorized_operations,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeGroupsRequest(_groups, _include_authorized_operations), pos
 
 
 def _e_DescribeGroupsRequest_v6(o: DescribeGroupsRequest, w: Writer) -> None:

@@ -59,63 +59,9 @@ class DescribeGroupsResponse:
 
 
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_i = Struct(">i")
-
-
-def _d_DescribedGroupMember_v0(data: memoryview, pos: int) -> tuple[DescribedGroupMember, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClientId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClientId runs past the end of the frame")
-        _client_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClientHost")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClientHost runs past the end of the frame")
-        _client_host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable MemberMetadata")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberMetadata runs past the end of the frame")
-        _member_metadata = bytes(data[pos:_end])
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable MemberAssignment")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberAssignment runs past the end of the frame")
-        _member_assignment = bytes(data[pos:_end])
-        pos = _end
-    return DescribedGroupMember(
-        _member_id, None, _client_id, _client_host, _member_metadata, _member_assignment
-    ), pos
+_S_ii = Struct(">ii")
 
 
 def _e_DescribedGroupMember_v0(o: DescribedGroupMember, w: Writer) -> None:
@@ -153,73 +99,6 @@ def _e_DescribedGroupMember_v0(o: DescribedGroupMember, w: Writer) -> None:
     else:
         buf += INT32.pack(len(_v_member_assignment))
         buf += _v_member_assignment
-
-
-def _d_DescribedGroup_v0(data: memoryview, pos: int) -> tuple[DescribedGroup, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupState")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupState runs past the end of the frame")
-        _group_state = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolData")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolData runs past the end of the frame")
-        _protocol_data = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_DescribedGroupMember_v0(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    return DescribedGroup(
-        _error_code,
-        None,
-        _group_id,
-        _group_state,
-        _protocol_type,
-        _protocol_data,
-        _members,
-        -2147483648,
-    ), pos
 
 
 def _e_DescribedGroup_v0(o: DescribedGroup, w: Writer) -> None:
@@ -260,22 +139,6 @@ def _e_DescribedGroup_v0(o: DescribedGroup, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DescribeGroupsResponse_v0(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _item_groups, pos = _d_DescribedGroup_v0(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
-    return DescribeGroupsResponse(0, _groups), pos
-
-
 def _e_DescribeGroupsResponse_v0(o: DescribeGroupsResponse, w: Writer) -> None:
     buf = w.buf
     _arr_groups = o.groups
@@ -283,6 +146,146 @@ def _e_DescribeGroupsResponse_v0(o: DescribeGroupsResponse, w: Writer) -> None:
     for _item_groups in _arr_groups:
         _e_DescribedGroup_v0(_item_groups, w)
     buf = w.buf
+
+
+def _d_DescribeGroupsResponse_v0(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Groups")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            (
+                _groups_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupState runs past the end of the frame")
+                _groups_group_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolData")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolData runs past the end of the frame")
+                _groups_protocol_data = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Members")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Members longer than the frame")
+                _itemsgroups_members = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable MemberId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberId runs past the end of the frame")
+                        _groups_members_member_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientId runs past the end of the frame")
+                        _groups_members_client_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientHost")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientHost runs past the end of the frame")
+                        _groups_members_client_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberMetadata")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberMetadata runs past the end of the frame")
+                        _groups_members_member_metadata = bytes(data[pos:_end])
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberAssignment")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberAssignment runs past the end of the frame")
+                        _groups_members_member_assignment = bytes(data[pos:_end])
+                        pos = _end
+                    _itemsgroups_members.append(
+                        DescribedGroupMember(
+                            _groups_members_member_id,
+                            None,
+                            _groups_members_client_id,
+                            _groups_members_client_host,
+                            _groups_members_member_metadata,
+                            _groups_members_member_assignment,
+                        )
+                    )
+                _groups_members = _itemsgroups_members
+            _itemsgroups.append(
+                DescribedGroup(
+                    _groups_error_code,
+                    None,
+                    _groups_group_id,
+                    _groups_group_state,
+                    _groups_protocol_type,
+                    _groups_protocol_data,
+                    _groups_members,
+                    -2147483648,
+                )
+            )
+        _groups = _itemsgroups
+    return DescribeGroupsResponse(0, _groups), pos
 
 
 def _e_DescribedGroupMember_v1(o: DescribedGroupMember, w: Writer) -> None:
@@ -360,24 +363,6 @@ def _e_DescribedGroup_v1(o: DescribedGroup, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DescribeGroupsResponse_v1(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _item_groups, pos = _d_DescribedGroup_v0(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
-    return DescribeGroupsResponse(_throttle_time_ms, _groups), pos
-
-
 def _e_DescribeGroupsResponse_v1(o: DescribeGroupsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -386,6 +371,149 @@ def _e_DescribeGroupsResponse_v1(o: DescribeGroupsResponse, w: Writer) -> None:
     for _item_groups in _arr_groups:
         _e_DescribedGroup_v1(_item_groups, w)
     buf = w.buf
+
+
+def _d_DescribeGroupsResponse_v1(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Groups")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            (
+                _groups_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupState runs past the end of the frame")
+                _groups_group_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolData")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolData runs past the end of the frame")
+                _groups_protocol_data = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Members")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Members longer than the frame")
+                _itemsgroups_members = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable MemberId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberId runs past the end of the frame")
+                        _groups_members_member_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientId runs past the end of the frame")
+                        _groups_members_client_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientHost")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientHost runs past the end of the frame")
+                        _groups_members_client_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberMetadata")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberMetadata runs past the end of the frame")
+                        _groups_members_member_metadata = bytes(data[pos:_end])
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberAssignment")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberAssignment runs past the end of the frame")
+                        _groups_members_member_assignment = bytes(data[pos:_end])
+                        pos = _end
+                    _itemsgroups_members.append(
+                        DescribedGroupMember(
+                            _groups_members_member_id,
+                            None,
+                            _groups_members_client_id,
+                            _groups_members_client_host,
+                            _groups_members_member_metadata,
+                            _groups_members_member_assignment,
+                        )
+                    )
+                _groups_members = _itemsgroups_members
+            _itemsgroups.append(
+                DescribedGroup(
+                    _groups_error_code,
+                    None,
+                    _groups_group_id,
+                    _groups_group_state,
+                    _groups_protocol_type,
+                    _groups_protocol_data,
+                    _groups_members,
+                    -2147483648,
+                )
+            )
+        _groups = _itemsgroups
+    return DescribeGroupsResponse(_throttle_time_ms, _groups), pos
 
 
 def _e_DescribedGroupMember_v2(o: DescribedGroupMember, w: Writer) -> None:
@@ -510,75 +638,6 @@ def _e_DescribedGroupMember_v3(o: DescribedGroupMember, w: Writer) -> None:
         buf += _v_member_assignment
 
 
-def _d_DescribedGroup_v3(data: memoryview, pos: int) -> tuple[DescribedGroup, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupState")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupState runs past the end of the frame")
-        _group_state = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolData")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolData runs past the end of the frame")
-        _protocol_data = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_DescribedGroupMember_v0(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    (_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return DescribedGroup(
-        _error_code,
-        None,
-        _group_id,
-        _group_state,
-        _protocol_type,
-        _protocol_data,
-        _members,
-        _authorized_operations,
-    ), pos
-
-
 def _e_DescribedGroup_v3(o: DescribedGroup, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -618,24 +677,6 @@ def _e_DescribedGroup_v3(o: DescribedGroup, w: Writer) -> None:
     buf += _S_i.pack(o.authorized_operations)
 
 
-def _d_DescribeGroupsResponse_v3(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _item_groups, pos = _d_DescribedGroup_v3(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
-    return DescribeGroupsResponse(_throttle_time_ms, _groups), pos
-
-
 def _e_DescribeGroupsResponse_v3(o: DescribeGroupsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -646,75 +687,149 @@ def _e_DescribeGroupsResponse_v3(o: DescribeGroupsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DescribedGroupMember_v4(data: memoryview, pos: int) -> tuple[DescribedGroupMember, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
+def _d_DescribeGroupsResponse_v3(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
+        raise CorruptMessage("null array Groups")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClientId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClientId runs past the end of the frame")
-        _client_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClientHost")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClientHost runs past the end of the frame")
-        _client_host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable MemberMetadata")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberMetadata runs past the end of the frame")
-        _member_metadata = bytes(data[pos:_end])
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable MemberAssignment")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberAssignment runs past the end of the frame")
-        _member_assignment = bytes(data[pos:_end])
-        pos = _end
-    return DescribedGroupMember(
-        _member_id,
-        _group_instance_id,
-        _client_id,
-        _client_host,
-        _member_metadata,
-        _member_assignment,
-    ), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            (
+                _groups_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupState runs past the end of the frame")
+                _groups_group_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolData")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolData runs past the end of the frame")
+                _groups_protocol_data = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Members")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Members longer than the frame")
+                _itemsgroups_members = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable MemberId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberId runs past the end of the frame")
+                        _groups_members_member_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientId runs past the end of the frame")
+                        _groups_members_client_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientHost")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientHost runs past the end of the frame")
+                        _groups_members_client_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberMetadata")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberMetadata runs past the end of the frame")
+                        _groups_members_member_metadata = bytes(data[pos:_end])
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberAssignment")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberAssignment runs past the end of the frame")
+                        _groups_members_member_assignment = bytes(data[pos:_end])
+                        pos = _end
+                    _itemsgroups_members.append(
+                        DescribedGroupMember(
+                            _groups_members_member_id,
+                            None,
+                            _groups_members_client_id,
+                            _groups_members_client_host,
+                            _groups_members_member_metadata,
+                            _groups_members_member_assignment,
+                        )
+                    )
+                _groups_members = _itemsgroups_members
+            (_groups_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _itemsgroups.append(
+                DescribedGroup(
+                    _groups_error_code,
+                    None,
+                    _groups_group_id,
+                    _groups_group_state,
+                    _groups_protocol_type,
+                    _groups_protocol_data,
+                    _groups_members,
+                    _groups_authorized_operations,
+                )
+            )
+        _groups = _itemsgroups
+    return DescribeGroupsResponse(_throttle_time_ms, _groups), pos
 
 
 def _e_DescribedGroupMember_v4(o: DescribedGroupMember, w: Writer) -> None:
@@ -761,75 +876,6 @@ def _e_DescribedGroupMember_v4(o: DescribedGroupMember, w: Writer) -> None:
         buf += _v_member_assignment
 
 
-def _d_DescribedGroup_v4(data: memoryview, pos: int) -> tuple[DescribedGroup, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupState")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupState runs past the end of the frame")
-        _group_state = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolData")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolData runs past the end of the frame")
-        _protocol_data = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_DescribedGroupMember_v4(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    (_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return DescribedGroup(
-        _error_code,
-        None,
-        _group_id,
-        _group_state,
-        _protocol_type,
-        _protocol_data,
-        _members,
-        _authorized_operations,
-    ), pos
-
-
 def _e_DescribedGroup_v4(o: DescribedGroup, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -869,24 +915,6 @@ def _e_DescribedGroup_v4(o: DescribedGroup, w: Writer) -> None:
     buf += _S_i.pack(o.authorized_operations)
 
 
-def _d_DescribeGroupsResponse_v4(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _item_groups, pos = _d_DescribedGroup_v4(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
-    return DescribeGroupsResponse(_throttle_time_ms, _groups), pos
-
-
 def _e_DescribeGroupsResponse_v4(o: DescribeGroupsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -897,110 +925,159 @@ def _e_DescribeGroupsResponse_v4(o: DescribeGroupsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DescribedGroupMember_v5(data: memoryview, pos: int) -> tuple[DescribedGroupMember, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_DescribeGroupsResponse_v4(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
+        raise CorruptMessage("null array Groups")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClientId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClientId runs past the end of the frame")
-        _client_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ClientHost")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClientHost runs past the end of the frame")
-        _client_host = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable MemberMetadata")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberMetadata runs past the end of the frame")
-        _member_metadata = bytes(data[pos:_end])
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable MemberAssignment")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberAssignment runs past the end of the frame")
-        _member_assignment = bytes(data[pos:_end])
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribedGroupMember(
-        _member_id,
-        _group_instance_id,
-        _client_id,
-        _client_host,
-        _member_metadata,
-        _member_assignment,
-    ), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            (
+                _groups_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupState runs past the end of the frame")
+                _groups_group_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolData")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolData runs past the end of the frame")
+                _groups_protocol_data = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Members")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Members longer than the frame")
+                _itemsgroups_members = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable MemberId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberId runs past the end of the frame")
+                        _groups_members_member_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        _groups_members_group_instance_id = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                        _groups_members_group_instance_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientId runs past the end of the frame")
+                        _groups_members_client_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientHost")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientHost runs past the end of the frame")
+                        _groups_members_client_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberMetadata")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberMetadata runs past the end of the frame")
+                        _groups_members_member_metadata = bytes(data[pos:_end])
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberAssignment")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberAssignment runs past the end of the frame")
+                        _groups_members_member_assignment = bytes(data[pos:_end])
+                        pos = _end
+                    _itemsgroups_members.append(
+                        DescribedGroupMember(
+                            _groups_members_member_id,
+                            _groups_members_group_instance_id,
+                            _groups_members_client_id,
+                            _groups_members_client_host,
+                            _groups_members_member_metadata,
+                            _groups_members_member_assignment,
+                        )
+                    )
+                _groups_members = _itemsgroups_members
+            (_groups_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _itemsgroups.append(
+                DescribedGroup(
+                    _groups_error_code,
+                    None,
+                    _groups_group_id,
+                    _groups_group_state,
+                    _groups_protocol_type,
+                    _groups_protocol_data,
+                    _groups_members,
+                    _groups_authorized_operations,
+                )
+            )
+        _groups = _itemsgroups
+    return DescribeGroupsResponse(_throttle_time_ms, _groups), pos
 
 
 def _e_DescribedGroupMember_v5(o: DescribedGroupMember, w: Writer) -> None:
@@ -1048,106 +1125,6 @@ def _e_DescribedGroupMember_v5(o: DescribedGroupMember, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DescribedGroup_v5(data: memoryview, pos: int) -> tuple[DescribedGroup, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupState")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupState runs past the end of the frame")
-        _group_state = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolData")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolData runs past the end of the frame")
-        _protocol_data = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_DescribedGroupMember_v5(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    (_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribedGroup(
-        _error_code,
-        None,
-        _group_id,
-        _group_state,
-        _protocol_type,
-        _protocol_data,
-        _members,
-        _authorized_operations,
-    ), pos
-
-
 def _e_DescribedGroup_v5(o: DescribedGroup, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -1188,7 +1165,19 @@ def _e_DescribedGroup_v5(o: DescribedGroup, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeGroupsResponse_v5(o: DescribeGroupsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_groups = o.groups
+    buf += uvarint(len(_arr_groups) + 1)
+    for _item_groups in _arr_groups:
+        _e_DescribedGroup_v5(_item_groups, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeGroupsResponse_v5(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -1200,13 +1189,213 @@ def _d_DescribeGroupsResponse_v5(data: memoryview, pos: int) -> tuple[DescribeGr
     if _n < 0:
         raise CorruptMessage("null array Groups")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
+        _itemsgroups = []
         for _ in range(_n):
-            _item_groups, pos = _d_DescribedGroup_v5(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
+            (_groups_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupState runs past the end of the frame")
+                _groups_group_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolData")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolData runs past the end of the frame")
+                _groups_protocol_data = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Members")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Members longer than the frame")
+                _itemsgroups_members = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable MemberId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberId runs past the end of the frame")
+                        _groups_members_member_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _groups_members_group_instance_id = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                        _groups_members_group_instance_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientId runs past the end of the frame")
+                        _groups_members_client_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientHost")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientHost runs past the end of the frame")
+                        _groups_members_client_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberMetadata")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberMetadata runs past the end of the frame")
+                        _groups_members_member_metadata = bytes(data[pos:_end])
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberAssignment")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberAssignment runs past the end of the frame")
+                        _groups_members_member_assignment = bytes(data[pos:_end])
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsgroups_members.append(
+                        DescribedGroupMember(
+                            _groups_members_member_id,
+                            _groups_members_group_instance_id,
+                            _groups_members_client_id,
+                            _groups_members_client_host,
+                            _groups_members_member_metadata,
+                            _groups_members_member_assignment,
+                        )
+                    )
+                _groups_members = _itemsgroups_members
+            (_groups_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(
+                DescribedGroup(
+                    _groups_error_code,
+                    None,
+                    _groups_group_id,
+                    _groups_group_state,
+                    _groups_protocol_type,
+                    _groups_protocol_data,
+                    _groups_members,
+                    _groups_authorized_operations,
+                )
+            )
+        _groups = _itemsgroups
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -1214,22 +1403,11 @@ def _d_DescribeGroupsResponse_v5(data: memoryview, pos: int) -> tuple[DescribeGr
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeGroupsResponse(_throttle_time_ms, _groups), pos
-
-
-def _e_DescribeGroupsResponse_v5(o: DescribeGroupsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_groups = o.groups
-    buf += uvarint(len(_arr_groups) + 1)
-    for _item_groups in _arr_groups:
-        _e_DescribedGroup_v5(_item_groups, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_DescribedGroupMember_v6(o: DescribedGroupMember, w: Writer) -> None:
@@ -1275,120 +1453,6 @@ def _e_DescribedGroupMember_v6(o: DescribedGroupMember, w: Writer) -> None:
         buf += uvarint(len(_v_member_assignment) + 1)
         buf += _v_member_assignment
     buf += b"\x00"
-
-
-def _d_DescribedGroup_v6(data: memoryview, pos: int) -> tuple[DescribedGroup, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupState")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupState runs past the end of the frame")
-        _group_state = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolData")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolData runs past the end of the frame")
-        _protocol_data = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_DescribedGroupMember_v5(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    (_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribedGroup(
-        _error_code,
-        _error_message,
-        _group_id,
-        _group_state,
-        _protocol_type,
-        _protocol_data,
-        _members,
-        _authorized_operations,
-    ), pos
 
 
 def _e_DescribedGroup_v6(o: DescribedGroup, w: Writer) -> None:
@@ -1438,7 +1502,19 @@ def _e_DescribedGroup_v6(o: DescribedGroup, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeGroupsResponse_v6(o: DescribeGroupsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_groups = o.groups
+    buf += uvarint(len(_arr_groups) + 1)
+    for _item_groups in _arr_groups:
+        _e_DescribedGroup_v6(_item_groups, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeGroupsResponse_v6(data: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -1450,13 +1526,227 @@ def _d_DescribeGroupsResponse_v6(data: memoryview, pos: int) -> tuple[DescribeGr
     if _n < 0:
         raise CorruptMessage("null array Groups")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
+        _itemsgroups = []
         for _ in range(_n):
-            _item_groups, pos = _d_DescribedGroup_v6(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
+            (_groups_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _groups_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _groups_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupState runs past the end of the frame")
+                _groups_group_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolData")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolData runs past the end of the frame")
+                _groups_protocol_data = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Members")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Members longer than the frame")
+                _itemsgroups_members = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable MemberId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberId runs past the end of the frame")
+                        _groups_members_member_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _groups_members_group_instance_id = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                        _groups_members_group_instance_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientId")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientId runs past the end of the frame")
+                        _groups_members_client_id = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable ClientHost")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ClientHost runs past the end of the frame")
+                        _groups_members_client_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberMetadata")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberMetadata runs past the end of the frame")
+                        _groups_members_member_metadata = bytes(data[pos:_end])
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null bytes in non-nullable MemberAssignment")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("MemberAssignment runs past the end of the frame")
+                        _groups_members_member_assignment = bytes(data[pos:_end])
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsgroups_members.append(
+                        DescribedGroupMember(
+                            _groups_members_member_id,
+                            _groups_members_group_instance_id,
+                            _groups_members_client_id,
+                            _groups_members_client_host,
+                            _groups_members_member_metadata,
+                            _groups_members_member_assignment,
+                        )
+                    )
+                _groups_members = _itemsgroups_members
+            (_groups_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(
+                DescribedGroup(
+                    _groups_error_code,
+                    _groups_error_message,
+                    _groups_group_id,
+                    _groups_group_state,
+                    _groups_protocol_type,
+                    _groups_protocol_data,
+                    _groups_members,
+                    _groups_authorized_operations,
+                )
+            )
+        _groups = _itemsgroups
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -1464,22 +1754,11 @@ def _d_DescribeGroupsResponse_v6(data: memoryview, pos: int) -> tuple[DescribeGr
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeGroupsResponse(_throttle_time_ms, _groups), pos
-
-
-def _e_DescribeGroupsResponse_v6(o: DescribeGroupsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_groups = o.groups
-    buf += uvarint(len(_arr_groups) + 1)
-    for _item_groups in _arr_groups:
-        _e_DescribedGroup_v6(_item_groups, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

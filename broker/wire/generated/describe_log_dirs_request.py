@@ -41,29 +41,6 @@ class DescribeLogDirsRequest:
     topics: list[DescribableLogDirTopic] | None = field(default_factory=list)
 
 
-def _d_DescribableLogDirTopic_v1(data: memoryview, pos: int) -> tuple[DescribableLogDirTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return DescribableLogDirTopic(_topic, _partitions), pos
-
-
 def _e_DescribableLogDirTopic_v1(o: DescribableLogDirTopic, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -78,22 +55,6 @@ def _e_DescribableLogDirTopic_v1(o: DescribableLogDirTopic, w: Writer) -> None:
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
 
 
-def _d_DescribeLogDirsRequest_v1(data: memoryview, pos: int) -> tuple[DescribeLogDirsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DescribableLogDirTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return DescribeLogDirsRequest(_topics), pos
-
-
 def _e_DescribeLogDirsRequest_v1(o: DescribeLogDirsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -106,46 +67,41 @@ def _e_DescribeLogDirsRequest_v1(o: DescribeLogDirsRequest, w: Writer) -> None:
         buf = w.buf
 
 
-def _d_DescribableLogDirTopic_v2(data: memoryview, pos: int) -> tuple[DescribableLogDirTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_DescribeLogDirsRequest_v1(data: memoryview, pos: int) -> tuple[DescribeLogDirsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
+        _topics = None
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribableLogDirTopic(_topic, _partitions), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                _itemstopics_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(DescribableLogDirTopic(_topics_topic, _topics_partitions))
+        _topics = _itemstopics
+    return DescribeLogDirsRequest(_topics), pos
 
 
 def _e_DescribableLogDirTopic_v2(o: DescribableLogDirTopic, w: Writer) -> None:
@@ -163,37 +119,6 @@ def _e_DescribableLogDirTopic_v2(o: DescribableLogDirTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DescribeLogDirsRequest_v2(data: memoryview, pos: int) -> tuple[DescribeLogDirsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DescribableLogDirTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeLogDirsRequest(_topics), pos
-
-
 def _e_DescribeLogDirsRequest_v2(o: DescribeLogDirsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -205,6 +130,77 @@ def _e_DescribeLogDirsRequest_v2(o: DescribeLogDirsRequest, w: Writer) -> None:
             _e_DescribableLogDirTopic_v2(_item_topics, w)
         buf = w.buf
     buf += b"\x00"
+
+
+def _d_DescribeLogDirsRequest_v2(data: memoryview, pos: int) -> tuple[DescribeLogDirsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _topics = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                _itemstopics_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(DescribableLogDirTopic(_topics_topic, _topics_partitions))
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeLogDirsRequest(_topics), pos
 
 
 def _e_DescribableLogDirTopic_v3(o: DescribableLogDirTopic, w: Writer) -> None:

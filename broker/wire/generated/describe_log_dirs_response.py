@@ -62,57 +62,18 @@ class DescribeLogDirsResponse:
 
 
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
+_S_ii = Struct(">ii")
 _S_iqqo = Struct(">iqq?")
 _S_qq = Struct(">qq")
 _S_qqo = Struct(">qq?")
 
 
-def _d_DescribeLogDirsPartition_v1(
-    data: memoryview, pos: int
-) -> tuple[DescribeLogDirsPartition, int]:
-    (
-        _partition_index,
-        _partition_size,
-        _offset_lag,
-        _is_future_key,
-    ) = _S_iqqo.unpack_from(data, pos)
-    pos += 21
-    return DescribeLogDirsPartition(
-        _partition_index, _partition_size, _offset_lag, _is_future_key
-    ), pos
-
-
 def _e_DescribeLogDirsPartition_v1(o: DescribeLogDirsPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iqqo.pack(o.partition_index, o.partition_size, o.offset_lag, o.is_future_key)
-
-
-def _d_DescribeLogDirsTopic_v1(data: memoryview, pos: int) -> tuple[DescribeLogDirsTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_DescribeLogDirsPartition_v1(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return DescribeLogDirsTopic(_name, _partitions), pos
 
 
 def _e_DescribeLogDirsTopic_v1(o: DescribeLogDirsTopic, w: Writer) -> None:
@@ -129,34 +90,6 @@ def _e_DescribeLogDirsTopic_v1(o: DescribeLogDirsTopic, w: Writer) -> None:
     for _item_partitions in _arr_partitions:
         _e_DescribeLogDirsPartition_v1(_item_partitions, w)
     buf = w.buf
-
-
-def _d_DescribeLogDirsResult_v1(data: memoryview, pos: int) -> tuple[DescribeLogDirsResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable LogDir")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("LogDir runs past the end of the frame")
-        _log_dir = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DescribeLogDirsTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return DescribeLogDirsResult(_error_code, _log_dir, _topics, -1, -1, False), pos
 
 
 def _e_DescribeLogDirsResult_v1(o: DescribeLogDirsResult, w: Writer) -> None:
@@ -176,26 +109,6 @@ def _e_DescribeLogDirsResult_v1(o: DescribeLogDirsResult, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_DescribeLogDirsResponse_v1(
-    data: memoryview, pos: int
-) -> tuple[DescribeLogDirsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_DescribeLogDirsResult_v1(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    return DescribeLogDirsResponse(_throttle_time_ms, 0, _results), pos
-
-
 def _e_DescribeLogDirsResponse_v1(o: DescribeLogDirsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -206,81 +119,96 @@ def _e_DescribeLogDirsResponse_v1(o: DescribeLogDirsResponse, w: Writer) -> None
     buf = w.buf
 
 
-def _d_DescribeLogDirsPartition_v2(
+def _d_DescribeLogDirsResponse_v1(
     data: memoryview, pos: int
-) -> tuple[DescribeLogDirsPartition, int]:
+) -> tuple[DescribeLogDirsResponse, int]:
+    _len = len(data)
     (
-        _partition_index,
-        _partition_size,
-        _offset_lag,
-        _is_future_key,
-    ) = _S_iqqo.unpack_from(data, pos)
-    pos += 21
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Results")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeLogDirsPartition(
-        _partition_index, _partition_size, _offset_lag, _is_future_key
-    ), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            (
+                _results_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable LogDir")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("LogDir runs past the end of the frame")
+                _results_log_dir = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsresults_topics = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _results_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsresults_topics_partitions = []
+                        for _ in range(_n):
+                            (
+                                _results_topics_partitions_partition_index,
+                                _results_topics_partitions_partition_size,
+                                _results_topics_partitions_offset_lag,
+                                _results_topics_partitions_is_future_key,
+                            ) = _S_iqqo.unpack_from(data, pos)
+                            pos += 21
+                            _itemsresults_topics_partitions.append(
+                                DescribeLogDirsPartition(
+                                    _results_topics_partitions_partition_index,
+                                    _results_topics_partitions_partition_size,
+                                    _results_topics_partitions_offset_lag,
+                                    _results_topics_partitions_is_future_key,
+                                )
+                            )
+                        _results_topics_partitions = _itemsresults_topics_partitions
+                    _itemsresults_topics.append(
+                        DescribeLogDirsTopic(_results_topics_name, _results_topics_partitions)
+                    )
+                _results_topics = _itemsresults_topics
+            _itemsresults.append(
+                DescribeLogDirsResult(
+                    _results_error_code, _results_log_dir, _results_topics, -1, -1, False
+                )
+            )
+        _results = _itemsresults
+    return DescribeLogDirsResponse(_throttle_time_ms, 0, _results), pos
 
 
 def _e_DescribeLogDirsPartition_v2(o: DescribeLogDirsPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iqqo.pack(o.partition_index, o.partition_size, o.offset_lag, o.is_future_key)
     buf += b"\x00"
-
-
-def _d_DescribeLogDirsTopic_v2(data: memoryview, pos: int) -> tuple[DescribeLogDirsTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_DescribeLogDirsPartition_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeLogDirsTopic(_name, _partitions), pos
 
 
 def _e_DescribeLogDirsTopic_v2(o: DescribeLogDirsTopic, w: Writer) -> None:
@@ -298,53 +226,6 @@ def _e_DescribeLogDirsTopic_v2(o: DescribeLogDirsTopic, w: Writer) -> None:
         _e_DescribeLogDirsPartition_v2(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_DescribeLogDirsResult_v2(data: memoryview, pos: int) -> tuple[DescribeLogDirsResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable LogDir")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("LogDir runs past the end of the frame")
-        _log_dir = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DescribeLogDirsTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeLogDirsResult(_error_code, _log_dir, _topics, -1, -1, False), pos
 
 
 def _e_DescribeLogDirsResult_v2(o: DescribeLogDirsResult, w: Writer) -> None:
@@ -365,9 +246,21 @@ def _e_DescribeLogDirsResult_v2(o: DescribeLogDirsResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeLogDirsResponse_v2(o: DescribeLogDirsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_results = o.results
+    buf += uvarint(len(_arr_results) + 1)
+    for _item_results in _arr_results:
+        _e_DescribeLogDirsResult_v2(_item_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeLogDirsResponse_v2(
     data: memoryview, pos: int
 ) -> tuple[DescribeLogDirsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -379,13 +272,125 @@ def _d_DescribeLogDirsResponse_v2(
     if _n < 0:
         raise CorruptMessage("null array Results")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
+        _itemsresults = []
         for _ in range(_n):
-            _item_results, pos = _d_DescribeLogDirsResult_v2(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable LogDir")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("LogDir runs past the end of the frame")
+                _results_log_dir = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsresults_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _results_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsresults_topics_partitions = []
+                        for _ in range(_n):
+                            (
+                                _results_topics_partitions_partition_index,
+                                _results_topics_partitions_partition_size,
+                                _results_topics_partitions_offset_lag,
+                                _results_topics_partitions_is_future_key,
+                            ) = _S_iqqo.unpack_from(data, pos)
+                            pos += 21
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresults_topics_partitions.append(
+                                DescribeLogDirsPartition(
+                                    _results_topics_partitions_partition_index,
+                                    _results_topics_partitions_partition_size,
+                                    _results_topics_partitions_offset_lag,
+                                    _results_topics_partitions_is_future_key,
+                                )
+                            )
+                        _results_topics_partitions = _itemsresults_topics_partitions
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresults_topics.append(
+                        DescribeLogDirsTopic(_results_topics_name, _results_topics_partitions)
+                    )
+                _results_topics = _itemsresults_topics
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                DescribeLogDirsResult(
+                    _results_error_code, _results_log_dir, _results_topics, -1, -1, False
+                )
+            )
+        _results = _itemsresults
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -393,22 +398,11 @@ def _d_DescribeLogDirsResponse_v2(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeLogDirsResponse(_throttle_time_ms, 0, _results), pos
-
-
-def _e_DescribeLogDirsResponse_v2(o: DescribeLogDirsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_results = o.results
-    buf += uvarint(len(_arr_results) + 1)
-    for _item_results in _arr_results:
-        _e_DescribeLogDirsResult_v2(_item_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_DescribeLogDirsTopic_v3(o: DescribeLogDirsTopic, w: Writer) -> None:
@@ -446,9 +440,21 @@ def _e_DescribeLogDirsResult_v3(o: DescribeLogDirsResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeLogDirsResponse_v3(o: DescribeLogDirsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_results = o.results
+    buf += uvarint(len(_arr_results) + 1)
+    for _item_results in _arr_results:
+        _e_DescribeLogDirsResult_v3(_item_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeLogDirsResponse_v3(
     data: memoryview, pos: int
 ) -> tuple[DescribeLogDirsResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -463,13 +469,125 @@ def _d_DescribeLogDirsResponse_v3(
     if _n < 0:
         raise CorruptMessage("null array Results")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
+        _itemsresults = []
         for _ in range(_n):
-            _item_results, pos = _d_DescribeLogDirsResult_v2(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable LogDir")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("LogDir runs past the end of the frame")
+                _results_log_dir = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsresults_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _results_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsresults_topics_partitions = []
+                        for _ in range(_n):
+                            (
+                                _results_topics_partitions_partition_index,
+                                _results_topics_partitions_partition_size,
+                                _results_topics_partitions_offset_lag,
+                                _results_topics_partitions_is_future_key,
+                            ) = _S_iqqo.unpack_from(data, pos)
+                            pos += 21
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresults_topics_partitions.append(
+                                DescribeLogDirsPartition(
+                                    _results_topics_partitions_partition_index,
+                                    _results_topics_partitions_partition_size,
+                                    _results_topics_partitions_offset_lag,
+                                    _results_topics_partitions_is_future_key,
+                                )
+                            )
+                        _results_topics_partitions = _itemsresults_topics_partitions
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresults_topics.append(
+                        DescribeLogDirsTopic(_results_topics_name, _results_topics_partitions)
+                    )
+                _results_topics = _itemsresults_topics
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                DescribeLogDirsResult(
+                    _results_error_code, _results_log_dir, _results_topics, -1, -1, False
+                )
+            )
+        _results = _itemsresults
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -477,22 +595,11 @@ def _d_DescribeLogDirsResponse_v3(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeLogDirsResponse(_throttle_time_ms, _error_code, _results), pos
-
-
-def _e_DescribeLogDirsResponse_v3(o: DescribeLogDirsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_results = o.results
-    buf += uvarint(len(_arr_results) + 1)
-    for _item_results in _arr_results:
-        _e_DescribeLogDirsResult_v3(_item_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_DescribeLogDirsTopic_v4(o: DescribeLogDirsTopic, w: Writer) -> None:
@@ -510,60 +617,6 @@ def _e_DescribeLogDirsTopic_v4(o: DescribeLogDirsTopic, w: Writer) -> None:
         _e_DescribeLogDirsPartition_v2(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_DescribeLogDirsResult_v4(data: memoryview, pos: int) -> tuple[DescribeLogDirsResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable LogDir")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("LogDir runs past the end of the frame")
-        _log_dir = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DescribeLogDirsTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (
-        _total_bytes,
-        _usable_bytes,
-    ) = _S_qq.unpack_from(data, pos)
-    pos += 16
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeLogDirsResult(
-        _error_code, _log_dir, _topics, _total_bytes, _usable_bytes, False
-    ), pos
 
 
 def _e_DescribeLogDirsResult_v4(o: DescribeLogDirsResult, w: Writer) -> None:
@@ -585,9 +638,21 @@ def _e_DescribeLogDirsResult_v4(o: DescribeLogDirsResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeLogDirsResponse_v4(o: DescribeLogDirsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_results = o.results
+    buf += uvarint(len(_arr_results) + 1)
+    for _item_results in _arr_results:
+        _e_DescribeLogDirsResult_v4(_item_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeLogDirsResponse_v4(
     data: memoryview, pos: int
 ) -> tuple[DescribeLogDirsResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -602,13 +667,135 @@ def _d_DescribeLogDirsResponse_v4(
     if _n < 0:
         raise CorruptMessage("null array Results")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
+        _itemsresults = []
         for _ in range(_n):
-            _item_results, pos = _d_DescribeLogDirsResult_v4(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable LogDir")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("LogDir runs past the end of the frame")
+                _results_log_dir = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsresults_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _results_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsresults_topics_partitions = []
+                        for _ in range(_n):
+                            (
+                                _results_topics_partitions_partition_index,
+                                _results_topics_partitions_partition_size,
+                                _results_topics_partitions_offset_lag,
+                                _results_topics_partitions_is_future_key,
+                            ) = _S_iqqo.unpack_from(data, pos)
+                            pos += 21
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresults_topics_partitions.append(
+                                DescribeLogDirsPartition(
+                                    _results_topics_partitions_partition_index,
+                                    _results_topics_partitions_partition_size,
+                                    _results_topics_partitions_offset_lag,
+                                    _results_topics_partitions_is_future_key,
+                                )
+                            )
+                        _results_topics_partitions = _itemsresults_topics_partitions
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresults_topics.append(
+                        DescribeLogDirsTopic(_results_topics_name, _results_topics_partitions)
+                    )
+                _results_topics = _itemsresults_topics
+            (
+                _results_total_bytes,
+                _results_usable_bytes,
+            ) = _S_qq.unpack_from(data, pos)
+            pos += 16
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                DescribeLogDirsResult(
+                    _results_error_code,
+                    _results_log_dir,
+                    _results_topics,
+                    _results_total_bytes,
+                    _results_usable_bytes,
+                    False,
+                )
+            )
+        _results = _itemsresults
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -616,22 +803,11 @@ def _d_DescribeLogDirsResponse_v4(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeLogDirsResponse(_throttle_time_ms, _error_code, _results), pos
-
-
-def _e_DescribeLogDirsResponse_v4(o: DescribeLogDirsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_results = o.results
-    buf += uvarint(len(_arr_results) + 1)
-    for _item_results in _arr_results:
-        _e_DescribeLogDirsResult_v4(_item_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_DescribeLogDirsTopic_v5(o: DescribeLogDirsTopic, w: Writer) -> None:
@@ -649,61 +825,6 @@ def _e_DescribeLogDirsTopic_v5(o: DescribeLogDirsTopic, w: Writer) -> None:
         _e_DescribeLogDirsPartition_v2(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_DescribeLogDirsResult_v5(data: memoryview, pos: int) -> tuple[DescribeLogDirsResult, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable LogDir")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("LogDir runs past the end of the frame")
-        _log_dir = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DescribeLogDirsTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (
-        _total_bytes,
-        _usable_bytes,
-        _is_cordoned,
-    ) = _S_qqo.unpack_from(data, pos)
-    pos += 17
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeLogDirsResult(
-        _error_code, _log_dir, _topics, _total_bytes, _usable_bytes, _is_cordoned
-    ), pos
 
 
 def _e_DescribeLogDirsResult_v5(o: DescribeLogDirsResult, w: Writer) -> None:
@@ -725,9 +846,21 @@ def _e_DescribeLogDirsResult_v5(o: DescribeLogDirsResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeLogDirsResponse_v5(o: DescribeLogDirsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_results = o.results
+    buf += uvarint(len(_arr_results) + 1)
+    for _item_results in _arr_results:
+        _e_DescribeLogDirsResult_v5(_item_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeLogDirsResponse_v5(
     data: memoryview, pos: int
 ) -> tuple[DescribeLogDirsResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -742,13 +875,136 @@ def _d_DescribeLogDirsResponse_v5(
     if _n < 0:
         raise CorruptMessage("null array Results")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
+        _itemsresults = []
         for _ in range(_n):
-            _item_results, pos = _d_DescribeLogDirsResult_v5(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable LogDir")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("LogDir runs past the end of the frame")
+                _results_log_dir = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsresults_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _results_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsresults_topics_partitions = []
+                        for _ in range(_n):
+                            (
+                                _results_topics_partitions_partition_index,
+                                _results_topics_partitions_partition_size,
+                                _results_topics_partitions_offset_lag,
+                                _results_topics_partitions_is_future_key,
+                            ) = _S_iqqo.unpack_from(data, pos)
+                            pos += 21
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresults_topics_partitions.append(
+                                DescribeLogDirsPartition(
+                                    _results_topics_partitions_partition_index,
+                                    _results_topics_partitions_partition_size,
+                                    _results_topics_partitions_offset_lag,
+                                    _results_topics_partitions_is_future_key,
+                                )
+                            )
+                        _results_topics_partitions = _itemsresults_topics_partitions
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresults_topics.append(
+                        DescribeLogDirsTopic(_results_topics_name, _results_topics_partitions)
+                    )
+                _results_topics = _itemsresults_topics
+            (
+                _results_total_bytes,
+                _results_usable_bytes,
+                _results_is_cordoned,
+            ) = _S_qqo.unpack_from(data, pos)
+            pos += 17
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                DescribeLogDirsResult(
+                    _results_error_code,
+                    _results_log_dir,
+                    _results_topics,
+                    _results_total_bytes,
+                    _results_usable_bytes,
+                    _results_is_cordoned,
+                )
+            )
+        _results = _itemsresults
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -756,22 +1012,11 @@ def _d_DescribeLogDirsResponse_v5(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeLogDirsResponse(_throttle_time_ms, _error_code, _results), pos
-
-
-def _e_DescribeLogDirsResponse_v5(o: DescribeLogDirsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_results = o.results
-    buf += uvarint(len(_arr_results) + 1)
-    for _item_results in _arr_results:
-        _e_DescribeLogDirsResult_v5(_item_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -41,48 +41,6 @@ class DescribeProducersRequest:
     topics: list[TopicRequest] = field(default_factory=list)
 
 
-def _d_TopicRequest_v0(data: memoryview, pos: int) -> tuple[TopicRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionIndexes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionIndexes longer than the frame")
-        _partition_indexes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicRequest(_name, _partition_indexes), pos
-
-
 def _e_TopicRequest_v0(o: TopicRequest, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -98,9 +56,20 @@ def _e_TopicRequest_v0(o: TopicRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeProducersRequest_v0(o: DescribeProducersRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_TopicRequest_v0(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeProducersRequest_v0(
     data: memoryview, pos: int
 ) -> tuple[DescribeProducersRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -110,13 +79,52 @@ def _d_DescribeProducersRequest_v0(
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_TopicRequest_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionIndexes")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionIndexes longer than the frame")
+                _itemstopics_partition_indexes = []
+                _itemstopics_partition_indexes = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topics_partition_indexes = _itemstopics_partition_indexes
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(TopicRequest(_topics_name, _topics_partition_indexes))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -124,21 +132,11 @@ def _d_DescribeProducersRequest_v0(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeProducersRequest(_topics), pos
-
-
-def _e_DescribeProducersRequest_v0(o: DescribeProducersRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_TopicRequest_v0(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -65,37 +65,6 @@ _S_ih = Struct(">ih")
 _S_qiiqiq = Struct(">qiiqiq")
 
 
-def _d_ProducerState_v0(data: memoryview, pos: int) -> tuple[ProducerState, int]:
-    (
-        _producer_id,
-        _producer_epoch,
-        _last_sequence,
-        _last_timestamp,
-        _coordinator_epoch,
-        _current_txn_start_offset,
-    ) = _S_qiiqiq.unpack_from(data, pos)
-    pos += 36
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ProducerState(
-        _producer_id,
-        _producer_epoch,
-        _last_sequence,
-        _last_timestamp,
-        _coordinator_epoch,
-        _current_txn_start_offset,
-    ), pos
-
-
 def _e_ProducerState_v0(o: ProducerState, w: Writer) -> None:
     buf = w.buf
     buf += _S_qiiqiq.pack(
@@ -107,56 +76,6 @@ def _e_ProducerState_v0(o: ProducerState, w: Writer) -> None:
         o.current_txn_start_offset,
     )
     buf += b"\x00"
-
-
-def _d_PartitionResponse_v0(data: memoryview, pos: int) -> tuple[PartitionResponse, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ActiveProducers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ActiveProducers longer than the frame")
-        _items_active_producers = []
-        for _ in range(_n):
-            _item_active_producers, pos = _d_ProducerState_v0(data, pos)
-            _items_active_producers.append(_item_active_producers)
-        _active_producers = _items_active_producers
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return PartitionResponse(_partition_index, _error_code, _error_message, _active_producers), pos
 
 
 def _e_PartitionResponse_v0(o: PartitionResponse, w: Writer) -> None:
@@ -177,51 +96,6 @@ def _e_PartitionResponse_v0(o: PartitionResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_TopicResponse_v0(data: memoryview, pos: int) -> tuple[TopicResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionResponse_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicResponse(_name, _partitions), pos
-
-
 def _e_TopicResponse_v0(o: TopicResponse, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -239,9 +113,21 @@ def _e_TopicResponse_v0(o: TopicResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeProducersResponse_v0(o: DescribeProducersResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_TopicResponse_v0(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeProducersResponse_v0(
     data: memoryview, pos: int
 ) -> tuple[DescribeProducersResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -253,13 +139,135 @@ def _d_DescribeProducersResponse_v0(
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_TopicResponse_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _topics_partitions_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array ActiveProducers")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ActiveProducers longer than the frame")
+                        _itemstopics_partitions_active_producers = []
+                        for _ in range(_n):
+                            (
+                                _topics_partitions_active_producers_producer_id,
+                                _topics_partitions_active_producers_producer_epoch,
+                                _topics_partitions_active_producers_last_sequence,
+                                _topics_partitions_active_producers_last_timestamp,
+                                _topics_partitions_active_producers_coordinator_epoch,
+                                _topics_partitions_active_producers_current_txn_start_offset,
+                            ) = _S_qiiqiq.unpack_from(data, pos)
+                            pos += 36
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemstopics_partitions_active_producers.append(
+                                ProducerState(
+                                    _topics_partitions_active_producers_producer_id,
+                                    _topics_partitions_active_producers_producer_epoch,
+                                    _topics_partitions_active_producers_last_sequence,
+                                    _topics_partitions_active_producers_last_timestamp,
+                                    _topics_partitions_active_producers_coordinator_epoch,
+                                    _topics_partitions_active_producers_current_txn_start_offset,
+                                )
+                            )
+                        _topics_partitions_active_producers = (
+                            _itemstopics_partitions_active_producers
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        PartitionResponse(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_error_code,
+                            _topics_partitions_error_message,
+                            _topics_partitions_active_producers,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(TopicResponse(_topics_name, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -267,22 +275,11 @@ def _d_DescribeProducersResponse_v0(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeProducersResponse(_throttle_time_ms, _topics), pos
-
-
-def _e_DescribeProducersResponse_v0(o: DescribeProducersResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_TopicResponse_v0(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

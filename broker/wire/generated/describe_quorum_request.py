@@ -49,72 +49,10 @@ class DescribeQuorumRequest:
 _S_i = Struct(">i")
 
 
-def _d_PartitionData_v0(data: memoryview, pos: int) -> tuple[PartitionData, int]:
-    (_partition_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return PartitionData(_partition_index), pos
-
-
 def _e_PartitionData_v0(o: PartitionData, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.partition_index)
     buf += b"\x00"
-
-
-def _d_TopicData_v0(data: memoryview, pos: int) -> tuple[TopicData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TopicName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TopicName runs past the end of the frame")
-        _topic_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionData_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicData(_topic_name, _partitions), pos
 
 
 def _e_TopicData_v0(o: TopicData, w: Writer) -> None:
@@ -134,7 +72,18 @@ def _e_TopicData_v0(o: TopicData, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeQuorumRequest_v0(o: DescribeQuorumRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_TopicData_v0(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeQuorumRequest_v0(data: memoryview, pos: int) -> tuple[DescribeQuorumRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -144,13 +93,67 @@ def _d_DescribeQuorumRequest_v0(data: memoryview, pos: int) -> tuple[DescribeQuo
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_TopicData_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TopicName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TopicName runs past the end of the frame")
+                _topics_topic_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (_topics_partitions_partition_index,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        PartitionData(_topics_partitions_partition_index)
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(TopicData(_topics_topic_name, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -158,21 +161,11 @@ def _d_DescribeQuorumRequest_v0(data: memoryview, pos: int) -> tuple[DescribeQuo
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeQuorumRequest(_topics), pos
-
-
-def _e_DescribeQuorumRequest_v0(o: DescribeQuorumRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_TopicData_v0(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_TopicData_v1(o: TopicData, w: Writer) -> None:

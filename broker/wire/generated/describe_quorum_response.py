@@ -89,94 +89,10 @@ _S_iqqq = Struct(">iqqq")
 _S_qqq = Struct(">qqq")
 
 
-def _d_ReplicaState_v0(data: memoryview, pos: int) -> tuple[ReplicaState, int]:
-    (
-        _replica_id,
-        _log_end_offset,
-    ) = _S_iq.unpack_from(data, pos)
-    pos += 12
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ReplicaState(_replica_id, ZERO_UUID, _log_end_offset, -1, -1), pos
-
-
 def _e_ReplicaState_v0(o: ReplicaState, w: Writer) -> None:
     buf = w.buf
     buf += _S_iq.pack(o.replica_id, o.log_end_offset)
     buf += b"\x00"
-
-
-def _d_PartitionData_v0(data: memoryview, pos: int) -> tuple[PartitionData, int]:
-    (
-        _partition_index,
-        _error_code,
-        _leader_id,
-        _leader_epoch,
-        _high_watermark,
-    ) = _S_ihiiq.unpack_from(data, pos)
-    pos += 22
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array CurrentVoters")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array CurrentVoters longer than the frame")
-        _items_current_voters = []
-        for _ in range(_n):
-            _item_current_voters, pos = _d_ReplicaState_v0(data, pos)
-            _items_current_voters.append(_item_current_voters)
-        _current_voters = _items_current_voters
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Observers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Observers longer than the frame")
-        _items_observers = []
-        for _ in range(_n):
-            _item_observers, pos = _d_ReplicaState_v0(data, pos)
-            _items_observers.append(_item_observers)
-        _observers = _items_observers
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return PartitionData(
-        _partition_index,
-        _error_code,
-        "",
-        _leader_id,
-        _leader_epoch,
-        _high_watermark,
-        _current_voters,
-        _observers,
-    ), pos
 
 
 def _e_PartitionData_v0(o: PartitionData, w: Writer) -> None:
@@ -197,51 +113,6 @@ def _e_PartitionData_v0(o: PartitionData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_TopicData_v0(data: memoryview, pos: int) -> tuple[TopicData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TopicName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TopicName runs past the end of the frame")
-        _topic_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionData_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicData(_topic_name, _partitions), pos
-
-
 def _e_TopicData_v0(o: TopicData, w: Writer) -> None:
     buf = w.buf
     _v_topic_name = o.topic_name
@@ -259,77 +130,14 @@ def _e_TopicData_v0(o: TopicData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_Listener_v0(data: memoryview, pos: int) -> tuple[Listener, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return Listener("", "", 0), pos
-
-
 def _e_Listener_v0(o: Listener, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
 
 
-def _d_Node_v0(data: memoryview, pos: int) -> tuple[Node, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return Node(0, []), pos
-
-
 def _e_Node_v0(o: Node, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_DescribeQuorumResponse_v0(data: memoryview, pos: int) -> tuple[DescribeQuorumResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_TopicData_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeQuorumResponse(_error_code, "", _topics, []), pos
 
 
 def _e_DescribeQuorumResponse_v0(o: DescribeQuorumResponse, w: Writer) -> None:
@@ -343,14 +151,173 @@ def _e_DescribeQuorumResponse_v0(o: DescribeQuorumResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_ReplicaState_v1(data: memoryview, pos: int) -> tuple[ReplicaState, int]:
-    (
-        _replica_id,
-        _log_end_offset,
-        _last_fetch_timestamp,
-        _last_caught_up_timestamp,
-    ) = _S_iqqq.unpack_from(data, pos)
-    pos += 28
+def _d_DescribeQuorumResponse_v0(data: memoryview, pos: int) -> tuple[DescribeQuorumResponse, int]:
+    _len = len(data)
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TopicName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TopicName runs past the end of the frame")
+                _topics_topic_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                        _topics_partitions_high_watermark,
+                    ) = _S_ihiiq.unpack_from(data, pos)
+                    pos += 22
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array CurrentVoters")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array CurrentVoters longer than the frame")
+                        _itemstopics_partitions_current_voters = []
+                        for _ in range(_n):
+                            (
+                                _topics_partitions_current_voters_replica_id,
+                                _topics_partitions_current_voters_log_end_offset,
+                            ) = _S_iq.unpack_from(data, pos)
+                            pos += 12
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemstopics_partitions_current_voters.append(
+                                ReplicaState(
+                                    _topics_partitions_current_voters_replica_id,
+                                    ZERO_UUID,
+                                    _topics_partitions_current_voters_log_end_offset,
+                                    -1,
+                                    -1,
+                                )
+                            )
+                        _topics_partitions_current_voters = _itemstopics_partitions_current_voters
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Observers")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Observers longer than the frame")
+                        _itemstopics_partitions_observers = []
+                        for _ in range(_n):
+                            (
+                                _topics_partitions_observers_replica_id,
+                                _topics_partitions_observers_log_end_offset,
+                            ) = _S_iq.unpack_from(data, pos)
+                            pos += 12
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemstopics_partitions_observers.append(
+                                ReplicaState(
+                                    _topics_partitions_observers_replica_id,
+                                    ZERO_UUID,
+                                    _topics_partitions_observers_log_end_offset,
+                                    -1,
+                                    -1,
+                                )
+                            )
+                        _topics_partitions_observers = _itemstopics_partitions_observers
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        PartitionData(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_error_code,
+                            "",
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_high_watermark,
+                            _topics_partitions_current_voters,
+                            _topics_partitions_observers,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(TopicData(_topics_topic_name, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -358,13 +325,11 @@ def _d_ReplicaState_v1(data: memoryview, pos: int) -> tuple[ReplicaState, int]:
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return ReplicaState(
-        _replica_id, ZERO_UUID, _log_end_offset, _last_fetch_timestamp, _last_caught_up_timestamp
-    ), pos
+    return DescribeQuorumResponse(_error_code, "", _topics, []), pos
 
 
 def _e_ReplicaState_v1(o: ReplicaState, w: Writer) -> None:
@@ -373,70 +338,6 @@ def _e_ReplicaState_v1(o: ReplicaState, w: Writer) -> None:
         o.replica_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp
     )
     buf += b"\x00"
-
-
-def _d_PartitionData_v1(data: memoryview, pos: int) -> tuple[PartitionData, int]:
-    (
-        _partition_index,
-        _error_code,
-        _leader_id,
-        _leader_epoch,
-        _high_watermark,
-    ) = _S_ihiiq.unpack_from(data, pos)
-    pos += 22
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array CurrentVoters")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array CurrentVoters longer than the frame")
-        _items_current_voters = []
-        for _ in range(_n):
-            _item_current_voters, pos = _d_ReplicaState_v1(data, pos)
-            _items_current_voters.append(_item_current_voters)
-        _current_voters = _items_current_voters
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Observers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Observers longer than the frame")
-        _items_observers = []
-        for _ in range(_n):
-            _item_observers, pos = _d_ReplicaState_v1(data, pos)
-            _items_observers.append(_item_observers)
-        _observers = _items_observers
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return PartitionData(
-        _partition_index,
-        _error_code,
-        "",
-        _leader_id,
-        _leader_epoch,
-        _high_watermark,
-        _current_voters,
-        _observers,
-    ), pos
 
 
 def _e_PartitionData_v1(o: PartitionData, w: Writer) -> None:
@@ -457,51 +358,6 @@ def _e_PartitionData_v1(o: PartitionData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_TopicData_v1(data: memoryview, pos: int) -> tuple[TopicData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TopicName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TopicName runs past the end of the frame")
-        _topic_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionData_v1(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicData(_topic_name, _partitions), pos
-
-
 def _e_TopicData_v1(o: TopicData, w: Writer) -> None:
     buf = w.buf
     _v_topic_name = o.topic_name
@@ -519,39 +375,6 @@ def _e_TopicData_v1(o: TopicData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_DescribeQuorumResponse_v1(data: memoryview, pos: int) -> tuple[DescribeQuorumResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_TopicData_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeQuorumResponse(_error_code, "", _topics, []), pos
-
-
 def _e_DescribeQuorumResponse_v1(o: DescribeQuorumResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -563,16 +386,177 @@ def _e_DescribeQuorumResponse_v1(o: DescribeQuorumResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_ReplicaState_v2(data: memoryview, pos: int) -> tuple[ReplicaState, int]:
-    (_replica_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _replica_directory_id, pos = read_uuid(data, pos)
-    (
-        _log_end_offset,
-        _last_fetch_timestamp,
-        _last_caught_up_timestamp,
-    ) = _S_qqq.unpack_from(data, pos)
-    pos += 24
+def _d_DescribeQuorumResponse_v1(data: memoryview, pos: int) -> tuple[DescribeQuorumResponse, int]:
+    _len = len(data)
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TopicName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TopicName runs past the end of the frame")
+                _topics_topic_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                        _topics_partitions_high_watermark,
+                    ) = _S_ihiiq.unpack_from(data, pos)
+                    pos += 22
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array CurrentVoters")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array CurrentVoters longer than the frame")
+                        _itemstopics_partitions_current_voters = []
+                        for _ in range(_n):
+                            (
+                                _topics_partitions_current_voters_replica_id,
+                                _topics_partitions_current_voters_log_end_offset,
+                                _topics_partitions_current_voters_last_fetch_timestamp,
+                                _topics_partitions_current_voters_last_caught_up_timestamp,
+                            ) = _S_iqqq.unpack_from(data, pos)
+                            pos += 28
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemstopics_partitions_current_voters.append(
+                                ReplicaState(
+                                    _topics_partitions_current_voters_replica_id,
+                                    ZERO_UUID,
+                                    _topics_partitions_current_voters_log_end_offset,
+                                    _topics_partitions_current_voters_last_fetch_timestamp,
+                                    _topics_partitions_current_voters_last_caught_up_timestamp,
+                                )
+                            )
+                        _topics_partitions_current_voters = _itemstopics_partitions_current_voters
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Observers")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Observers longer than the frame")
+                        _itemstopics_partitions_observers = []
+                        for _ in range(_n):
+                            (
+                                _topics_partitions_observers_replica_id,
+                                _topics_partitions_observers_log_end_offset,
+                                _topics_partitions_observers_last_fetch_timestamp,
+                                _topics_partitions_observers_last_caught_up_timestamp,
+                            ) = _S_iqqq.unpack_from(data, pos)
+                            pos += 28
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemstopics_partitions_observers.append(
+                                ReplicaState(
+                                    _topics_partitions_observers_replica_id,
+                                    ZERO_UUID,
+                                    _topics_partitions_observers_log_end_offset,
+                                    _topics_partitions_observers_last_fetch_timestamp,
+                                    _topics_partitions_observers_last_caught_up_timestamp,
+                                )
+                            )
+                        _topics_partitions_observers = _itemstopics_partitions_observers
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        PartitionData(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_error_code,
+                            "",
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_high_watermark,
+                            _topics_partitions_current_voters,
+                            _topics_partitions_observers,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(TopicData(_topics_topic_name, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -580,17 +564,11 @@ def _d_ReplicaState_v2(data: memoryview, pos: int) -> tuple[ReplicaState, int]:
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return ReplicaState(
-        _replica_id,
-        _replica_directory_id,
-        _log_end_offset,
-        _last_fetch_timestamp,
-        _last_caught_up_timestamp,
-    ), pos
+    return DescribeQuorumResponse(_error_code, "", _topics, []), pos
 
 
 def _e_ReplicaState_v2(o: ReplicaState, w: Writer) -> None:
@@ -599,87 +577,6 @@ def _e_ReplicaState_v2(o: ReplicaState, w: Writer) -> None:
     buf += o.replica_directory_id.bytes
     buf += _S_qqq.pack(o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp)
     buf += b"\x00"
-
-
-def _d_PartitionData_v2(data: memoryview, pos: int) -> tuple[PartitionData, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _leader_id,
-        _leader_epoch,
-        _high_watermark,
-    ) = _S_iiq.unpack_from(data, pos)
-    pos += 16
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array CurrentVoters")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array CurrentVoters longer than the frame")
-        _items_current_voters = []
-        for _ in range(_n):
-            _item_current_voters, pos = _d_ReplicaState_v2(data, pos)
-            _items_current_voters.append(_item_current_voters)
-        _current_voters = _items_current_voters
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Observers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Observers longer than the frame")
-        _items_observers = []
-        for _ in range(_n):
-            _item_observers, pos = _d_ReplicaState_v2(data, pos)
-            _items_observers.append(_item_observers)
-        _observers = _items_observers
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return PartitionData(
-        _partition_index,
-        _error_code,
-        _error_message,
-        _leader_id,
-        _leader_epoch,
-        _high_watermark,
-        _current_voters,
-        _observers,
-    ), pos
 
 
 def _e_PartitionData_v2(o: PartitionData, w: Writer) -> None:
@@ -706,51 +603,6 @@ def _e_PartitionData_v2(o: PartitionData, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_TopicData_v2(data: memoryview, pos: int) -> tuple[TopicData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TopicName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TopicName runs past the end of the frame")
-        _topic_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionData_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicData(_topic_name, _partitions), pos
-
-
 def _e_TopicData_v2(o: TopicData, w: Writer) -> None:
     buf = w.buf
     _v_topic_name = o.topic_name
@@ -766,51 +618,6 @@ def _e_TopicData_v2(o: TopicData, w: Writer) -> None:
         _e_PartitionData_v2(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_Listener_v2(data: memoryview, pos: int) -> tuple[Listener, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_port,) = _S_H.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return Listener(_name, _host, _port), pos
 
 
 def _e_Listener_v2(o: Listener, w: Writer) -> None:
@@ -833,39 +640,6 @@ def _e_Listener_v2(o: Listener, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_Node_v2(data: memoryview, pos: int) -> tuple[Node, int]:
-    (_node_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Listeners")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Listeners longer than the frame")
-        _items_listeners = []
-        for _ in range(_n):
-            _item_listeners, pos = _d_Listener_v2(data, pos)
-            _items_listeners.append(_item_listeners)
-        _listeners = _items_listeners
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return Node(_node_id, _listeners), pos
-
-
 def _e_Node_v2(o: Node, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.node_id)
@@ -875,69 +649,6 @@ def _e_Node_v2(o: Node, w: Writer) -> None:
         _e_Listener_v2(_item_listeners, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_DescribeQuorumResponse_v2(data: memoryview, pos: int) -> tuple[DescribeQuorumResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_TopicData_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Nodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Nodes longer than the frame")
-        _items_nodes = []
-        for _ in range(_n):
-            _item_nodes, pos = _d_Node_v2(data, pos)
-            _items_nodes.append(_item_nodes)
-        _nodes = _items_nodes
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeQuorumResponse(_error_code, _error_message, _topics, _nodes), pos
 
 
 def _e_DescribeQuorumResponse_v2(o: DescribeQuorumResponse, w: Writer) -> None:
@@ -961,6 +672,320 @@ def _e_DescribeQuorumResponse_v2(o: DescribeQuorumResponse, w: Writer) -> None:
         _e_Node_v2(_item_nodes, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_DescribeQuorumResponse_v2(data: memoryview, pos: int) -> tuple[DescribeQuorumResponse, int]:
+    _len = len(data)
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TopicName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TopicName runs past the end of the frame")
+                _topics_topic_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _topics_partitions_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                        _topics_partitions_high_watermark,
+                    ) = _S_iiq.unpack_from(data, pos)
+                    pos += 16
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array CurrentVoters")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array CurrentVoters longer than the frame")
+                        _itemstopics_partitions_current_voters = []
+                        for _ in range(_n):
+                            (_topics_partitions_current_voters_replica_id,) = _S_i.unpack_from(
+                                data, pos
+                            )
+                            pos += 4
+                            _topics_partitions_current_voters_replica_directory_id, pos = read_uuid(
+                                data, pos
+                            )
+                            (
+                                _topics_partitions_current_voters_log_end_offset,
+                                _topics_partitions_current_voters_last_fetch_timestamp,
+                                _topics_partitions_current_voters_last_caught_up_timestamp,
+                            ) = _S_qqq.unpack_from(data, pos)
+                            pos += 24
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemstopics_partitions_current_voters.append(
+                                ReplicaState(
+                                    _topics_partitions_current_voters_replica_id,
+                                    _topics_partitions_current_voters_replica_directory_id,
+                                    _topics_partitions_current_voters_log_end_offset,
+                                    _topics_partitions_current_voters_last_fetch_timestamp,
+                                    _topics_partitions_current_voters_last_caught_up_timestamp,
+                                )
+                            )
+                        _topics_partitions_current_voters = _itemstopics_partitions_current_voters
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Observers")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Observers longer than the frame")
+                        _itemstopics_partitions_observers = []
+                        for _ in range(_n):
+                            (_topics_partitions_observers_replica_id,) = _S_i.unpack_from(data, pos)
+                            pos += 4
+                            _topics_partitions_observers_replica_directory_id, pos = read_uuid(
+                                data, pos
+                            )
+                            (
+                                _topics_partitions_observers_log_end_offset,
+                                _topics_partitions_observers_last_fetch_timestamp,
+                                _topics_partitions_observers_last_caught_up_timestamp,
+                            ) = _S_qqq.unpack_from(data, pos)
+                            pos += 24
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemstopics_partitions_observers.append(
+                                ReplicaState(
+                                    _topics_partitions_observers_replica_id,
+                                    _topics_partitions_observers_replica_directory_id,
+                                    _topics_partitions_observers_log_end_offset,
+                                    _topics_partitions_observers_last_fetch_timestamp,
+                                    _topics_partitions_observers_last_caught_up_timestamp,
+                                )
+                            )
+                        _topics_partitions_observers = _itemstopics_partitions_observers
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        PartitionData(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_error_code,
+                            _topics_partitions_error_message,
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_high_watermark,
+                            _topics_partitions_current_voters,
+                            _topics_partitions_observers,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(TopicData(_topics_topic_name, _topics_partitions))
+        _topics = _itemstopics
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Nodes")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Nodes longer than the frame")
+        _itemsnodes = []
+        for _ in range(_n):
+            (_nodes_node_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Listeners")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Listeners longer than the frame")
+                _itemsnodes_listeners = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _nodes_listeners_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Host")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Host runs past the end of the frame")
+                        _nodes_listeners_host = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_nodes_listeners_port,) = _S_H.unpack_from(data, pos)
+                    pos += 2
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsnodes_listeners.append(
+                        Listener(
+                            _nodes_listeners_name, _nodes_listeners_host, _nodes_listeners_port
+                        )
+                    )
+                _nodes_listeners = _itemsnodes_listeners
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsnodes.append(Node(_nodes_node_id, _nodes_listeners))
+        _nodes = _itemsnodes
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeQuorumResponse(_error_code, _error_message, _topics, _nodes), pos
 
 
 DECODERS = {

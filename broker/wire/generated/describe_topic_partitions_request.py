@@ -51,35 +51,6 @@ class DescribeTopicPartitionsRequest:
 _S_i = Struct(">i")
 
 
-def _d_TopicRequest_v0(data: memoryview, pos: int) -> tuple[TopicRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicRequest(_name), pos
-
-
 def _e_TopicRequest_v0(o: TopicRequest, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -90,37 +61,6 @@ def _e_TopicRequest_v0(o: TopicRequest, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_Cursor_v0(data: memoryview, pos: int) -> tuple[Cursor, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TopicName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TopicName runs past the end of the frame")
-        _topic_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_partition_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return Cursor(_topic_name, _partition_index), pos
 
 
 def _e_Cursor_v0(o: Cursor, w: Writer) -> None:
@@ -134,46 +74,6 @@ def _e_Cursor_v0(o: Cursor, w: Writer) -> None:
         buf += _b
     buf += _S_i.pack(o.partition_index)
     buf += b"\x00"
-
-
-def _d_DescribeTopicPartitionsRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeTopicPartitionsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_TopicRequest_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_response_partition_limit,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    if data[pos] == 0xFF:
-        _cursor = None
-        pos += 1
-    else:
-        _cursor, pos = _d_Cursor_v0(data, pos + 1)
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeTopicPartitionsRequest(_topics, _response_partition_limit, _cursor), pos
 
 
 def _e_DescribeTopicPartitionsRequest_v0(o: DescribeTopicPartitionsRequest, w: Writer) -> None:
@@ -191,6 +91,99 @@ def _e_DescribeTopicPartitionsRequest_v0(o: DescribeTopicPartitionsRequest, w: W
         _e_Cursor_v0(o.cursor, w)
         buf = w.buf
     buf += b"\x00"
+
+
+def _d_DescribeTopicPartitionsRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[DescribeTopicPartitionsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(TopicRequest(_topics_name))
+        _topics = _itemstopics
+    (_response_partition_limit,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    if data[pos] == 0xFF:
+        _cursor = None
+        pos += 1
+    else:
+        pos += 1
+        _n = data[pos]
+        if _n < 0x80:
+            pos += 1
+        else:
+            _n, pos = read_uvarint(data, pos)
+        _n -= 1
+        if _n < 0:
+            raise CorruptMessage("null string in non-nullable TopicName")
+        else:
+            _end = pos + _n
+            if _end > _len:
+                raise CorruptMessage("TopicName runs past the end of the frame")
+            _cursor_topic_name = str(data[pos:_end], "utf-8")
+            pos = _end
+        (_cursor_partition_index,) = _S_i.unpack_from(data, pos)
+        pos += 4
+        _ntags = data[pos]
+        if _ntags == 0:
+            pos += 1
+        else:
+            _ntags, pos = read_uvarint(data, pos)
+            for _ in range(_ntags):
+                _tag, pos = read_uvarint(data, pos)
+                _tsize, pos = read_uvarint(data, pos)
+                _tag_end = pos + _tsize
+                check_end(data, _tag_end)
+                pos = _tag_end
+        _cursor = Cursor(_cursor_topic_name, _cursor_partition_index)
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeTopicPartitionsRequest(_topics, _response_partition_limit, _cursor), pos
 
 
 DECODERS = {

@@ -72,105 +72,6 @@ _S_i = Struct(">i")
 _S_o = Struct(">?")
 
 
-def _d_DescribeTopicPartitionsResponsePartition_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeTopicPartitionsResponsePartition, int]:
-    (
-        _error_code,
-        _partition_index,
-        _leader_id,
-        _leader_epoch,
-    ) = _S_hiii.unpack_from(data, pos)
-    pos += 14
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ReplicaNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ReplicaNodes longer than the frame")
-        _replica_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array IsrNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array IsrNodes longer than the frame")
-        _isr_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _eligible_leader_replicas = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array EligibleLeaderReplicas longer than the frame")
-        _eligible_leader_replicas = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _last_known_elr = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array LastKnownElr longer than the frame")
-        _last_known_elr = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array OfflineReplicas")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array OfflineReplicas longer than the frame")
-        _offline_replicas = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeTopicPartitionsResponsePartition(
-        _error_code,
-        _partition_index,
-        _leader_id,
-        _leader_epoch,
-        _replica_nodes,
-        _isr_nodes,
-        _eligible_leader_replicas,
-        _last_known_elr,
-        _offline_replicas,
-    ), pos
-
-
 def _e_DescribeTopicPartitionsResponsePartition_v0(
     o: DescribeTopicPartitionsResponsePartition, w: Writer
 ) -> None:
@@ -200,62 +101,6 @@ def _e_DescribeTopicPartitionsResponsePartition_v0(
     buf += b"\x00"
 
 
-def _d_DescribeTopicPartitionsResponseTopic_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeTopicPartitionsResponseTopic, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _topic_id, pos = read_uuid(data, pos)
-    (_is_internal,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_DescribeTopicPartitionsResponsePartition_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    (_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeTopicPartitionsResponseTopic(
-        _error_code, _name, _topic_id, _is_internal, _partitions, _topic_authorized_operations
-    ), pos
-
-
 def _e_DescribeTopicPartitionsResponseTopic_v0(
     o: DescribeTopicPartitionsResponseTopic, w: Writer
 ) -> None:
@@ -279,37 +124,6 @@ def _e_DescribeTopicPartitionsResponseTopic_v0(
     buf += b"\x00"
 
 
-def _d_Cursor_v0(data: memoryview, pos: int) -> tuple[Cursor, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TopicName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TopicName runs past the end of the frame")
-        _topic_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_partition_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return Cursor(_topic_name, _partition_index), pos
-
-
 def _e_Cursor_v0(o: Cursor, w: Writer) -> None:
     buf = w.buf
     _v_topic_name = o.topic_name
@@ -321,46 +135,6 @@ def _e_Cursor_v0(o: Cursor, w: Writer) -> None:
         buf += _b
     buf += _S_i.pack(o.partition_index)
     buf += b"\x00"
-
-
-def _d_DescribeTopicPartitionsResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeTopicPartitionsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_DescribeTopicPartitionsResponseTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    if data[pos] == 0xFF:
-        _next_cursor = None
-        pos += 1
-    else:
-        _next_cursor, pos = _d_Cursor_v0(data, pos + 1)
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeTopicPartitionsResponse(_throttle_time_ms, _topics, _next_cursor), pos
 
 
 def _e_DescribeTopicPartitionsResponse_v0(o: DescribeTopicPartitionsResponse, w: Writer) -> None:
@@ -378,6 +152,251 @@ def _e_DescribeTopicPartitionsResponse_v0(o: DescribeTopicPartitionsResponse, w:
         _e_Cursor_v0(o.next_cursor, w)
         buf = w.buf
     buf += b"\x00"
+
+
+def _d_DescribeTopicPartitionsResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[DescribeTopicPartitionsResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_topics_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_name = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _topics_topic_id, pos = read_uuid(data, pos)
+            (_topics_is_internal,) = _S_o.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_eligible_leader_replicas = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage(
+                                "array EligibleLeaderReplicas longer than the frame"
+                            )
+                        _itemstopics_partitions_eligible_leader_replicas = []
+                        _itemstopics_partitions_eligible_leader_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_eligible_leader_replicas = (
+                            _itemstopics_partitions_eligible_leader_replicas
+                        )
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_last_known_elr = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array LastKnownElr longer than the frame")
+                        _itemstopics_partitions_last_known_elr = []
+                        _itemstopics_partitions_last_known_elr = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_last_known_elr = _itemstopics_partitions_last_known_elr
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array OfflineReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array OfflineReplicas longer than the frame")
+                        _itemstopics_partitions_offline_replicas = []
+                        _itemstopics_partitions_offline_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_offline_replicas = (
+                            _itemstopics_partitions_offline_replicas
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        DescribeTopicPartitionsResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            _topics_partitions_eligible_leader_replicas,
+                            _topics_partitions_last_known_elr,
+                            _topics_partitions_offline_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            (_topics_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                DescribeTopicPartitionsResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    _topics_topic_id,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    _topics_topic_authorized_operations,
+                )
+            )
+        _topics = _itemstopics
+    if data[pos] == 0xFF:
+        _next_cursor = None
+        pos += 1
+    else:
+        pos += 1
+        _n = data[pos]
+        if _n < 0x80:
+            pos += 1
+        else:
+            _n, pos = read_uvarint(data, pos)
+        _n -= 1
+        if _n < 0:
+            raise CorruptMessage("null string in non-nullable TopicName")
+        else:
+            _end = pos + _n
+            if _end > _len:
+                raise CorruptMessage("TopicName runs past the end of the frame")
+            _next_cursor_topic_name = str(data[pos:_end], "utf-8")
+            pos = _end
+        (_next_cursor_partition_index,) = _S_i.unpack_from(data, pos)
+        pos += 4
+        _ntags = data[pos]
+        if _ntags == 0:
+            pos += 1
+        else:
+            _ntags, pos = read_uvarint(data, pos)
+            for _ in range(_ntags):
+                _tag, pos = read_uvarint(data, pos)
+                _tsize, pos = read_uvarint(data, pos)
+                _tag_end = pos + _tsize
+                check_end(data, _tag_end)
+                pos = _tag_end
+        _next_cursor = Cursor(_next_cursor_topic_name, _next_cursor_partition_index)
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeTopicPartitionsResponse(_throttle_time_ms, _topics, _next_cursor), pos
 
 
 DECODERS = {

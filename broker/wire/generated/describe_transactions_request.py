@@ -35,52 +35,6 @@ class DescribeTransactionsRequest:
     transactional_ids: list[str] = field(default_factory=list)
 
 
-def _d_DescribeTransactionsRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeTransactionsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array TransactionalIds")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TransactionalIds longer than the frame")
-        _items_transactional_ids = []
-        for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable TransactionalIds")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("TransactionalIds runs past the end of the frame")
-                _x_transactional_ids = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_transactional_ids.append(_x_transactional_ids)
-        _transactional_ids = _items_transactional_ids
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeTransactionsRequest(_transactional_ids), pos
-
-
 def _e_DescribeTransactionsRequest_v0(o: DescribeTransactionsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_transactional_ids = o.transactional_ids
@@ -94,6 +48,53 @@ def _e_DescribeTransactionsRequest_v0(o: DescribeTransactionsRequest, w: Writer)
             buf += uvarint(len(_b) + 1)
             buf += _b
     buf += b"\x00"
+
+
+def _d_DescribeTransactionsRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[DescribeTransactionsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array TransactionalIds")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array TransactionalIds longer than the frame")
+        _itemstransactional_ids = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TransactionalIds")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TransactionalIds runs past the end of the frame")
+                _xtransactional_ids = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstransactional_ids.append(_xtransactional_ids)
+        _transactional_ids = _itemstransactional_ids
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeTransactionsRequest(_transactional_ids), pos
 
 
 DECODERS = {

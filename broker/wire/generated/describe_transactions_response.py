@@ -59,48 +59,6 @@ _S_i = Struct(">i")
 _S_iqqh = Struct(">iqqh")
 
 
-def _d_TopicData_v0(data: memoryview, pos: int) -> tuple[TopicData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicData(_topic, _partitions), pos
-
-
 def _e_TopicData_v0(o: TopicData, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -114,83 +72,6 @@ def _e_TopicData_v0(o: TopicData, w: Writer) -> None:
     buf += uvarint(len(_arr_partitions) + 1)
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
     buf += b"\x00"
-
-
-def _d_TransactionState_v0(data: memoryview, pos: int) -> tuple[TransactionState, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionState")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionState runs past the end of the frame")
-        _transaction_state = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _transaction_timeout_ms,
-        _transaction_start_time_ms,
-        _producer_id,
-        _producer_epoch,
-    ) = _S_iqqh.unpack_from(data, pos)
-    pos += 22
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_TopicData_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TransactionState(
-        _error_code,
-        _transactional_id,
-        _transaction_state,
-        _transaction_timeout_ms,
-        _transaction_start_time_ms,
-        _producer_id,
-        _producer_epoch,
-        _topics,
-    ), pos
 
 
 def _e_TransactionState_v0(o: TransactionState, w: Writer) -> None:
@@ -221,9 +102,21 @@ def _e_TransactionState_v0(o: TransactionState, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_DescribeTransactionsResponse_v0(o: DescribeTransactionsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_transaction_states = o.transaction_states
+    buf += uvarint(len(_arr_transaction_states) + 1)
+    for _item_transaction_states in _arr_transaction_states:
+        _e_TransactionState_v0(_item_transaction_states, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_DescribeTransactionsResponse_v0(
     data: memoryview, pos: int
 ) -> tuple[DescribeTransactionsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -235,13 +128,134 @@ def _d_DescribeTransactionsResponse_v0(
     if _n < 0:
         raise CorruptMessage("null array TransactionStates")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array TransactionStates longer than the frame")
-        _items_transaction_states = []
+        _itemstransaction_states = []
         for _ in range(_n):
-            _item_transaction_states, pos = _d_TransactionState_v0(data, pos)
-            _items_transaction_states.append(_item_transaction_states)
-        _transaction_states = _items_transaction_states
+            (_transaction_states_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TransactionalId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TransactionalId runs past the end of the frame")
+                _transaction_states_transactional_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TransactionState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TransactionState runs past the end of the frame")
+                _transaction_states_transaction_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _transaction_states_transaction_timeout_ms,
+                _transaction_states_transaction_start_time_ms,
+                _transaction_states_producer_id,
+                _transaction_states_producer_epoch,
+            ) = _S_iqqh.unpack_from(data, pos)
+            pos += 22
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemstransaction_states_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Topic")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Topic runs past the end of the frame")
+                        _transaction_states_topics_topic = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemstransaction_states_topics_partitions = []
+                        _itemstransaction_states_topics_partitions = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _transaction_states_topics_partitions = (
+                            _itemstransaction_states_topics_partitions
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstransaction_states_topics.append(
+                        TopicData(
+                            _transaction_states_topics_topic, _transaction_states_topics_partitions
+                        )
+                    )
+                _transaction_states_topics = _itemstransaction_states_topics
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstransaction_states.append(
+                TransactionState(
+                    _transaction_states_error_code,
+                    _transaction_states_transactional_id,
+                    _transaction_states_transaction_state,
+                    _transaction_states_transaction_timeout_ms,
+                    _transaction_states_transaction_start_time_ms,
+                    _transaction_states_producer_id,
+                    _transaction_states_producer_epoch,
+                    _transaction_states_topics,
+                )
+            )
+        _transaction_states = _itemstransaction_states
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -249,22 +263,11 @@ def _d_DescribeTransactionsResponse_v0(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return DescribeTransactionsResponse(_throttle_time_ms, _transaction_states), pos
-
-
-def _e_DescribeTransactionsResponse_v0(o: DescribeTransactionsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_transaction_states = o.transaction_states
-    buf += uvarint(len(_arr_transaction_states) + 1)
-    for _item_transaction_states in _arr_transaction_states:
-        _e_TransactionState_v0(_item_transaction_states, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

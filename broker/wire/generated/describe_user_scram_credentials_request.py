@@ -40,35 +40,6 @@ class DescribeUserScramCredentialsRequest:
     users: list[UserName] | None = field(default_factory=list)
 
 
-def _d_UserName_v0(data: memoryview, pos: int) -> tuple[UserName, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return UserName(_name), pos
-
-
 def _e_UserName_v0(o: UserName, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -79,39 +50,6 @@ def _e_UserName_v0(o: UserName, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_DescribeUserScramCredentialsRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeUserScramCredentialsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _users = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Users longer than the frame")
-        _items_users = []
-        for _ in range(_n):
-            _item_users, pos = _d_UserName_v0(data, pos)
-            _items_users.append(_item_users)
-        _users = _items_users
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeUserScramCredentialsRequest(_users), pos
 
 
 def _e_DescribeUserScramCredentialsRequest_v0(
@@ -127,6 +65,64 @@ def _e_DescribeUserScramCredentialsRequest_v0(
             _e_UserName_v0(_item_users, w)
         buf = w.buf
     buf += b"\x00"
+
+
+def _d_DescribeUserScramCredentialsRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[DescribeUserScramCredentialsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _users = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Users longer than the frame")
+        _itemsusers = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _users_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsusers.append(UserName(_users_name))
+        _users = _itemsusers
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeUserScramCredentialsRequest(_users), pos
 
 
 DECODERS = {

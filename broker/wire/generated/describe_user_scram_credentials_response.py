@@ -57,95 +57,10 @@ _S_h = Struct(">h")
 _S_ih = Struct(">ih")
 
 
-def _d_CredentialInfo_v0(data: memoryview, pos: int) -> tuple[CredentialInfo, int]:
-    (
-        _mechanism,
-        _iterations,
-    ) = _S_bi.unpack_from(data, pos)
-    pos += 5
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return CredentialInfo(_mechanism, _iterations), pos
-
-
 def _e_CredentialInfo_v0(o: CredentialInfo, w: Writer) -> None:
     buf = w.buf
     buf += _S_bi.pack(o.mechanism, o.iterations)
     buf += b"\x00"
-
-
-def _d_DescribeUserScramCredentialsResult_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeUserScramCredentialsResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable User")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("User runs past the end of the frame")
-        _user = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array CredentialInfos")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array CredentialInfos longer than the frame")
-        _items_credential_infos = []
-        for _ in range(_n):
-            _item_credential_infos, pos = _d_CredentialInfo_v0(data, pos)
-            _items_credential_infos.append(_item_credential_infos)
-        _credential_infos = _items_credential_infos
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeUserScramCredentialsResult(
-        _user, _error_code, _error_message, _credential_infos
-    ), pos
 
 
 def _e_DescribeUserScramCredentialsResult_v0(
@@ -175,60 +90,6 @@ def _e_DescribeUserScramCredentialsResult_v0(
     buf += b"\x00"
 
 
-def _d_DescribeUserScramCredentialsResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[DescribeUserScramCredentialsResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_DescribeUserScramCredentialsResult_v0(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return DescribeUserScramCredentialsResponse(
-        _throttle_time_ms, _error_code, _error_message, _results
-    ), pos
-
-
 def _e_DescribeUserScramCredentialsResponse_v0(
     o: DescribeUserScramCredentialsResponse, w: Writer
 ) -> None:
@@ -247,6 +108,144 @@ def _e_DescribeUserScramCredentialsResponse_v0(
         _e_DescribeUserScramCredentialsResult_v0(_item_results, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_DescribeUserScramCredentialsResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[DescribeUserScramCredentialsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Results")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable User")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("User runs past the end of the frame")
+                _results_user = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array CredentialInfos")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array CredentialInfos longer than the frame")
+                _itemsresults_credential_infos = []
+                for _ in range(_n):
+                    (
+                        _results_credential_infos_mechanism,
+                        _results_credential_infos_iterations,
+                    ) = _S_bi.unpack_from(data, pos)
+                    pos += 5
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresults_credential_infos.append(
+                        CredentialInfo(
+                            _results_credential_infos_mechanism,
+                            _results_credential_infos_iterations,
+                        )
+                    )
+                _results_credential_infos = _itemsresults_credential_infos
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                DescribeUserScramCredentialsResult(
+                    _results_user,
+                    _results_error_code,
+                    _results_error_message,
+                    _results_credential_infos,
+                )
+            )
+        _results = _itemsresults
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return DescribeUserScramCredentialsResponse(
+        _throttle_time_ms, _error_code, _error_message, _results
+    ), pos
 
 
 DECODERS = {

@@ -44,30 +44,8 @@ class ElectLeadersRequest:
 
 
 _S_b = Struct(">b")
+_S_bi = Struct(">bi")
 _S_i = Struct(">i")
-
-
-def _d_TopicPartitions_v0(data: memoryview, pos: int) -> tuple[TopicPartitions, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return TopicPartitions(_topic, _partitions), pos
 
 
 def _e_TopicPartitions_v0(o: TopicPartitions, w: Writer) -> None:
@@ -84,24 +62,6 @@ def _e_TopicPartitions_v0(o: TopicPartitions, w: Writer) -> None:
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
 
 
-def _d_ElectLeadersRequest_v0(data: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _topic_partitions = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TopicPartitions longer than the frame")
-        _items_topic_partitions = []
-        for _ in range(_n):
-            _item_topic_partitions, pos = _d_TopicPartitions_v0(data, pos)
-            _items_topic_partitions.append(_item_topic_partitions)
-        _topic_partitions = _items_topic_partitions
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return ElectLeadersRequest(0, _topic_partitions, _timeout_ms), pos
-
-
 def _e_ElectLeadersRequest_v0(o: ElectLeadersRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topic_partitions = o.topic_partitions
@@ -113,6 +73,47 @@ def _e_ElectLeadersRequest_v0(o: ElectLeadersRequest, w: Writer) -> None:
             _e_TopicPartitions_v0(_item_topic_partitions, w)
         buf = w.buf
     buf += _S_i.pack(o.timeout_ms)
+
+
+def _d_ElectLeadersRequest_v0(data: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        _topic_partitions = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array TopicPartitions longer than the frame")
+        _itemstopic_partitions = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topic_partitions_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopic_partitions_partitions = []
+                _itemstopic_partitions_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topic_partitions_partitions = _itemstopic_partitions_partitions
+            _itemstopic_partitions.append(
+                TopicPartitions(_topic_partitions_topic, _topic_partitions_partitions)
+            )
+        _topic_partitions = _itemstopic_partitions
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return ElectLeadersRequest(0, _topic_partitions, _timeout_ms), pos
 
 
 def _e_TopicPartitions_v1(o: TopicPartitions, w: Writer) -> None:
@@ -129,26 +130,6 @@ def _e_TopicPartitions_v1(o: TopicPartitions, w: Writer) -> None:
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
 
 
-def _d_ElectLeadersRequest_v1(data: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
-    (_election_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _topic_partitions = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TopicPartitions longer than the frame")
-        _items_topic_partitions = []
-        for _ in range(_n):
-            _item_topic_partitions, pos = _d_TopicPartitions_v0(data, pos)
-            _items_topic_partitions.append(_item_topic_partitions)
-        _topic_partitions = _items_topic_partitions
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return ElectLeadersRequest(_election_type, _topic_partitions, _timeout_ms), pos
-
-
 def _e_ElectLeadersRequest_v1(o: ElectLeadersRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_b.pack(o.election_type)
@@ -163,46 +144,48 @@ def _e_ElectLeadersRequest_v1(o: ElectLeadersRequest, w: Writer) -> None:
     buf += _S_i.pack(o.timeout_ms)
 
 
-def _d_TopicPartitions_v2(data: memoryview, pos: int) -> tuple[TopicPartitions, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_ElectLeadersRequest_v1(data: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
+    _len = len(data)
+    (
+        _election_type,
+        _n,
+    ) = _S_bi.unpack_from(data, pos)
+    pos += 5
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
+        _topic_partitions = None
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicPartitions(_topic, _partitions), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array TopicPartitions longer than the frame")
+        _itemstopic_partitions = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topic_partitions_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopic_partitions_partitions = []
+                _itemstopic_partitions_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topic_partitions_partitions = _itemstopic_partitions_partitions
+            _itemstopic_partitions.append(
+                TopicPartitions(_topic_partitions_topic, _topic_partitions_partitions)
+            )
+        _topic_partitions = _itemstopic_partitions
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return ElectLeadersRequest(_election_type, _topic_partitions, _timeout_ms), pos
 
 
 def _e_TopicPartitions_v2(o: TopicPartitions, w: Writer) -> None:
@@ -220,41 +203,6 @@ def _e_TopicPartitions_v2(o: TopicPartitions, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_ElectLeadersRequest_v2(data: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
-    (_election_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _topic_partitions = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TopicPartitions longer than the frame")
-        _items_topic_partitions = []
-        for _ in range(_n):
-            _item_topic_partitions, pos = _d_TopicPartitions_v2(data, pos)
-            _items_topic_partitions.append(_item_topic_partitions)
-        _topic_partitions = _items_topic_partitions
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ElectLeadersRequest(_election_type, _topic_partitions, _timeout_ms), pos
-
-
 def _e_ElectLeadersRequest_v2(o: ElectLeadersRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_b.pack(o.election_type)
@@ -268,6 +216,83 @@ def _e_ElectLeadersRequest_v2(o: ElectLeadersRequest, w: Writer) -> None:
         buf = w.buf
     buf += _S_i.pack(o.timeout_ms)
     buf += b"\x00"
+
+
+def _d_ElectLeadersRequest_v2(data: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
+    _len = len(data)
+    (_election_type,) = _S_b.unpack_from(data, pos)
+    pos += 1
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _topic_partitions = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array TopicPartitions longer than the frame")
+        _itemstopic_partitions = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topic_partitions_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopic_partitions_partitions = []
+                _itemstopic_partitions_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topic_partitions_partitions = _itemstopic_partitions_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopic_partitions.append(
+                TopicPartitions(_topic_partitions_topic, _topic_partitions_partitions)
+            )
+        _topic_partitions = _itemstopic_partitions
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return ElectLeadersRequest(_election_type, _topic_partitions, _timeout_ms), pos
 
 
 DECODERS = {

@@ -52,25 +52,9 @@ class ElectLeadersResponse:
 
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
-
-
-def _d_PartitionResult_v0(data: memoryview, pos: int) -> tuple[PartitionResult, int]:
-    (
-        _partition_id,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    return PartitionResult(_partition_id, _error_code, _error_message), pos
+_S_ihh = Struct(">ihh")
+_S_ihi = Struct(">ihi")
+_S_ii = Struct(">ii")
 
 
 def _e_PartitionResult_v0(o: PartitionResult, w: Writer) -> None:
@@ -83,32 +67,6 @@ def _e_PartitionResult_v0(o: PartitionResult, w: Writer) -> None:
         _b = _v_error_message.encode()
         buf += INT16.pack(len(_b))
         buf += _b
-
-
-def _d_ReplicaElectionResult_v0(data: memoryview, pos: int) -> tuple[ReplicaElectionResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array PartitionResult")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionResult longer than the frame")
-        _items_partition_result = []
-        for _ in range(_n):
-            _item_partition_result, pos = _d_PartitionResult_v0(data, pos)
-            _items_partition_result.append(_item_partition_result)
-        _partition_result = _items_partition_result
-    return ReplicaElectionResult(_topic, _partition_result), pos
 
 
 def _e_ReplicaElectionResult_v0(o: ReplicaElectionResult, w: Writer) -> None:
@@ -127,24 +85,6 @@ def _e_ReplicaElectionResult_v0(o: ReplicaElectionResult, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ElectLeadersResponse_v0(data: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ReplicaElectionResults")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ReplicaElectionResults longer than the frame")
-        _items_replica_election_results = []
-        for _ in range(_n):
-            _item_replica_election_results, pos = _d_ReplicaElectionResult_v0(data, pos)
-            _items_replica_election_results.append(_item_replica_election_results)
-        _replica_election_results = _items_replica_election_results
-    return ElectLeadersResponse(_throttle_time_ms, 0, _replica_election_results), pos
-
-
 def _e_ElectLeadersResponse_v0(o: ElectLeadersResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -153,6 +93,74 @@ def _e_ElectLeadersResponse_v0(o: ElectLeadersResponse, w: Writer) -> None:
     for _item_replica_election_results in _arr_replica_election_results:
         _e_ReplicaElectionResult_v0(_item_replica_election_results, w)
     buf = w.buf
+
+
+def _d_ElectLeadersResponse_v0(data: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array ReplicaElectionResults")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ReplicaElectionResults longer than the frame")
+        _itemsreplica_election_results = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _replica_election_results_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array PartitionResult")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionResult longer than the frame")
+                _itemsreplica_election_results_partition_result = []
+                for _ in range(_n):
+                    (
+                        _replica_election_results_partition_result_partition_id,
+                        _replica_election_results_partition_result_error_code,
+                        _n,
+                    ) = _S_ihh.unpack_from(data, pos)
+                    pos += 8
+                    if _n < 0:
+                        _replica_election_results_partition_result_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _replica_election_results_partition_result_error_message = str(
+                            data[pos:_end], "utf-8"
+                        )
+                        pos = _end
+                    _itemsreplica_election_results_partition_result.append(
+                        PartitionResult(
+                            _replica_election_results_partition_result_partition_id,
+                            _replica_election_results_partition_result_error_code,
+                            _replica_election_results_partition_result_error_message,
+                        )
+                    )
+                _replica_election_results_partition_result = (
+                    _itemsreplica_election_results_partition_result
+                )
+            _itemsreplica_election_results.append(
+                ReplicaElectionResult(
+                    _replica_election_results_topic, _replica_election_results_partition_result
+                )
+            )
+        _replica_election_results = _itemsreplica_election_results
+    return ElectLeadersResponse(_throttle_time_ms, 0, _replica_election_results), pos
 
 
 def _e_ReplicaElectionResult_v1(o: ReplicaElectionResult, w: Writer) -> None:
@@ -171,27 +179,6 @@ def _e_ReplicaElectionResult_v1(o: ReplicaElectionResult, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ElectLeadersResponse_v1(data: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ReplicaElectionResults")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ReplicaElectionResults longer than the frame")
-        _items_replica_election_results = []
-        for _ in range(_n):
-            _item_replica_election_results, pos = _d_ReplicaElectionResult_v0(data, pos)
-            _items_replica_election_results.append(_item_replica_election_results)
-        _replica_election_results = _items_replica_election_results
-    return ElectLeadersResponse(_throttle_time_ms, _error_code, _replica_election_results), pos
-
-
 def _e_ElectLeadersResponse_v1(o: ElectLeadersResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -202,38 +189,73 @@ def _e_ElectLeadersResponse_v1(o: ElectLeadersResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_PartitionResult_v2(data: memoryview, pos: int) -> tuple[PartitionResult, int]:
+def _d_ElectLeadersResponse_v1(data: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
+    _len = len(data)
     (
-        _partition_id,
+        _throttle_time_ms,
         _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+        _n,
+    ) = _S_ihi.unpack_from(data, pos)
+    pos += 10
     if _n < 0:
-        _error_message = None
+        raise CorruptMessage("null array ReplicaElectionResults")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return PartitionResult(_partition_id, _error_code, _error_message), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array ReplicaElectionResults longer than the frame")
+        _itemsreplica_election_results = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _replica_election_results_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array PartitionResult")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionResult longer than the frame")
+                _itemsreplica_election_results_partition_result = []
+                for _ in range(_n):
+                    (
+                        _replica_election_results_partition_result_partition_id,
+                        _replica_election_results_partition_result_error_code,
+                        _n,
+                    ) = _S_ihh.unpack_from(data, pos)
+                    pos += 8
+                    if _n < 0:
+                        _replica_election_results_partition_result_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _replica_election_results_partition_result_error_message = str(
+                            data[pos:_end], "utf-8"
+                        )
+                        pos = _end
+                    _itemsreplica_election_results_partition_result.append(
+                        PartitionResult(
+                            _replica_election_results_partition_result_partition_id,
+                            _replica_election_results_partition_result_error_code,
+                            _replica_election_results_partition_result_error_message,
+                        )
+                    )
+                _replica_election_results_partition_result = (
+                    _itemsreplica_election_results_partition_result
+                )
+            _itemsreplica_election_results.append(
+                ReplicaElectionResult(
+                    _replica_election_results_topic, _replica_election_results_partition_result
+                )
+            )
+        _replica_election_results = _itemsreplica_election_results
+    return ElectLeadersResponse(_throttle_time_ms, _error_code, _replica_election_results), pos
 
 
 def _e_PartitionResult_v2(o: PartitionResult, w: Writer) -> None:
@@ -247,51 +269,6 @@ def _e_PartitionResult_v2(o: PartitionResult, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_ReplicaElectionResult_v2(data: memoryview, pos: int) -> tuple[ReplicaElectionResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionResult")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionResult longer than the frame")
-        _items_partition_result = []
-        for _ in range(_n):
-            _item_partition_result, pos = _d_PartitionResult_v2(data, pos)
-            _items_partition_result.append(_item_partition_result)
-        _partition_result = _items_partition_result
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ReplicaElectionResult(_topic, _partition_result), pos
 
 
 def _e_ReplicaElectionResult_v2(o: ReplicaElectionResult, w: Writer) -> None:
@@ -311,7 +288,19 @@ def _e_ReplicaElectionResult_v2(o: ReplicaElectionResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_ElectLeadersResponse_v2(o: ElectLeadersResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_replica_election_results = o.replica_election_results
+    buf += uvarint(len(_arr_replica_election_results) + 1)
+    for _item_replica_election_results in _arr_replica_election_results:
+        _e_ReplicaElectionResult_v2(_item_replica_election_results, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ElectLeadersResponse_v2(data: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -326,13 +315,96 @@ def _d_ElectLeadersResponse_v2(data: memoryview, pos: int) -> tuple[ElectLeaders
     if _n < 0:
         raise CorruptMessage("null array ReplicaElectionResults")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array ReplicaElectionResults longer than the frame")
-        _items_replica_election_results = []
+        _itemsreplica_election_results = []
         for _ in range(_n):
-            _item_replica_election_results, pos = _d_ReplicaElectionResult_v2(data, pos)
-            _items_replica_election_results.append(_item_replica_election_results)
-        _replica_election_results = _items_replica_election_results
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _replica_election_results_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionResult")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionResult longer than the frame")
+                _itemsreplica_election_results_partition_result = []
+                for _ in range(_n):
+                    (
+                        _replica_election_results_partition_result_partition_id,
+                        _replica_election_results_partition_result_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _replica_election_results_partition_result_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _replica_election_results_partition_result_error_message = str(
+                            data[pos:_end], "utf-8"
+                        )
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsreplica_election_results_partition_result.append(
+                        PartitionResult(
+                            _replica_election_results_partition_result_partition_id,
+                            _replica_election_results_partition_result_error_code,
+                            _replica_election_results_partition_result_error_message,
+                        )
+                    )
+                _replica_election_results_partition_result = (
+                    _itemsreplica_election_results_partition_result
+                )
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsreplica_election_results.append(
+                ReplicaElectionResult(
+                    _replica_election_results_topic, _replica_election_results_partition_result
+                )
+            )
+        _replica_election_results = _itemsreplica_election_results
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -340,22 +412,11 @@ def _d_ElectLeadersResponse_v2(data: memoryview, pos: int) -> tuple[ElectLeaders
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ElectLeadersResponse(_throttle_time_ms, _error_code, _replica_election_results), pos
-
-
-def _e_ElectLeadersResponse_v2(o: ElectLeadersResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_replica_election_results = o.replica_election_results
-    buf += uvarint(len(_arr_replica_election_results) + 1)
-    for _item_replica_election_results in _arr_replica_election_results:
-        _e_ReplicaElectionResult_v2(_item_replica_election_results, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -41,26 +41,6 @@ class EndTxnRequest:
 _S_qho = Struct(">qh?")
 
 
-def _d_EndTxnRequest_v0(data: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _producer_id,
-        _producer_epoch,
-        _committed,
-    ) = _S_qho.unpack_from(data, pos)
-    pos += 11
-    return EndTxnRequest(_transactional_id, _producer_id, _producer_epoch, _committed), pos
-
-
 def _e_EndTxnRequest_v0(o: EndTxnRequest, w: Writer) -> None:
     buf = w.buf
     _v_transactional_id = o.transactional_id
@@ -71,6 +51,27 @@ def _e_EndTxnRequest_v0(o: EndTxnRequest, w: Writer) -> None:
         buf += INT16.pack(len(_b))
         buf += _b
     buf += _S_qho.pack(o.producer_id, o.producer_epoch, o.committed)
+
+
+def _d_EndTxnRequest_v0(data: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable TransactionalId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("TransactionalId runs past the end of the frame")
+        _transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _producer_id,
+        _producer_epoch,
+        _committed,
+    ) = _S_qho.unpack_from(data, pos)
+    pos += 11
+    return EndTxnRequest(_transactional_id, _producer_id, _producer_epoch, _committed), pos
 
 
 def _e_EndTxnRequest_v1(o: EndTxnRequest, w: Writer) -> None:
@@ -97,7 +98,21 @@ def _e_EndTxnRequest_v2(o: EndTxnRequest, w: Writer) -> None:
     buf += _S_qho.pack(o.producer_id, o.producer_epoch, o.committed)
 
 
+def _e_EndTxnRequest_v3(o: EndTxnRequest, w: Writer) -> None:
+    buf = w.buf
+    _v_transactional_id = o.transactional_id
+    if _v_transactional_id is None:
+        raise ValueError("TransactionalId is not nullable in version 3")
+    else:
+        _b = _v_transactional_id.encode()
+        buf += uvarint(len(_b) + 1)
+        buf += _b
+    buf += _S_qho.pack(o.producer_id, o.producer_epoch, o.committed)
+    buf += b"\x00"
+
+
 def _d_EndTxnRequest_v3(data: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -108,7 +123,7 @@ def _d_EndTxnRequest_v3(data: memoryview, pos: int) -> tuple[EndTxnRequest, int]
         raise CorruptMessage("null string in non-nullable TransactionalId")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("TransactionalId runs past the end of the frame")
         _transactional_id = str(data[pos:_end], "utf-8")
         pos = _end
@@ -125,24 +140,11 @@ def _d_EndTxnRequest_v3(data: memoryview, pos: int) -> tuple[EndTxnRequest, int]
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return EndTxnRequest(_transactional_id, _producer_id, _producer_epoch, _committed), pos
-
-
-def _e_EndTxnRequest_v3(o: EndTxnRequest, w: Writer) -> None:
-    buf = w.buf
-    _v_transactional_id = o.transactional_id
-    if _v_transactional_id is None:
-        raise ValueError("TransactionalId is not nullable in version 3")
-    else:
-        _b = _v_transactional_id.encode()
-        buf += uvarint(len(_b) + 1)
-        buf += _b
-    buf += _S_qho.pack(o.producer_id, o.producer_epoch, o.committed)
-    buf += b"\x00"
 
 
 def _e_EndTxnRequest_v4(o: EndTxnRequest, w: Writer) -> None:

@@ -42,7 +42,13 @@ _S_ih = Struct(">ih")
 _S_ihqh = Struct(">ihqh")
 
 
+def _e_EndTxnResponse_v0(o: EndTxnResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+
+
 def _d_EndTxnResponse_v0(data: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -51,12 +57,14 @@ def _d_EndTxnResponse_v0(data: memoryview, pos: int) -> tuple[EndTxnResponse, in
     return EndTxnResponse(_throttle_time_ms, _error_code, -1, -1), pos
 
 
-def _e_EndTxnResponse_v0(o: EndTxnResponse, w: Writer) -> None:
+def _e_EndTxnResponse_v3(o: EndTxnResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    buf += b"\x00"
 
 
 def _d_EndTxnResponse_v3(data: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -69,20 +77,21 @@ def _d_EndTxnResponse_v3(data: memoryview, pos: int) -> tuple[EndTxnResponse, in
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return EndTxnResponse(_throttle_time_ms, _error_code, -1, -1), pos
 
 
-def _e_EndTxnResponse_v3(o: EndTxnResponse, w: Writer) -> None:
+def _e_EndTxnResponse_v5(o: EndTxnResponse, w: Writer) -> None:
     buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    buf += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
     buf += b"\x00"
 
 
 def _d_EndTxnResponse_v5(data: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -97,17 +106,11 @@ def _d_EndTxnResponse_v5(data: memoryview, pos: int) -> tuple[EndTxnResponse, in
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return EndTxnResponse(_throttle_time_ms, _error_code, _producer_id, _producer_epoch), pos
-
-
-def _e_EndTxnResponse_v5(o: EndTxnResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -80,7 +80,9 @@ class FetchRequest:
 
 _S_iiibii = Struct(">iiibii")
 _S_iiiib = Struct(">iiiib")
+_S_iiiibi = Struct(">iiiibi")
 _S_iiiibii = Struct(">iiiibii")
+_S_iiiibiii = Struct(">iiiibiii")
 _S_iiqiqi = Struct(">iiqiqi")
 _S_iiqqi = Struct(">iiqqi")
 _S_iq = Struct(">iq")
@@ -89,55 +91,13 @@ _S_iqqi = Struct(">iqqi")
 _S_q = Struct(">q")
 
 
-def _d_ReplicaState_v4(data: memoryview, pos: int) -> tuple[ReplicaState, int]:
-    return ReplicaState(-1, -1), pos
-
-
 def _e_ReplicaState_v4(o: ReplicaState, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_FetchPartition_v4(data: memoryview, pos: int) -> tuple[FetchPartition, int]:
-    (
-        _partition,
-        _fetch_offset,
-        _partition_max_bytes,
-    ) = _S_iqi.unpack_from(data, pos)
-    pos += 16
-    return FetchPartition(
-        _partition, -1, _fetch_offset, -1, -1, _partition_max_bytes, ZERO_UUID, 9223372036854775807
-    ), pos
 
 
 def _e_FetchPartition_v4(o: FetchPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iqi.pack(o.partition, o.fetch_offset, o.partition_max_bytes)
-
-
-def _d_FetchTopic_v4(data: memoryview, pos: int) -> tuple[FetchTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_FetchPartition_v4(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return FetchTopic(_topic, ZERO_UUID, _partitions), pos
 
 
 def _e_FetchTopic_v4(o: FetchTopic, w: Writer) -> None:
@@ -156,35 +116,78 @@ def _e_FetchTopic_v4(o: FetchTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ForgottenTopic_v4(data: memoryview, pos: int) -> tuple[ForgottenTopic, int]:
-    return ForgottenTopic("", ZERO_UUID, []), pos
-
-
 def _e_ForgottenTopic_v4(o: ForgottenTopic, w: Writer) -> None:
     buf = w.buf
 
 
+def _e_FetchRequest_v4(o: FetchRequest, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_iiiib.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
+    _arr_topics = o.topics
+    buf += INT32.pack(len(_arr_topics))
+    for _item_topics in _arr_topics:
+        _e_FetchTopic_v4(_item_topics, w)
+    buf = w.buf
+
+
 def _d_FetchRequest_v4(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
     (
         _replica_id,
         _max_wait_ms,
         _min_bytes,
         _max_bytes,
         _isolation_level,
-    ) = _S_iiiib.unpack_from(data, pos)
-    pos += 17
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
+        _n,
+    ) = _S_iiiibi.unpack_from(data, pos)
+    pos += 21
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v4(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iqi.unpack_from(data, pos)
+                    pos += 16
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            -1,
+                            _topics_partitions_fetch_offset,
+                            -1,
+                            -1,
+                            _topics_partitions_partition_max_bytes,
+                            ZERO_UUID,
+                            9223372036854775807,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(FetchTopic(_topics_topic, ZERO_UUID, _topics_partitions))
+        _topics = _itemstopics
     return FetchRequest(
         None,
         _replica_id,
@@ -201,65 +204,9 @@ def _d_FetchRequest_v4(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
     ), pos
 
 
-def _e_FetchRequest_v4(o: FetchRequest, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_iiiib.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
-    _arr_topics = o.topics
-    buf += INT32.pack(len(_arr_topics))
-    for _item_topics in _arr_topics:
-        _e_FetchTopic_v4(_item_topics, w)
-    buf = w.buf
-
-
-def _d_FetchPartition_v5(data: memoryview, pos: int) -> tuple[FetchPartition, int]:
-    (
-        _partition,
-        _fetch_offset,
-        _log_start_offset,
-        _partition_max_bytes,
-    ) = _S_iqqi.unpack_from(data, pos)
-    pos += 24
-    return FetchPartition(
-        _partition,
-        -1,
-        _fetch_offset,
-        -1,
-        _log_start_offset,
-        _partition_max_bytes,
-        ZERO_UUID,
-        9223372036854775807,
-    ), pos
-
-
 def _e_FetchPartition_v5(o: FetchPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iqqi.pack(o.partition, o.fetch_offset, o.log_start_offset, o.partition_max_bytes)
-
-
-def _d_FetchTopic_v5(data: memoryview, pos: int) -> tuple[FetchTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_FetchPartition_v5(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return FetchTopic(_topic, ZERO_UUID, _partitions), pos
 
 
 def _e_FetchTopic_v5(o: FetchTopic, w: Writer) -> None:
@@ -278,27 +225,75 @@ def _e_FetchTopic_v5(o: FetchTopic, w: Writer) -> None:
     buf = w.buf
 
 
+def _e_FetchRequest_v5(o: FetchRequest, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_iiiib.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
+    _arr_topics = o.topics
+    buf += INT32.pack(len(_arr_topics))
+    for _item_topics in _arr_topics:
+        _e_FetchTopic_v5(_item_topics, w)
+    buf = w.buf
+
+
 def _d_FetchRequest_v5(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
     (
         _replica_id,
         _max_wait_ms,
         _min_bytes,
         _max_bytes,
         _isolation_level,
-    ) = _S_iiiib.unpack_from(data, pos)
-    pos += 17
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
+        _n,
+    ) = _S_iiiibi.unpack_from(data, pos)
+    pos += 21
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v5(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_log_start_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iqqi.unpack_from(data, pos)
+                    pos += 24
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            -1,
+                            _topics_partitions_fetch_offset,
+                            -1,
+                            _topics_partitions_log_start_offset,
+                            _topics_partitions_partition_max_bytes,
+                            ZERO_UUID,
+                            9223372036854775807,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(FetchTopic(_topics_topic, ZERO_UUID, _topics_partitions))
+        _topics = _itemstopics
     return FetchRequest(
         None,
         _replica_id,
@@ -313,16 +308,6 @@ def _d_FetchRequest_v5(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
         [],
         "",
     ), pos
-
-
-def _e_FetchRequest_v5(o: FetchRequest, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_iiiib.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
-    _arr_topics = o.topics
-    buf += INT32.pack(len(_arr_topics))
-    for _item_topics in _arr_topics:
-        _e_FetchTopic_v5(_item_topics, w)
-    buf = w.buf
 
 
 def _e_FetchTopic_v6(o: FetchTopic, w: Writer) -> None:
@@ -367,29 +352,6 @@ def _e_FetchTopic_v7(o: FetchTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ForgottenTopic_v7(data: memoryview, pos: int) -> tuple[ForgottenTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return ForgottenTopic(_topic, ZERO_UUID, _partitions), pos
-
-
 def _e_ForgottenTopic_v7(o: ForgottenTopic, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -402,57 +364,6 @@ def _e_ForgottenTopic_v7(o: ForgottenTopic, w: Writer) -> None:
     _arr_partitions = o.partitions
     buf += INT32.pack(len(_arr_partitions))
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
-
-
-def _d_FetchRequest_v7(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    (
-        _replica_id,
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-    ) = _S_iiiibii.unpack_from(data, pos)
-    pos += 25
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v5(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ForgottenTopicsData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
-        _items_forgotten_topics_data = []
-        for _ in range(_n):
-            _item_forgotten_topics_data, pos = _d_ForgottenTopic_v7(data, pos)
-            _items_forgotten_topics_data.append(_item_forgotten_topics_data)
-        _forgotten_topics_data = _items_forgotten_topics_data
-    return FetchRequest(
-        None,
-        _replica_id,
-        ReplicaState(),
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-        _topics,
-        _forgotten_topics_data,
-        "",
-    ), pos
 
 
 def _e_FetchRequest_v7(o: FetchRequest, w: Writer) -> None:
@@ -476,6 +387,119 @@ def _e_FetchRequest_v7(o: FetchRequest, w: Writer) -> None:
     for _item_forgotten_topics_data in _arr_forgotten_topics_data:
         _e_ForgottenTopic_v7(_item_forgotten_topics_data, w)
     buf = w.buf
+
+
+def _d_FetchRequest_v7(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
+    (
+        _replica_id,
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _n,
+    ) = _S_iiiibiii.unpack_from(data, pos)
+    pos += 29
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_log_start_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iqqi.unpack_from(data, pos)
+                    pos += 24
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            -1,
+                            _topics_partitions_fetch_offset,
+                            -1,
+                            _topics_partitions_log_start_offset,
+                            _topics_partitions_partition_max_bytes,
+                            ZERO_UUID,
+                            9223372036854775807,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(FetchTopic(_topics_topic, ZERO_UUID, _topics_partitions))
+        _topics = _itemstopics
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array ForgottenTopicsData")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
+        _itemsforgotten_topics_data = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _forgotten_topics_data_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsforgotten_topics_data_partitions = []
+                _itemsforgotten_topics_data_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _forgotten_topics_data_partitions = _itemsforgotten_topics_data_partitions
+            _itemsforgotten_topics_data.append(
+                ForgottenTopic(
+                    _forgotten_topics_data_topic, ZERO_UUID, _forgotten_topics_data_partitions
+                )
+            )
+        _forgotten_topics_data = _itemsforgotten_topics_data
+    return FetchRequest(
+        None,
+        _replica_id,
+        ReplicaState(),
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _topics,
+        _forgotten_topics_data,
+        "",
+    ), pos
 
 
 def _e_FetchTopic_v8(o: FetchTopic, w: Writer) -> None:
@@ -531,27 +555,6 @@ def _e_FetchRequest_v8(o: FetchRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_FetchPartition_v9(data: memoryview, pos: int) -> tuple[FetchPartition, int]:
-    (
-        _partition,
-        _current_leader_epoch,
-        _fetch_offset,
-        _log_start_offset,
-        _partition_max_bytes,
-    ) = _S_iiqqi.unpack_from(data, pos)
-    pos += 28
-    return FetchPartition(
-        _partition,
-        _current_leader_epoch,
-        _fetch_offset,
-        -1,
-        _log_start_offset,
-        _partition_max_bytes,
-        ZERO_UUID,
-        9223372036854775807,
-    ), pos
-
-
 def _e_FetchPartition_v9(o: FetchPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iiqqi.pack(
@@ -561,32 +564,6 @@ def _e_FetchPartition_v9(o: FetchPartition, w: Writer) -> None:
         o.log_start_offset,
         o.partition_max_bytes,
     )
-
-
-def _d_FetchTopic_v9(data: memoryview, pos: int) -> tuple[FetchTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_FetchPartition_v9(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return FetchTopic(_topic, ZERO_UUID, _partitions), pos
 
 
 def _e_FetchTopic_v9(o: FetchTopic, w: Writer) -> None:
@@ -619,57 +596,6 @@ def _e_ForgottenTopic_v9(o: ForgottenTopic, w: Writer) -> None:
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
 
 
-def _d_FetchRequest_v9(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    (
-        _replica_id,
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-    ) = _S_iiiibii.unpack_from(data, pos)
-    pos += 25
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v9(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ForgottenTopicsData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
-        _items_forgotten_topics_data = []
-        for _ in range(_n):
-            _item_forgotten_topics_data, pos = _d_ForgottenTopic_v7(data, pos)
-            _items_forgotten_topics_data.append(_item_forgotten_topics_data)
-        _forgotten_topics_data = _items_forgotten_topics_data
-    return FetchRequest(
-        None,
-        _replica_id,
-        ReplicaState(),
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-        _topics,
-        _forgotten_topics_data,
-        "",
-    ), pos
-
-
 def _e_FetchRequest_v9(o: FetchRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_iiiibii.pack(
@@ -691,6 +617,120 @@ def _e_FetchRequest_v9(o: FetchRequest, w: Writer) -> None:
     for _item_forgotten_topics_data in _arr_forgotten_topics_data:
         _e_ForgottenTopic_v9(_item_forgotten_topics_data, w)
     buf = w.buf
+
+
+def _d_FetchRequest_v9(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
+    (
+        _replica_id,
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _n,
+    ) = _S_iiiibiii.unpack_from(data, pos)
+    pos += 29
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_log_start_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iiqqi.unpack_from(data, pos)
+                    pos += 28
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_fetch_offset,
+                            -1,
+                            _topics_partitions_log_start_offset,
+                            _topics_partitions_partition_max_bytes,
+                            ZERO_UUID,
+                            9223372036854775807,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(FetchTopic(_topics_topic, ZERO_UUID, _topics_partitions))
+        _topics = _itemstopics
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array ForgottenTopicsData")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
+        _itemsforgotten_topics_data = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _forgotten_topics_data_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsforgotten_topics_data_partitions = []
+                _itemsforgotten_topics_data_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _forgotten_topics_data_partitions = _itemsforgotten_topics_data_partitions
+            _itemsforgotten_topics_data.append(
+                ForgottenTopic(
+                    _forgotten_topics_data_topic, ZERO_UUID, _forgotten_topics_data_partitions
+                )
+            )
+        _forgotten_topics_data = _itemsforgotten_topics_data
+    return FetchRequest(
+        None,
+        _replica_id,
+        ReplicaState(),
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _topics,
+        _forgotten_topics_data,
+        "",
+    ), pos
 
 
 def _e_FetchTopic_v10(o: FetchTopic, w: Writer) -> None:
@@ -776,67 +816,6 @@ def _e_ForgottenTopic_v11(o: ForgottenTopic, w: Writer) -> None:
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
 
 
-def _d_FetchRequest_v11(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    (
-        _replica_id,
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-    ) = _S_iiiibii.unpack_from(data, pos)
-    pos += 25
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v9(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ForgottenTopicsData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
-        _items_forgotten_topics_data = []
-        for _ in range(_n):
-            _item_forgotten_topics_data, pos = _d_ForgottenTopic_v7(data, pos)
-            _items_forgotten_topics_data.append(_item_forgotten_topics_data)
-        _forgotten_topics_data = _items_forgotten_topics_data
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable RackId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("RackId runs past the end of the frame")
-        _rack_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    return FetchRequest(
-        None,
-        _replica_id,
-        ReplicaState(),
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-        _topics,
-        _forgotten_topics_data,
-        _rack_id,
-    ), pos
-
-
 def _e_FetchRequest_v11(o: FetchRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_iiiibii.pack(
@@ -867,57 +846,133 @@ def _e_FetchRequest_v11(o: FetchRequest, w: Writer) -> None:
         buf += _b
 
 
-def _d_ReplicaState_v12(data: memoryview, pos: int) -> tuple[ReplicaState, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+def _d_FetchRequest_v11(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
+    (
+        _replica_id,
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _n,
+    ) = _S_iiiibiii.unpack_from(data, pos)
+    pos += 29
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ReplicaState(-1, -1), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_log_start_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iiqqi.unpack_from(data, pos)
+                    pos += 28
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_fetch_offset,
+                            -1,
+                            _topics_partitions_log_start_offset,
+                            _topics_partitions_partition_max_bytes,
+                            ZERO_UUID,
+                            9223372036854775807,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(FetchTopic(_topics_topic, ZERO_UUID, _topics_partitions))
+        _topics = _itemstopics
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array ForgottenTopicsData")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
+        _itemsforgotten_topics_data = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _forgotten_topics_data_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsforgotten_topics_data_partitions = []
+                _itemsforgotten_topics_data_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _forgotten_topics_data_partitions = _itemsforgotten_topics_data_partitions
+            _itemsforgotten_topics_data.append(
+                ForgottenTopic(
+                    _forgotten_topics_data_topic, ZERO_UUID, _forgotten_topics_data_partitions
+                )
+            )
+        _forgotten_topics_data = _itemsforgotten_topics_data
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable RackId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("RackId runs past the end of the frame")
+        _rack_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    return FetchRequest(
+        None,
+        _replica_id,
+        ReplicaState(),
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _topics,
+        _forgotten_topics_data,
+        _rack_id,
+    ), pos
 
 
 def _e_ReplicaState_v12(o: ReplicaState, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_FetchPartition_v12(data: memoryview, pos: int) -> tuple[FetchPartition, int]:
-    (
-        _partition,
-        _current_leader_epoch,
-        _fetch_offset,
-        _last_fetched_epoch,
-        _log_start_offset,
-        _partition_max_bytes,
-    ) = _S_iiqiqi.unpack_from(data, pos)
-    pos += 32
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FetchPartition(
-        _partition,
-        _current_leader_epoch,
-        _fetch_offset,
-        _last_fetched_epoch,
-        _log_start_offset,
-        _partition_max_bytes,
-        ZERO_UUID,
-        9223372036854775807,
-    ), pos
 
 
 def _e_FetchPartition_v12(o: FetchPartition, w: Writer) -> None:
@@ -931,51 +986,6 @@ def _e_FetchPartition_v12(o: FetchPartition, w: Writer) -> None:
         o.partition_max_bytes,
     )
     buf += b"\x00"
-
-
-def _d_FetchTopic_v12(data: memoryview, pos: int) -> tuple[FetchTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_FetchPartition_v12(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FetchTopic(_topic, ZERO_UUID, _partitions), pos
 
 
 def _e_FetchTopic_v12(o: FetchTopic, w: Writer) -> None:
@@ -995,48 +1005,6 @@ def _e_FetchTopic_v12(o: FetchTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_ForgottenTopic_v12(data: memoryview, pos: int) -> tuple[ForgottenTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ForgottenTopic(_topic, ZERO_UUID, _partitions), pos
-
-
 def _e_ForgottenTopic_v12(o: ForgottenTopic, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -1050,106 +1018,6 @@ def _e_ForgottenTopic_v12(o: ForgottenTopic, w: Writer) -> None:
     buf += uvarint(len(_arr_partitions) + 1)
     buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
     buf += b"\x00"
-
-
-def _d_FetchRequest_v12(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    (
-        _replica_id,
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-    ) = _S_iiiibii.unpack_from(data, pos)
-    pos += 25
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v12(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ForgottenTopicsData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
-        _items_forgotten_topics_data = []
-        for _ in range(_n):
-            _item_forgotten_topics_data, pos = _d_ForgottenTopic_v12(data, pos)
-            _items_forgotten_topics_data.append(_item_forgotten_topics_data)
-        _forgotten_topics_data = _items_forgotten_topics_data
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable RackId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("RackId runs past the end of the frame")
-        _rack_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _cluster_id = None
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _n = data[pos]
-                if _n < 0x80:
-                    pos += 1
-                else:
-                    _n, pos = read_uvarint(data, pos)
-                _n -= 1
-                if _n < 0:
-                    _cluster_id = None
-                else:
-                    _end = pos + _n
-                    if _end > len(data):
-                        raise CorruptMessage("ClusterId runs past the end of the frame")
-                    _cluster_id = str(data[pos:_end], "utf-8")
-                    pos = _end
-            pos = _tag_end
-    return FetchRequest(
-        _cluster_id,
-        _replica_id,
-        ReplicaState(),
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-        _topics,
-        _forgotten_topics_data,
-        _rack_id,
-    ), pos
 
 
 def _e_FetchRequest_v12(o: FetchRequest, w: Writer) -> None:
@@ -1202,88 +1070,8 @@ def _e_FetchRequest_v12(o: FetchRequest, w: Writer) -> None:
         buf += _data
 
 
-def _d_FetchTopic_v13(data: memoryview, pos: int) -> tuple[FetchTopic, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_FetchPartition_v12(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FetchTopic("", _topic_id, _partitions), pos
-
-
-def _e_FetchTopic_v13(o: FetchTopic, w: Writer) -> None:
-    buf = w.buf
-    buf += o.topic_id.bytes
-    _arr_partitions = o.partitions
-    buf += uvarint(len(_arr_partitions) + 1)
-    for _item_partitions in _arr_partitions:
-        _e_FetchPartition_v12(_item_partitions, w)
-    buf = w.buf
-    buf += b"\x00"
-
-
-def _d_ForgottenTopic_v13(data: memoryview, pos: int) -> tuple[ForgottenTopic, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _partitions = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ForgottenTopic("", _topic_id, _partitions), pos
-
-
-def _e_ForgottenTopic_v13(o: ForgottenTopic, w: Writer) -> None:
-    buf = w.buf
-    buf += o.topic_id.bytes
-    _arr_partitions = o.partitions
-    buf += uvarint(len(_arr_partitions) + 1)
-    buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
-    buf += b"\x00"
-
-
-def _d_FetchRequest_v13(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+def _d_FetchRequest_v12(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
     (
         _replica_id,
         _max_wait_ms,
@@ -1303,13 +1091,83 @@ def _d_FetchRequest_v13(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v13(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_last_fetched_epoch,
+                        _topics_partitions_log_start_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iiqiqi.unpack_from(data, pos)
+                    pos += 32
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_fetch_offset,
+                            _topics_partitions_last_fetched_epoch,
+                            _topics_partitions_log_start_offset,
+                            _topics_partitions_partition_max_bytes,
+                            ZERO_UUID,
+                            9223372036854775807,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(FetchTopic(_topics_topic, ZERO_UUID, _topics_partitions))
+        _topics = _itemstopics
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -1319,13 +1177,56 @@ def _d_FetchRequest_v13(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
     if _n < 0:
         raise CorruptMessage("null array ForgottenTopicsData")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array ForgottenTopicsData longer than the frame")
-        _items_forgotten_topics_data = []
+        _itemsforgotten_topics_data = []
         for _ in range(_n):
-            _item_forgotten_topics_data, pos = _d_ForgottenTopic_v13(data, pos)
-            _items_forgotten_topics_data.append(_item_forgotten_topics_data)
-        _forgotten_topics_data = _items_forgotten_topics_data
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _forgotten_topics_data_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsforgotten_topics_data_partitions = []
+                _itemsforgotten_topics_data_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _forgotten_topics_data_partitions = _itemsforgotten_topics_data_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsforgotten_topics_data.append(
+                ForgottenTopic(
+                    _forgotten_topics_data_topic, ZERO_UUID, _forgotten_topics_data_partitions
+                )
+            )
+        _forgotten_topics_data = _itemsforgotten_topics_data
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -1336,7 +1237,7 @@ def _d_FetchRequest_v13(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
         raise CorruptMessage("null string in non-nullable RackId")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("RackId runs past the end of the frame")
         _rack_id = str(data[pos:_end], "utf-8")
         pos = _end
@@ -1348,8 +1249,8 @@ def _d_FetchRequest_v13(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             if _tag == 0:
                 _n = data[pos]
@@ -1362,7 +1263,7 @@ def _d_FetchRequest_v13(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
                     _cluster_id = None
                 else:
                     _end = pos + _n
-                    if _end > len(data):
+                    if _end > _len:
                         raise CorruptMessage("ClusterId runs past the end of the frame")
                     _cluster_id = str(data[pos:_end], "utf-8")
                     pos = _end
@@ -1381,6 +1282,26 @@ def _d_FetchRequest_v13(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
         _forgotten_topics_data,
         _rack_id,
     ), pos
+
+
+def _e_FetchTopic_v13(o: FetchTopic, w: Writer) -> None:
+    buf = w.buf
+    buf += o.topic_id.bytes
+    _arr_partitions = o.partitions
+    buf += uvarint(len(_arr_partitions) + 1)
+    for _item_partitions in _arr_partitions:
+        _e_FetchPartition_v12(_item_partitions, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
+def _e_ForgottenTopic_v13(o: ForgottenTopic, w: Writer) -> None:
+    buf = w.buf
+    buf += o.topic_id.bytes
+    _arr_partitions = o.partitions
+    buf += uvarint(len(_arr_partitions) + 1)
+    buf += pack(">%di" % len(_arr_partitions), *_arr_partitions)
+    buf += b"\x00"
 
 
 def _e_FetchRequest_v13(o: FetchRequest, w: Writer) -> None:
@@ -1433,6 +1354,194 @@ def _e_FetchRequest_v13(o: FetchRequest, w: Writer) -> None:
         buf += _data
 
 
+def _d_FetchRequest_v13(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
+    (
+        _replica_id,
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+    ) = _S_iiiibii.unpack_from(data, pos)
+    pos += 25
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _topics_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_last_fetched_epoch,
+                        _topics_partitions_log_start_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iiqiqi.unpack_from(data, pos)
+                    pos += 32
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_fetch_offset,
+                            _topics_partitions_last_fetched_epoch,
+                            _topics_partitions_log_start_offset,
+                            _topics_partitions_partition_max_bytes,
+                            ZERO_UUID,
+                            9223372036854775807,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(FetchTopic("", _topics_topic_id, _topics_partitions))
+        _topics = _itemstopics
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array ForgottenTopicsData")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
+        _itemsforgotten_topics_data = []
+        for _ in range(_n):
+            _forgotten_topics_data_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsforgotten_topics_data_partitions = []
+                _itemsforgotten_topics_data_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _forgotten_topics_data_partitions = _itemsforgotten_topics_data_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsforgotten_topics_data.append(
+                ForgottenTopic(
+                    "", _forgotten_topics_data_topic_id, _forgotten_topics_data_partitions
+                )
+            )
+        _forgotten_topics_data = _itemsforgotten_topics_data
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable RackId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("RackId runs past the end of the frame")
+        _rack_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _cluster_id = None
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            if _tag == 0:
+                _n = data[pos]
+                if _n < 0x80:
+                    pos += 1
+                else:
+                    _n, pos = read_uvarint(data, pos)
+                _n -= 1
+                if _n < 0:
+                    _cluster_id = None
+                else:
+                    _end = pos + _n
+                    if _end > _len:
+                        raise CorruptMessage("ClusterId runs past the end of the frame")
+                    _cluster_id = str(data[pos:_end], "utf-8")
+                    pos = _end
+            pos = _tag_end
+    return FetchRequest(
+        _cluster_id,
+        _replica_id,
+        ReplicaState(),
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _topics,
+        _forgotten_topics_data,
+        _rack_id,
+    ), pos
+
+
 def _e_FetchRequest_v14(o: FetchRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_iiiibii.pack(
@@ -1483,132 +1592,10 @@ def _e_FetchRequest_v14(o: FetchRequest, w: Writer) -> None:
         buf += _data
 
 
-def _d_ReplicaState_v15(data: memoryview, pos: int) -> tuple[ReplicaState, int]:
-    (
-        _replica_id,
-        _replica_epoch,
-    ) = _S_iq.unpack_from(data, pos)
-    pos += 12
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ReplicaState(_replica_id, _replica_epoch), pos
-
-
 def _e_ReplicaState_v15(o: ReplicaState, w: Writer) -> None:
     buf = w.buf
     buf += _S_iq.pack(o.replica_id, o.replica_epoch)
     buf += b"\x00"
-
-
-def _d_FetchRequest_v15(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    (
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-    ) = _S_iiibii.unpack_from(data, pos)
-    pos += 21
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v13(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ForgottenTopicsData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
-        _items_forgotten_topics_data = []
-        for _ in range(_n):
-            _item_forgotten_topics_data, pos = _d_ForgottenTopic_v13(data, pos)
-            _items_forgotten_topics_data.append(_item_forgotten_topics_data)
-        _forgotten_topics_data = _items_forgotten_topics_data
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable RackId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("RackId runs past the end of the frame")
-        _rack_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _cluster_id = None
-    _replica_state = ReplicaState()
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _n = data[pos]
-                if _n < 0x80:
-                    pos += 1
-                else:
-                    _n, pos = read_uvarint(data, pos)
-                _n -= 1
-                if _n < 0:
-                    _cluster_id = None
-                else:
-                    _end = pos + _n
-                    if _end > len(data):
-                        raise CorruptMessage("ClusterId runs past the end of the frame")
-                    _cluster_id = str(data[pos:_end], "utf-8")
-                    pos = _end
-            elif _tag == 1:
-                _replica_state, pos = _d_ReplicaState_v15(data, pos)
-            pos = _tag_end
-    return FetchRequest(
-        _cluster_id,
-        -1,
-        _replica_state,
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-        _topics,
-        _forgotten_topics_data,
-        _rack_id,
-    ), pos
 
 
 def _e_FetchRequest_v15(o: FetchRequest, w: Writer) -> None:
@@ -1664,6 +1651,214 @@ def _e_FetchRequest_v15(o: FetchRequest, w: Writer) -> None:
         buf += _data
 
 
+def _d_FetchRequest_v15(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
+    (
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+    ) = _S_iiibii.unpack_from(data, pos)
+    pos += 21
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _topics_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_last_fetched_epoch,
+                        _topics_partitions_log_start_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iiqiqi.unpack_from(data, pos)
+                    pos += 32
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_fetch_offset,
+                            _topics_partitions_last_fetched_epoch,
+                            _topics_partitions_log_start_offset,
+                            _topics_partitions_partition_max_bytes,
+                            ZERO_UUID,
+                            9223372036854775807,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(FetchTopic("", _topics_topic_id, _topics_partitions))
+        _topics = _itemstopics
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array ForgottenTopicsData")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
+        _itemsforgotten_topics_data = []
+        for _ in range(_n):
+            _forgotten_topics_data_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsforgotten_topics_data_partitions = []
+                _itemsforgotten_topics_data_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _forgotten_topics_data_partitions = _itemsforgotten_topics_data_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsforgotten_topics_data.append(
+                ForgottenTopic(
+                    "", _forgotten_topics_data_topic_id, _forgotten_topics_data_partitions
+                )
+            )
+        _forgotten_topics_data = _itemsforgotten_topics_data
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable RackId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("RackId runs past the end of the frame")
+        _rack_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _cluster_id = None
+    _replica_state = ReplicaState()
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            if _tag == 0:
+                _n = data[pos]
+                if _n < 0x80:
+                    pos += 1
+                else:
+                    _n, pos = read_uvarint(data, pos)
+                _n -= 1
+                if _n < 0:
+                    _cluster_id = None
+                else:
+                    _end = pos + _n
+                    if _end > _len:
+                        raise CorruptMessage("ClusterId runs past the end of the frame")
+                    _cluster_id = str(data[pos:_end], "utf-8")
+                    pos = _end
+            elif _tag == 1:
+                (
+                    _replica_state_replica_id,
+                    _replica_state_replica_epoch,
+                ) = _S_iq.unpack_from(data, pos)
+                pos += 12
+                _ntags = data[pos]
+                if _ntags == 0:
+                    pos += 1
+                else:
+                    _ntags, pos = read_uvarint(data, pos)
+                    for _ in range(_ntags):
+                        _tag, pos = read_uvarint(data, pos)
+                        _tsize, pos = read_uvarint(data, pos)
+                        _tag_end = pos + _tsize
+                        check_end(data, _tag_end)
+                        pos = _tag_end
+                _replica_state = ReplicaState(
+                    _replica_state_replica_id, _replica_state_replica_epoch
+                )
+            pos = _tag_end
+    return FetchRequest(
+        _cluster_id,
+        -1,
+        _replica_state,
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _topics,
+        _forgotten_topics_data,
+        _rack_id,
+    ), pos
+
+
 def _e_FetchRequest_v16(o: FetchRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_iiibii.pack(
@@ -1717,42 +1912,6 @@ def _e_FetchRequest_v16(o: FetchRequest, w: Writer) -> None:
         buf += _data
 
 
-def _d_FetchPartition_v17(data: memoryview, pos: int) -> tuple[FetchPartition, int]:
-    (
-        _partition,
-        _current_leader_epoch,
-        _fetch_offset,
-        _last_fetched_epoch,
-        _log_start_offset,
-        _partition_max_bytes,
-    ) = _S_iiqiqi.unpack_from(data, pos)
-    pos += 32
-    _replica_directory_id = ZERO_UUID
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _replica_directory_id, pos = read_uuid(data, pos)
-            pos = _tag_end
-    return FetchPartition(
-        _partition,
-        _current_leader_epoch,
-        _fetch_offset,
-        _last_fetched_epoch,
-        _log_start_offset,
-        _partition_max_bytes,
-        _replica_directory_id,
-        9223372036854775807,
-    ), pos
-
-
 def _e_FetchPartition_v17(o: FetchPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iiqiqi.pack(
@@ -1779,38 +1938,6 @@ def _e_FetchPartition_v17(o: FetchPartition, w: Writer) -> None:
         buf += _data
 
 
-def _d_FetchTopic_v17(data: memoryview, pos: int) -> tuple[FetchTopic, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_FetchPartition_v17(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FetchTopic("", _topic_id, _partitions), pos
-
-
 def _e_FetchTopic_v17(o: FetchTopic, w: Writer) -> None:
     buf = w.buf
     buf += o.topic_id.bytes
@@ -1820,108 +1947,6 @@ def _e_FetchTopic_v17(o: FetchTopic, w: Writer) -> None:
         _e_FetchPartition_v17(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_FetchRequest_v17(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    (
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-    ) = _S_iiibii.unpack_from(data, pos)
-    pos += 21
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v17(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ForgottenTopicsData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
-        _items_forgotten_topics_data = []
-        for _ in range(_n):
-            _item_forgotten_topics_data, pos = _d_ForgottenTopic_v13(data, pos)
-            _items_forgotten_topics_data.append(_item_forgotten_topics_data)
-        _forgotten_topics_data = _items_forgotten_topics_data
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable RackId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("RackId runs past the end of the frame")
-        _rack_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _cluster_id = None
-    _replica_state = ReplicaState()
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _n = data[pos]
-                if _n < 0x80:
-                    pos += 1
-                else:
-                    _n, pos = read_uvarint(data, pos)
-                _n -= 1
-                if _n < 0:
-                    _cluster_id = None
-                else:
-                    _end = pos + _n
-                    if _end > len(data):
-                        raise CorruptMessage("ClusterId runs past the end of the frame")
-                    _cluster_id = str(data[pos:_end], "utf-8")
-                    pos = _end
-            elif _tag == 1:
-                _replica_state, pos = _d_ReplicaState_v15(data, pos)
-            pos = _tag_end
-    return FetchRequest(
-        _cluster_id,
-        -1,
-        _replica_state,
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-        _topics,
-        _forgotten_topics_data,
-        _rack_id,
-    ), pos
 
 
 def _e_FetchRequest_v17(o: FetchRequest, w: Writer) -> None:
@@ -1977,18 +2002,155 @@ def _e_FetchRequest_v17(o: FetchRequest, w: Writer) -> None:
         buf += _data
 
 
-def _d_FetchPartition_v18(data: memoryview, pos: int) -> tuple[FetchPartition, int]:
+def _d_FetchRequest_v17(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
     (
-        _partition,
-        _current_leader_epoch,
-        _fetch_offset,
-        _last_fetched_epoch,
-        _log_start_offset,
-        _partition_max_bytes,
-    ) = _S_iiqiqi.unpack_from(data, pos)
-    pos += 32
-    _replica_directory_id = ZERO_UUID
-    _high_watermark = 9223372036854775807
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+    ) = _S_iiibii.unpack_from(data, pos)
+    pos += 21
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _topics_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_last_fetched_epoch,
+                        _topics_partitions_log_start_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iiqiqi.unpack_from(data, pos)
+                    pos += 32
+                    _topics_partitions_replica_directory_id = ZERO_UUID
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            if _tag == 0:
+                                _topics_partitions_replica_directory_id, pos = read_uuid(data, pos)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_fetch_offset,
+                            _topics_partitions_last_fetched_epoch,
+                            _topics_partitions_log_start_offset,
+                            _topics_partitions_partition_max_bytes,
+                            _topics_partitions_replica_directory_id,
+                            9223372036854775807,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(FetchTopic("", _topics_topic_id, _topics_partitions))
+        _topics = _itemstopics
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array ForgottenTopicsData")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
+        _itemsforgotten_topics_data = []
+        for _ in range(_n):
+            _forgotten_topics_data_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsforgotten_topics_data_partitions = []
+                _itemsforgotten_topics_data_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _forgotten_topics_data_partitions = _itemsforgotten_topics_data_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsforgotten_topics_data.append(
+                ForgottenTopic(
+                    "", _forgotten_topics_data_topic_id, _forgotten_topics_data_partitions
+                )
+            )
+        _forgotten_topics_data = _itemsforgotten_topics_data
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable RackId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("RackId runs past the end of the frame")
+        _rack_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _cluster_id = None
+    _replica_state = ReplicaState()
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -1996,24 +2158,58 @@ def _d_FetchPartition_v18(data: memoryview, pos: int) -> tuple[FetchPartition, i
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             if _tag == 0:
-                _replica_directory_id, pos = read_uuid(data, pos)
+                _n = data[pos]
+                if _n < 0x80:
+                    pos += 1
+                else:
+                    _n, pos = read_uvarint(data, pos)
+                _n -= 1
+                if _n < 0:
+                    _cluster_id = None
+                else:
+                    _end = pos + _n
+                    if _end > _len:
+                        raise CorruptMessage("ClusterId runs past the end of the frame")
+                    _cluster_id = str(data[pos:_end], "utf-8")
+                    pos = _end
             elif _tag == 1:
-                (_high_watermark,) = _S_q.unpack_from(data, pos)
-                pos += 8
+                (
+                    _replica_state_replica_id,
+                    _replica_state_replica_epoch,
+                ) = _S_iq.unpack_from(data, pos)
+                pos += 12
+                _ntags = data[pos]
+                if _ntags == 0:
+                    pos += 1
+                else:
+                    _ntags, pos = read_uvarint(data, pos)
+                    for _ in range(_ntags):
+                        _tag, pos = read_uvarint(data, pos)
+                        _tsize, pos = read_uvarint(data, pos)
+                        _tag_end = pos + _tsize
+                        check_end(data, _tag_end)
+                        pos = _tag_end
+                _replica_state = ReplicaState(
+                    _replica_state_replica_id, _replica_state_replica_epoch
+                )
             pos = _tag_end
-    return FetchPartition(
-        _partition,
-        _current_leader_epoch,
-        _fetch_offset,
-        _last_fetched_epoch,
-        _log_start_offset,
-        _partition_max_bytes,
-        _replica_directory_id,
-        _high_watermark,
+    return FetchRequest(
+        _cluster_id,
+        -1,
+        _replica_state,
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _topics,
+        _forgotten_topics_data,
+        _rack_id,
     ), pos
 
 
@@ -2051,38 +2247,6 @@ def _e_FetchPartition_v18(o: FetchPartition, w: Writer) -> None:
         buf += _data
 
 
-def _d_FetchTopic_v18(data: memoryview, pos: int) -> tuple[FetchTopic, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_FetchPartition_v18(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FetchTopic("", _topic_id, _partitions), pos
-
-
 def _e_FetchTopic_v18(o: FetchTopic, w: Writer) -> None:
     buf = w.buf
     buf += o.topic_id.bytes
@@ -2092,108 +2256,6 @@ def _e_FetchTopic_v18(o: FetchTopic, w: Writer) -> None:
         _e_FetchPartition_v18(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_FetchRequest_v18(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    (
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-    ) = _S_iiibii.unpack_from(data, pos)
-    pos += 21
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_FetchTopic_v18(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ForgottenTopicsData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
-        _items_forgotten_topics_data = []
-        for _ in range(_n):
-            _item_forgotten_topics_data, pos = _d_ForgottenTopic_v13(data, pos)
-            _items_forgotten_topics_data.append(_item_forgotten_topics_data)
-        _forgotten_topics_data = _items_forgotten_topics_data
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable RackId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("RackId runs past the end of the frame")
-        _rack_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _cluster_id = None
-    _replica_state = ReplicaState()
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _n = data[pos]
-                if _n < 0x80:
-                    pos += 1
-                else:
-                    _n, pos = read_uvarint(data, pos)
-                _n -= 1
-                if _n < 0:
-                    _cluster_id = None
-                else:
-                    _end = pos + _n
-                    if _end > len(data):
-                        raise CorruptMessage("ClusterId runs past the end of the frame")
-                    _cluster_id = str(data[pos:_end], "utf-8")
-                    pos = _end
-            elif _tag == 1:
-                _replica_state, pos = _d_ReplicaState_v15(data, pos)
-            pos = _tag_end
-    return FetchRequest(
-        _cluster_id,
-        -1,
-        _replica_state,
-        _max_wait_ms,
-        _min_bytes,
-        _max_bytes,
-        _isolation_level,
-        _session_id,
-        _session_epoch,
-        _topics,
-        _forgotten_topics_data,
-        _rack_id,
-    ), pos
 
 
 def _e_FetchRequest_v18(o: FetchRequest, w: Writer) -> None:
@@ -2247,6 +2309,221 @@ def _e_FetchRequest_v18(o: FetchRequest, w: Writer) -> None:
         buf += uvarint(_tag)
         buf += uvarint(len(_data))
         buf += _data
+
+
+def _d_FetchRequest_v18(data: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    _len = len(data)
+    (
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+    ) = _S_iiibii.unpack_from(data, pos)
+    pos += 21
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _topics_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_fetch_offset,
+                        _topics_partitions_last_fetched_epoch,
+                        _topics_partitions_log_start_offset,
+                        _topics_partitions_partition_max_bytes,
+                    ) = _S_iiqiqi.unpack_from(data, pos)
+                    pos += 32
+                    _topics_partitions_replica_directory_id = ZERO_UUID
+                    _topics_partitions_high_watermark = 9223372036854775807
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            if _tag == 0:
+                                _topics_partitions_replica_directory_id, pos = read_uuid(data, pos)
+                            elif _tag == 1:
+                                (_topics_partitions_high_watermark,) = _S_q.unpack_from(data, pos)
+                                pos += 8
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        FetchPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_fetch_offset,
+                            _topics_partitions_last_fetched_epoch,
+                            _topics_partitions_log_start_offset,
+                            _topics_partitions_partition_max_bytes,
+                            _topics_partitions_replica_directory_id,
+                            _topics_partitions_high_watermark,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(FetchTopic("", _topics_topic_id, _topics_partitions))
+        _topics = _itemstopics
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array ForgottenTopicsData")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ForgottenTopicsData longer than the frame")
+        _itemsforgotten_topics_data = []
+        for _ in range(_n):
+            _forgotten_topics_data_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsforgotten_topics_data_partitions = []
+                _itemsforgotten_topics_data_partitions = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _forgotten_topics_data_partitions = _itemsforgotten_topics_data_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsforgotten_topics_data.append(
+                ForgottenTopic(
+                    "", _forgotten_topics_data_topic_id, _forgotten_topics_data_partitions
+                )
+            )
+        _forgotten_topics_data = _itemsforgotten_topics_data
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable RackId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("RackId runs past the end of the frame")
+        _rack_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _cluster_id = None
+    _replica_state = ReplicaState()
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            if _tag == 0:
+                _n = data[pos]
+                if _n < 0x80:
+                    pos += 1
+                else:
+                    _n, pos = read_uvarint(data, pos)
+                _n -= 1
+                if _n < 0:
+                    _cluster_id = None
+                else:
+                    _end = pos + _n
+                    if _end > _len:
+                        raise CorruptMessage("ClusterId runs past the end of the frame")
+                    _cluster_id = str(data[pos:_end], "utf-8")
+                    pos = _end
+            elif _tag == 1:
+                (
+                    _replica_state_replica_id,
+                    _replica_state_replica_epoch,
+                ) = _S_iq.unpack_from(data, pos)
+                pos += 12
+                _ntags = data[pos]
+                if _ntags == 0:
+                    pos += 1
+                else:
+                    _ntags, pos = read_uvarint(data, pos)
+                    for _ in range(_ntags):
+                        _tag, pos = read_uvarint(data, pos)
+                        _tsize, pos = read_uvarint(data, pos)
+                        _tag_end = pos + _tsize
+                        check_end(data, _tag_end)
+                        pos = _tag_end
+                _replica_state = ReplicaState(
+                    _replica_state_replica_id, _replica_state_replica_epoch
+                )
+            pos = _tag_end
+    return FetchRequest(
+        _cluster_id,
+        -1,
+        _replica_state,
+        _max_wait_ms,
+        _min_bytes,
+        _max_bytes,
+        _isolation_level,
+        _session_id,
+        _session_epoch,
+        _topics,
+        _forgotten_topics_data,
+        _rack_id,
+    ), pos
 
 
 DECODERS = {

@@ -95,37 +95,23 @@ class FetchResponse:
 
 _S_i = Struct(">i")
 _S_ihi = Struct(">ihi")
+_S_ihii = Struct(">ihii")
 _S_ihqq = Struct(">ihqq")
+_S_ihqqi = Struct(">ihqqi")
 _S_ihqqq = Struct(">ihqqq")
+_S_ihqqqi = Struct(">ihqqqi")
 _S_ii = Struct(">ii")
 _S_iq = Struct(">iq")
 _S_qi = Struct(">qi")
 _S_qq = Struct(">qq")
 
 
-def _d_EpochEndOffset_v4(data: memoryview, pos: int) -> tuple[EpochEndOffset, int]:
-    return EpochEndOffset(-1, -1), pos
-
-
 def _e_EpochEndOffset_v4(o: EpochEndOffset, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_LeaderIdAndEpoch_v4(data: memoryview, pos: int) -> tuple[LeaderIdAndEpoch, int]:
-    return LeaderIdAndEpoch(-1, -1), pos
-
-
 def _e_LeaderIdAndEpoch_v4(o: LeaderIdAndEpoch, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_SnapshotId_v4(data: memoryview, pos: int) -> tuple[SnapshotId, int]:
-    (
-        _end_offset,
-        _epoch,
-    ) = _S_qi.unpack_from(data, pos)
-    pos += 12
-    return SnapshotId(_end_offset, _epoch), pos
 
 
 def _e_SnapshotId_v4(o: SnapshotId, w: Writer) -> None:
@@ -133,63 +119,9 @@ def _e_SnapshotId_v4(o: SnapshotId, w: Writer) -> None:
     buf += _S_qi.pack(o.end_offset, o.epoch)
 
 
-def _d_AbortedTransaction_v4(data: memoryview, pos: int) -> tuple[AbortedTransaction, int]:
-    (
-        _producer_id,
-        _first_offset,
-    ) = _S_qq.unpack_from(data, pos)
-    pos += 16
-    return AbortedTransaction(_producer_id, _first_offset), pos
-
-
 def _e_AbortedTransaction_v4(o: AbortedTransaction, w: Writer) -> None:
     buf = w.buf
     buf += _S_qq.pack(o.producer_id, o.first_offset)
-
-
-def _d_PartitionData_v4(data: memoryview, pos: int) -> tuple[PartitionData, int]:
-    (
-        _partition_index,
-        _error_code,
-        _high_watermark,
-        _last_stable_offset,
-    ) = _S_ihqq.unpack_from(data, pos)
-    pos += 22
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _aborted_transactions = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array AbortedTransactions longer than the frame")
-        _items_aborted_transactions = []
-        for _ in range(_n):
-            _item_aborted_transactions, pos = _d_AbortedTransaction_v4(data, pos)
-            _items_aborted_transactions.append(_item_aborted_transactions)
-        _aborted_transactions = _items_aborted_transactions
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _records = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Records runs past the end of the frame")
-        _records = data[pos:_end]
-        pos = _end
-    return PartitionData(
-        _partition_index,
-        _error_code,
-        _high_watermark,
-        _last_stable_offset,
-        -1,
-        EpochEndOffset(),
-        LeaderIdAndEpoch(),
-        SnapshotId(),
-        _aborted_transactions,
-        -1,
-        _records,
-    ), pos
 
 
 def _e_PartitionData_v4(o: PartitionData, w: Writer) -> None:
@@ -212,32 +144,6 @@ def _e_PartitionData_v4(o: PartitionData, w: Writer) -> None:
         buf = w.buf
 
 
-def _d_FetchableTopicResponse_v4(data: memoryview, pos: int) -> tuple[FetchableTopicResponse, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionData_v4(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return FetchableTopicResponse(_topic, ZERO_UUID, _partitions), pos
-
-
 def _e_FetchableTopicResponse_v4(o: FetchableTopicResponse, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -254,30 +160,8 @@ def _e_FetchableTopicResponse_v4(o: FetchableTopicResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_NodeEndpoint_v4(data: memoryview, pos: int) -> tuple[NodeEndpoint, int]:
-    return NodeEndpoint(0, "", 0, None), pos
-
-
 def _e_NodeEndpoint_v4(o: NodeEndpoint, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_FetchResponse_v4(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_FetchableTopicResponse_v4(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    return FetchResponse(_throttle_time_ms, 0, 0, _responses, []), pos
 
 
 def _e_FetchResponse_v4(o: FetchResponse, w: Writer) -> None:
@@ -290,50 +174,99 @@ def _e_FetchResponse_v4(o: FetchResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_PartitionData_v5(data: memoryview, pos: int) -> tuple[PartitionData, int]:
+def _d_FetchResponse_v4(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
+    _len = len(data)
     (
-        _partition_index,
-        _error_code,
-        _high_watermark,
-        _last_stable_offset,
-        _log_start_offset,
-    ) = _S_ihqqq.unpack_from(data, pos)
-    pos += 30
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        _aborted_transactions = None
+        raise CorruptMessage("null array Responses")
     else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array AbortedTransactions longer than the frame")
-        _items_aborted_transactions = []
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
         for _ in range(_n):
-            _item_aborted_transactions, pos = _d_AbortedTransaction_v4(data, pos)
-            _items_aborted_transactions.append(_item_aborted_transactions)
-        _aborted_transactions = _items_aborted_transactions
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _records = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Records runs past the end of the frame")
-        _records = data[pos:_end]
-        pos = _end
-    return PartitionData(
-        _partition_index,
-        _error_code,
-        _high_watermark,
-        _last_stable_offset,
-        _log_start_offset,
-        EpochEndOffset(),
-        LeaderIdAndEpoch(),
-        SnapshotId(),
-        _aborted_transactions,
-        -1,
-        _records,
-    ), pos
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _responses_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresponses_partitions = []
+                for _ in range(_n):
+                    (
+                        _responses_partitions_partition_index,
+                        _responses_partitions_error_code,
+                        _responses_partitions_high_watermark,
+                        _responses_partitions_last_stable_offset,
+                        _n,
+                    ) = _S_ihqqi.unpack_from(data, pos)
+                    pos += 26
+                    if _n < 0:
+                        _responses_partitions_aborted_transactions = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array AbortedTransactions longer than the frame")
+                        _itemsresponses_partitions_aborted_transactions = []
+                        for _ in range(_n):
+                            (
+                                _responses_partitions_aborted_transactions_producer_id,
+                                _responses_partitions_aborted_transactions_first_offset,
+                            ) = _S_qq.unpack_from(data, pos)
+                            pos += 16
+                            _itemsresponses_partitions_aborted_transactions.append(
+                                AbortedTransaction(
+                                    _responses_partitions_aborted_transactions_producer_id,
+                                    _responses_partitions_aborted_transactions_first_offset,
+                                )
+                            )
+                        _responses_partitions_aborted_transactions = (
+                            _itemsresponses_partitions_aborted_transactions
+                        )
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        _responses_partitions_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _responses_partitions_records = data[pos:_end]
+                        pos = _end
+                    _itemsresponses_partitions.append(
+                        PartitionData(
+                            _responses_partitions_partition_index,
+                            _responses_partitions_error_code,
+                            _responses_partitions_high_watermark,
+                            _responses_partitions_last_stable_offset,
+                            -1,
+                            EpochEndOffset(),
+                            LeaderIdAndEpoch(),
+                            SnapshotId(),
+                            _responses_partitions_aborted_transactions,
+                            -1,
+                            _responses_partitions_records,
+                        )
+                    )
+                _responses_partitions = _itemsresponses_partitions
+            _itemsresponses.append(
+                FetchableTopicResponse(_responses_topic, ZERO_UUID, _responses_partitions)
+            )
+        _responses = _itemsresponses
+    return FetchResponse(_throttle_time_ms, 0, 0, _responses, []), pos
 
 
 def _e_PartitionData_v5(o: PartitionData, w: Writer) -> None:
@@ -358,32 +291,6 @@ def _e_PartitionData_v5(o: PartitionData, w: Writer) -> None:
         buf = w.buf
 
 
-def _d_FetchableTopicResponse_v5(data: memoryview, pos: int) -> tuple[FetchableTopicResponse, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionData_v5(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return FetchableTopicResponse(_topic, ZERO_UUID, _partitions), pos
-
-
 def _e_FetchableTopicResponse_v5(o: FetchableTopicResponse, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -400,24 +307,6 @@ def _e_FetchableTopicResponse_v5(o: FetchableTopicResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_FetchResponse_v5(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_FetchableTopicResponse_v5(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    return FetchResponse(_throttle_time_ms, 0, 0, _responses, []), pos
-
-
 def _e_FetchResponse_v5(o: FetchResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -426,6 +315,102 @@ def _e_FetchResponse_v5(o: FetchResponse, w: Writer) -> None:
     for _item_responses in _arr_responses:
         _e_FetchableTopicResponse_v5(_item_responses, w)
     buf = w.buf
+
+
+def _d_FetchResponse_v5(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _responses_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresponses_partitions = []
+                for _ in range(_n):
+                    (
+                        _responses_partitions_partition_index,
+                        _responses_partitions_error_code,
+                        _responses_partitions_high_watermark,
+                        _responses_partitions_last_stable_offset,
+                        _responses_partitions_log_start_offset,
+                        _n,
+                    ) = _S_ihqqqi.unpack_from(data, pos)
+                    pos += 34
+                    if _n < 0:
+                        _responses_partitions_aborted_transactions = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array AbortedTransactions longer than the frame")
+                        _itemsresponses_partitions_aborted_transactions = []
+                        for _ in range(_n):
+                            (
+                                _responses_partitions_aborted_transactions_producer_id,
+                                _responses_partitions_aborted_transactions_first_offset,
+                            ) = _S_qq.unpack_from(data, pos)
+                            pos += 16
+                            _itemsresponses_partitions_aborted_transactions.append(
+                                AbortedTransaction(
+                                    _responses_partitions_aborted_transactions_producer_id,
+                                    _responses_partitions_aborted_transactions_first_offset,
+                                )
+                            )
+                        _responses_partitions_aborted_transactions = (
+                            _itemsresponses_partitions_aborted_transactions
+                        )
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        _responses_partitions_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _responses_partitions_records = data[pos:_end]
+                        pos = _end
+                    _itemsresponses_partitions.append(
+                        PartitionData(
+                            _responses_partitions_partition_index,
+                            _responses_partitions_error_code,
+                            _responses_partitions_high_watermark,
+                            _responses_partitions_last_stable_offset,
+                            _responses_partitions_log_start_offset,
+                            EpochEndOffset(),
+                            LeaderIdAndEpoch(),
+                            SnapshotId(),
+                            _responses_partitions_aborted_transactions,
+                            -1,
+                            _responses_partitions_records,
+                        )
+                    )
+                _responses_partitions = _itemsresponses_partitions
+            _itemsresponses.append(
+                FetchableTopicResponse(_responses_topic, ZERO_UUID, _responses_partitions)
+            )
+        _responses = _itemsresponses
+    return FetchResponse(_throttle_time_ms, 0, 0, _responses, []), pos
 
 
 def _e_FetchableTopicResponse_v6(o: FetchableTopicResponse, w: Writer) -> None:
@@ -470,28 +455,6 @@ def _e_FetchableTopicResponse_v7(o: FetchableTopicResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_FetchResponse_v7(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-        _session_id,
-    ) = _S_ihi.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_FetchableTopicResponse_v5(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    return FetchResponse(_throttle_time_ms, _error_code, _session_id, _responses, []), pos
-
-
 def _e_FetchResponse_v7(o: FetchResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
@@ -500,6 +463,104 @@ def _e_FetchResponse_v7(o: FetchResponse, w: Writer) -> None:
     for _item_responses in _arr_responses:
         _e_FetchableTopicResponse_v7(_item_responses, w)
     buf = w.buf
+
+
+def _d_FetchResponse_v7(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _session_id,
+        _n,
+    ) = _S_ihii.unpack_from(data, pos)
+    pos += 14
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _responses_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresponses_partitions = []
+                for _ in range(_n):
+                    (
+                        _responses_partitions_partition_index,
+                        _responses_partitions_error_code,
+                        _responses_partitions_high_watermark,
+                        _responses_partitions_last_stable_offset,
+                        _responses_partitions_log_start_offset,
+                        _n,
+                    ) = _S_ihqqqi.unpack_from(data, pos)
+                    pos += 34
+                    if _n < 0:
+                        _responses_partitions_aborted_transactions = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array AbortedTransactions longer than the frame")
+                        _itemsresponses_partitions_aborted_transactions = []
+                        for _ in range(_n):
+                            (
+                                _responses_partitions_aborted_transactions_producer_id,
+                                _responses_partitions_aborted_transactions_first_offset,
+                            ) = _S_qq.unpack_from(data, pos)
+                            pos += 16
+                            _itemsresponses_partitions_aborted_transactions.append(
+                                AbortedTransaction(
+                                    _responses_partitions_aborted_transactions_producer_id,
+                                    _responses_partitions_aborted_transactions_first_offset,
+                                )
+                            )
+                        _responses_partitions_aborted_transactions = (
+                            _itemsresponses_partitions_aborted_transactions
+                        )
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        _responses_partitions_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _responses_partitions_records = data[pos:_end]
+                        pos = _end
+                    _itemsresponses_partitions.append(
+                        PartitionData(
+                            _responses_partitions_partition_index,
+                            _responses_partitions_error_code,
+                            _responses_partitions_high_watermark,
+                            _responses_partitions_last_stable_offset,
+                            _responses_partitions_log_start_offset,
+                            EpochEndOffset(),
+                            LeaderIdAndEpoch(),
+                            SnapshotId(),
+                            _responses_partitions_aborted_transactions,
+                            -1,
+                            _responses_partitions_records,
+                        )
+                    )
+                _responses_partitions = _itemsresponses_partitions
+            _itemsresponses.append(
+                FetchableTopicResponse(_responses_topic, ZERO_UUID, _responses_partitions)
+            )
+        _responses = _itemsresponses
+    return FetchResponse(_throttle_time_ms, _error_code, _session_id, _responses, []), pos
 
 
 def _e_FetchableTopicResponse_v8(o: FetchableTopicResponse, w: Writer) -> None:
@@ -580,54 +641,6 @@ def _e_FetchResponse_v10(o: FetchResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_PartitionData_v11(data: memoryview, pos: int) -> tuple[PartitionData, int]:
-    (
-        _partition_index,
-        _error_code,
-        _high_watermark,
-        _last_stable_offset,
-        _log_start_offset,
-    ) = _S_ihqqq.unpack_from(data, pos)
-    pos += 30
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _aborted_transactions = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array AbortedTransactions longer than the frame")
-        _items_aborted_transactions = []
-        for _ in range(_n):
-            _item_aborted_transactions, pos = _d_AbortedTransaction_v4(data, pos)
-            _items_aborted_transactions.append(_item_aborted_transactions)
-        _aborted_transactions = _items_aborted_transactions
-    (_preferred_read_replica,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _records = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Records runs past the end of the frame")
-        _records = data[pos:_end]
-        pos = _end
-    return PartitionData(
-        _partition_index,
-        _error_code,
-        _high_watermark,
-        _last_stable_offset,
-        _log_start_offset,
-        EpochEndOffset(),
-        LeaderIdAndEpoch(),
-        SnapshotId(),
-        _aborted_transactions,
-        _preferred_read_replica,
-        _records,
-    ), pos
-
-
 def _e_PartitionData_v11(o: PartitionData, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihqqq.pack(
@@ -651,32 +664,6 @@ def _e_PartitionData_v11(o: PartitionData, w: Writer) -> None:
         buf = w.buf
 
 
-def _d_FetchableTopicResponse_v11(data: memoryview, pos: int) -> tuple[FetchableTopicResponse, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionData_v11(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return FetchableTopicResponse(_topic, ZERO_UUID, _partitions), pos
-
-
 def _e_FetchableTopicResponse_v11(o: FetchableTopicResponse, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -693,28 +680,6 @@ def _e_FetchableTopicResponse_v11(o: FetchableTopicResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_FetchResponse_v11(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-        _session_id,
-    ) = _S_ihi.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_FetchableTopicResponse_v11(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    return FetchResponse(_throttle_time_ms, _error_code, _session_id, _responses, []), pos
-
-
 def _e_FetchResponse_v11(o: FetchResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
@@ -725,24 +690,105 @@ def _e_FetchResponse_v11(o: FetchResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_EpochEndOffset_v12(data: memoryview, pos: int) -> tuple[EpochEndOffset, int]:
+def _d_FetchResponse_v11(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
+    _len = len(data)
     (
-        _epoch,
-        _end_offset,
-    ) = _S_iq.unpack_from(data, pos)
-    pos += 12
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+        _throttle_time_ms,
+        _error_code,
+        _session_id,
+        _n,
+    ) = _S_ihii.unpack_from(data, pos)
+    pos += 14
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return EpochEndOffset(_epoch, _end_offset), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _responses_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresponses_partitions = []
+                for _ in range(_n):
+                    (
+                        _responses_partitions_partition_index,
+                        _responses_partitions_error_code,
+                        _responses_partitions_high_watermark,
+                        _responses_partitions_last_stable_offset,
+                        _responses_partitions_log_start_offset,
+                        _n,
+                    ) = _S_ihqqqi.unpack_from(data, pos)
+                    pos += 34
+                    if _n < 0:
+                        _responses_partitions_aborted_transactions = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array AbortedTransactions longer than the frame")
+                        _itemsresponses_partitions_aborted_transactions = []
+                        for _ in range(_n):
+                            (
+                                _responses_partitions_aborted_transactions_producer_id,
+                                _responses_partitions_aborted_transactions_first_offset,
+                            ) = _S_qq.unpack_from(data, pos)
+                            pos += 16
+                            _itemsresponses_partitions_aborted_transactions.append(
+                                AbortedTransaction(
+                                    _responses_partitions_aborted_transactions_producer_id,
+                                    _responses_partitions_aborted_transactions_first_offset,
+                                )
+                            )
+                        _responses_partitions_aborted_transactions = (
+                            _itemsresponses_partitions_aborted_transactions
+                        )
+                    (
+                        _responses_partitions_preferred_read_replica,
+                        _n,
+                    ) = _S_ii.unpack_from(data, pos)
+                    pos += 8
+                    if _n < 0:
+                        _responses_partitions_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _responses_partitions_records = data[pos:_end]
+                        pos = _end
+                    _itemsresponses_partitions.append(
+                        PartitionData(
+                            _responses_partitions_partition_index,
+                            _responses_partitions_error_code,
+                            _responses_partitions_high_watermark,
+                            _responses_partitions_last_stable_offset,
+                            _responses_partitions_log_start_offset,
+                            EpochEndOffset(),
+                            LeaderIdAndEpoch(),
+                            SnapshotId(),
+                            _responses_partitions_aborted_transactions,
+                            _responses_partitions_preferred_read_replica,
+                            _responses_partitions_records,
+                        )
+                    )
+                _responses_partitions = _itemsresponses_partitions
+            _itemsresponses.append(
+                FetchableTopicResponse(_responses_topic, ZERO_UUID, _responses_partitions)
+            )
+        _responses = _itemsresponses
+    return FetchResponse(_throttle_time_ms, _error_code, _session_id, _responses, []), pos
 
 
 def _e_EpochEndOffset_v12(o: EpochEndOffset, w: Writer) -> None:
@@ -751,50 +797,10 @@ def _e_EpochEndOffset_v12(o: EpochEndOffset, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_LeaderIdAndEpoch_v12(data: memoryview, pos: int) -> tuple[LeaderIdAndEpoch, int]:
-    (
-        _leader_id,
-        _leader_epoch,
-    ) = _S_ii.unpack_from(data, pos)
-    pos += 8
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return LeaderIdAndEpoch(_leader_id, _leader_epoch), pos
-
-
 def _e_LeaderIdAndEpoch_v12(o: LeaderIdAndEpoch, w: Writer) -> None:
     buf = w.buf
     buf += _S_ii.pack(o.leader_id, o.leader_epoch)
     buf += b"\x00"
-
-
-def _d_SnapshotId_v12(data: memoryview, pos: int) -> tuple[SnapshotId, int]:
-    (
-        _end_offset,
-        _epoch,
-    ) = _S_qi.unpack_from(data, pos)
-    pos += 12
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return SnapshotId(_end_offset, _epoch), pos
 
 
 def _e_SnapshotId_v12(o: SnapshotId, w: Writer) -> None:
@@ -803,106 +809,10 @@ def _e_SnapshotId_v12(o: SnapshotId, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_AbortedTransaction_v12(data: memoryview, pos: int) -> tuple[AbortedTransaction, int]:
-    (
-        _producer_id,
-        _first_offset,
-    ) = _S_qq.unpack_from(data, pos)
-    pos += 16
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AbortedTransaction(_producer_id, _first_offset), pos
-
-
 def _e_AbortedTransaction_v12(o: AbortedTransaction, w: Writer) -> None:
     buf = w.buf
     buf += _S_qq.pack(o.producer_id, o.first_offset)
     buf += b"\x00"
-
-
-def _d_PartitionData_v12(data: memoryview, pos: int) -> tuple[PartitionData, int]:
-    (
-        _partition_index,
-        _error_code,
-        _high_watermark,
-        _last_stable_offset,
-        _log_start_offset,
-    ) = _S_ihqqq.unpack_from(data, pos)
-    pos += 30
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _aborted_transactions = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array AbortedTransactions longer than the frame")
-        _items_aborted_transactions = []
-        for _ in range(_n):
-            _item_aborted_transactions, pos = _d_AbortedTransaction_v12(data, pos)
-            _items_aborted_transactions.append(_item_aborted_transactions)
-        _aborted_transactions = _items_aborted_transactions
-    (_preferred_read_replica,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _records = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Records runs past the end of the frame")
-        _records = data[pos:_end]
-        pos = _end
-    _diverging_epoch = EpochEndOffset()
-    _current_leader = LeaderIdAndEpoch()
-    _snapshot_id = SnapshotId()
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _diverging_epoch, pos = _d_EpochEndOffset_v12(data, pos)
-            elif _tag == 1:
-                _current_leader, pos = _d_LeaderIdAndEpoch_v12(data, pos)
-            elif _tag == 2:
-                _snapshot_id, pos = _d_SnapshotId_v12(data, pos)
-            pos = _tag_end
-    return PartitionData(
-        _partition_index,
-        _error_code,
-        _high_watermark,
-        _last_stable_offset,
-        _log_start_offset,
-        _diverging_epoch,
-        _current_leader,
-        _snapshot_id,
-        _aborted_transactions,
-        _preferred_read_replica,
-        _records,
-    ), pos
 
 
 def _e_PartitionData_v12(o: PartitionData, w: Writer) -> None:
@@ -961,51 +871,6 @@ def _e_PartitionData_v12(o: PartitionData, w: Writer) -> None:
         buf += _data
 
 
-def _d_FetchableTopicResponse_v12(data: memoryview, pos: int) -> tuple[FetchableTopicResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionData_v12(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FetchableTopicResponse(_topic, ZERO_UUID, _partitions), pos
-
-
 def _e_FetchableTopicResponse_v12(o: FetchableTopicResponse, w: Writer) -> None:
     buf = w.buf
     _v_topic = o.topic
@@ -1023,61 +888,9 @@ def _e_FetchableTopicResponse_v12(o: FetchableTopicResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_NodeEndpoint_v12(data: memoryview, pos: int) -> tuple[NodeEndpoint, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return NodeEndpoint(0, "", 0, None), pos
-
-
 def _e_NodeEndpoint_v12(o: NodeEndpoint, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_FetchResponse_v12(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-        _session_id,
-    ) = _S_ihi.unpack_from(data, pos)
-    pos += 10
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_FetchableTopicResponse_v12(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FetchResponse(_throttle_time_ms, _error_code, _session_id, _responses, []), pos
 
 
 def _e_FetchResponse_v12(o: FetchResponse, w: Writer) -> None:
@@ -1091,50 +904,8 @@ def _e_FetchResponse_v12(o: FetchResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_FetchableTopicResponse_v13(data: memoryview, pos: int) -> tuple[FetchableTopicResponse, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_PartitionData_v12(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FetchableTopicResponse("", _topic_id, _partitions), pos
-
-
-def _e_FetchableTopicResponse_v13(o: FetchableTopicResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += o.topic_id.bytes
-    _arr_partitions = o.partitions
-    buf += uvarint(len(_arr_partitions) + 1)
-    for _item_partitions in _arr_partitions:
-        _e_PartitionData_v12(_item_partitions, w)
-    buf = w.buf
-    buf += b"\x00"
-
-
-def _d_FetchResponse_v13(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
+def _d_FetchResponse_v12(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -1150,13 +921,207 @@ def _d_FetchResponse_v13(data: memoryview, pos: int) -> tuple[FetchResponse, int
     if _n < 0:
         raise CorruptMessage("null array Responses")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
+        _itemsresponses = []
         for _ in range(_n):
-            _item_responses, pos = _d_FetchableTopicResponse_v13(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _responses_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresponses_partitions = []
+                for _ in range(_n):
+                    (
+                        _responses_partitions_partition_index,
+                        _responses_partitions_error_code,
+                        _responses_partitions_high_watermark,
+                        _responses_partitions_last_stable_offset,
+                        _responses_partitions_log_start_offset,
+                    ) = _S_ihqqq.unpack_from(data, pos)
+                    pos += 30
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partitions_aborted_transactions = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array AbortedTransactions longer than the frame")
+                        _itemsresponses_partitions_aborted_transactions = []
+                        for _ in range(_n):
+                            (
+                                _responses_partitions_aborted_transactions_producer_id,
+                                _responses_partitions_aborted_transactions_first_offset,
+                            ) = _S_qq.unpack_from(data, pos)
+                            pos += 16
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresponses_partitions_aborted_transactions.append(
+                                AbortedTransaction(
+                                    _responses_partitions_aborted_transactions_producer_id,
+                                    _responses_partitions_aborted_transactions_first_offset,
+                                )
+                            )
+                        _responses_partitions_aborted_transactions = (
+                            _itemsresponses_partitions_aborted_transactions
+                        )
+                    (_responses_partitions_preferred_read_replica,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partitions_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _responses_partitions_records = data[pos:_end]
+                        pos = _end
+                    _responses_partitions_diverging_epoch = EpochEndOffset()
+                    _responses_partitions_current_leader = LeaderIdAndEpoch()
+                    _responses_partitions_snapshot_id = SnapshotId()
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            if _tag == 0:
+                                (
+                                    _responses_partitions_diverging_epoch_epoch,
+                                    _responses_partitions_diverging_epoch_end_offset,
+                                ) = _S_iq.unpack_from(data, pos)
+                                pos += 12
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partitions_diverging_epoch = EpochEndOffset(
+                                    _responses_partitions_diverging_epoch_epoch,
+                                    _responses_partitions_diverging_epoch_end_offset,
+                                )
+                            elif _tag == 1:
+                                (
+                                    _responses_partitions_current_leader_leader_id,
+                                    _responses_partitions_current_leader_leader_epoch,
+                                ) = _S_ii.unpack_from(data, pos)
+                                pos += 8
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partitions_current_leader = LeaderIdAndEpoch(
+                                    _responses_partitions_current_leader_leader_id,
+                                    _responses_partitions_current_leader_leader_epoch,
+                                )
+                            elif _tag == 2:
+                                (
+                                    _responses_partitions_snapshot_id_end_offset,
+                                    _responses_partitions_snapshot_id_epoch,
+                                ) = _S_qi.unpack_from(data, pos)
+                                pos += 12
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partitions_snapshot_id = SnapshotId(
+                                    _responses_partitions_snapshot_id_end_offset,
+                                    _responses_partitions_snapshot_id_epoch,
+                                )
+                            pos = _tag_end
+                    _itemsresponses_partitions.append(
+                        PartitionData(
+                            _responses_partitions_partition_index,
+                            _responses_partitions_error_code,
+                            _responses_partitions_high_watermark,
+                            _responses_partitions_last_stable_offset,
+                            _responses_partitions_log_start_offset,
+                            _responses_partitions_diverging_epoch,
+                            _responses_partitions_current_leader,
+                            _responses_partitions_snapshot_id,
+                            _responses_partitions_aborted_transactions,
+                            _responses_partitions_preferred_read_replica,
+                            _responses_partitions_records,
+                        )
+                    )
+                _responses_partitions = _itemsresponses_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                FetchableTopicResponse(_responses_topic, ZERO_UUID, _responses_partitions)
+            )
+        _responses = _itemsresponses
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -1164,11 +1129,22 @@ def _d_FetchResponse_v13(data: memoryview, pos: int) -> tuple[FetchResponse, int
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return FetchResponse(_throttle_time_ms, _error_code, _session_id, _responses, []), pos
+
+
+def _e_FetchableTopicResponse_v13(o: FetchableTopicResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += o.topic_id.bytes
+    _arr_partitions = o.partitions
+    buf += uvarint(len(_arr_partitions) + 1)
+    for _item_partitions in _arr_partitions:
+        _e_PartitionData_v12(_item_partitions, w)
+    buf = w.buf
+    buf += b"\x00"
 
 
 def _e_FetchResponse_v13(o: FetchResponse, w: Writer) -> None:
@@ -1182,9 +1158,14 @@ def _e_FetchResponse_v13(o: FetchResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_NodeEndpoint_v16(data: memoryview, pos: int) -> tuple[NodeEndpoint, int]:
-    (_node_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
+def _d_FetchResponse_v13(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _session_id,
+    ) = _S_ihi.unpack_from(data, pos)
+    pos += 10
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -1192,29 +1173,196 @@ def _d_NodeEndpoint_v16(data: memoryview, pos: int) -> tuple[NodeEndpoint, int]:
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
+        raise CorruptMessage("null array Responses")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_port,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _rack = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Rack runs past the end of the frame")
-        _rack = str(data[pos:_end], "utf-8")
-        pos = _end
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            _responses_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresponses_partitions = []
+                for _ in range(_n):
+                    (
+                        _responses_partitions_partition_index,
+                        _responses_partitions_error_code,
+                        _responses_partitions_high_watermark,
+                        _responses_partitions_last_stable_offset,
+                        _responses_partitions_log_start_offset,
+                    ) = _S_ihqqq.unpack_from(data, pos)
+                    pos += 30
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partitions_aborted_transactions = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array AbortedTransactions longer than the frame")
+                        _itemsresponses_partitions_aborted_transactions = []
+                        for _ in range(_n):
+                            (
+                                _responses_partitions_aborted_transactions_producer_id,
+                                _responses_partitions_aborted_transactions_first_offset,
+                            ) = _S_qq.unpack_from(data, pos)
+                            pos += 16
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresponses_partitions_aborted_transactions.append(
+                                AbortedTransaction(
+                                    _responses_partitions_aborted_transactions_producer_id,
+                                    _responses_partitions_aborted_transactions_first_offset,
+                                )
+                            )
+                        _responses_partitions_aborted_transactions = (
+                            _itemsresponses_partitions_aborted_transactions
+                        )
+                    (_responses_partitions_preferred_read_replica,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partitions_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _responses_partitions_records = data[pos:_end]
+                        pos = _end
+                    _responses_partitions_diverging_epoch = EpochEndOffset()
+                    _responses_partitions_current_leader = LeaderIdAndEpoch()
+                    _responses_partitions_snapshot_id = SnapshotId()
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            if _tag == 0:
+                                (
+                                    _responses_partitions_diverging_epoch_epoch,
+                                    _responses_partitions_diverging_epoch_end_offset,
+                                ) = _S_iq.unpack_from(data, pos)
+                                pos += 12
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partitions_diverging_epoch = EpochEndOffset(
+                                    _responses_partitions_diverging_epoch_epoch,
+                                    _responses_partitions_diverging_epoch_end_offset,
+                                )
+                            elif _tag == 1:
+                                (
+                                    _responses_partitions_current_leader_leader_id,
+                                    _responses_partitions_current_leader_leader_epoch,
+                                ) = _S_ii.unpack_from(data, pos)
+                                pos += 8
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partitions_current_leader = LeaderIdAndEpoch(
+                                    _responses_partitions_current_leader_leader_id,
+                                    _responses_partitions_current_leader_leader_epoch,
+                                )
+                            elif _tag == 2:
+                                (
+                                    _responses_partitions_snapshot_id_end_offset,
+                                    _responses_partitions_snapshot_id_epoch,
+                                ) = _S_qi.unpack_from(data, pos)
+                                pos += 12
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partitions_snapshot_id = SnapshotId(
+                                    _responses_partitions_snapshot_id_end_offset,
+                                    _responses_partitions_snapshot_id_epoch,
+                                )
+                            pos = _tag_end
+                    _itemsresponses_partitions.append(
+                        PartitionData(
+                            _responses_partitions_partition_index,
+                            _responses_partitions_error_code,
+                            _responses_partitions_high_watermark,
+                            _responses_partitions_last_stable_offset,
+                            _responses_partitions_log_start_offset,
+                            _responses_partitions_diverging_epoch,
+                            _responses_partitions_current_leader,
+                            _responses_partitions_snapshot_id,
+                            _responses_partitions_aborted_transactions,
+                            _responses_partitions_preferred_read_replica,
+                            _responses_partitions_records,
+                        )
+                    )
+                _responses_partitions = _itemsresponses_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                FetchableTopicResponse("", _responses_topic_id, _responses_partitions)
+            )
+        _responses = _itemsresponses
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -1222,11 +1370,11 @@ def _d_NodeEndpoint_v16(data: memoryview, pos: int) -> tuple[NodeEndpoint, int]:
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return NodeEndpoint(_node_id, _host, _port, _rack), pos
+    return FetchResponse(_throttle_time_ms, _error_code, _session_id, _responses, []), pos
 
 
 def _e_NodeEndpoint_v16(o: NodeEndpoint, w: Writer) -> None:
@@ -1248,63 +1396,6 @@ def _e_NodeEndpoint_v16(o: NodeEndpoint, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_FetchResponse_v16(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-        _session_id,
-    ) = _S_ihi.unpack_from(data, pos)
-    pos += 10
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_FetchableTopicResponse_v13(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    _node_endpoints = []
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _n = data[pos]
-                if _n < 0x80:
-                    pos += 1
-                else:
-                    _n, pos = read_uvarint(data, pos)
-                _n -= 1
-                if _n < 0:
-                    raise CorruptMessage("null array NodeEndpoints")
-                else:
-                    if _n > len(data) - pos:
-                        raise CorruptMessage("array NodeEndpoints longer than the frame")
-                    _items_node_endpoints = []
-                    for _ in range(_n):
-                        _item_node_endpoints, pos = _d_NodeEndpoint_v16(data, pos)
-                        _items_node_endpoints.append(_item_node_endpoints)
-                    _node_endpoints = _items_node_endpoints
-            pos = _tag_end
-    return FetchResponse(
-        _throttle_time_ms, _error_code, _session_id, _responses, _node_endpoints
-    ), pos
 
 
 def _e_FetchResponse_v16(o: FetchResponse, w: Writer) -> None:
@@ -1333,6 +1424,294 @@ def _e_FetchResponse_v16(o: FetchResponse, w: Writer) -> None:
         buf += uvarint(_tag)
         buf += uvarint(len(_data))
         buf += _data
+
+
+def _d_FetchResponse_v16(data: memoryview, pos: int) -> tuple[FetchResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _session_id,
+    ) = _S_ihi.unpack_from(data, pos)
+    pos += 10
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            _responses_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemsresponses_partitions = []
+                for _ in range(_n):
+                    (
+                        _responses_partitions_partition_index,
+                        _responses_partitions_error_code,
+                        _responses_partitions_high_watermark,
+                        _responses_partitions_last_stable_offset,
+                        _responses_partitions_log_start_offset,
+                    ) = _S_ihqqq.unpack_from(data, pos)
+                    pos += 30
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partitions_aborted_transactions = None
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array AbortedTransactions longer than the frame")
+                        _itemsresponses_partitions_aborted_transactions = []
+                        for _ in range(_n):
+                            (
+                                _responses_partitions_aborted_transactions_producer_id,
+                                _responses_partitions_aborted_transactions_first_offset,
+                            ) = _S_qq.unpack_from(data, pos)
+                            pos += 16
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresponses_partitions_aborted_transactions.append(
+                                AbortedTransaction(
+                                    _responses_partitions_aborted_transactions_producer_id,
+                                    _responses_partitions_aborted_transactions_first_offset,
+                                )
+                            )
+                        _responses_partitions_aborted_transactions = (
+                            _itemsresponses_partitions_aborted_transactions
+                        )
+                    (_responses_partitions_preferred_read_replica,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partitions_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _responses_partitions_records = data[pos:_end]
+                        pos = _end
+                    _responses_partitions_diverging_epoch = EpochEndOffset()
+                    _responses_partitions_current_leader = LeaderIdAndEpoch()
+                    _responses_partitions_snapshot_id = SnapshotId()
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            if _tag == 0:
+                                (
+                                    _responses_partitions_diverging_epoch_epoch,
+                                    _responses_partitions_diverging_epoch_end_offset,
+                                ) = _S_iq.unpack_from(data, pos)
+                                pos += 12
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partitions_diverging_epoch = EpochEndOffset(
+                                    _responses_partitions_diverging_epoch_epoch,
+                                    _responses_partitions_diverging_epoch_end_offset,
+                                )
+                            elif _tag == 1:
+                                (
+                                    _responses_partitions_current_leader_leader_id,
+                                    _responses_partitions_current_leader_leader_epoch,
+                                ) = _S_ii.unpack_from(data, pos)
+                                pos += 8
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partitions_current_leader = LeaderIdAndEpoch(
+                                    _responses_partitions_current_leader_leader_id,
+                                    _responses_partitions_current_leader_leader_epoch,
+                                )
+                            elif _tag == 2:
+                                (
+                                    _responses_partitions_snapshot_id_end_offset,
+                                    _responses_partitions_snapshot_id_epoch,
+                                ) = _S_qi.unpack_from(data, pos)
+                                pos += 12
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partitions_snapshot_id = SnapshotId(
+                                    _responses_partitions_snapshot_id_end_offset,
+                                    _responses_partitions_snapshot_id_epoch,
+                                )
+                            pos = _tag_end
+                    _itemsresponses_partitions.append(
+                        PartitionData(
+                            _responses_partitions_partition_index,
+                            _responses_partitions_error_code,
+                            _responses_partitions_high_watermark,
+                            _responses_partitions_last_stable_offset,
+                            _responses_partitions_log_start_offset,
+                            _responses_partitions_diverging_epoch,
+                            _responses_partitions_current_leader,
+                            _responses_partitions_snapshot_id,
+                            _responses_partitions_aborted_transactions,
+                            _responses_partitions_preferred_read_replica,
+                            _responses_partitions_records,
+                        )
+                    )
+                _responses_partitions = _itemsresponses_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                FetchableTopicResponse("", _responses_topic_id, _responses_partitions)
+            )
+        _responses = _itemsresponses
+    _node_endpoints = []
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            if _tag == 0:
+                _n = data[pos]
+                if _n < 0x80:
+                    pos += 1
+                else:
+                    _n, pos = read_uvarint(data, pos)
+                _n -= 1
+                if _n < 0:
+                    raise CorruptMessage("null array NodeEndpoints")
+                else:
+                    if _n > _len - pos:
+                        raise CorruptMessage("array NodeEndpoints longer than the frame")
+                    _itemsnode_endpoints = []
+                    for _ in range(_n):
+                        (_node_endpoints_node_id,) = _S_i.unpack_from(data, pos)
+                        pos += 4
+                        _n = data[pos]
+                        if _n < 0x80:
+                            pos += 1
+                        else:
+                            _n, pos = read_uvarint(data, pos)
+                        _n -= 1
+                        if _n < 0:
+                            raise CorruptMessage("null string in non-nullable Host")
+                        else:
+                            _end = pos + _n
+                            if _end > _len:
+                                raise CorruptMessage("Host runs past the end of the frame")
+                            _node_endpoints_host = str(data[pos:_end], "utf-8")
+                            pos = _end
+                        (_node_endpoints_port,) = _S_i.unpack_from(data, pos)
+                        pos += 4
+                        _n = data[pos]
+                        if _n < 0x80:
+                            pos += 1
+                        else:
+                            _n, pos = read_uvarint(data, pos)
+                        _n -= 1
+                        if _n < 0:
+                            _node_endpoints_rack = None
+                        else:
+                            _end = pos + _n
+                            if _end > _len:
+                                raise CorruptMessage("Rack runs past the end of the frame")
+                            _node_endpoints_rack = str(data[pos:_end], "utf-8")
+                            pos = _end
+                        _ntags = data[pos]
+                        if _ntags == 0:
+                            pos += 1
+                        else:
+                            _ntags, pos = read_uvarint(data, pos)
+                            for _ in range(_ntags):
+                                _tag, pos = read_uvarint(data, pos)
+                                _tsize, pos = read_uvarint(data, pos)
+                                _tag_end = pos + _tsize
+                                check_end(data, _tag_end)
+                                pos = _tag_end
+                        _itemsnode_endpoints.append(
+                            NodeEndpoint(
+                                _node_endpoints_node_id,
+                                _node_endpoints_host,
+                                _node_endpoints_port,
+                                _node_endpoints_rack,
+                            )
+                        )
+                    _node_endpoints = _itemsnode_endpoints
+            pos = _tag_end
+    return FetchResponse(
+        _throttle_time_ms, _error_code, _session_id, _responses, _node_endpoints
+    ), pos
 
 
 def _e_NodeEndpoint_v17(o: NodeEndpoint, w: Writer) -> None:

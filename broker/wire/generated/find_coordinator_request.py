@@ -40,20 +40,6 @@ class FindCoordinatorRequest:
 _S_b = Struct(">b")
 
 
-def _d_FindCoordinatorRequest_v0(data: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Key")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Key runs past the end of the frame")
-        _key = str(data[pos:_end], "utf-8")
-        pos = _end
-    return FindCoordinatorRequest(_key, 0, []), pos
-
-
 def _e_FindCoordinatorRequest_v0(o: FindCoordinatorRequest, w: Writer) -> None:
     buf = w.buf
     _v_key = o.key
@@ -65,20 +51,19 @@ def _e_FindCoordinatorRequest_v0(o: FindCoordinatorRequest, w: Writer) -> None:
         buf += _b
 
 
-def _d_FindCoordinatorRequest_v1(data: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
+def _d_FindCoordinatorRequest_v0(data: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
+    _len = len(data)
     (_n,) = INT16.unpack_from(data, pos)
     pos += 2
     if _n < 0:
         raise CorruptMessage("null string in non-nullable Key")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("Key runs past the end of the frame")
         _key = str(data[pos:_end], "utf-8")
         pos = _end
-    (_key_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    return FindCoordinatorRequest(_key, _key_type, []), pos
+    return FindCoordinatorRequest(_key, 0, []), pos
 
 
 def _e_FindCoordinatorRequest_v1(o: FindCoordinatorRequest, w: Writer) -> None:
@@ -93,6 +78,23 @@ def _e_FindCoordinatorRequest_v1(o: FindCoordinatorRequest, w: Writer) -> None:
     buf += _S_b.pack(o.key_type)
 
 
+def _d_FindCoordinatorRequest_v1(data: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Key")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Key runs past the end of the frame")
+        _key = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_key_type,) = _S_b.unpack_from(data, pos)
+    pos += 1
+    return FindCoordinatorRequest(_key, _key_type, []), pos
+
+
 def _e_FindCoordinatorRequest_v2(o: FindCoordinatorRequest, w: Writer) -> None:
     buf = w.buf
     _v_key = o.key
@@ -103,37 +105,6 @@ def _e_FindCoordinatorRequest_v2(o: FindCoordinatorRequest, w: Writer) -> None:
         buf += INT16.pack(len(_b))
         buf += _b
     buf += _S_b.pack(o.key_type)
-
-
-def _d_FindCoordinatorRequest_v3(data: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Key")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Key runs past the end of the frame")
-        _key = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_key_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FindCoordinatorRequest(_key, _key_type, []), pos
 
 
 def _e_FindCoordinatorRequest_v3(o: FindCoordinatorRequest, w: Writer) -> None:
@@ -149,9 +120,8 @@ def _e_FindCoordinatorRequest_v3(o: FindCoordinatorRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_FindCoordinatorRequest_v4(data: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
-    (_key_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
+def _d_FindCoordinatorRequest_v3(data: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -159,28 +129,15 @@ def _d_FindCoordinatorRequest_v4(data: memoryview, pos: int) -> tuple[FindCoordi
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        raise CorruptMessage("null array CoordinatorKeys")
+        raise CorruptMessage("null string in non-nullable Key")
     else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array CoordinatorKeys longer than the frame")
-        _items_coordinator_keys = []
-        for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable CoordinatorKeys")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("CoordinatorKeys runs past the end of the frame")
-                _x_coordinator_keys = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_coordinator_keys.append(_x_coordinator_keys)
-        _coordinator_keys = _items_coordinator_keys
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Key runs past the end of the frame")
+        _key = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_key_type,) = _S_b.unpack_from(data, pos)
+    pos += 1
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -188,11 +145,11 @@ def _d_FindCoordinatorRequest_v4(data: memoryview, pos: int) -> tuple[FindCoordi
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return FindCoordinatorRequest("", _key_type, _coordinator_keys), pos
+    return FindCoordinatorRequest(_key, _key_type, []), pos
 
 
 def _e_FindCoordinatorRequest_v4(o: FindCoordinatorRequest, w: Writer) -> None:
@@ -209,6 +166,53 @@ def _e_FindCoordinatorRequest_v4(o: FindCoordinatorRequest, w: Writer) -> None:
             buf += uvarint(len(_b) + 1)
             buf += _b
     buf += b"\x00"
+
+
+def _d_FindCoordinatorRequest_v4(data: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
+    _len = len(data)
+    (_key_type,) = _S_b.unpack_from(data, pos)
+    pos += 1
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array CoordinatorKeys")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array CoordinatorKeys longer than the frame")
+        _itemscoordinator_keys = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable CoordinatorKeys")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("CoordinatorKeys runs past the end of the frame")
+                _xcoordinator_keys = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemscoordinator_keys.append(_xcoordinator_keys)
+        _coordinator_keys = _itemscoordinator_keys
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return FindCoordinatorRequest("", _key_type, _coordinator_keys), pos
 
 
 def _e_FindCoordinatorRequest_v5(o: FindCoordinatorRequest, w: Writer) -> None:

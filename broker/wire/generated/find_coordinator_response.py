@@ -52,39 +52,14 @@ class FindCoordinatorResponse:
 
 
 _S_hi = Struct(">hi")
+_S_hih = Struct(">hih")
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
-
-
-def _d_Coordinator_v0(data: memoryview, pos: int) -> tuple[Coordinator, int]:
-    return Coordinator("", 0, "", 0, 0, ""), pos
+_S_ihh = Struct(">ihh")
 
 
 def _e_Coordinator_v0(o: Coordinator, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_FindCoordinatorResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[FindCoordinatorResponse, int]:
-    (
-        _error_code,
-        _node_id,
-    ) = _S_hi.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_port,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return FindCoordinatorResponse(0, _error_code, "", _node_id, _host, _port, []), pos
 
 
 def _e_FindCoordinatorResponse_v0(o: FindCoordinatorResponse, w: Writer) -> None:
@@ -100,41 +75,27 @@ def _e_FindCoordinatorResponse_v0(o: FindCoordinatorResponse, w: Writer) -> None
     buf += _S_i.pack(o.port)
 
 
-def _d_FindCoordinatorResponse_v1(
+def _d_FindCoordinatorResponse_v0(
     data: memoryview, pos: int
 ) -> tuple[FindCoordinatorResponse, int]:
+    _len = len(data)
     (
-        _throttle_time_ms,
         _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_node_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
+        _node_id,
+        _n,
+    ) = _S_hih.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
         raise CorruptMessage("null string in non-nullable Host")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("Host runs past the end of the frame")
         _host = str(data[pos:_end], "utf-8")
         pos = _end
     (_port,) = _S_i.unpack_from(data, pos)
     pos += 4
-    return FindCoordinatorResponse(
-        _throttle_time_ms, _error_code, _error_message, _node_id, _host, _port, []
-    ), pos
+    return FindCoordinatorResponse(0, _error_code, "", _node_id, _host, _port, []), pos
 
 
 def _e_FindCoordinatorResponse_v1(o: FindCoordinatorResponse, w: Writer) -> None:
@@ -158,6 +119,44 @@ def _e_FindCoordinatorResponse_v1(o: FindCoordinatorResponse, w: Writer) -> None
     buf += _S_i.pack(o.port)
 
 
+def _d_FindCoordinatorResponse_v1(
+    data: memoryview, pos: int
+) -> tuple[FindCoordinatorResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _n,
+    ) = _S_ihh.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _node_id,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Host")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Host runs past the end of the frame")
+        _host = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_port,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return FindCoordinatorResponse(
+        _throttle_time_ms, _error_code, _error_message, _node_id, _host, _port, []
+    ), pos
+
+
 def _e_FindCoordinatorResponse_v2(o: FindCoordinatorResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -179,80 +178,9 @@ def _e_FindCoordinatorResponse_v2(o: FindCoordinatorResponse, w: Writer) -> None
     buf += _S_i.pack(o.port)
 
 
-def _d_Coordinator_v3(data: memoryview, pos: int) -> tuple[Coordinator, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return Coordinator("", 0, "", 0, 0, ""), pos
-
-
 def _e_Coordinator_v3(o: Coordinator, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_FindCoordinatorResponse_v3(
-    data: memoryview, pos: int
-) -> tuple[FindCoordinatorResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_node_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_port,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FindCoordinatorResponse(
-        _throttle_time_ms, _error_code, _error_message, _node_id, _host, _port, []
-    ), pos
 
 
 def _e_FindCoordinatorResponse_v3(o: FindCoordinatorResponse, w: Writer) -> None:
@@ -277,39 +205,12 @@ def _e_FindCoordinatorResponse_v3(o: FindCoordinatorResponse, w: Writer) -> None
     buf += b"\x00"
 
 
-def _d_Coordinator_v4(data: memoryview, pos: int) -> tuple[Coordinator, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Key")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Key runs past the end of the frame")
-        _key = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_node_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
+def _d_FindCoordinatorResponse_v3(
+    data: memoryview, pos: int
+) -> tuple[FindCoordinatorResponse, int]:
+    _len = len(data)
     (
-        _port,
+        _throttle_time_ms,
         _error_code,
     ) = _S_ih.unpack_from(data, pos)
     pos += 6
@@ -323,10 +224,28 @@ def _d_Coordinator_v4(data: memoryview, pos: int) -> tuple[Coordinator, int]:
         _error_message = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("ErrorMessage runs past the end of the frame")
         _error_message = str(data[pos:_end], "utf-8")
         pos = _end
+    (_node_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Host")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Host runs past the end of the frame")
+        _host = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_port,) = _S_i.unpack_from(data, pos)
+    pos += 4
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -334,11 +253,13 @@ def _d_Coordinator_v4(data: memoryview, pos: int) -> tuple[Coordinator, int]:
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return Coordinator(_key, _node_id, _host, _port, _error_code, _error_message), pos
+    return FindCoordinatorResponse(
+        _throttle_time_ms, _error_code, _error_message, _node_id, _host, _port, []
+    ), pos
 
 
 def _e_Coordinator_v4(o: Coordinator, w: Writer) -> None:
@@ -369,9 +290,21 @@ def _e_Coordinator_v4(o: Coordinator, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_FindCoordinatorResponse_v4(o: FindCoordinatorResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_coordinators = o.coordinators
+    buf += uvarint(len(_arr_coordinators) + 1)
+    for _item_coordinators in _arr_coordinators:
+        _e_Coordinator_v4(_item_coordinators, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_FindCoordinatorResponse_v4(
     data: memoryview, pos: int
 ) -> tuple[FindCoordinatorResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -383,13 +316,81 @@ def _d_FindCoordinatorResponse_v4(
     if _n < 0:
         raise CorruptMessage("null array Coordinators")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Coordinators longer than the frame")
-        _items_coordinators = []
+        _itemscoordinators = []
         for _ in range(_n):
-            _item_coordinators, pos = _d_Coordinator_v4(data, pos)
-            _items_coordinators.append(_item_coordinators)
-        _coordinators = _items_coordinators
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Key")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Key runs past the end of the frame")
+                _coordinators_key = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_coordinators_node_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _coordinators_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _coordinators_port,
+                _coordinators_error_code,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _coordinators_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _coordinators_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemscoordinators.append(
+                Coordinator(
+                    _coordinators_key,
+                    _coordinators_node_id,
+                    _coordinators_host,
+                    _coordinators_port,
+                    _coordinators_error_code,
+                    _coordinators_error_message,
+                )
+            )
+        _coordinators = _itemscoordinators
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -397,22 +398,11 @@ def _d_FindCoordinatorResponse_v4(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return FindCoordinatorResponse(_throttle_time_ms, 0, "", 0, "", 0, _coordinators), pos
-
-
-def _e_FindCoordinatorResponse_v4(o: FindCoordinatorResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_coordinators = o.coordinators
-    buf += uvarint(len(_arr_coordinators) + 1)
-    for _item_coordinators in _arr_coordinators:
-        _e_Coordinator_v4(_item_coordinators, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_Coordinator_v5(o: Coordinator, w: Writer) -> None:

@@ -39,32 +39,7 @@ class HeartbeatRequest:
 
 
 _S_i = Struct(">i")
-
-
-def _d_HeartbeatRequest_v0(data: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    return HeartbeatRequest(_group_id, _generation_id, _member_id, None), pos
+_S_ih = Struct(">ih")
 
 
 def _e_HeartbeatRequest_v0(o: HeartbeatRequest, w: Writer) -> None:
@@ -84,6 +59,34 @@ def _e_HeartbeatRequest_v0(o: HeartbeatRequest, w: Writer) -> None:
         _b = _v_member_id.encode()
         buf += INT16.pack(len(_b))
         buf += _b
+
+
+def _d_HeartbeatRequest_v0(data: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _generation_id,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    return HeartbeatRequest(_group_id, _generation_id, _member_id, None), pos
 
 
 def _e_HeartbeatRequest_v1(o: HeartbeatRequest, w: Writer) -> None:
@@ -124,42 +127,6 @@ def _e_HeartbeatRequest_v2(o: HeartbeatRequest, w: Writer) -> None:
         buf += _b
 
 
-def _d_HeartbeatRequest_v3(data: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    return HeartbeatRequest(_group_id, _generation_id, _member_id, _group_instance_id), pos
-
-
 def _e_HeartbeatRequest_v3(o: HeartbeatRequest, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -186,62 +153,41 @@ def _e_HeartbeatRequest_v3(o: HeartbeatRequest, w: Writer) -> None:
         buf += _b
 
 
-def _d_HeartbeatRequest_v4(data: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_HeartbeatRequest_v3(data: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
         raise CorruptMessage("null string in non-nullable GroupId")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("GroupId runs past the end of the frame")
         _group_id = str(data[pos:_end], "utf-8")
         pos = _end
-    (_generation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (
+        _generation_id,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
     if _n < 0:
         raise CorruptMessage("null string in non-nullable MemberId")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("MemberId runs past the end of the frame")
         _member_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
         _group_instance_id = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("GroupInstanceId runs past the end of the frame")
         _group_instance_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
     return HeartbeatRequest(_group_id, _generation_id, _member_id, _group_instance_id), pos
 
 
@@ -270,6 +216,66 @@ def _e_HeartbeatRequest_v4(o: HeartbeatRequest, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
+
+
+def _d_HeartbeatRequest_v4(data: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_generation_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _group_instance_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return HeartbeatRequest(_group_id, _generation_id, _member_id, _group_instance_id), pos
 
 
 DECODERS = {

@@ -40,18 +40,25 @@ _S_h = Struct(">h")
 _S_ih = Struct(">ih")
 
 
-def _d_HeartbeatResponse_v0(data: memoryview, pos: int) -> tuple[HeartbeatResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return HeartbeatResponse(0, _error_code), pos
-
-
 def _e_HeartbeatResponse_v0(o: HeartbeatResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
 
 
+def _d_HeartbeatResponse_v0(data: memoryview, pos: int) -> tuple[HeartbeatResponse, int]:
+    _len = len(data)
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    return HeartbeatResponse(0, _error_code), pos
+
+
+def _e_HeartbeatResponse_v1(o: HeartbeatResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+
+
 def _d_HeartbeatResponse_v1(data: memoryview, pos: int) -> tuple[HeartbeatResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -60,12 +67,14 @@ def _d_HeartbeatResponse_v1(data: memoryview, pos: int) -> tuple[HeartbeatRespon
     return HeartbeatResponse(_throttle_time_ms, _error_code), pos
 
 
-def _e_HeartbeatResponse_v1(o: HeartbeatResponse, w: Writer) -> None:
+def _e_HeartbeatResponse_v4(o: HeartbeatResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    buf += b"\x00"
 
 
 def _d_HeartbeatResponse_v4(data: memoryview, pos: int) -> tuple[HeartbeatResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -78,17 +87,11 @@ def _d_HeartbeatResponse_v4(data: memoryview, pos: int) -> tuple[HeartbeatRespon
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return HeartbeatResponse(_throttle_time_ms, _error_code), pos
-
-
-def _e_HeartbeatResponse_v4(o: HeartbeatResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -51,33 +51,8 @@ class IncrementalAlterConfigsRequest:
 
 
 _S_b = Struct(">b")
+_S_bh = Struct(">bh")
 _S_o = Struct(">?")
-
-
-def _d_AlterableConfig_v0(data: memoryview, pos: int) -> tuple[AlterableConfig, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_config_operation,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    return AlterableConfig(_name, _config_operation, _value), pos
 
 
 def _e_AlterableConfig_v0(o: AlterableConfig, w: Writer) -> None:
@@ -99,34 +74,6 @@ def _e_AlterableConfig_v0(o: AlterableConfig, w: Writer) -> None:
         buf += _b
 
 
-def _d_AlterConfigsResource_v0(data: memoryview, pos: int) -> tuple[AlterConfigsResource, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Configs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_AlterableConfig_v0(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    return AlterConfigsResource(_resource_type, _resource_name, _configs), pos
-
-
 def _e_AlterConfigsResource_v0(o: AlterConfigsResource, w: Writer) -> None:
     buf = w.buf
     buf += _S_b.pack(o.resource_type)
@@ -144,26 +91,6 @@ def _e_AlterConfigsResource_v0(o: AlterConfigsResource, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_IncrementalAlterConfigsRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[IncrementalAlterConfigsRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Resources")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Resources longer than the frame")
-        _items_resources = []
-        for _ in range(_n):
-            _item_resources, pos = _d_AlterConfigsResource_v0(data, pos)
-            _items_resources.append(_item_resources)
-        _resources = _items_resources
-    (_validate_only,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    return IncrementalAlterConfigsRequest(_resources, _validate_only), pos
-
-
 def _e_IncrementalAlterConfigsRequest_v0(o: IncrementalAlterConfigsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_resources = o.resources
@@ -174,49 +101,81 @@ def _e_IncrementalAlterConfigsRequest_v0(o: IncrementalAlterConfigsRequest, w: W
     buf += _S_o.pack(o.validate_only)
 
 
-def _d_AlterableConfig_v1(data: memoryview, pos: int) -> tuple[AlterableConfig, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_IncrementalAlterConfigsRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[IncrementalAlterConfigsRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
+        raise CorruptMessage("null array Resources")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_config_operation,) = _S_b.unpack_from(data, pos)
+        if _n > _len - pos:
+            raise CorruptMessage("array Resources longer than the frame")
+        _itemsresources = []
+        for _ in range(_n):
+            (
+                _resources_resource_type,
+                _n,
+            ) = _S_bh.unpack_from(data, pos)
+            pos += 3
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Configs")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemsresources_configs = []
+                for _ in range(_n):
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _resources_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (
+                        _resources_configs_config_operation,
+                        _n,
+                    ) = _S_bh.unpack_from(data, pos)
+                    pos += 3
+                    if _n < 0:
+                        _resources_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _resources_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsresources_configs.append(
+                        AlterableConfig(
+                            _resources_configs_name,
+                            _resources_configs_config_operation,
+                            _resources_configs_value,
+                        )
+                    )
+                _resources_configs = _itemsresources_configs
+            _itemsresources.append(
+                AlterConfigsResource(
+                    _resources_resource_type, _resources_resource_name, _resources_configs
+                )
+            )
+        _resources = _itemsresources
+    (_validate_only,) = _S_o.unpack_from(data, pos)
     pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _value = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Value runs past the end of the frame")
-        _value = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterableConfig(_name, _config_operation, _value), pos
+    return IncrementalAlterConfigsRequest(_resources, _validate_only), pos
 
 
 def _e_AlterableConfig_v1(o: AlterableConfig, w: Writer) -> None:
@@ -239,53 +198,6 @@ def _e_AlterableConfig_v1(o: AlterableConfig, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_AlterConfigsResource_v1(data: memoryview, pos: int) -> tuple[AlterConfigsResource, int]:
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Configs")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Configs longer than the frame")
-        _items_configs = []
-        for _ in range(_n):
-            _item_configs, pos = _d_AlterableConfig_v1(data, pos)
-            _items_configs.append(_item_configs)
-        _configs = _items_configs
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return AlterConfigsResource(_resource_type, _resource_name, _configs), pos
-
-
 def _e_AlterConfigsResource_v1(o: AlterConfigsResource, w: Writer) -> None:
     buf = w.buf
     buf += _S_b.pack(o.resource_type)
@@ -304,41 +216,6 @@ def _e_AlterConfigsResource_v1(o: AlterConfigsResource, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_IncrementalAlterConfigsRequest_v1(
-    data: memoryview, pos: int
-) -> tuple[IncrementalAlterConfigsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Resources")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Resources longer than the frame")
-        _items_resources = []
-        for _ in range(_n):
-            _item_resources, pos = _d_AlterConfigsResource_v1(data, pos)
-            _items_resources.append(_item_resources)
-        _resources = _items_resources
-    (_validate_only,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return IncrementalAlterConfigsRequest(_resources, _validate_only), pos
-
-
 def _e_IncrementalAlterConfigsRequest_v1(o: IncrementalAlterConfigsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_resources = o.resources
@@ -348,6 +225,134 @@ def _e_IncrementalAlterConfigsRequest_v1(o: IncrementalAlterConfigsRequest, w: W
     buf = w.buf
     buf += _S_o.pack(o.validate_only)
     buf += b"\x00"
+
+
+def _d_IncrementalAlterConfigsRequest_v1(
+    data: memoryview, pos: int
+) -> tuple[IncrementalAlterConfigsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Resources")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Resources longer than the frame")
+        _itemsresources = []
+        for _ in range(_n):
+            (_resources_resource_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Configs")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Configs longer than the frame")
+                _itemsresources_configs = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _resources_configs_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_resources_configs_config_operation,) = _S_b.unpack_from(data, pos)
+                    pos += 1
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _resources_configs_value = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Value runs past the end of the frame")
+                        _resources_configs_value = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresources_configs.append(
+                        AlterableConfig(
+                            _resources_configs_name,
+                            _resources_configs_config_operation,
+                            _resources_configs_value,
+                        )
+                    )
+                _resources_configs = _itemsresources_configs
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresources.append(
+                AlterConfigsResource(
+                    _resources_resource_type, _resources_resource_name, _resources_configs
+                )
+            )
+        _resources = _itemsresources
+    (_validate_only,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return IncrementalAlterConfigsRequest(_resources, _validate_only), pos
 
 
 DECODERS = {

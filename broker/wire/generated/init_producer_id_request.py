@@ -45,24 +45,6 @@ _S_iqh = Struct(">iqh")
 _S_iqhoo = Struct(">iqh??")
 
 
-def _d_InitProducerIdRequest_v0(data: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _transactional_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_transaction_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return InitProducerIdRequest(
-        _transactional_id, _transaction_timeout_ms, -1, -1, False, False
-    ), pos
-
-
 def _e_InitProducerIdRequest_v0(o: InitProducerIdRequest, w: Writer) -> None:
     buf = w.buf
     _v_transactional_id = o.transactional_id
@@ -75,34 +57,20 @@ def _e_InitProducerIdRequest_v0(o: InitProducerIdRequest, w: Writer) -> None:
     buf += _S_i.pack(o.transaction_timeout_ms)
 
 
-def _d_InitProducerIdRequest_v2(data: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_InitProducerIdRequest_v0(data: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
         _transactional_id = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("TransactionalId runs past the end of the frame")
         _transactional_id = str(data[pos:_end], "utf-8")
         pos = _end
     (_transaction_timeout_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
     return InitProducerIdRequest(
         _transactional_id, _transaction_timeout_ms, -1, -1, False, False
     ), pos
@@ -121,7 +89,8 @@ def _e_InitProducerIdRequest_v2(o: InitProducerIdRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_InitProducerIdRequest_v3(data: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
+def _d_InitProducerIdRequest_v2(data: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -132,16 +101,12 @@ def _d_InitProducerIdRequest_v3(data: memoryview, pos: int) -> tuple[InitProduce
         _transactional_id = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("TransactionalId runs past the end of the frame")
         _transactional_id = str(data[pos:_end], "utf-8")
         pos = _end
-    (
-        _transaction_timeout_ms,
-        _producer_id,
-        _producer_epoch,
-    ) = _S_iqh.unpack_from(data, pos)
-    pos += 14
+    (_transaction_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -149,12 +114,12 @@ def _d_InitProducerIdRequest_v3(data: memoryview, pos: int) -> tuple[InitProduce
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return InitProducerIdRequest(
-        _transactional_id, _transaction_timeout_ms, _producer_id, _producer_epoch, False, False
+        _transactional_id, _transaction_timeout_ms, -1, -1, False, False
     ), pos
 
 
@@ -171,7 +136,8 @@ def _e_InitProducerIdRequest_v3(o: InitProducerIdRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_InitProducerIdRequest_v6(data: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
+def _d_InitProducerIdRequest_v3(data: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -182,7 +148,60 @@ def _d_InitProducerIdRequest_v6(data: memoryview, pos: int) -> tuple[InitProduce
         _transactional_id = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
+            raise CorruptMessage("TransactionalId runs past the end of the frame")
+        _transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _transaction_timeout_ms,
+        _producer_id,
+        _producer_epoch,
+    ) = _S_iqh.unpack_from(data, pos)
+    pos += 14
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return InitProducerIdRequest(
+        _transactional_id, _transaction_timeout_ms, _producer_id, _producer_epoch, False, False
+    ), pos
+
+
+def _e_InitProducerIdRequest_v6(o: InitProducerIdRequest, w: Writer) -> None:
+    buf = w.buf
+    _v_transactional_id = o.transactional_id
+    if _v_transactional_id is None:
+        buf += b"\x00"
+    else:
+        _b = _v_transactional_id.encode()
+        buf += uvarint(len(_b) + 1)
+        buf += _b
+    buf += _S_iqhoo.pack(
+        o.transaction_timeout_ms, o.producer_id, o.producer_epoch, o.enable2_pc, o.keep_prepared_txn
+    )
+    buf += b"\x00"
+
+
+def _d_InitProducerIdRequest_v6(data: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _transactional_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
             raise CorruptMessage("TransactionalId runs past the end of the frame")
         _transactional_id = str(data[pos:_end], "utf-8")
         pos = _end
@@ -201,8 +220,8 @@ def _d_InitProducerIdRequest_v6(data: memoryview, pos: int) -> tuple[InitProduce
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return InitProducerIdRequest(
@@ -213,21 +232,6 @@ def _d_InitProducerIdRequest_v6(data: memoryview, pos: int) -> tuple[InitProduce
         _enable2_pc,
         _keep_prepared_txn,
     ), pos
-
-
-def _e_InitProducerIdRequest_v6(o: InitProducerIdRequest, w: Writer) -> None:
-    buf = w.buf
-    _v_transactional_id = o.transactional_id
-    if _v_transactional_id is None:
-        buf += b"\x00"
-    else:
-        _b = _v_transactional_id.encode()
-        buf += uvarint(len(_b) + 1)
-        buf += _b
-    buf += _S_iqhoo.pack(
-        o.transaction_timeout_ms, o.producer_id, o.producer_epoch, o.enable2_pc, o.keep_prepared_txn
-    )
-    buf += b"\x00"
 
 
 DECODERS = {

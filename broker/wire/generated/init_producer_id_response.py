@@ -44,7 +44,13 @@ _S_ihqh = Struct(">ihqh")
 _S_ihqhqh = Struct(">ihqhqh")
 
 
+def _e_InitProducerIdResponse_v0(o: InitProducerIdResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
+
+
 def _d_InitProducerIdResponse_v0(data: memoryview, pos: int) -> tuple[InitProducerIdResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -57,12 +63,14 @@ def _d_InitProducerIdResponse_v0(data: memoryview, pos: int) -> tuple[InitProduc
     ), pos
 
 
-def _e_InitProducerIdResponse_v0(o: InitProducerIdResponse, w: Writer) -> None:
+def _e_InitProducerIdResponse_v2(o: InitProducerIdResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
+    buf += b"\x00"
 
 
 def _d_InitProducerIdResponse_v2(data: memoryview, pos: int) -> tuple[InitProducerIdResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -77,8 +85,8 @@ def _d_InitProducerIdResponse_v2(data: memoryview, pos: int) -> tuple[InitProduc
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return InitProducerIdResponse(
@@ -86,13 +94,21 @@ def _d_InitProducerIdResponse_v2(data: memoryview, pos: int) -> tuple[InitProduc
     ), pos
 
 
-def _e_InitProducerIdResponse_v2(o: InitProducerIdResponse, w: Writer) -> None:
+def _e_InitProducerIdResponse_v6(o: InitProducerIdResponse, w: Writer) -> None:
     buf = w.buf
-    buf += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
+    buf += _S_ihqhqh.pack(
+        o.throttle_time_ms,
+        o.error_code,
+        o.producer_id,
+        o.producer_epoch,
+        o.ongoing_txn_producer_id,
+        o.ongoing_txn_producer_epoch,
+    )
     buf += b"\x00"
 
 
 def _d_InitProducerIdResponse_v6(data: memoryview, pos: int) -> tuple[InitProducerIdResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -109,8 +125,8 @@ def _d_InitProducerIdResponse_v6(data: memoryview, pos: int) -> tuple[InitProduc
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return InitProducerIdResponse(
@@ -121,19 +137,6 @@ def _d_InitProducerIdResponse_v6(data: memoryview, pos: int) -> tuple[InitProduc
         _ongoing_txn_producer_id,
         _ongoing_txn_producer_epoch,
     ), pos
-
-
-def _e_InitProducerIdResponse_v6(o: InitProducerIdResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ihqhqh.pack(
-        o.throttle_time_ms,
-        o.error_code,
-        o.producer_id,
-        o.producer_epoch,
-        o.ongoing_txn_producer_id,
-        o.ongoing_txn_producer_epoch,
-    )
-    buf += b"\x00"
 
 
 DECODERS = {

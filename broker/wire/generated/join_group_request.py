@@ -49,33 +49,9 @@ class JoinGroupRequest:
 
 
 _S_i = Struct(">i")
+_S_ih = Struct(">ih")
 _S_ii = Struct(">ii")
-
-
-def _d_JoinGroupRequestProtocol_v0(
-    data: memoryview, pos: int
-) -> tuple[JoinGroupRequestProtocol, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Metadata")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Metadata runs past the end of the frame")
-        _metadata = bytes(data[pos:_end])
-        pos = _end
-    return JoinGroupRequestProtocol(_name, _metadata), pos
+_S_iih = Struct(">iih")
 
 
 def _e_JoinGroupRequestProtocol_v0(o: JoinGroupRequestProtocol, w: Writer) -> None:
@@ -93,56 +69,6 @@ def _e_JoinGroupRequestProtocol_v0(o: JoinGroupRequestProtocol, w: Writer) -> No
     else:
         buf += INT32.pack(len(_v_metadata))
         buf += _v_metadata
-
-
-def _d_JoinGroupRequest_v0(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_session_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Protocols")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Protocols longer than the frame")
-        _items_protocols = []
-        for _ in range(_n):
-            _item_protocols, pos = _d_JoinGroupRequestProtocol_v0(data, pos)
-            _items_protocols.append(_item_protocols)
-        _protocols = _items_protocols
-    return JoinGroupRequest(
-        _group_id, _session_timeout_ms, -1, _member_id, None, _protocol_type, _protocols, None
-    ), pos
 
 
 def _e_JoinGroupRequest_v0(o: JoinGroupRequest, w: Writer) -> None:
@@ -176,6 +102,77 @@ def _e_JoinGroupRequest_v0(o: JoinGroupRequest, w: Writer) -> None:
     buf = w.buf
 
 
+def _d_JoinGroupRequest_v0(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _session_timeout_ms,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ProtocolType")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolType runs past the end of the frame")
+        _protocol_type = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Protocols")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Protocols longer than the frame")
+        _itemsprotocols = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _protocols_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _protocols_metadata = bytes(data[pos:_end])
+                pos = _end
+            _itemsprotocols.append(JoinGroupRequestProtocol(_protocols_name, _protocols_metadata))
+        _protocols = _itemsprotocols
+    return JoinGroupRequest(
+        _group_id, _session_timeout_ms, -1, _member_id, None, _protocol_type, _protocols, None
+    ), pos
+
+
 def _e_JoinGroupRequestProtocol_v1(o: JoinGroupRequestProtocol, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -191,66 +188,6 @@ def _e_JoinGroupRequestProtocol_v1(o: JoinGroupRequestProtocol, w: Writer) -> No
     else:
         buf += INT32.pack(len(_v_metadata))
         buf += _v_metadata
-
-
-def _d_JoinGroupRequest_v1(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _session_timeout_ms,
-        _rebalance_timeout_ms,
-    ) = _S_ii.unpack_from(data, pos)
-    pos += 8
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Protocols")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Protocols longer than the frame")
-        _items_protocols = []
-        for _ in range(_n):
-            _item_protocols, pos = _d_JoinGroupRequestProtocol_v0(data, pos)
-            _items_protocols.append(_item_protocols)
-        _protocols = _items_protocols
-    return JoinGroupRequest(
-        _group_id,
-        _session_timeout_ms,
-        _rebalance_timeout_ms,
-        _member_id,
-        None,
-        _protocol_type,
-        _protocols,
-        None,
-    ), pos
 
 
 def _e_JoinGroupRequest_v1(o: JoinGroupRequest, w: Writer) -> None:
@@ -282,6 +219,85 @@ def _e_JoinGroupRequest_v1(o: JoinGroupRequest, w: Writer) -> None:
     for _item_protocols in _arr_protocols:
         _e_JoinGroupRequestProtocol_v1(_item_protocols, w)
     buf = w.buf
+
+
+def _d_JoinGroupRequest_v1(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _session_timeout_ms,
+        _rebalance_timeout_ms,
+        _n,
+    ) = _S_iih.unpack_from(data, pos)
+    pos += 10
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ProtocolType")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolType runs past the end of the frame")
+        _protocol_type = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Protocols")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Protocols longer than the frame")
+        _itemsprotocols = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _protocols_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _protocols_metadata = bytes(data[pos:_end])
+                pos = _end
+            _itemsprotocols.append(JoinGroupRequestProtocol(_protocols_name, _protocols_metadata))
+        _protocols = _itemsprotocols
+    return JoinGroupRequest(
+        _group_id,
+        _session_timeout_ms,
+        _rebalance_timeout_ms,
+        _member_id,
+        None,
+        _protocol_type,
+        _protocols,
+        None,
+    ), pos
 
 
 def _e_JoinGroupRequestProtocol_v2(o: JoinGroupRequestProtocol, w: Writer) -> None:
@@ -445,76 +461,6 @@ def _e_JoinGroupRequestProtocol_v5(o: JoinGroupRequestProtocol, w: Writer) -> No
         buf += _v_metadata
 
 
-def _d_JoinGroupRequest_v5(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _session_timeout_ms,
-        _rebalance_timeout_ms,
-    ) = _S_ii.unpack_from(data, pos)
-    pos += 8
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Protocols")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Protocols longer than the frame")
-        _items_protocols = []
-        for _ in range(_n):
-            _item_protocols, pos = _d_JoinGroupRequestProtocol_v0(data, pos)
-            _items_protocols.append(_item_protocols)
-        _protocols = _items_protocols
-    return JoinGroupRequest(
-        _group_id,
-        _session_timeout_ms,
-        _rebalance_timeout_ms,
-        _member_id,
-        _group_instance_id,
-        _protocol_type,
-        _protocols,
-        None,
-    ), pos
-
-
 def _e_JoinGroupRequest_v5(o: JoinGroupRequest, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -553,49 +499,93 @@ def _e_JoinGroupRequest_v5(o: JoinGroupRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_JoinGroupRequestProtocol_v6(
-    data: memoryview, pos: int
-) -> tuple[JoinGroupRequestProtocol, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_JoinGroupRequest_v5(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
+        raise CorruptMessage("null string in non-nullable GroupId")
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (
+        _session_timeout_ms,
+        _rebalance_timeout_ms,
+        _n,
+    ) = _S_iih.unpack_from(data, pos)
+    pos += 10
     if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Metadata")
+        raise CorruptMessage("null string in non-nullable MemberId")
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Metadata runs past the end of the frame")
-        _metadata = bytes(data[pos:_end])
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        _group_instance_id = None
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return JoinGroupRequestProtocol(_name, _metadata), pos
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ProtocolType")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolType runs past the end of the frame")
+        _protocol_type = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Protocols")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Protocols longer than the frame")
+        _itemsprotocols = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _protocols_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _protocols_metadata = bytes(data[pos:_end])
+                pos = _end
+            _itemsprotocols.append(JoinGroupRequestProtocol(_protocols_name, _protocols_metadata))
+        _protocols = _itemsprotocols
+    return JoinGroupRequest(
+        _group_id,
+        _session_timeout_ms,
+        _rebalance_timeout_ms,
+        _member_id,
+        _group_instance_id,
+        _protocol_type,
+        _protocols,
+        None,
+    ), pos
 
 
 def _e_JoinGroupRequestProtocol_v6(o: JoinGroupRequestProtocol, w: Writer) -> None:
@@ -614,107 +604,6 @@ def _e_JoinGroupRequestProtocol_v6(o: JoinGroupRequestProtocol, w: Writer) -> No
         buf += uvarint(len(_v_metadata) + 1)
         buf += _v_metadata
     buf += b"\x00"
-
-
-def _d_JoinGroupRequest_v6(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _session_timeout_ms,
-        _rebalance_timeout_ms,
-    ) = _S_ii.unpack_from(data, pos)
-    pos += 8
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Protocols")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Protocols longer than the frame")
-        _items_protocols = []
-        for _ in range(_n):
-            _item_protocols, pos = _d_JoinGroupRequestProtocol_v6(data, pos)
-            _items_protocols.append(_item_protocols)
-        _protocols = _items_protocols
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return JoinGroupRequest(
-        _group_id,
-        _session_timeout_ms,
-        _rebalance_timeout_ms,
-        _member_id,
-        _group_instance_id,
-        _protocol_type,
-        _protocols,
-        None,
-    ), pos
 
 
 def _e_JoinGroupRequest_v6(o: JoinGroupRequest, w: Writer) -> None:
@@ -754,6 +643,146 @@ def _e_JoinGroupRequest_v6(o: JoinGroupRequest, w: Writer) -> None:
         _e_JoinGroupRequestProtocol_v6(_item_protocols, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_JoinGroupRequest_v6(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _session_timeout_ms,
+        _rebalance_timeout_ms,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _group_instance_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ProtocolType")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolType runs past the end of the frame")
+        _protocol_type = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Protocols")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Protocols longer than the frame")
+        _itemsprotocols = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _protocols_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _protocols_metadata = bytes(data[pos:_end])
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsprotocols.append(JoinGroupRequestProtocol(_protocols_name, _protocols_metadata))
+        _protocols = _itemsprotocols
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return JoinGroupRequest(
+        _group_id,
+        _session_timeout_ms,
+        _rebalance_timeout_ms,
+        _member_id,
+        _group_instance_id,
+        _protocol_type,
+        _protocols,
+        None,
+    ), pos
 
 
 def _e_JoinGroupRequestProtocol_v7(o: JoinGroupRequestProtocol, w: Writer) -> None:
@@ -831,121 +860,6 @@ def _e_JoinGroupRequestProtocol_v8(o: JoinGroupRequestProtocol, w: Writer) -> No
     buf += b"\x00"
 
 
-def _d_JoinGroupRequest_v8(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _session_timeout_ms,
-        _rebalance_timeout_ms,
-    ) = _S_ii.unpack_from(data, pos)
-    pos += 8
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Protocols")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Protocols longer than the frame")
-        _items_protocols = []
-        for _ in range(_n):
-            _item_protocols, pos = _d_JoinGroupRequestProtocol_v6(data, pos)
-            _items_protocols.append(_item_protocols)
-        _protocols = _items_protocols
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _reason = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Reason runs past the end of the frame")
-        _reason = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return JoinGroupRequest(
-        _group_id,
-        _session_timeout_ms,
-        _rebalance_timeout_ms,
-        _member_id,
-        _group_instance_id,
-        _protocol_type,
-        _protocols,
-        _reason,
-    ), pos
-
-
 def _e_JoinGroupRequest_v8(o: JoinGroupRequest, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -990,6 +904,160 @@ def _e_JoinGroupRequest_v8(o: JoinGroupRequest, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
+
+
+def _d_JoinGroupRequest_v8(data: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _session_timeout_ms,
+        _rebalance_timeout_ms,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _group_instance_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ProtocolType")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolType runs past the end of the frame")
+        _protocol_type = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Protocols")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Protocols longer than the frame")
+        _itemsprotocols = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _protocols_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _protocols_metadata = bytes(data[pos:_end])
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsprotocols.append(JoinGroupRequestProtocol(_protocols_name, _protocols_metadata))
+        _protocols = _itemsprotocols
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _reason = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Reason runs past the end of the frame")
+        _reason = str(data[pos:_end], "utf-8")
+        pos = _end
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return JoinGroupRequest(
+        _group_id,
+        _session_timeout_ms,
+        _rebalance_timeout_ms,
+        _member_id,
+        _group_instance_id,
+        _protocol_type,
+        _protocols,
+        _reason,
+    ), pos
 
 
 def _e_JoinGroupRequestProtocol_v9(o: JoinGroupRequestProtocol, w: Writer) -> None:

@@ -51,34 +51,10 @@ class JoinGroupResponse:
 
 
 _S_hi = Struct(">hi")
+_S_hih = Struct(">hih")
 _S_ihi = Struct(">ihi")
+_S_ihih = Struct(">ihih")
 _S_o = Struct(">?")
-
-
-def _d_JoinGroupResponseMember_v0(
-    data: memoryview, pos: int
-) -> tuple[JoinGroupResponseMember, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Metadata")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Metadata runs past the end of the frame")
-        _metadata = bytes(data[pos:_end])
-        pos = _end
-    return JoinGroupResponseMember(_member_id, None, _metadata), pos
 
 
 def _e_JoinGroupResponseMember_v0(o: JoinGroupResponseMember, w: Writer) -> None:
@@ -96,59 +72,6 @@ def _e_JoinGroupResponseMember_v0(o: JoinGroupResponseMember, w: Writer) -> None
     else:
         buf += INT32.pack(len(_v_metadata))
         buf += _v_metadata
-
-
-def _d_JoinGroupResponse_v0(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    (
-        _error_code,
-        _generation_id,
-    ) = _S_hi.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolName runs past the end of the frame")
-        _protocol_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Leader")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Leader runs past the end of the frame")
-        _leader = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_JoinGroupResponseMember_v0(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    return JoinGroupResponse(
-        0, _error_code, _generation_id, None, _protocol_name, _leader, False, _member_id, _members
-    ), pos
 
 
 def _e_JoinGroupResponse_v0(o: JoinGroupResponse, w: Writer) -> None:
@@ -180,6 +103,80 @@ def _e_JoinGroupResponse_v0(o: JoinGroupResponse, w: Writer) -> None:
     for _item_members in _arr_members:
         _e_JoinGroupResponseMember_v0(_item_members, w)
     buf = w.buf
+
+
+def _d_JoinGroupResponse_v0(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
+    _len = len(data)
+    (
+        _error_code,
+        _generation_id,
+        _n,
+    ) = _S_hih.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ProtocolName")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolName runs past the end of the frame")
+        _protocol_name = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Leader")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Leader runs past the end of the frame")
+        _leader = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Members")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _members_metadata = bytes(data[pos:_end])
+                pos = _end
+            _itemsmembers.append(
+                JoinGroupResponseMember(_members_member_id, None, _members_metadata)
+            )
+        _members = _itemsmembers
+    return JoinGroupResponse(
+        0, _error_code, _generation_id, None, _protocol_name, _leader, False, _member_id, _members
+    ), pos
 
 
 def _e_JoinGroupResponseMember_v1(o: JoinGroupResponseMember, w: Writer) -> None:
@@ -247,68 +244,6 @@ def _e_JoinGroupResponseMember_v2(o: JoinGroupResponseMember, w: Writer) -> None
         buf += _v_metadata
 
 
-def _d_JoinGroupResponse_v2(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-    ) = _S_ihi.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolName runs past the end of the frame")
-        _protocol_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Leader")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Leader runs past the end of the frame")
-        _leader = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_JoinGroupResponseMember_v0(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    return JoinGroupResponse(
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-        None,
-        _protocol_name,
-        _leader,
-        False,
-        _member_id,
-        _members,
-    ), pos
-
-
 def _e_JoinGroupResponse_v2(o: JoinGroupResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.generation_id)
@@ -338,6 +273,89 @@ def _e_JoinGroupResponse_v2(o: JoinGroupResponse, w: Writer) -> None:
     for _item_members in _arr_members:
         _e_JoinGroupResponseMember_v2(_item_members, w)
     buf = w.buf
+
+
+def _d_JoinGroupResponse_v2(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+        _n,
+    ) = _S_ihih.unpack_from(data, pos)
+    pos += 12
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ProtocolName")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolName runs past the end of the frame")
+        _protocol_name = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Leader")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Leader runs past the end of the frame")
+        _leader = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Members")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _members_metadata = bytes(data[pos:_end])
+                pos = _end
+            _itemsmembers.append(
+                JoinGroupResponseMember(_members_member_id, None, _members_metadata)
+            )
+        _members = _itemsmembers
+    return JoinGroupResponse(
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+        None,
+        _protocol_name,
+        _leader,
+        False,
+        _member_id,
+        _members,
+    ), pos
 
 
 def _e_JoinGroupResponseMember_v3(o: JoinGroupResponseMember, w: Writer) -> None:
@@ -436,42 +454,6 @@ def _e_JoinGroupResponse_v4(o: JoinGroupResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_JoinGroupResponseMember_v5(
-    data: memoryview, pos: int
-) -> tuple[JoinGroupResponseMember, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Metadata")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Metadata runs past the end of the frame")
-        _metadata = bytes(data[pos:_end])
-        pos = _end
-    return JoinGroupResponseMember(_member_id, _group_instance_id, _metadata), pos
-
-
 def _e_JoinGroupResponseMember_v5(o: JoinGroupResponseMember, w: Writer) -> None:
     buf = w.buf
     _v_member_id = o.member_id
@@ -494,68 +476,6 @@ def _e_JoinGroupResponseMember_v5(o: JoinGroupResponseMember, w: Writer) -> None
     else:
         buf += INT32.pack(len(_v_metadata))
         buf += _v_metadata
-
-
-def _d_JoinGroupResponse_v5(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-    ) = _S_ihi.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolName runs past the end of the frame")
-        _protocol_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Leader")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Leader runs past the end of the frame")
-        _leader = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_JoinGroupResponseMember_v5(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    return JoinGroupResponse(
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-        None,
-        _protocol_name,
-        _leader,
-        False,
-        _member_id,
-        _members,
-    ), pos
 
 
 def _e_JoinGroupResponse_v5(o: JoinGroupResponse, w: Writer) -> None:
@@ -589,63 +509,99 @@ def _e_JoinGroupResponse_v5(o: JoinGroupResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_JoinGroupResponseMember_v6(
-    data: memoryview, pos: int
-) -> tuple[JoinGroupResponseMember, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
+def _d_JoinGroupResponse_v5(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+        _n,
+    ) = _S_ihih.unpack_from(data, pos)
+    pos += 12
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ProtocolName")
     else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolName runs past the end of the frame")
+        _protocol_name = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Leader")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Leader runs past the end of the frame")
+        _leader = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
         raise CorruptMessage("null string in non-nullable MemberId")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("MemberId runs past the end of the frame")
         _member_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        _group_instance_id = None
+        raise CorruptMessage("null array Members")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Metadata")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Metadata runs past the end of the frame")
-        _metadata = bytes(data[pos:_end])
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return JoinGroupResponseMember(_member_id, _group_instance_id, _metadata), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                _members_group_instance_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                _members_group_instance_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _members_metadata = bytes(data[pos:_end])
+                pos = _end
+            _itemsmembers.append(
+                JoinGroupResponseMember(
+                    _members_member_id, _members_group_instance_id, _members_metadata
+                )
+            )
+        _members = _itemsmembers
+    return JoinGroupResponse(
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+        None,
+        _protocol_name,
+        _leader,
+        False,
+        _member_id,
+        _members,
+    ), pos
 
 
 def _e_JoinGroupResponseMember_v6(o: JoinGroupResponseMember, w: Writer) -> None:
@@ -671,95 +627,6 @@ def _e_JoinGroupResponseMember_v6(o: JoinGroupResponseMember, w: Writer) -> None
         buf += uvarint(len(_v_metadata) + 1)
         buf += _v_metadata
     buf += b"\x00"
-
-
-def _d_JoinGroupResponse_v6(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-    ) = _S_ihi.unpack_from(data, pos)
-    pos += 10
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolName runs past the end of the frame")
-        _protocol_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Leader")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Leader runs past the end of the frame")
-        _leader = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_JoinGroupResponseMember_v6(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return JoinGroupResponse(
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-        None,
-        _protocol_name,
-        _leader,
-        False,
-        _member_id,
-        _members,
-    ), pos
 
 
 def _e_JoinGroupResponse_v6(o: JoinGroupResponse, w: Writer) -> None:
@@ -794,6 +661,152 @@ def _e_JoinGroupResponse_v6(o: JoinGroupResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _d_JoinGroupResponse_v6(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+    ) = _S_ihi.unpack_from(data, pos)
+    pos += 10
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable ProtocolName")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolName runs past the end of the frame")
+        _protocol_name = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Leader")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Leader runs past the end of the frame")
+        _leader = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Members")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _members_group_instance_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                _members_group_instance_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _members_metadata = bytes(data[pos:_end])
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsmembers.append(
+                JoinGroupResponseMember(
+                    _members_member_id, _members_group_instance_id, _members_metadata
+                )
+            )
+        _members = _itemsmembers
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return JoinGroupResponse(
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+        None,
+        _protocol_name,
+        _leader,
+        False,
+        _member_id,
+        _members,
+    ), pos
+
+
 def _e_JoinGroupResponseMember_v7(o: JoinGroupResponseMember, w: Writer) -> None:
     buf = w.buf
     _v_member_id = o.member_id
@@ -817,109 +830,6 @@ def _e_JoinGroupResponseMember_v7(o: JoinGroupResponseMember, w: Writer) -> None
         buf += uvarint(len(_v_metadata) + 1)
         buf += _v_metadata
     buf += b"\x00"
-
-
-def _d_JoinGroupResponse_v7(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-    ) = _S_ihi.unpack_from(data, pos)
-    pos += 10
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _protocol_type = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _protocol_name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolName runs past the end of the frame")
-        _protocol_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Leader")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Leader runs past the end of the frame")
-        _leader = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_JoinGroupResponseMember_v6(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return JoinGroupResponse(
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-        _protocol_type,
-        _protocol_name,
-        _leader,
-        False,
-        _member_id,
-        _members,
-    ), pos
 
 
 def _e_JoinGroupResponse_v7(o: JoinGroupResponse, w: Writer) -> None:
@@ -959,6 +869,166 @@ def _e_JoinGroupResponse_v7(o: JoinGroupResponse, w: Writer) -> None:
         _e_JoinGroupResponseMember_v7(_item_members, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_JoinGroupResponse_v7(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+    ) = _S_ihi.unpack_from(data, pos)
+    pos += 10
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _protocol_type = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolType runs past the end of the frame")
+        _protocol_type = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _protocol_name = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolName runs past the end of the frame")
+        _protocol_name = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Leader")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Leader runs past the end of the frame")
+        _leader = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Members")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _members_group_instance_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                _members_group_instance_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _members_metadata = bytes(data[pos:_end])
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsmembers.append(
+                JoinGroupResponseMember(
+                    _members_member_id, _members_group_instance_id, _members_metadata
+                )
+            )
+        _members = _itemsmembers
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return JoinGroupResponse(
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+        _protocol_type,
+        _protocol_name,
+        _leader,
+        False,
+        _member_id,
+        _members,
+    ), pos
 
 
 def _e_JoinGroupResponseMember_v8(o: JoinGroupResponseMember, w: Writer) -> None:
@@ -1050,111 +1120,6 @@ def _e_JoinGroupResponseMember_v9(o: JoinGroupResponseMember, w: Writer) -> None
     buf += b"\x00"
 
 
-def _d_JoinGroupResponse_v9(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-    ) = _S_ihi.unpack_from(data, pos)
-    pos += 10
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _protocol_type = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _protocol_name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolName runs past the end of the frame")
-        _protocol_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Leader")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Leader runs past the end of the frame")
-        _leader = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_skip_assignment,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_JoinGroupResponseMember_v6(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return JoinGroupResponse(
-        _throttle_time_ms,
-        _error_code,
-        _generation_id,
-        _protocol_type,
-        _protocol_name,
-        _leader,
-        _skip_assignment,
-        _member_id,
-        _members,
-    ), pos
-
-
 def _e_JoinGroupResponse_v9(o: JoinGroupResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.generation_id)
@@ -1193,6 +1158,168 @@ def _e_JoinGroupResponse_v9(o: JoinGroupResponse, w: Writer) -> None:
         _e_JoinGroupResponseMember_v9(_item_members, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_JoinGroupResponse_v9(data: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+    ) = _S_ihi.unpack_from(data, pos)
+    pos += 10
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _protocol_type = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolType runs past the end of the frame")
+        _protocol_type = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _protocol_name = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolName runs past the end of the frame")
+        _protocol_name = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Leader")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Leader runs past the end of the frame")
+        _leader = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_skip_assignment,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Members")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _members_group_instance_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                _members_group_instance_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Metadata")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Metadata runs past the end of the frame")
+                _members_metadata = bytes(data[pos:_end])
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsmembers.append(
+                JoinGroupResponseMember(
+                    _members_member_id, _members_group_instance_id, _members_metadata
+                )
+            )
+        _members = _itemsmembers
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return JoinGroupResponse(
+        _throttle_time_ms,
+        _error_code,
+        _generation_id,
+        _protocol_type,
+        _protocol_name,
+        _leader,
+        _skip_assignment,
+        _member_id,
+        _members,
+    ), pos
 
 
 DECODERS = {

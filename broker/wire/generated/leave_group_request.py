@@ -44,36 +44,8 @@ class LeaveGroupRequest:
     members: list[MemberIdentity] = field(default_factory=list)
 
 
-def _d_MemberIdentity_v0(data: memoryview, pos: int) -> tuple[MemberIdentity, int]:
-    return MemberIdentity("", None, None), pos
-
-
 def _e_MemberIdentity_v0(o: MemberIdentity, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_LeaveGroupRequest_v0(data: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    return LeaveGroupRequest(_group_id, _member_id, []), pos
 
 
 def _e_LeaveGroupRequest_v0(o: LeaveGroupRequest, w: Writer) -> None:
@@ -92,6 +64,31 @@ def _e_LeaveGroupRequest_v0(o: LeaveGroupRequest, w: Writer) -> None:
         _b = _v_member_id.encode()
         buf += INT16.pack(len(_b))
         buf += _b
+
+
+def _d_LeaveGroupRequest_v0(data: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    return LeaveGroupRequest(_group_id, _member_id, []), pos
 
 
 def _e_LeaveGroupRequest_v1(o: LeaveGroupRequest, w: Writer) -> None:
@@ -130,30 +127,6 @@ def _e_LeaveGroupRequest_v2(o: LeaveGroupRequest, w: Writer) -> None:
         buf += _b
 
 
-def _d_MemberIdentity_v3(data: memoryview, pos: int) -> tuple[MemberIdentity, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    return MemberIdentity(_member_id, _group_instance_id, None), pos
-
-
 def _e_MemberIdentity_v3(o: MemberIdentity, w: Writer) -> None:
     buf = w.buf
     _v_member_id = o.member_id
@@ -172,32 +145,6 @@ def _e_MemberIdentity_v3(o: MemberIdentity, w: Writer) -> None:
         buf += _b
 
 
-def _d_LeaveGroupRequest_v3(data: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_MemberIdentity_v3(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    return LeaveGroupRequest(_group_id, "", _members), pos
-
-
 def _e_LeaveGroupRequest_v3(o: LeaveGroupRequest, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -214,47 +161,52 @@ def _e_LeaveGroupRequest_v3(o: LeaveGroupRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_MemberIdentity_v4(data: memoryview, pos: int) -> tuple[MemberIdentity, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_LeaveGroupRequest_v3(data: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
+        raise CorruptMessage("null string in non-nullable GroupId")
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        _group_instance_id = None
+        raise CorruptMessage("null array Members")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MemberIdentity(_member_id, _group_instance_id, None), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                _members_group_instance_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                _members_group_instance_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsmembers.append(
+                MemberIdentity(_members_member_id, _members_group_instance_id, None)
+            )
+        _members = _itemsmembers
+    return LeaveGroupRequest(_group_id, "", _members), pos
 
 
 def _e_MemberIdentity_v4(o: MemberIdentity, w: Writer) -> None:
@@ -276,51 +228,6 @@ def _e_MemberIdentity_v4(o: MemberIdentity, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_LeaveGroupRequest_v4(data: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_MemberIdentity_v4(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return LeaveGroupRequest(_group_id, "", _members), pos
-
-
 def _e_LeaveGroupRequest_v4(o: LeaveGroupRequest, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -338,7 +245,8 @@ def _e_LeaveGroupRequest_v4(o: LeaveGroupRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_MemberIdentity_v5(data: memoryview, pos: int) -> tuple[MemberIdentity, int]:
+def _d_LeaveGroupRequest_v4(data: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -346,12 +254,12 @@ def _d_MemberIdentity_v5(data: memoryview, pos: int) -> tuple[MemberIdentity, in
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
+        raise CorruptMessage("null string in non-nullable GroupId")
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
         pos = _end
     _n = data[pos]
     if _n < 0x80:
@@ -360,27 +268,55 @@ def _d_MemberIdentity_v5(data: memoryview, pos: int) -> tuple[MemberIdentity, in
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        _group_instance_id = None
+        raise CorruptMessage("null array Members")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _reason = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Reason runs past the end of the frame")
-        _reason = str(data[pos:_end], "utf-8")
-        pos = _end
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _members_group_instance_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                _members_group_instance_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsmembers.append(
+                MemberIdentity(_members_member_id, _members_group_instance_id, None)
+            )
+        _members = _itemsmembers
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -388,11 +324,11 @@ def _d_MemberIdentity_v5(data: memoryview, pos: int) -> tuple[MemberIdentity, in
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return MemberIdentity(_member_id, _group_instance_id, _reason), pos
+    return LeaveGroupRequest(_group_id, "", _members), pos
 
 
 def _e_MemberIdentity_v5(o: MemberIdentity, w: Writer) -> None:
@@ -421,51 +357,6 @@ def _e_MemberIdentity_v5(o: MemberIdentity, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_LeaveGroupRequest_v5(data: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_MemberIdentity_v5(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return LeaveGroupRequest(_group_id, "", _members), pos
-
-
 def _e_LeaveGroupRequest_v5(o: LeaveGroupRequest, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -481,6 +372,106 @@ def _e_LeaveGroupRequest_v5(o: LeaveGroupRequest, w: Writer) -> None:
         _e_MemberIdentity_v5(_item_members, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_LeaveGroupRequest_v5(data: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Members")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _members_group_instance_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                _members_group_instance_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _members_reason = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Reason runs past the end of the frame")
+                _members_reason = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsmembers.append(
+                MemberIdentity(_members_member_id, _members_group_instance_id, _members_reason)
+            )
+        _members = _itemsmembers
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return LeaveGroupRequest(_group_id, "", _members), pos
 
 
 DECODERS = {

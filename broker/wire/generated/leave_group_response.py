@@ -46,20 +46,11 @@ class LeaveGroupResponse:
 
 _S_h = Struct(">h")
 _S_ih = Struct(">ih")
-
-
-def _d_MemberResponse_v0(data: memoryview, pos: int) -> tuple[MemberResponse, int]:
-    return MemberResponse("", "", 0), pos
+_S_ihi = Struct(">ihi")
 
 
 def _e_MemberResponse_v0(o: MemberResponse, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_LeaveGroupResponse_v0(data: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return LeaveGroupResponse(0, _error_code, []), pos
 
 
 def _e_LeaveGroupResponse_v0(o: LeaveGroupResponse, w: Writer) -> None:
@@ -67,13 +58,11 @@ def _e_LeaveGroupResponse_v0(o: LeaveGroupResponse, w: Writer) -> None:
     buf += _S_h.pack(o.error_code)
 
 
-def _d_LeaveGroupResponse_v1(data: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    return LeaveGroupResponse(_throttle_time_ms, _error_code, []), pos
+def _d_LeaveGroupResponse_v0(data: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
+    _len = len(data)
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    return LeaveGroupResponse(0, _error_code, []), pos
 
 
 def _e_LeaveGroupResponse_v1(o: LeaveGroupResponse, w: Writer) -> None:
@@ -81,30 +70,14 @@ def _e_LeaveGroupResponse_v1(o: LeaveGroupResponse, w: Writer) -> None:
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
 
 
-def _d_MemberResponse_v3(data: memoryview, pos: int) -> tuple[MemberResponse, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return MemberResponse(_member_id, _group_instance_id, _error_code), pos
+def _d_LeaveGroupResponse_v1(data: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    return LeaveGroupResponse(_throttle_time_ms, _error_code, []), pos
 
 
 def _e_MemberResponse_v3(o: MemberResponse, w: Writer) -> None:
@@ -126,27 +99,6 @@ def _e_MemberResponse_v3(o: MemberResponse, w: Writer) -> None:
     buf += _S_h.pack(o.error_code)
 
 
-def _d_LeaveGroupResponse_v3(data: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Members")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
-        for _ in range(_n):
-            _item_members, pos = _d_MemberResponse_v3(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
-    return LeaveGroupResponse(_throttle_time_ms, _error_code, _members), pos
-
-
 def _e_LeaveGroupResponse_v3(o: LeaveGroupResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -157,49 +109,48 @@ def _e_LeaveGroupResponse_v3(o: LeaveGroupResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_MemberResponse_v4(data: memoryview, pos: int) -> tuple[MemberResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_LeaveGroupResponse_v3(data: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _n,
+    ) = _S_ihi.unpack_from(data, pos)
+    pos += 10
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
+        raise CorruptMessage("null array Members")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MemberResponse(_member_id, _group_instance_id, _error_code), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Members longer than the frame")
+        _itemsmembers = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                _members_group_instance_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                _members_group_instance_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_members_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _itemsmembers.append(
+                MemberResponse(_members_member_id, _members_group_instance_id, _members_error_code)
+            )
+        _members = _itemsmembers
+    return LeaveGroupResponse(_throttle_time_ms, _error_code, _members), pos
 
 
 def _e_MemberResponse_v4(o: MemberResponse, w: Writer) -> None:
@@ -222,7 +173,19 @@ def _e_MemberResponse_v4(o: MemberResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_LeaveGroupResponse_v4(o: LeaveGroupResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_members = o.members
+    buf += uvarint(len(_arr_members) + 1)
+    for _item_members in _arr_members:
+        _e_MemberResponse_v4(_item_members, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_LeaveGroupResponse_v4(data: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -237,13 +200,55 @@ def _d_LeaveGroupResponse_v4(data: memoryview, pos: int) -> tuple[LeaveGroupResp
     if _n < 0:
         raise CorruptMessage("null array Members")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Members longer than the frame")
-        _items_members = []
+        _itemsmembers = []
         for _ in range(_n):
-            _item_members, pos = _d_MemberResponse_v4(data, pos)
-            _items_members.append(_item_members)
-        _members = _items_members
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _members_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _members_group_instance_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+                _members_group_instance_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_members_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsmembers.append(
+                MemberResponse(_members_member_id, _members_group_instance_id, _members_error_code)
+            )
+        _members = _itemsmembers
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -251,22 +256,11 @@ def _d_LeaveGroupResponse_v4(data: memoryview, pos: int) -> tuple[LeaveGroupResp
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return LeaveGroupResponse(_throttle_time_ms, _error_code, _members), pos
-
-
-def _e_LeaveGroupResponse_v4(o: LeaveGroupResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_members = o.members
-    buf += uvarint(len(_arr_members) + 1)
-    for _item_members in _arr_members:
-        _e_MemberResponse_v4(_item_members, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_MemberResponse_v5(o: MemberResponse, w: Writer) -> None:

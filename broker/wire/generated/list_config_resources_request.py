@@ -35,9 +35,15 @@ class ListConfigResourcesRequest:
     resource_types: list[int] = field(default_factory=list)
 
 
+def _e_ListConfigResourcesRequest_v0(o: ListConfigResourcesRequest, w: Writer) -> None:
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ListConfigResourcesRequest_v0(
     data: memoryview, pos: int
 ) -> tuple[ListConfigResourcesRequest, int]:
+    _len = len(data)
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -45,21 +51,25 @@ def _d_ListConfigResourcesRequest_v0(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListConfigResourcesRequest([]), pos
 
 
-def _e_ListConfigResourcesRequest_v0(o: ListConfigResourcesRequest, w: Writer) -> None:
+def _e_ListConfigResourcesRequest_v1(o: ListConfigResourcesRequest, w: Writer) -> None:
     buf = w.buf
+    _arr_resource_types = o.resource_types
+    buf += uvarint(len(_arr_resource_types) + 1)
+    buf += pack(">%db" % len(_arr_resource_types), *_arr_resource_types)
     buf += b"\x00"
 
 
 def _d_ListConfigResourcesRequest_v1(
     data: memoryview, pos: int
 ) -> tuple[ListConfigResourcesRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -69,10 +79,12 @@ def _d_ListConfigResourcesRequest_v1(
     if _n < 0:
         raise CorruptMessage("null array ResourceTypes")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array ResourceTypes longer than the frame")
-        _resource_types = list(unpack_from(">%db" % _n, data, pos))
+        _itemsresource_types = []
+        _itemsresource_types = list(unpack_from(">%db" % _n, data, pos))
         pos += _n * 1
+        _resource_types = _itemsresource_types
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -80,19 +92,11 @@ def _d_ListConfigResourcesRequest_v1(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListConfigResourcesRequest(_resource_types), pos
-
-
-def _e_ListConfigResourcesRequest_v1(o: ListConfigResourcesRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_resource_types = o.resource_types
-    buf += uvarint(len(_arr_resource_types) + 1)
-    buf += pack(">%db" % len(_arr_resource_types), *_arr_resource_types)
-    buf += b"\x00"
 
 
 DECODERS = {

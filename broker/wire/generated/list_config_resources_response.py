@@ -47,35 +47,6 @@ _S_b = Struct(">b")
 _S_ih = Struct(">ih")
 
 
-def _d_ConfigResource_v0(data: memoryview, pos: int) -> tuple[ConfigResource, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ConfigResource(_resource_name, 16), pos
-
-
 def _e_ConfigResource_v0(o: ConfigResource, w: Writer) -> None:
     buf = w.buf
     _v_resource_name = o.resource_name
@@ -88,9 +59,21 @@ def _e_ConfigResource_v0(o: ConfigResource, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_ListConfigResourcesResponse_v0(o: ListConfigResourcesResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_config_resources = o.config_resources
+    buf += uvarint(len(_arr_config_resources) + 1)
+    for _item_config_resources in _arr_config_resources:
+        _e_ConfigResource_v0(_item_config_resources, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ListConfigResourcesResponse_v0(
     data: memoryview, pos: int
 ) -> tuple[ListConfigResourcesResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -105,13 +88,37 @@ def _d_ListConfigResourcesResponse_v0(
     if _n < 0:
         raise CorruptMessage("null array ConfigResources")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array ConfigResources longer than the frame")
-        _items_config_resources = []
+        _itemsconfig_resources = []
         for _ in range(_n):
-            _item_config_resources, pos = _d_ConfigResource_v0(data, pos)
-            _items_config_resources.append(_item_config_resources)
-        _config_resources = _items_config_resources
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _config_resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsconfig_resources.append(ConfigResource(_config_resources_resource_name, 16))
+        _config_resources = _itemsconfig_resources
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -119,53 +126,11 @@ def _d_ListConfigResourcesResponse_v0(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListConfigResourcesResponse(_throttle_time_ms, _error_code, _config_resources), pos
-
-
-def _e_ListConfigResourcesResponse_v0(o: ListConfigResourcesResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_config_resources = o.config_resources
-    buf += uvarint(len(_arr_config_resources) + 1)
-    for _item_config_resources in _arr_config_resources:
-        _e_ConfigResource_v0(_item_config_resources, w)
-    buf = w.buf
-    buf += b"\x00"
-
-
-def _d_ConfigResource_v1(data: memoryview, pos: int) -> tuple[ConfigResource, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ResourceName")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ResourceName runs past the end of the frame")
-        _resource_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_resource_type,) = _S_b.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ConfigResource(_resource_name, _resource_type), pos
 
 
 def _e_ConfigResource_v1(o: ConfigResource, w: Writer) -> None:
@@ -181,9 +146,21 @@ def _e_ConfigResource_v1(o: ConfigResource, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_ListConfigResourcesResponse_v1(o: ListConfigResourcesResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_config_resources = o.config_resources
+    buf += uvarint(len(_arr_config_resources) + 1)
+    for _item_config_resources in _arr_config_resources:
+        _e_ConfigResource_v1(_item_config_resources, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ListConfigResourcesResponse_v1(
     data: memoryview, pos: int
 ) -> tuple[ListConfigResourcesResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -198,13 +175,41 @@ def _d_ListConfigResourcesResponse_v1(
     if _n < 0:
         raise CorruptMessage("null array ConfigResources")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array ConfigResources longer than the frame")
-        _items_config_resources = []
+        _itemsconfig_resources = []
         for _ in range(_n):
-            _item_config_resources, pos = _d_ConfigResource_v1(data, pos)
-            _items_config_resources.append(_item_config_resources)
-        _config_resources = _items_config_resources
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ResourceName")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ResourceName runs past the end of the frame")
+                _config_resources_resource_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_config_resources_resource_type,) = _S_b.unpack_from(data, pos)
+            pos += 1
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsconfig_resources.append(
+                ConfigResource(_config_resources_resource_name, _config_resources_resource_type)
+            )
+        _config_resources = _itemsconfig_resources
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -212,22 +217,11 @@ def _d_ListConfigResourcesResponse_v1(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListConfigResourcesResponse(_throttle_time_ms, _error_code, _config_resources), pos
-
-
-def _e_ListConfigResourcesResponse_v1(o: ListConfigResourcesResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_config_resources = o.config_resources
-    buf += uvarint(len(_arr_config_resources) + 1)
-    for _item_config_resources in _arr_config_resources:
-        _e_ConfigResource_v1(_item_config_resources, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

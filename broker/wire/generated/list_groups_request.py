@@ -36,26 +36,12 @@ class ListGroupsRequest:
     types_filter: list[str] = field(default_factory=list)
 
 
-def _d_ListGroupsRequest_v0(data: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
-    return ListGroupsRequest([], []), pos
-
-
 def _e_ListGroupsRequest_v0(o: ListGroupsRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ListGroupsRequest_v3(data: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
+def _d_ListGroupsRequest_v0(data: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
+    _len = len(data)
     return ListGroupsRequest([], []), pos
 
 
@@ -64,36 +50,8 @@ def _e_ListGroupsRequest_v3(o: ListGroupsRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_ListGroupsRequest_v4(data: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array StatesFilter")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array StatesFilter longer than the frame")
-        _items_states_filter = []
-        for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable StatesFilter")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("StatesFilter runs past the end of the frame")
-                _x_states_filter = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_states_filter.append(_x_states_filter)
-        _states_filter = _items_states_filter
+def _d_ListGroupsRequest_v3(data: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
+    _len = len(data)
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -101,11 +59,11 @@ def _d_ListGroupsRequest_v4(data: memoryview, pos: int) -> tuple[ListGroupsReque
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return ListGroupsRequest(_states_filter, []), pos
+    return ListGroupsRequest([], []), pos
 
 
 def _e_ListGroupsRequest_v4(o: ListGroupsRequest, w: Writer) -> None:
@@ -123,7 +81,8 @@ def _e_ListGroupsRequest_v4(o: ListGroupsRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_ListGroupsRequest_v5(data: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
+def _d_ListGroupsRequest_v4(data: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -133,9 +92,9 @@ def _d_ListGroupsRequest_v5(data: memoryview, pos: int) -> tuple[ListGroupsReque
     if _n < 0:
         raise CorruptMessage("null array StatesFilter")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array StatesFilter longer than the frame")
-        _items_states_filter = []
+        _itemsstates_filter = []
         for _ in range(_n):
             _n = data[pos]
             if _n < 0x80:
@@ -147,41 +106,12 @@ def _d_ListGroupsRequest_v5(data: memoryview, pos: int) -> tuple[ListGroupsReque
                 raise CorruptMessage("null string in non-nullable StatesFilter")
             else:
                 _end = pos + _n
-                if _end > len(data):
+                if _end > _len:
                     raise CorruptMessage("StatesFilter runs past the end of the frame")
-                _x_states_filter = str(data[pos:_end], "utf-8")
+                _xstates_filter = str(data[pos:_end], "utf-8")
                 pos = _end
-            _items_states_filter.append(_x_states_filter)
-        _states_filter = _items_states_filter
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array TypesFilter")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TypesFilter longer than the frame")
-        _items_types_filter = []
-        for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable TypesFilter")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("TypesFilter runs past the end of the frame")
-                _x_types_filter = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_types_filter.append(_x_types_filter)
-        _types_filter = _items_types_filter
+            _itemsstates_filter.append(_xstates_filter)
+        _states_filter = _itemsstates_filter
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -189,11 +119,11 @@ def _d_ListGroupsRequest_v5(data: memoryview, pos: int) -> tuple[ListGroupsReque
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return ListGroupsRequest(_states_filter, _types_filter), pos
+    return ListGroupsRequest(_states_filter, []), pos
 
 
 def _e_ListGroupsRequest_v5(o: ListGroupsRequest, w: Writer) -> None:
@@ -219,6 +149,80 @@ def _e_ListGroupsRequest_v5(o: ListGroupsRequest, w: Writer) -> None:
             buf += uvarint(len(_b) + 1)
             buf += _b
     buf += b"\x00"
+
+
+def _d_ListGroupsRequest_v5(data: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array StatesFilter")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array StatesFilter longer than the frame")
+        _itemsstates_filter = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable StatesFilter")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("StatesFilter runs past the end of the frame")
+                _xstates_filter = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsstates_filter.append(_xstates_filter)
+        _states_filter = _itemsstates_filter
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array TypesFilter")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array TypesFilter longer than the frame")
+        _itemstypes_filter = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TypesFilter")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TypesFilter runs past the end of the frame")
+                _xtypes_filter = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstypes_filter.append(_xtypes_filter)
+        _types_filter = _itemstypes_filter
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return ListGroupsRequest(_states_filter, _types_filter), pos
 
 
 DECODERS = {

@@ -46,31 +46,9 @@ class ListGroupsResponse:
 
 
 _S_h = Struct(">h")
+_S_hi = Struct(">hi")
 _S_ih = Struct(">ih")
-
-
-def _d_ListedGroup_v0(data: memoryview, pos: int) -> tuple[ListedGroup, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    return ListedGroup(_group_id, _protocol_type, "", ""), pos
+_S_ihi = Struct(">ihi")
 
 
 def _e_ListedGroup_v0(o: ListedGroup, w: Writer) -> None:
@@ -91,24 +69,6 @@ def _e_ListedGroup_v0(o: ListedGroup, w: Writer) -> None:
         buf += _b
 
 
-def _d_ListGroupsResponse_v0(data: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _item_groups, pos = _d_ListedGroup_v0(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
-    return ListGroupsResponse(0, _error_code, _groups), pos
-
-
 def _e_ListGroupsResponse_v0(o: ListGroupsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -117,6 +77,45 @@ def _e_ListGroupsResponse_v0(o: ListGroupsResponse, w: Writer) -> None:
     for _item_groups in _arr_groups:
         _e_ListedGroup_v0(_item_groups, w)
     buf = w.buf
+
+
+def _d_ListGroupsResponse_v0(data: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
+    _len = len(data)
+    (
+        _error_code,
+        _n,
+    ) = _S_hi.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null array Groups")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsgroups.append(ListedGroup(_groups_group_id, _groups_protocol_type, "", ""))
+        _groups = _itemsgroups
+    return ListGroupsResponse(0, _error_code, _groups), pos
 
 
 def _e_ListedGroup_v1(o: ListedGroup, w: Writer) -> None:
@@ -137,27 +136,6 @@ def _e_ListedGroup_v1(o: ListedGroup, w: Writer) -> None:
         buf += _b
 
 
-def _d_ListGroupsResponse_v1(data: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _item_groups, pos = _d_ListedGroup_v0(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
-    return ListGroupsResponse(_throttle_time_ms, _error_code, _groups), pos
-
-
 def _e_ListGroupsResponse_v1(o: ListGroupsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -166,6 +144,46 @@ def _e_ListGroupsResponse_v1(o: ListGroupsResponse, w: Writer) -> None:
     for _item_groups in _arr_groups:
         _e_ListedGroup_v1(_item_groups, w)
     buf = w.buf
+
+
+def _d_ListGroupsResponse_v1(data: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _n,
+    ) = _S_ihi.unpack_from(data, pos)
+    pos += 10
+    if _n < 0:
+        raise CorruptMessage("null array Groups")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsgroups.append(ListedGroup(_groups_group_id, _groups_protocol_type, "", ""))
+        _groups = _itemsgroups
+    return ListGroupsResponse(_throttle_time_ms, _error_code, _groups), pos
 
 
 def _e_ListedGroup_v2(o: ListedGroup, w: Writer) -> None:
@@ -196,49 +214,6 @@ def _e_ListGroupsResponse_v2(o: ListGroupsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ListedGroup_v3(data: memoryview, pos: int) -> tuple[ListedGroup, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListedGroup(_group_id, _protocol_type, "", ""), pos
-
-
 def _e_ListedGroup_v3(o: ListedGroup, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -258,7 +233,19 @@ def _e_ListedGroup_v3(o: ListedGroup, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_ListGroupsResponse_v3(o: ListGroupsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_groups = o.groups
+    buf += uvarint(len(_arr_groups) + 1)
+    for _item_groups in _arr_groups:
+        _e_ListedGroup_v3(_item_groups, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ListGroupsResponse_v3(data: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -273,13 +260,51 @@ def _d_ListGroupsResponse_v3(data: memoryview, pos: int) -> tuple[ListGroupsResp
     if _n < 0:
         raise CorruptMessage("null array Groups")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
+        _itemsgroups = []
         for _ in range(_n):
-            _item_groups, pos = _d_ListedGroup_v3(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(ListedGroup(_groups_group_id, _groups_protocol_type, "", ""))
+        _groups = _itemsgroups
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -287,79 +312,11 @@ def _d_ListGroupsResponse_v3(data: memoryview, pos: int) -> tuple[ListGroupsResp
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListGroupsResponse(_throttle_time_ms, _error_code, _groups), pos
-
-
-def _e_ListGroupsResponse_v3(o: ListGroupsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_groups = o.groups
-    buf += uvarint(len(_arr_groups) + 1)
-    for _item_groups in _arr_groups:
-        _e_ListedGroup_v3(_item_groups, w)
-    buf = w.buf
-    buf += b"\x00"
-
-
-def _d_ListedGroup_v4(data: memoryview, pos: int) -> tuple[ListedGroup, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupState")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupState runs past the end of the frame")
-        _group_state = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListedGroup(_group_id, _protocol_type, _group_state, ""), pos
 
 
 def _e_ListedGroup_v4(o: ListedGroup, w: Writer) -> None:
@@ -388,7 +345,19 @@ def _e_ListedGroup_v4(o: ListedGroup, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_ListGroupsResponse_v4(o: ListGroupsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_groups = o.groups
+    buf += uvarint(len(_arr_groups) + 1)
+    for _item_groups in _arr_groups:
+        _e_ListedGroup_v4(_item_groups, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ListGroupsResponse_v4(data: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -403,13 +372,67 @@ def _d_ListGroupsResponse_v4(data: memoryview, pos: int) -> tuple[ListGroupsResp
     if _n < 0:
         raise CorruptMessage("null array Groups")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
+        _itemsgroups = []
         for _ in range(_n):
-            _item_groups, pos = _d_ListedGroup_v4(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupState runs past the end of the frame")
+                _groups_group_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(
+                ListedGroup(_groups_group_id, _groups_protocol_type, _groups_group_state, "")
+            )
+        _groups = _itemsgroups
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -417,93 +440,11 @@ def _d_ListGroupsResponse_v4(data: memoryview, pos: int) -> tuple[ListGroupsResp
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListGroupsResponse(_throttle_time_ms, _error_code, _groups), pos
-
-
-def _e_ListGroupsResponse_v4(o: ListGroupsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_groups = o.groups
-    buf += uvarint(len(_arr_groups) + 1)
-    for _item_groups in _arr_groups:
-        _e_ListedGroup_v4(_item_groups, w)
-    buf = w.buf
-    buf += b"\x00"
-
-
-def _d_ListedGroup_v5(data: memoryview, pos: int) -> tuple[ListedGroup, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable ProtocolType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupState")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupState runs past the end of the frame")
-        _group_state = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupType")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupType runs past the end of the frame")
-        _group_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListedGroup(_group_id, _protocol_type, _group_state, _group_type), pos
 
 
 def _e_ListedGroup_v5(o: ListedGroup, w: Writer) -> None:
@@ -539,7 +480,19 @@ def _e_ListedGroup_v5(o: ListedGroup, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_ListGroupsResponse_v5(o: ListGroupsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _arr_groups = o.groups
+    buf += uvarint(len(_arr_groups) + 1)
+    for _item_groups in _arr_groups:
+        _e_ListedGroup_v5(_item_groups, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ListGroupsResponse_v5(data: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -554,13 +507,83 @@ def _d_ListGroupsResponse_v5(data: memoryview, pos: int) -> tuple[ListGroupsResp
     if _n < 0:
         raise CorruptMessage("null array Groups")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
+        _itemsgroups = []
         for _ in range(_n):
-            _item_groups, pos = _d_ListedGroup_v5(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable ProtocolType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ProtocolType runs past the end of the frame")
+                _groups_protocol_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupState runs past the end of the frame")
+                _groups_group_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupType")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupType runs past the end of the frame")
+                _groups_group_type = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(
+                ListedGroup(
+                    _groups_group_id, _groups_protocol_type, _groups_group_state, _groups_group_type
+                )
+            )
+        _groups = _itemsgroups
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -568,22 +591,11 @@ def _d_ListGroupsResponse_v5(data: memoryview, pos: int) -> tuple[ListGroupsResp
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListGroupsResponse(_throttle_time_ms, _error_code, _groups), pos
-
-
-def _e_ListGroupsResponse_v5(o: ListGroupsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _arr_groups = o.groups
-    buf += uvarint(len(_arr_groups) + 1)
-    for _item_groups in _arr_groups:
-        _e_ListedGroup_v5(_item_groups, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -54,48 +54,15 @@ class ListOffsetsRequest:
 
 _S_i = Struct(">i")
 _S_ib = Struct(">ib")
+_S_ibi = Struct(">ibi")
+_S_ii = Struct(">ii")
 _S_iiq = Struct(">iiq")
 _S_iq = Struct(">iq")
-
-
-def _d_ListOffsetsPartition_v1(data: memoryview, pos: int) -> tuple[ListOffsetsPartition, int]:
-    (
-        _partition_index,
-        _timestamp,
-    ) = _S_iq.unpack_from(data, pos)
-    pos += 12
-    return ListOffsetsPartition(_partition_index, -1, _timestamp, 1), pos
 
 
 def _e_ListOffsetsPartition_v1(o: ListOffsetsPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iq.pack(o.partition_index, o.timestamp)
-
-
-def _d_ListOffsetsTopic_v1(data: memoryview, pos: int) -> tuple[ListOffsetsTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_ListOffsetsPartition_v1(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return ListOffsetsTopic(_name, _partitions), pos
 
 
 def _e_ListOffsetsTopic_v1(o: ListOffsetsTopic, w: Writer) -> None:
@@ -114,24 +81,6 @@ def _e_ListOffsetsTopic_v1(o: ListOffsetsTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ListOffsetsRequest_v1(data: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
-    (_replica_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_ListOffsetsTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return ListOffsetsRequest(_replica_id, 0, _topics, 0), pos
-
-
 def _e_ListOffsetsRequest_v1(o: ListOffsetsRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.replica_id)
@@ -140,6 +89,55 @@ def _e_ListOffsetsRequest_v1(o: ListOffsetsRequest, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_ListOffsetsTopic_v1(_item_topics, w)
     buf = w.buf
+
+
+def _d_ListOffsetsRequest_v1(data: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
+    _len = len(data)
+    (
+        _replica_id,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_timestamp,
+                    ) = _S_iq.unpack_from(data, pos)
+                    pos += 12
+                    _itemstopics_partitions.append(
+                        ListOffsetsPartition(
+                            _topics_partitions_partition_index, -1, _topics_partitions_timestamp, 1
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(ListOffsetsTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return ListOffsetsRequest(_replica_id, 0, _topics, 0), pos
 
 
 def _e_ListOffsetsTopic_v2(o: ListOffsetsTopic, w: Writer) -> None:
@@ -158,27 +156,6 @@ def _e_ListOffsetsTopic_v2(o: ListOffsetsTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ListOffsetsRequest_v2(data: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
-    (
-        _replica_id,
-        _isolation_level,
-    ) = _S_ib.unpack_from(data, pos)
-    pos += 5
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_ListOffsetsTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return ListOffsetsRequest(_replica_id, _isolation_level, _topics, 0), pos
-
-
 def _e_ListOffsetsRequest_v2(o: ListOffsetsRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_ib.pack(o.replica_id, o.isolation_level)
@@ -187,6 +164,56 @@ def _e_ListOffsetsRequest_v2(o: ListOffsetsRequest, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_ListOffsetsTopic_v2(_item_topics, w)
     buf = w.buf
+
+
+def _d_ListOffsetsRequest_v2(data: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
+    _len = len(data)
+    (
+        _replica_id,
+        _isolation_level,
+        _n,
+    ) = _S_ibi.unpack_from(data, pos)
+    pos += 9
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_timestamp,
+                    ) = _S_iq.unpack_from(data, pos)
+                    pos += 12
+                    _itemstopics_partitions.append(
+                        ListOffsetsPartition(
+                            _topics_partitions_partition_index, -1, _topics_partitions_timestamp, 1
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(ListOffsetsTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return ListOffsetsRequest(_replica_id, _isolation_level, _topics, 0), pos
 
 
 def _e_ListOffsetsTopic_v3(o: ListOffsetsTopic, w: Writer) -> None:
@@ -215,45 +242,9 @@ def _e_ListOffsetsRequest_v3(o: ListOffsetsRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ListOffsetsPartition_v4(data: memoryview, pos: int) -> tuple[ListOffsetsPartition, int]:
-    (
-        _partition_index,
-        _current_leader_epoch,
-        _timestamp,
-    ) = _S_iiq.unpack_from(data, pos)
-    pos += 16
-    return ListOffsetsPartition(_partition_index, _current_leader_epoch, _timestamp, 1), pos
-
-
 def _e_ListOffsetsPartition_v4(o: ListOffsetsPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iiq.pack(o.partition_index, o.current_leader_epoch, o.timestamp)
-
-
-def _d_ListOffsetsTopic_v4(data: memoryview, pos: int) -> tuple[ListOffsetsTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_ListOffsetsPartition_v4(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return ListOffsetsTopic(_name, _partitions), pos
 
 
 def _e_ListOffsetsTopic_v4(o: ListOffsetsTopic, w: Writer) -> None:
@@ -272,27 +263,6 @@ def _e_ListOffsetsTopic_v4(o: ListOffsetsTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ListOffsetsRequest_v4(data: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
-    (
-        _replica_id,
-        _isolation_level,
-    ) = _S_ib.unpack_from(data, pos)
-    pos += 5
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_ListOffsetsTopic_v4(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return ListOffsetsRequest(_replica_id, _isolation_level, _topics, 0), pos
-
-
 def _e_ListOffsetsRequest_v4(o: ListOffsetsRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_ib.pack(o.replica_id, o.isolation_level)
@@ -301,6 +271,60 @@ def _e_ListOffsetsRequest_v4(o: ListOffsetsRequest, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_ListOffsetsTopic_v4(_item_topics, w)
     buf = w.buf
+
+
+def _d_ListOffsetsRequest_v4(data: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
+    _len = len(data)
+    (
+        _replica_id,
+        _isolation_level,
+        _n,
+    ) = _S_ibi.unpack_from(data, pos)
+    pos += 9
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_timestamp,
+                    ) = _S_iiq.unpack_from(data, pos)
+                    pos += 16
+                    _itemstopics_partitions.append(
+                        ListOffsetsPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_timestamp,
+                            1,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(ListOffsetsTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return ListOffsetsRequest(_replica_id, _isolation_level, _topics, 0), pos
 
 
 def _e_ListOffsetsTopic_v5(o: ListOffsetsTopic, w: Writer) -> None:
@@ -329,76 +353,10 @@ def _e_ListOffsetsRequest_v5(o: ListOffsetsRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ListOffsetsPartition_v6(data: memoryview, pos: int) -> tuple[ListOffsetsPartition, int]:
-    (
-        _partition_index,
-        _current_leader_epoch,
-        _timestamp,
-    ) = _S_iiq.unpack_from(data, pos)
-    pos += 16
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListOffsetsPartition(_partition_index, _current_leader_epoch, _timestamp, 1), pos
-
-
 def _e_ListOffsetsPartition_v6(o: ListOffsetsPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iiq.pack(o.partition_index, o.current_leader_epoch, o.timestamp)
     buf += b"\x00"
-
-
-def _d_ListOffsetsTopic_v6(data: memoryview, pos: int) -> tuple[ListOffsetsTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_ListOffsetsPartition_v6(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListOffsetsTopic(_name, _partitions), pos
 
 
 def _e_ListOffsetsTopic_v6(o: ListOffsetsTopic, w: Writer) -> None:
@@ -418,7 +376,19 @@ def _e_ListOffsetsTopic_v6(o: ListOffsetsTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_ListOffsetsRequest_v6(o: ListOffsetsRequest, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ib.pack(o.replica_id, o.isolation_level)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_ListOffsetsTopic_v6(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ListOffsetsRequest_v6(data: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
+    _len = len(data)
     (
         _replica_id,
         _isolation_level,
@@ -433,13 +403,76 @@ def _d_ListOffsetsRequest_v6(data: memoryview, pos: int) -> tuple[ListOffsetsReq
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_ListOffsetsTopic_v6(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_timestamp,
+                    ) = _S_iiq.unpack_from(data, pos)
+                    pos += 16
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        ListOffsetsPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_timestamp,
+                            1,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(ListOffsetsTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -447,22 +480,11 @@ def _d_ListOffsetsRequest_v6(data: memoryview, pos: int) -> tuple[ListOffsetsReq
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListOffsetsRequest(_replica_id, _isolation_level, _topics, 0), pos
-
-
-def _e_ListOffsetsRequest_v6(o: ListOffsetsRequest, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ib.pack(o.replica_id, o.isolation_level)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_ListOffsetsTopic_v6(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_ListOffsetsTopic_v7(o: ListOffsetsTopic, w: Writer) -> None:
@@ -566,7 +588,20 @@ def _e_ListOffsetsTopic_v10(o: ListOffsetsTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_ListOffsetsRequest_v10(o: ListOffsetsRequest, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ib.pack(o.replica_id, o.isolation_level)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_ListOffsetsTopic_v10(_item_topics, w)
+    buf = w.buf
+    buf += _S_i.pack(o.timeout_ms)
+    buf += b"\x00"
+
+
 def _d_ListOffsetsRequest_v10(data: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
+    _len = len(data)
     (
         _replica_id,
         _isolation_level,
@@ -581,13 +616,76 @@ def _d_ListOffsetsRequest_v10(data: memoryview, pos: int) -> tuple[ListOffsetsRe
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_ListOffsetsTopic_v6(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_timestamp,
+                    ) = _S_iiq.unpack_from(data, pos)
+                    pos += 16
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        ListOffsetsPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_timestamp,
+                            1,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(ListOffsetsTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
     (_timeout_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _ntags = data[pos]
@@ -597,23 +695,11 @@ def _d_ListOffsetsRequest_v10(data: memoryview, pos: int) -> tuple[ListOffsetsRe
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListOffsetsRequest(_replica_id, _isolation_level, _topics, _timeout_ms), pos
-
-
-def _e_ListOffsetsRequest_v10(o: ListOffsetsRequest, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ib.pack(o.replica_id, o.isolation_level)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_ListOffsetsTopic_v10(_item_topics, w)
-    buf = w.buf
-    buf += _S_i.pack(o.timeout_ms)
-    buf += b"\x00"
 
 
 def _e_ListOffsetsTopic_v11(o: ListOffsetsTopic, w: Writer) -> None:

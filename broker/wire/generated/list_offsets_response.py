@@ -55,54 +55,12 @@ class ListOffsetsResponse:
 _S_i = Struct(">i")
 _S_ihqq = Struct(">ihqq")
 _S_ihqqi = Struct(">ihqqi")
-
-
-def _d_ListOffsetsPartitionResponse_v1(
-    data: memoryview, pos: int
-) -> tuple[ListOffsetsPartitionResponse, int]:
-    (
-        _partition_index,
-        _error_code,
-        _timestamp,
-        _offset,
-    ) = _S_ihqq.unpack_from(data, pos)
-    pos += 22
-    return ListOffsetsPartitionResponse(
-        _partition_index, _error_code, [], _timestamp, _offset, -1
-    ), pos
+_S_ii = Struct(">ii")
 
 
 def _e_ListOffsetsPartitionResponse_v1(o: ListOffsetsPartitionResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihqq.pack(o.partition_index, o.error_code, o.timestamp, o.offset)
-
-
-def _d_ListOffsetsTopicResponse_v1(
-    data: memoryview, pos: int
-) -> tuple[ListOffsetsTopicResponse, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_ListOffsetsPartitionResponse_v1(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return ListOffsetsTopicResponse(_name, _partitions), pos
 
 
 def _e_ListOffsetsTopicResponse_v1(o: ListOffsetsTopicResponse, w: Writer) -> None:
@@ -121,22 +79,6 @@ def _e_ListOffsetsTopicResponse_v1(o: ListOffsetsTopicResponse, w: Writer) -> No
     buf = w.buf
 
 
-def _d_ListOffsetsResponse_v1(data: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_ListOffsetsTopicResponse_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return ListOffsetsResponse(0, _topics), pos
-
-
 def _e_ListOffsetsResponse_v1(o: ListOffsetsResponse, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -144,6 +86,59 @@ def _e_ListOffsetsResponse_v1(o: ListOffsetsResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_ListOffsetsTopicResponse_v1(_item_topics, w)
     buf = w.buf
+
+
+def _d_ListOffsetsResponse_v1(data: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                        _topics_partitions_timestamp,
+                        _topics_partitions_offset,
+                    ) = _S_ihqq.unpack_from(data, pos)
+                    pos += 22
+                    _itemstopics_partitions.append(
+                        ListOffsetsPartitionResponse(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_error_code,
+                            [],
+                            _topics_partitions_timestamp,
+                            _topics_partitions_offset,
+                            -1,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(ListOffsetsTopicResponse(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return ListOffsetsResponse(0, _topics), pos
 
 
 def _e_ListOffsetsTopicResponse_v2(o: ListOffsetsTopicResponse, w: Writer) -> None:
@@ -162,24 +157,6 @@ def _e_ListOffsetsTopicResponse_v2(o: ListOffsetsTopicResponse, w: Writer) -> No
     buf = w.buf
 
 
-def _d_ListOffsetsResponse_v2(data: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_ListOffsetsTopicResponse_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return ListOffsetsResponse(_throttle_time_ms, _topics), pos
-
-
 def _e_ListOffsetsResponse_v2(o: ListOffsetsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -188,6 +165,62 @@ def _e_ListOffsetsResponse_v2(o: ListOffsetsResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_ListOffsetsTopicResponse_v2(_item_topics, w)
     buf = w.buf
+
+
+def _d_ListOffsetsResponse_v2(data: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                        _topics_partitions_timestamp,
+                        _topics_partitions_offset,
+                    ) = _S_ihqq.unpack_from(data, pos)
+                    pos += 22
+                    _itemstopics_partitions.append(
+                        ListOffsetsPartitionResponse(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_error_code,
+                            [],
+                            _topics_partitions_timestamp,
+                            _topics_partitions_offset,
+                            -1,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(ListOffsetsTopicResponse(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return ListOffsetsResponse(_throttle_time_ms, _topics), pos
 
 
 def _e_ListOffsetsTopicResponse_v3(o: ListOffsetsTopicResponse, w: Writer) -> None:
@@ -216,53 +249,9 @@ def _e_ListOffsetsResponse_v3(o: ListOffsetsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ListOffsetsPartitionResponse_v4(
-    data: memoryview, pos: int
-) -> tuple[ListOffsetsPartitionResponse, int]:
-    (
-        _partition_index,
-        _error_code,
-        _timestamp,
-        _offset,
-        _leader_epoch,
-    ) = _S_ihqqi.unpack_from(data, pos)
-    pos += 26
-    return ListOffsetsPartitionResponse(
-        _partition_index, _error_code, [], _timestamp, _offset, _leader_epoch
-    ), pos
-
-
 def _e_ListOffsetsPartitionResponse_v4(o: ListOffsetsPartitionResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihqqi.pack(o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch)
-
-
-def _d_ListOffsetsTopicResponse_v4(
-    data: memoryview, pos: int
-) -> tuple[ListOffsetsTopicResponse, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_ListOffsetsPartitionResponse_v4(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return ListOffsetsTopicResponse(_name, _partitions), pos
 
 
 def _e_ListOffsetsTopicResponse_v4(o: ListOffsetsTopicResponse, w: Writer) -> None:
@@ -281,24 +270,6 @@ def _e_ListOffsetsTopicResponse_v4(o: ListOffsetsTopicResponse, w: Writer) -> No
     buf = w.buf
 
 
-def _d_ListOffsetsResponse_v4(data: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_ListOffsetsTopicResponse_v4(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return ListOffsetsResponse(_throttle_time_ms, _topics), pos
-
-
 def _e_ListOffsetsResponse_v4(o: ListOffsetsResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -307,6 +278,63 @@ def _e_ListOffsetsResponse_v4(o: ListOffsetsResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_ListOffsetsTopicResponse_v4(_item_topics, w)
     buf = w.buf
+
+
+def _d_ListOffsetsResponse_v4(data: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                        _topics_partitions_timestamp,
+                        _topics_partitions_offset,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_ihqqi.unpack_from(data, pos)
+                    pos += 26
+                    _itemstopics_partitions.append(
+                        ListOffsetsPartitionResponse(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_error_code,
+                            [],
+                            _topics_partitions_timestamp,
+                            _topics_partitions_offset,
+                            _topics_partitions_leader_epoch,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(ListOffsetsTopicResponse(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return ListOffsetsResponse(_throttle_time_ms, _topics), pos
 
 
 def _e_ListOffsetsTopicResponse_v5(o: ListOffsetsTopicResponse, w: Writer) -> None:
@@ -335,84 +363,10 @@ def _e_ListOffsetsResponse_v5(o: ListOffsetsResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ListOffsetsPartitionResponse_v6(
-    data: memoryview, pos: int
-) -> tuple[ListOffsetsPartitionResponse, int]:
-    (
-        _partition_index,
-        _error_code,
-        _timestamp,
-        _offset,
-        _leader_epoch,
-    ) = _S_ihqqi.unpack_from(data, pos)
-    pos += 26
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListOffsetsPartitionResponse(
-        _partition_index, _error_code, [], _timestamp, _offset, _leader_epoch
-    ), pos
-
-
 def _e_ListOffsetsPartitionResponse_v6(o: ListOffsetsPartitionResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihqqi.pack(o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch)
     buf += b"\x00"
-
-
-def _d_ListOffsetsTopicResponse_v6(
-    data: memoryview, pos: int
-) -> tuple[ListOffsetsTopicResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_ListOffsetsPartitionResponse_v6(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListOffsetsTopicResponse(_name, _partitions), pos
 
 
 def _e_ListOffsetsTopicResponse_v6(o: ListOffsetsTopicResponse, w: Writer) -> None:
@@ -432,7 +386,19 @@ def _e_ListOffsetsTopicResponse_v6(o: ListOffsetsTopicResponse, w: Writer) -> No
     buf += b"\x00"
 
 
+def _e_ListOffsetsResponse_v6(o: ListOffsetsResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_ListOffsetsTopicResponse_v6(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ListOffsetsResponse_v6(data: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -444,13 +410,80 @@ def _d_ListOffsetsResponse_v6(data: memoryview, pos: int) -> tuple[ListOffsetsRe
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_ListOffsetsTopicResponse_v6(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                        _topics_partitions_timestamp,
+                        _topics_partitions_offset,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_ihqqi.unpack_from(data, pos)
+                    pos += 26
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        ListOffsetsPartitionResponse(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_error_code,
+                            [],
+                            _topics_partitions_timestamp,
+                            _topics_partitions_offset,
+                            _topics_partitions_leader_epoch,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(ListOffsetsTopicResponse(_topics_name, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -458,22 +491,11 @@ def _d_ListOffsetsResponse_v6(data: memoryview, pos: int) -> tuple[ListOffsetsRe
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListOffsetsResponse(_throttle_time_ms, _topics), pos
-
-
-def _e_ListOffsetsResponse_v6(o: ListOffsetsResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_ListOffsetsTopicResponse_v6(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_ListOffsetsTopicResponse_v7(o: ListOffsetsTopicResponse, w: Writer) -> None:

@@ -45,50 +45,6 @@ class ListPartitionReassignmentsRequest:
 _S_i = Struct(">i")
 
 
-def _d_ListPartitionReassignmentsTopics_v0(
-    data: memoryview, pos: int
-) -> tuple[ListPartitionReassignmentsTopics, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionIndexes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionIndexes longer than the frame")
-        _partition_indexes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListPartitionReassignmentsTopics(_name, _partition_indexes), pos
-
-
 def _e_ListPartitionReassignmentsTopics_v0(o: ListPartitionReassignmentsTopics, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -102,41 +58,6 @@ def _e_ListPartitionReassignmentsTopics_v0(o: ListPartitionReassignmentsTopics, 
     buf += uvarint(len(_arr_partition_indexes) + 1)
     buf += pack(">%di" % len(_arr_partition_indexes), *_arr_partition_indexes)
     buf += b"\x00"
-
-
-def _d_ListPartitionReassignmentsRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[ListPartitionReassignmentsRequest, int]:
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_ListPartitionReassignmentsTopics_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListPartitionReassignmentsRequest(_timeout_ms, _topics), pos
 
 
 def _e_ListPartitionReassignmentsRequest_v0(
@@ -153,6 +74,83 @@ def _e_ListPartitionReassignmentsRequest_v0(
             _e_ListPartitionReassignmentsTopics_v0(_item_topics, w)
         buf = w.buf
     buf += b"\x00"
+
+
+def _d_ListPartitionReassignmentsRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[ListPartitionReassignmentsRequest, int]:
+    _len = len(data)
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _topics = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionIndexes")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionIndexes longer than the frame")
+                _itemstopics_partition_indexes = []
+                _itemstopics_partition_indexes = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topics_partition_indexes = _itemstopics_partition_indexes
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                ListPartitionReassignmentsTopics(_topics_name, _topics_partition_indexes)
+            )
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return ListPartitionReassignmentsRequest(_timeout_ms, _topics), pos
 
 
 DECODERS = {

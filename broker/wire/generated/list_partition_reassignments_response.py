@@ -56,66 +56,6 @@ _S_i = Struct(">i")
 _S_ih = Struct(">ih")
 
 
-def _d_OngoingPartitionReassignment_v0(
-    data: memoryview, pos: int
-) -> tuple[OngoingPartitionReassignment, int]:
-    (_partition_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Replicas")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Replicas longer than the frame")
-        _replicas = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array AddingReplicas")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array AddingReplicas longer than the frame")
-        _adding_replicas = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array RemovingReplicas")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array RemovingReplicas longer than the frame")
-        _removing_replicas = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OngoingPartitionReassignment(
-        _partition_index, _replicas, _adding_replicas, _removing_replicas
-    ), pos
-
-
 def _e_OngoingPartitionReassignment_v0(o: OngoingPartitionReassignment, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.partition_index)
@@ -129,53 +69,6 @@ def _e_OngoingPartitionReassignment_v0(o: OngoingPartitionReassignment, w: Write
     buf += uvarint(len(_arr_removing_replicas) + 1)
     buf += pack(">%di" % len(_arr_removing_replicas), *_arr_removing_replicas)
     buf += b"\x00"
-
-
-def _d_OngoingTopicReassignment_v0(
-    data: memoryview, pos: int
-) -> tuple[OngoingTopicReassignment, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OngoingPartitionReassignment_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OngoingTopicReassignment(_name, _partitions), pos
 
 
 def _e_OngoingTopicReassignment_v0(o: OngoingTopicReassignment, w: Writer) -> None:
@@ -193,60 +86,6 @@ def _e_OngoingTopicReassignment_v0(o: OngoingTopicReassignment, w: Writer) -> No
         _e_OngoingPartitionReassignment_v0(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_ListPartitionReassignmentsResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[ListPartitionReassignmentsResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OngoingTopicReassignment_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListPartitionReassignmentsResponse(
-        _throttle_time_ms, _error_code, _error_message, _topics
-    ), pos
 
 
 def _e_ListPartitionReassignmentsResponse_v0(
@@ -267,6 +106,171 @@ def _e_ListPartitionReassignmentsResponse_v0(
         _e_OngoingTopicReassignment_v0(_item_topics, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_ListPartitionReassignmentsResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[ListPartitionReassignmentsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (_topics_partitions_partition_index,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Replicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Replicas longer than the frame")
+                        _itemstopics_partitions_replicas = []
+                        _itemstopics_partitions_replicas = list(unpack_from(">%di" % _n, data, pos))
+                        pos += _n * 4
+                        _topics_partitions_replicas = _itemstopics_partitions_replicas
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array AddingReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array AddingReplicas longer than the frame")
+                        _itemstopics_partitions_adding_replicas = []
+                        _itemstopics_partitions_adding_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_adding_replicas = _itemstopics_partitions_adding_replicas
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array RemovingReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array RemovingReplicas longer than the frame")
+                        _itemstopics_partitions_removing_replicas = []
+                        _itemstopics_partitions_removing_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_removing_replicas = (
+                            _itemstopics_partitions_removing_replicas
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        OngoingPartitionReassignment(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_replicas,
+                            _topics_partitions_adding_replicas,
+                            _topics_partitions_removing_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(OngoingTopicReassignment(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return ListPartitionReassignmentsResponse(
+        _throttle_time_ms, _error_code, _error_message, _topics
+    ), pos
 
 
 DECODERS = {

@@ -41,65 +41,6 @@ class ListTransactionsRequest:
 _S_q = Struct(">q")
 
 
-def _d_ListTransactionsRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[ListTransactionsRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array StateFilters")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array StateFilters longer than the frame")
-        _items_state_filters = []
-        for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable StateFilters")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("StateFilters runs past the end of the frame")
-                _x_state_filters = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_state_filters.append(_x_state_filters)
-        _state_filters = _items_state_filters
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ProducerIdFilters")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ProducerIdFilters longer than the frame")
-        _producer_id_filters = list(unpack_from(">%dq" % _n, data, pos))
-        pos += _n * 8
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListTransactionsRequest(_state_filters, _producer_id_filters, -1, None), pos
-
-
 def _e_ListTransactionsRequest_v0(o: ListTransactionsRequest, w: Writer) -> None:
     buf = w.buf
     _arr_state_filters = o.state_filters
@@ -118,9 +59,10 @@ def _e_ListTransactionsRequest_v0(o: ListTransactionsRequest, w: Writer) -> None
     buf += b"\x00"
 
 
-def _d_ListTransactionsRequest_v1(
+def _d_ListTransactionsRequest_v0(
     data: memoryview, pos: int
 ) -> tuple[ListTransactionsRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -130,9 +72,9 @@ def _d_ListTransactionsRequest_v1(
     if _n < 0:
         raise CorruptMessage("null array StateFilters")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array StateFilters longer than the frame")
-        _items_state_filters = []
+        _itemsstate_filters = []
         for _ in range(_n):
             _n = data[pos]
             if _n < 0x80:
@@ -144,12 +86,12 @@ def _d_ListTransactionsRequest_v1(
                 raise CorruptMessage("null string in non-nullable StateFilters")
             else:
                 _end = pos + _n
-                if _end > len(data):
+                if _end > _len:
                     raise CorruptMessage("StateFilters runs past the end of the frame")
-                _x_state_filters = str(data[pos:_end], "utf-8")
+                _xstate_filters = str(data[pos:_end], "utf-8")
                 pos = _end
-            _items_state_filters.append(_x_state_filters)
-        _state_filters = _items_state_filters
+            _itemsstate_filters.append(_xstate_filters)
+        _state_filters = _itemsstate_filters
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -159,12 +101,12 @@ def _d_ListTransactionsRequest_v1(
     if _n < 0:
         raise CorruptMessage("null array ProducerIdFilters")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array ProducerIdFilters longer than the frame")
-        _producer_id_filters = list(unpack_from(">%dq" % _n, data, pos))
+        _itemsproducer_id_filters = []
+        _itemsproducer_id_filters = list(unpack_from(">%dq" % _n, data, pos))
         pos += _n * 8
-    (_duration_filter,) = _S_q.unpack_from(data, pos)
-    pos += 8
+        _producer_id_filters = _itemsproducer_id_filters
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -172,13 +114,11 @@ def _d_ListTransactionsRequest_v1(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return ListTransactionsRequest(
-        _state_filters, _producer_id_filters, _duration_filter, None
-    ), pos
+    return ListTransactionsRequest(_state_filters, _producer_id_filters, -1, None), pos
 
 
 def _e_ListTransactionsRequest_v1(o: ListTransactionsRequest, w: Writer) -> None:
@@ -200,9 +140,10 @@ def _e_ListTransactionsRequest_v1(o: ListTransactionsRequest, w: Writer) -> None
     buf += b"\x00"
 
 
-def _d_ListTransactionsRequest_v2(
+def _d_ListTransactionsRequest_v1(
     data: memoryview, pos: int
 ) -> tuple[ListTransactionsRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -212,9 +153,9 @@ def _d_ListTransactionsRequest_v2(
     if _n < 0:
         raise CorruptMessage("null array StateFilters")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array StateFilters longer than the frame")
-        _items_state_filters = []
+        _itemsstate_filters = []
         for _ in range(_n):
             _n = data[pos]
             if _n < 0x80:
@@ -226,12 +167,12 @@ def _d_ListTransactionsRequest_v2(
                 raise CorruptMessage("null string in non-nullable StateFilters")
             else:
                 _end = pos + _n
-                if _end > len(data):
+                if _end > _len:
                     raise CorruptMessage("StateFilters runs past the end of the frame")
-                _x_state_filters = str(data[pos:_end], "utf-8")
+                _xstate_filters = str(data[pos:_end], "utf-8")
                 pos = _end
-            _items_state_filters.append(_x_state_filters)
-        _state_filters = _items_state_filters
+            _itemsstate_filters.append(_xstate_filters)
+        _state_filters = _itemsstate_filters
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -241,26 +182,14 @@ def _d_ListTransactionsRequest_v2(
     if _n < 0:
         raise CorruptMessage("null array ProducerIdFilters")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array ProducerIdFilters longer than the frame")
-        _producer_id_filters = list(unpack_from(">%dq" % _n, data, pos))
+        _itemsproducer_id_filters = []
+        _itemsproducer_id_filters = list(unpack_from(">%dq" % _n, data, pos))
         pos += _n * 8
+        _producer_id_filters = _itemsproducer_id_filters
     (_duration_filter,) = _S_q.unpack_from(data, pos)
     pos += 8
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _transactional_id_pattern = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalIdPattern runs past the end of the frame")
-        _transactional_id_pattern = str(data[pos:_end], "utf-8")
-        pos = _end
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -268,12 +197,12 @@ def _d_ListTransactionsRequest_v2(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ListTransactionsRequest(
-        _state_filters, _producer_id_filters, _duration_filter, _transactional_id_pattern
+        _state_filters, _producer_id_filters, _duration_filter, None
     ), pos
 
 
@@ -301,6 +230,86 @@ def _e_ListTransactionsRequest_v2(o: ListTransactionsRequest, w: Writer) -> None
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
+
+
+def _d_ListTransactionsRequest_v2(
+    data: memoryview, pos: int
+) -> tuple[ListTransactionsRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array StateFilters")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array StateFilters longer than the frame")
+        _itemsstate_filters = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable StateFilters")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("StateFilters runs past the end of the frame")
+                _xstate_filters = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsstate_filters.append(_xstate_filters)
+        _state_filters = _itemsstate_filters
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array ProducerIdFilters")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array ProducerIdFilters longer than the frame")
+        _itemsproducer_id_filters = []
+        _itemsproducer_id_filters = list(unpack_from(">%dq" % _n, data, pos))
+        pos += _n * 8
+        _producer_id_filters = _itemsproducer_id_filters
+    (_duration_filter,) = _S_q.unpack_from(data, pos)
+    pos += 8
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _transactional_id_pattern = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("TransactionalIdPattern runs past the end of the frame")
+        _transactional_id_pattern = str(data[pos:_end], "utf-8")
+        pos = _end
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return ListTransactionsRequest(
+        _state_filters, _producer_id_filters, _duration_filter, _transactional_id_pattern
+    ), pos
 
 
 DECODERS = {

@@ -49,51 +49,6 @@ _S_ih = Struct(">ih")
 _S_q = Struct(">q")
 
 
-def _d_TransactionState_v0(data: memoryview, pos: int) -> tuple[TransactionState, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_producer_id,) = _S_q.unpack_from(data, pos)
-    pos += 8
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionState")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionState runs past the end of the frame")
-        _transaction_state = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TransactionState(_transactional_id, _producer_id, _transaction_state), pos
-
-
 def _e_TransactionState_v0(o: TransactionState, w: Writer) -> None:
     buf = w.buf
     _v_transactional_id = o.transactional_id
@@ -112,75 +67,6 @@ def _e_TransactionState_v0(o: TransactionState, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_ListTransactionsResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[ListTransactionsResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array UnknownStateFilters")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array UnknownStateFilters longer than the frame")
-        _items_unknown_state_filters = []
-        for _ in range(_n):
-            _n = data[pos]
-            if _n < 0x80:
-                pos += 1
-            else:
-                _n, pos = read_uvarint(data, pos)
-            _n -= 1
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable UnknownStateFilters")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("UnknownStateFilters runs past the end of the frame")
-                _x_unknown_state_filters = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_unknown_state_filters.append(_x_unknown_state_filters)
-        _unknown_state_filters = _items_unknown_state_filters
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array TransactionStates")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TransactionStates longer than the frame")
-        _items_transaction_states = []
-        for _ in range(_n):
-            _item_transaction_states, pos = _d_TransactionState_v0(data, pos)
-            _items_transaction_states.append(_item_transaction_states)
-        _transaction_states = _items_transaction_states
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ListTransactionsResponse(
-        _throttle_time_ms, _error_code, _unknown_state_filters, _transaction_states
-    ), pos
 
 
 def _e_ListTransactionsResponse_v0(o: ListTransactionsResponse, w: Writer) -> None:
@@ -202,6 +88,122 @@ def _e_ListTransactionsResponse_v0(o: ListTransactionsResponse, w: Writer) -> No
         _e_TransactionState_v0(_item_transaction_states, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_ListTransactionsResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[ListTransactionsResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array UnknownStateFilters")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array UnknownStateFilters longer than the frame")
+        _itemsunknown_state_filters = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable UnknownStateFilters")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("UnknownStateFilters runs past the end of the frame")
+                _xunknown_state_filters = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsunknown_state_filters.append(_xunknown_state_filters)
+        _unknown_state_filters = _itemsunknown_state_filters
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array TransactionStates")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array TransactionStates longer than the frame")
+        _itemstransaction_states = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TransactionalId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TransactionalId runs past the end of the frame")
+                _transaction_states_transactional_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_transaction_states_producer_id,) = _S_q.unpack_from(data, pos)
+            pos += 8
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable TransactionState")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("TransactionState runs past the end of the frame")
+                _transaction_states_transaction_state = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstransaction_states.append(
+                TransactionState(
+                    _transaction_states_transactional_id,
+                    _transaction_states_producer_id,
+                    _transaction_states_transaction_state,
+                )
+            )
+        _transaction_states = _itemstransaction_states
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return ListTransactionsResponse(
+        _throttle_time_ms, _error_code, _unknown_state_filters, _transaction_states
+    ), pos
 
 
 def _e_TransactionState_v1(o: TransactionState, w: Writer) -> None:

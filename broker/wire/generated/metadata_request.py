@@ -49,20 +49,6 @@ _S_oo = Struct(">??")
 _S_ooo = Struct(">???")
 
 
-def _d_MetadataRequestTopic_v0(data: memoryview, pos: int) -> tuple[MetadataRequestTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    return MetadataRequestTopic(ZERO_UUID, _name), pos
-
-
 def _e_MetadataRequestTopic_v0(o: MetadataRequestTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -72,22 +58,6 @@ def _e_MetadataRequestTopic_v0(o: MetadataRequestTopic, w: Writer) -> None:
         _b = _v_name.encode()
         buf += INT16.pack(len(_b))
         buf += _b
-
-
-def _d_MetadataRequest_v0(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataRequestTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return MetadataRequest(_topics, True, False, False), pos
 
 
 def _e_MetadataRequest_v0(o: MetadataRequest, w: Writer) -> None:
@@ -101,6 +71,32 @@ def _e_MetadataRequest_v0(o: MetadataRequest, w: Writer) -> None:
     buf = w.buf
 
 
+def _d_MetadataRequest_v0(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopics.append(MetadataRequestTopic(ZERO_UUID, _topics_name))
+        _topics = _itemstopics
+    return MetadataRequest(_topics, True, False, False), pos
+
+
 def _e_MetadataRequestTopic_v1(o: MetadataRequestTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -110,22 +106,6 @@ def _e_MetadataRequestTopic_v1(o: MetadataRequestTopic, w: Writer) -> None:
         _b = _v_name.encode()
         buf += INT16.pack(len(_b))
         buf += _b
-
-
-def _d_MetadataRequest_v1(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataRequestTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return MetadataRequest(_topics, True, False, False), pos
 
 
 def _e_MetadataRequest_v1(o: MetadataRequest, w: Writer) -> None:
@@ -138,6 +118,32 @@ def _e_MetadataRequest_v1(o: MetadataRequest, w: Writer) -> None:
         for _item_topics in _arr_topics:
             _e_MetadataRequestTopic_v1(_item_topics, w)
         buf = w.buf
+
+
+def _d_MetadataRequest_v1(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        _topics = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopics.append(MetadataRequestTopic(ZERO_UUID, _topics_name))
+        _topics = _itemstopics
+    return MetadataRequest(_topics, True, False, False), pos
 
 
 def _e_MetadataRequestTopic_v2(o: MetadataRequestTopic, w: Writer) -> None:
@@ -197,24 +203,6 @@ def _e_MetadataRequestTopic_v4(o: MetadataRequestTopic, w: Writer) -> None:
         buf += _b
 
 
-def _d_MetadataRequest_v4(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataRequestTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_allow_auto_topic_creation,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    return MetadataRequest(_topics, _allow_auto_topic_creation, False, False), pos
-
-
 def _e_MetadataRequest_v4(o: MetadataRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -226,6 +214,34 @@ def _e_MetadataRequest_v4(o: MetadataRequest, w: Writer) -> None:
             _e_MetadataRequestTopic_v4(_item_topics, w)
         buf = w.buf
     buf += _S_o.pack(o.allow_auto_topic_creation)
+
+
+def _d_MetadataRequest_v4(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        _topics = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopics.append(MetadataRequestTopic(ZERO_UUID, _topics_name))
+        _topics = _itemstopics
+    (_allow_auto_topic_creation,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    return MetadataRequest(_topics, _allow_auto_topic_creation, False, False), pos
 
 
 def _e_MetadataRequestTopic_v5(o: MetadataRequestTopic, w: Writer) -> None:
@@ -311,33 +327,6 @@ def _e_MetadataRequestTopic_v8(o: MetadataRequestTopic, w: Writer) -> None:
         buf += _b
 
 
-def _d_MetadataRequest_v8(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataRequestTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (
-        _allow_auto_topic_creation,
-        _include_cluster_authorized_operations,
-        _include_topic_authorized_operations,
-    ) = _S_ooo.unpack_from(data, pos)
-    pos += 3
-    return MetadataRequest(
-        _topics,
-        _allow_auto_topic_creation,
-        _include_cluster_authorized_operations,
-        _include_topic_authorized_operations,
-    ), pos
-
-
 def _e_MetadataRequest_v8(o: MetadataRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -355,33 +344,41 @@ def _e_MetadataRequest_v8(o: MetadataRequest, w: Writer) -> None:
     )
 
 
-def _d_MetadataRequestTopic_v9(data: memoryview, pos: int) -> tuple[MetadataRequestTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_MetadataRequest_v8(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
+        _topics = None
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataRequestTopic(ZERO_UUID, _name), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemstopics.append(MetadataRequestTopic(ZERO_UUID, _topics_name))
+        _topics = _itemstopics
+    (
+        _allow_auto_topic_creation,
+        _include_cluster_authorized_operations,
+        _include_topic_authorized_operations,
+    ) = _S_ooo.unpack_from(data, pos)
+    pos += 3
+    return MetadataRequest(
+        _topics,
+        _allow_auto_topic_creation,
+        _include_cluster_authorized_operations,
+        _include_topic_authorized_operations,
+    ), pos
 
 
 def _e_MetadataRequestTopic_v9(o: MetadataRequestTopic, w: Writer) -> None:
@@ -394,48 +391,6 @@ def _e_MetadataRequestTopic_v9(o: MetadataRequestTopic, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_MetadataRequest_v9(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataRequestTopic_v9(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (
-        _allow_auto_topic_creation,
-        _include_cluster_authorized_operations,
-        _include_topic_authorized_operations,
-    ) = _S_ooo.unpack_from(data, pos)
-    pos += 3
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataRequest(
-        _topics,
-        _allow_auto_topic_creation,
-        _include_cluster_authorized_operations,
-        _include_topic_authorized_operations,
-    ), pos
 
 
 def _e_MetadataRequest_v9(o: MetadataRequest, w: Writer) -> None:
@@ -456,50 +411,8 @@ def _e_MetadataRequest_v9(o: MetadataRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_MetadataRequestTopic_v10(data: memoryview, pos: int) -> tuple[MetadataRequestTopic, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataRequestTopic(_topic_id, _name), pos
-
-
-def _e_MetadataRequestTopic_v10(o: MetadataRequestTopic, w: Writer) -> None:
-    buf = w.buf
-    buf += o.topic_id.bytes
-    _v_name = o.name
-    if _v_name is None:
-        buf += b"\x00"
-    else:
-        _b = _v_name.encode()
-        buf += uvarint(len(_b) + 1)
-        buf += _b
-    buf += b"\x00"
-
-
-def _d_MetadataRequest_v10(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+def _d_MetadataRequest_v9(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -509,13 +422,37 @@ def _d_MetadataRequest_v10(data: memoryview, pos: int) -> tuple[MetadataRequest,
     if _n < 0:
         _topics = None
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_MetadataRequestTopic_v10(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(MetadataRequestTopic(ZERO_UUID, _topics_name))
+        _topics = _itemstopics
     (
         _allow_auto_topic_creation,
         _include_cluster_authorized_operations,
@@ -529,8 +466,8 @@ def _d_MetadataRequest_v10(data: memoryview, pos: int) -> tuple[MetadataRequest,
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return MetadataRequest(
@@ -539,6 +476,19 @@ def _d_MetadataRequest_v10(data: memoryview, pos: int) -> tuple[MetadataRequest,
         _include_cluster_authorized_operations,
         _include_topic_authorized_operations,
     ), pos
+
+
+def _e_MetadataRequestTopic_v10(o: MetadataRequestTopic, w: Writer) -> None:
+    buf = w.buf
+    buf += o.topic_id.bytes
+    _v_name = o.name
+    if _v_name is None:
+        buf += b"\x00"
+    else:
+        _b = _v_name.encode()
+        buf += uvarint(len(_b) + 1)
+        buf += _b
+    buf += b"\x00"
 
 
 def _e_MetadataRequest_v10(o: MetadataRequest, w: Writer) -> None:
@@ -559,7 +509,8 @@ def _e_MetadataRequest_v10(o: MetadataRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_MetadataRequest_v11(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+def _d_MetadataRequest_v10(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -569,18 +520,44 @@ def _d_MetadataRequest_v11(data: memoryview, pos: int) -> tuple[MetadataRequest,
     if _n < 0:
         _topics = None
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_MetadataRequestTopic_v10(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _topics_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_name = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(MetadataRequestTopic(_topics_topic_id, _topics_name))
+        _topics = _itemstopics
     (
         _allow_auto_topic_creation,
+        _include_cluster_authorized_operations,
         _include_topic_authorized_operations,
-    ) = _S_oo.unpack_from(data, pos)
-    pos += 2
+    ) = _S_ooo.unpack_from(data, pos)
+    pos += 3
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -588,12 +565,15 @@ def _d_MetadataRequest_v11(data: memoryview, pos: int) -> tuple[MetadataRequest,
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return MetadataRequest(
-        _topics, _allow_auto_topic_creation, False, _include_topic_authorized_operations
+        _topics,
+        _allow_auto_topic_creation,
+        _include_cluster_authorized_operations,
+        _include_topic_authorized_operations,
     ), pos
 
 
@@ -609,6 +589,70 @@ def _e_MetadataRequest_v11(o: MetadataRequest, w: Writer) -> None:
         buf = w.buf
     buf += _S_oo.pack(o.allow_auto_topic_creation, o.include_topic_authorized_operations)
     buf += b"\x00"
+
+
+def _d_MetadataRequest_v11(data: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _topics = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _topics_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_name = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(MetadataRequestTopic(_topics_topic_id, _topics_name))
+        _topics = _itemstopics
+    (
+        _allow_auto_topic_creation,
+        _include_topic_authorized_operations,
+    ) = _S_oo.unpack_from(data, pos)
+    pos += 2
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return MetadataRequest(
+        _topics, _allow_auto_topic_creation, False, _include_topic_authorized_operations
+    ), pos
 
 
 DECODERS = {

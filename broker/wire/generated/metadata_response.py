@@ -71,28 +71,15 @@ class MetadataResponse:
 
 
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_hii = Struct(">hii")
 _S_hiii = Struct(">hiii")
+_S_hiiii = Struct(">hiiii")
 _S_i = Struct(">i")
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")
 _S_o = Struct(">?")
-
-
-def _d_MetadataResponseBroker_v0(data: memoryview, pos: int) -> tuple[MetadataResponseBroker, int]:
-    (_node_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_port,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return MetadataResponseBroker(_node_id, _host, _port, None), pos
+_S_oi = Struct(">?i")
 
 
 def _e_MetadataResponseBroker_v0(o: MetadataResponseBroker, w: Writer) -> None:
@@ -108,38 +95,6 @@ def _e_MetadataResponseBroker_v0(o: MetadataResponseBroker, w: Writer) -> None:
     buf += _S_i.pack(o.port)
 
 
-def _d_MetadataResponsePartition_v0(
-    data: memoryview, pos: int
-) -> tuple[MetadataResponsePartition, int]:
-    (
-        _error_code,
-        _partition_index,
-        _leader_id,
-    ) = _S_hii.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ReplicaNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ReplicaNodes longer than the frame")
-        _replica_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array IsrNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array IsrNodes longer than the frame")
-        _isr_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return MetadataResponsePartition(
-        _error_code, _partition_index, _leader_id, -1, _replica_nodes, _isr_nodes, []
-    ), pos
-
-
 def _e_MetadataResponsePartition_v0(o: MetadataResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_hii.pack(o.error_code, o.partition_index, o.leader_id)
@@ -149,36 +104,6 @@ def _e_MetadataResponsePartition_v0(o: MetadataResponsePartition, w: Writer) -> 
     _arr_isr_nodes = o.isr_nodes
     buf += INT32.pack(len(_arr_isr_nodes))
     buf += pack(">%di" % len(_arr_isr_nodes), *_arr_isr_nodes)
-
-
-def _d_MetadataResponseTopic_v0(data: memoryview, pos: int) -> tuple[MetadataResponseTopic, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_MetadataResponsePartition_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return MetadataResponseTopic(
-        _error_code, _name, ZERO_UUID, False, _partitions, -2147483648
-    ), pos
 
 
 def _e_MetadataResponseTopic_v0(o: MetadataResponseTopic, w: Writer) -> None:
@@ -198,34 +123,6 @@ def _e_MetadataResponseTopic_v0(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_MetadataResponse_v0(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v0(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return MetadataResponse(0, _brokers, None, -1, _topics, -2147483648, 0), pos
-
-
 def _e_MetadataResponse_v0(o: MetadataResponse, w: Writer) -> None:
     buf = w.buf
     _arr_brokers = o.brokers
@@ -240,32 +137,122 @@ def _e_MetadataResponse_v0(o: MetadataResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_MetadataResponseBroker_v1(data: memoryview, pos: int) -> tuple[MetadataResponseBroker, int]:
-    (_node_id,) = _S_i.unpack_from(data, pos)
+def _d_MetadataResponse_v0(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
     pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
+        raise CorruptMessage("null array Brokers")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_port,) = _S_i.unpack_from(data, pos)
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (
+                _brokers_node_id,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_port,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _itemsbrokers.append(
+                MetadataResponseBroker(_brokers_node_id, _brokers_host, _brokers_port, None)
+            )
+        _brokers = _itemsbrokers
+    (_n,) = INT32.unpack_from(data, pos)
     pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
     if _n < 0:
-        _rack = None
+        raise CorruptMessage("null array Topics")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Rack runs past the end of the frame")
-        _rack = str(data[pos:_end], "utf-8")
-        pos = _end
-    return MetadataResponseBroker(_node_id, _host, _port, _rack), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (
+                _topics_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _n,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            -1,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            [],
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    ZERO_UUID,
+                    False,
+                    _topics_partitions,
+                    -2147483648,
+                )
+            )
+        _topics = _itemstopics
+    return MetadataResponse(0, _brokers, None, -1, _topics, -2147483648, 0), pos
 
 
 def _e_MetadataResponseBroker_v1(o: MetadataResponseBroker, w: Writer) -> None:
@@ -288,38 +275,6 @@ def _e_MetadataResponseBroker_v1(o: MetadataResponseBroker, w: Writer) -> None:
         buf += _b
 
 
-def _d_MetadataResponseTopic_v1(data: memoryview, pos: int) -> tuple[MetadataResponseTopic, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_is_internal,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_MetadataResponsePartition_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return MetadataResponseTopic(
-        _error_code, _name, ZERO_UUID, _is_internal, _partitions, -2147483648
-    ), pos
-
-
 def _e_MetadataResponseTopic_v1(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -338,36 +293,6 @@ def _e_MetadataResponseTopic_v1(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_MetadataResponse_v1(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v1(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return MetadataResponse(0, _brokers, None, _controller_id, _topics, -2147483648, 0), pos
-
-
 def _e_MetadataResponse_v1(o: MetadataResponse, w: Writer) -> None:
     buf = w.buf
     _arr_brokers = o.brokers
@@ -381,6 +306,143 @@ def _e_MetadataResponse_v1(o: MetadataResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_MetadataResponseTopic_v1(_item_topics, w)
     buf = w.buf
+
+
+def _d_MetadataResponse_v1(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (
+                _brokers_node_id,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _brokers_port,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    (
+        _controller_id,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (
+                _topics_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_is_internal,
+                _n,
+            ) = _S_oi.unpack_from(data, pos)
+            pos += 5
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _n,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            -1,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            [],
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    ZERO_UUID,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    -2147483648,
+                )
+            )
+        _topics = _itemstopics
+    return MetadataResponse(0, _brokers, None, _controller_id, _topics, -2147483648, 0), pos
 
 
 def _e_MetadataResponseBroker_v2(o: MetadataResponseBroker, w: Writer) -> None:
@@ -421,46 +483,6 @@ def _e_MetadataResponseTopic_v2(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_MetadataResponse_v2(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v1(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return MetadataResponse(0, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0), pos
-
-
 def _e_MetadataResponse_v2(o: MetadataResponse, w: Writer) -> None:
     buf = w.buf
     _arr_brokers = o.brokers
@@ -481,6 +503,153 @@ def _e_MetadataResponse_v2(o: MetadataResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_MetadataResponseTopic_v2(_item_topics, w)
     buf = w.buf
+
+
+def _d_MetadataResponse_v2(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (
+                _brokers_node_id,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _brokers_port,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        _cluster_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _controller_id,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (
+                _topics_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_is_internal,
+                _n,
+            ) = _S_oi.unpack_from(data, pos)
+            pos += 5
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _n,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            -1,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            [],
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    ZERO_UUID,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    -2147483648,
+                )
+            )
+        _topics = _itemstopics
+    return MetadataResponse(0, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0), pos
 
 
 def _e_MetadataResponseBroker_v3(o: MetadataResponseBroker, w: Writer) -> None:
@@ -521,50 +690,6 @@ def _e_MetadataResponseTopic_v3(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_MetadataResponse_v3(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v1(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return MetadataResponse(
-        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
-    ), pos
-
-
 def _e_MetadataResponse_v3(o: MetadataResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -586,6 +711,158 @@ def _e_MetadataResponse_v3(o: MetadataResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_MetadataResponseTopic_v3(_item_topics, w)
     buf = w.buf
+
+
+def _d_MetadataResponse_v3(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (
+                _brokers_node_id,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _brokers_port,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        _cluster_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _controller_id,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (
+                _topics_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_is_internal,
+                _n,
+            ) = _S_oi.unpack_from(data, pos)
+            pos += 5
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _n,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            -1,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            [],
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    ZERO_UUID,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    -2147483648,
+                )
+            )
+        _topics = _itemstopics
+    return MetadataResponse(
+        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
+    ), pos
 
 
 def _e_MetadataResponseBroker_v4(o: MetadataResponseBroker, w: Writer) -> None:
@@ -669,47 +946,6 @@ def _e_MetadataResponseBroker_v5(o: MetadataResponseBroker, w: Writer) -> None:
         buf += _b
 
 
-def _d_MetadataResponsePartition_v5(
-    data: memoryview, pos: int
-) -> tuple[MetadataResponsePartition, int]:
-    (
-        _error_code,
-        _partition_index,
-        _leader_id,
-    ) = _S_hii.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ReplicaNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ReplicaNodes longer than the frame")
-        _replica_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array IsrNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array IsrNodes longer than the frame")
-        _isr_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array OfflineReplicas")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array OfflineReplicas longer than the frame")
-        _offline_replicas = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return MetadataResponsePartition(
-        _error_code, _partition_index, _leader_id, -1, _replica_nodes, _isr_nodes, _offline_replicas
-    ), pos
-
-
 def _e_MetadataResponsePartition_v5(o: MetadataResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_hii.pack(o.error_code, o.partition_index, o.leader_id)
@@ -722,38 +958,6 @@ def _e_MetadataResponsePartition_v5(o: MetadataResponsePartition, w: Writer) -> 
     _arr_offline_replicas = o.offline_replicas
     buf += INT32.pack(len(_arr_offline_replicas))
     buf += pack(">%di" % len(_arr_offline_replicas), *_arr_offline_replicas)
-
-
-def _d_MetadataResponseTopic_v5(data: memoryview, pos: int) -> tuple[MetadataResponseTopic, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_is_internal,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_MetadataResponsePartition_v5(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return MetadataResponseTopic(
-        _error_code, _name, ZERO_UUID, _is_internal, _partitions, -2147483648
-    ), pos
 
 
 def _e_MetadataResponseTopic_v5(o: MetadataResponseTopic, w: Writer) -> None:
@@ -772,50 +976,6 @@ def _e_MetadataResponseTopic_v5(o: MetadataResponseTopic, w: Writer) -> None:
     for _item_partitions in _arr_partitions:
         _e_MetadataResponsePartition_v5(_item_partitions, w)
     buf = w.buf
-
-
-def _d_MetadataResponse_v5(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v1(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v5(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return MetadataResponse(
-        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
-    ), pos
 
 
 def _e_MetadataResponse_v5(o: MetadataResponse, w: Writer) -> None:
@@ -839,6 +999,173 @@ def _e_MetadataResponse_v5(o: MetadataResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_MetadataResponseTopic_v5(_item_topics, w)
     buf = w.buf
+
+
+def _d_MetadataResponse_v5(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (
+                _brokers_node_id,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _brokers_port,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        _cluster_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _controller_id,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (
+                _topics_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_is_internal,
+                _n,
+            ) = _S_oi.unpack_from(data, pos)
+            pos += 5
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _n,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array OfflineReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array OfflineReplicas longer than the frame")
+                        _itemstopics_partitions_offline_replicas = []
+                        _itemstopics_partitions_offline_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_offline_replicas = (
+                            _itemstopics_partitions_offline_replicas
+                        )
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            -1,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            _topics_partitions_offline_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    ZERO_UUID,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    -2147483648,
+                )
+            )
+        _topics = _itemstopics
+    return MetadataResponse(
+        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
+    ), pos
 
 
 def _e_MetadataResponseBroker_v6(o: MetadataResponseBroker, w: Writer) -> None:
@@ -922,54 +1249,6 @@ def _e_MetadataResponseBroker_v7(o: MetadataResponseBroker, w: Writer) -> None:
         buf += _b
 
 
-def _d_MetadataResponsePartition_v7(
-    data: memoryview, pos: int
-) -> tuple[MetadataResponsePartition, int]:
-    (
-        _error_code,
-        _partition_index,
-        _leader_id,
-        _leader_epoch,
-    ) = _S_hiii.unpack_from(data, pos)
-    pos += 14
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array ReplicaNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ReplicaNodes longer than the frame")
-        _replica_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array IsrNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array IsrNodes longer than the frame")
-        _isr_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array OfflineReplicas")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array OfflineReplicas longer than the frame")
-        _offline_replicas = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return MetadataResponsePartition(
-        _error_code,
-        _partition_index,
-        _leader_id,
-        _leader_epoch,
-        _replica_nodes,
-        _isr_nodes,
-        _offline_replicas,
-    ), pos
-
-
 def _e_MetadataResponsePartition_v7(o: MetadataResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_hiii.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
@@ -982,38 +1261,6 @@ def _e_MetadataResponsePartition_v7(o: MetadataResponsePartition, w: Writer) -> 
     _arr_offline_replicas = o.offline_replicas
     buf += INT32.pack(len(_arr_offline_replicas))
     buf += pack(">%di" % len(_arr_offline_replicas), *_arr_offline_replicas)
-
-
-def _d_MetadataResponseTopic_v7(data: memoryview, pos: int) -> tuple[MetadataResponseTopic, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_is_internal,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_MetadataResponsePartition_v7(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return MetadataResponseTopic(
-        _error_code, _name, ZERO_UUID, _is_internal, _partitions, -2147483648
-    ), pos
 
 
 def _e_MetadataResponseTopic_v7(o: MetadataResponseTopic, w: Writer) -> None:
@@ -1032,50 +1279,6 @@ def _e_MetadataResponseTopic_v7(o: MetadataResponseTopic, w: Writer) -> None:
     for _item_partitions in _arr_partitions:
         _e_MetadataResponsePartition_v7(_item_partitions, w)
     buf = w.buf
-
-
-def _d_MetadataResponse_v7(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v1(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v7(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return MetadataResponse(
-        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
-    ), pos
 
 
 def _e_MetadataResponse_v7(o: MetadataResponse, w: Writer) -> None:
@@ -1101,6 +1304,174 @@ def _e_MetadataResponse_v7(o: MetadataResponse, w: Writer) -> None:
     buf = w.buf
 
 
+def _d_MetadataResponse_v7(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (
+                _brokers_node_id,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _brokers_port,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        _cluster_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _controller_id,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (
+                _topics_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_is_internal,
+                _n,
+            ) = _S_oi.unpack_from(data, pos)
+            pos += 5
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                        _n,
+                    ) = _S_hiiii.unpack_from(data, pos)
+                    pos += 18
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array OfflineReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array OfflineReplicas longer than the frame")
+                        _itemstopics_partitions_offline_replicas = []
+                        _itemstopics_partitions_offline_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_offline_replicas = (
+                            _itemstopics_partitions_offline_replicas
+                        )
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            _topics_partitions_offline_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    ZERO_UUID,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    -2147483648,
+                )
+            )
+        _topics = _itemstopics
+    return MetadataResponse(
+        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
+    ), pos
+
+
 def _e_MetadataResponseBroker_v8(o: MetadataResponseBroker, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.node_id)
@@ -1121,40 +1492,6 @@ def _e_MetadataResponseBroker_v8(o: MetadataResponseBroker, w: Writer) -> None:
         buf += _b
 
 
-def _d_MetadataResponseTopic_v8(data: memoryview, pos: int) -> tuple[MetadataResponseTopic, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_is_internal,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_MetadataResponsePartition_v7(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    (_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return MetadataResponseTopic(
-        _error_code, _name, ZERO_UUID, _is_internal, _partitions, _topic_authorized_operations
-    ), pos
-
-
 def _e_MetadataResponseTopic_v8(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -1172,58 +1509,6 @@ def _e_MetadataResponseTopic_v8(o: MetadataResponseTopic, w: Writer) -> None:
         _e_MetadataResponsePartition_v7(_item_partitions, w)
     buf = w.buf
     buf += _S_i.pack(o.topic_authorized_operations)
-
-
-def _d_MetadataResponse_v8(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v1(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v8(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return MetadataResponse(
-        _throttle_time_ms,
-        _brokers,
-        _cluster_id,
-        _controller_id,
-        _topics,
-        _cluster_authorized_operations,
-        0,
-    ), pos
 
 
 def _e_MetadataResponse_v8(o: MetadataResponse, w: Writer) -> None:
@@ -1250,51 +1535,182 @@ def _e_MetadataResponse_v8(o: MetadataResponse, w: Writer) -> None:
     buf += _S_i.pack(o.cluster_authorized_operations)
 
 
-def _d_MetadataResponseBroker_v9(data: memoryview, pos: int) -> tuple[MetadataResponseBroker, int]:
-    (_node_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_MetadataResponse_v8(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (
+                _brokers_node_id,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _brokers_port,
+                _n,
+            ) = _S_ih.unpack_from(data, pos)
+            pos += 6
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        _cluster_id = None
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
         pos = _end
-    (_port,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (
+        _controller_id,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        _rack = None
+        raise CorruptMessage("null array Topics")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Rack runs past the end of the frame")
-        _rack = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponseBroker(_node_id, _host, _port, _rack), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (
+                _topics_error_code,
+                _n,
+            ) = _S_hh.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _topics_is_internal,
+                _n,
+            ) = _S_oi.unpack_from(data, pos)
+            pos += 5
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                        _n,
+                    ) = _S_hiiii.unpack_from(data, pos)
+                    pos += 18
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    (_n,) = INT32.unpack_from(data, pos)
+                    pos += 4
+                    if _n < 0:
+                        raise CorruptMessage("null array OfflineReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array OfflineReplicas longer than the frame")
+                        _itemstopics_partitions_offline_replicas = []
+                        _itemstopics_partitions_offline_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_offline_replicas = (
+                            _itemstopics_partitions_offline_replicas
+                        )
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            _topics_partitions_offline_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            (_topics_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    ZERO_UUID,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    _topics_topic_authorized_operations,
+                )
+            )
+        _topics = _itemstopics
+    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return MetadataResponse(
+        _throttle_time_ms,
+        _brokers,
+        _cluster_id,
+        _controller_id,
+        _topics,
+        _cluster_authorized_operations,
+        0,
+    ), pos
 
 
 def _e_MetadataResponseBroker_v9(o: MetadataResponseBroker, w: Writer) -> None:
@@ -1318,77 +1734,6 @@ def _e_MetadataResponseBroker_v9(o: MetadataResponseBroker, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_MetadataResponsePartition_v9(
-    data: memoryview, pos: int
-) -> tuple[MetadataResponsePartition, int]:
-    (
-        _error_code,
-        _partition_index,
-        _leader_id,
-        _leader_epoch,
-    ) = _S_hiii.unpack_from(data, pos)
-    pos += 14
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array ReplicaNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array ReplicaNodes longer than the frame")
-        _replica_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array IsrNodes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array IsrNodes longer than the frame")
-        _isr_nodes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array OfflineReplicas")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array OfflineReplicas longer than the frame")
-        _offline_replicas = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponsePartition(
-        _error_code,
-        _partition_index,
-        _leader_id,
-        _leader_epoch,
-        _replica_nodes,
-        _isr_nodes,
-        _offline_replicas,
-    ), pos
-
-
 def _e_MetadataResponsePartition_v9(o: MetadataResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_hiii.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
@@ -1402,59 +1747,6 @@ def _e_MetadataResponsePartition_v9(o: MetadataResponsePartition, w: Writer) -> 
     buf += uvarint(len(_arr_offline_replicas) + 1)
     buf += pack(">%di" % len(_arr_offline_replicas), *_arr_offline_replicas)
     buf += b"\x00"
-
-
-def _d_MetadataResponseTopic_v9(data: memoryview, pos: int) -> tuple[MetadataResponseTopic, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_is_internal,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_MetadataResponsePartition_v9(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    (_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponseTopic(
-        _error_code, _name, ZERO_UUID, _is_internal, _partitions, _topic_authorized_operations
-    ), pos
 
 
 def _e_MetadataResponseTopic_v9(o: MetadataResponseTopic, w: Writer) -> None:
@@ -1475,81 +1767,6 @@ def _e_MetadataResponseTopic_v9(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.topic_authorized_operations)
     buf += b"\x00"
-
-
-def _d_MetadataResponse_v9(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v9(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v9(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponse(
-        _throttle_time_ms,
-        _brokers,
-        _cluster_id,
-        _controller_id,
-        _topics,
-        _cluster_authorized_operations,
-        0,
-    ), pos
 
 
 def _e_MetadataResponse_v9(o: MetadataResponse, w: Writer) -> None:
@@ -1577,6 +1794,263 @@ def _e_MetadataResponse_v9(o: MetadataResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _d_MetadataResponse_v9(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (_brokers_node_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_port,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _cluster_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_controller_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_topics_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_topics_is_internal,) = _S_o.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array OfflineReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array OfflineReplicas longer than the frame")
+                        _itemstopics_partitions_offline_replicas = []
+                        _itemstopics_partitions_offline_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_offline_replicas = (
+                            _itemstopics_partitions_offline_replicas
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            _topics_partitions_offline_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            (_topics_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    ZERO_UUID,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    _topics_topic_authorized_operations,
+                )
+            )
+        _topics = _itemstopics
+    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return MetadataResponse(
+        _throttle_time_ms,
+        _brokers,
+        _cluster_id,
+        _controller_id,
+        _topics,
+        _cluster_authorized_operations,
+        0,
+    ), pos
+
+
 def _e_MetadataResponseBroker_v10(o: MetadataResponseBroker, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.node_id)
@@ -1598,60 +2072,6 @@ def _e_MetadataResponseBroker_v10(o: MetadataResponseBroker, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_MetadataResponseTopic_v10(data: memoryview, pos: int) -> tuple[MetadataResponseTopic, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _topic_id, pos = read_uuid(data, pos)
-    (_is_internal,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_MetadataResponsePartition_v9(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    (_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponseTopic(
-        _error_code, _name, _topic_id, _is_internal, _partitions, _topic_authorized_operations
-    ), pos
-
-
 def _e_MetadataResponseTopic_v10(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -1671,81 +2091,6 @@ def _e_MetadataResponseTopic_v10(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.topic_authorized_operations)
     buf += b"\x00"
-
-
-def _d_MetadataResponse_v10(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v9(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v10(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponse(
-        _throttle_time_ms,
-        _brokers,
-        _cluster_id,
-        _controller_id,
-        _topics,
-        _cluster_authorized_operations,
-        0,
-    ), pos
 
 
 def _e_MetadataResponse_v10(o: MetadataResponse, w: Writer) -> None:
@@ -1771,6 +2116,264 @@ def _e_MetadataResponse_v10(o: MetadataResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.cluster_authorized_operations)
     buf += b"\x00"
+
+
+def _d_MetadataResponse_v10(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (_brokers_node_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_port,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _cluster_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_controller_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_topics_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _topics_topic_id, pos = read_uuid(data, pos)
+            (_topics_is_internal,) = _S_o.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array OfflineReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array OfflineReplicas longer than the frame")
+                        _itemstopics_partitions_offline_replicas = []
+                        _itemstopics_partitions_offline_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_offline_replicas = (
+                            _itemstopics_partitions_offline_replicas
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            _topics_partitions_offline_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            (_topics_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    _topics_topic_id,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    _topics_topic_authorized_operations,
+                )
+            )
+        _topics = _itemstopics
+    (_cluster_authorized_operations,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return MetadataResponse(
+        _throttle_time_ms,
+        _brokers,
+        _cluster_id,
+        _controller_id,
+        _topics,
+        _cluster_authorized_operations,
+        0,
+    ), pos
 
 
 def _e_MetadataResponseBroker_v11(o: MetadataResponseBroker, w: Writer) -> None:
@@ -1815,73 +2418,6 @@ def _e_MetadataResponseTopic_v11(o: MetadataResponseTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_MetadataResponse_v11(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v9(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v10(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponse(
-        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
-    ), pos
-
-
 def _e_MetadataResponse_v11(o: MetadataResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -1906,6 +2442,256 @@ def _e_MetadataResponse_v11(o: MetadataResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _d_MetadataResponse_v11(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (_brokers_node_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_port,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _cluster_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_controller_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_topics_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _topics_topic_id, pos = read_uuid(data, pos)
+            (_topics_is_internal,) = _S_o.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array OfflineReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array OfflineReplicas longer than the frame")
+                        _itemstopics_partitions_offline_replicas = []
+                        _itemstopics_partitions_offline_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_offline_replicas = (
+                            _itemstopics_partitions_offline_replicas
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            _topics_partitions_offline_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            (_topics_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    _topics_topic_id,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    _topics_topic_authorized_operations,
+                )
+            )
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return MetadataResponse(
+        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
+    ), pos
+
+
 def _e_MetadataResponseBroker_v12(o: MetadataResponseBroker, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.node_id)
@@ -1927,60 +2713,6 @@ def _e_MetadataResponseBroker_v12(o: MetadataResponseBroker, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_MetadataResponseTopic_v12(data: memoryview, pos: int) -> tuple[MetadataResponseTopic, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _topic_id, pos = read_uuid(data, pos)
-    (_is_internal,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_MetadataResponsePartition_v9(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    (_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponseTopic(
-        _error_code, _name, _topic_id, _is_internal, _partitions, _topic_authorized_operations
-    ), pos
-
-
 def _e_MetadataResponseTopic_v12(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
@@ -2000,73 +2732,6 @@ def _e_MetadataResponseTopic_v12(o: MetadataResponseTopic, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.topic_authorized_operations)
     buf += b"\x00"
-
-
-def _d_MetadataResponse_v12(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v9(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v12(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponse(
-        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
-    ), pos
 
 
 def _e_MetadataResponse_v12(o: MetadataResponse, w: Writer) -> None:
@@ -2093,6 +2758,256 @@ def _e_MetadataResponse_v12(o: MetadataResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _d_MetadataResponse_v12(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (_brokers_node_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_port,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _cluster_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_controller_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_topics_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_name = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _topics_topic_id, pos = read_uuid(data, pos)
+            (_topics_is_internal,) = _S_o.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array OfflineReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array OfflineReplicas longer than the frame")
+                        _itemstopics_partitions_offline_replicas = []
+                        _itemstopics_partitions_offline_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_offline_replicas = (
+                            _itemstopics_partitions_offline_replicas
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            _topics_partitions_offline_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            (_topics_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    _topics_topic_id,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    _topics_topic_authorized_operations,
+                )
+            )
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return MetadataResponse(
+        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, 0
+    ), pos
+
+
 def _e_MetadataResponseBroker_v13(o: MetadataResponseBroker, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.node_id)
@@ -2112,75 +3027,6 @@ def _e_MetadataResponseBroker_v13(o: MetadataResponseBroker, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_MetadataResponse_v13(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Brokers")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Brokers longer than the frame")
-        _items_brokers = []
-        for _ in range(_n):
-            _item_brokers, pos = _d_MetadataResponseBroker_v9(data, pos)
-            _items_brokers.append(_item_brokers)
-        _brokers = _items_brokers
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _cluster_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ClusterId runs past the end of the frame")
-        _cluster_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_controller_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_MetadataResponseTopic_v12(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return MetadataResponse(
-        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, _error_code
-    ), pos
 
 
 def _e_MetadataResponse_v13(o: MetadataResponse, w: Writer) -> None:
@@ -2206,6 +3052,258 @@ def _e_MetadataResponse_v13(o: MetadataResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
     buf += b"\x00"
+
+
+def _d_MetadataResponse_v13(data: memoryview, pos: int) -> tuple[MetadataResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Brokers")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Brokers longer than the frame")
+        _itemsbrokers = []
+        for _ in range(_n):
+            (_brokers_node_id,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Host")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Host runs past the end of the frame")
+                _brokers_host = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_brokers_port,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _brokers_rack = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Rack runs past the end of the frame")
+                _brokers_rack = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsbrokers.append(
+                MetadataResponseBroker(
+                    _brokers_node_id, _brokers_host, _brokers_port, _brokers_rack
+                )
+            )
+        _brokers = _itemsbrokers
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _cluster_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ClusterId runs past the end of the frame")
+        _cluster_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_controller_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_topics_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _topics_name = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _topics_topic_id, pos = read_uuid(data, pos)
+            (_topics_is_internal,) = _S_o.unpack_from(data, pos)
+            pos += 1
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition_index,
+                        _topics_partitions_leader_id,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_hiii.unpack_from(data, pos)
+                    pos += 14
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array ReplicaNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array ReplicaNodes longer than the frame")
+                        _itemstopics_partitions_replica_nodes = []
+                        _itemstopics_partitions_replica_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_replica_nodes = _itemstopics_partitions_replica_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array IsrNodes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array IsrNodes longer than the frame")
+                        _itemstopics_partitions_isr_nodes = []
+                        _itemstopics_partitions_isr_nodes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_isr_nodes = _itemstopics_partitions_isr_nodes
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array OfflineReplicas")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array OfflineReplicas longer than the frame")
+                        _itemstopics_partitions_offline_replicas = []
+                        _itemstopics_partitions_offline_replicas = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _topics_partitions_offline_replicas = (
+                            _itemstopics_partitions_offline_replicas
+                        )
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        MetadataResponsePartition(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition_index,
+                            _topics_partitions_leader_id,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_replica_nodes,
+                            _topics_partitions_isr_nodes,
+                            _topics_partitions_offline_replicas,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            (_topics_topic_authorized_operations,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                MetadataResponseTopic(
+                    _topics_error_code,
+                    _topics_name,
+                    _topics_topic_id,
+                    _topics_is_internal,
+                    _topics_partitions,
+                    _topics_topic_authorized_operations,
+                )
+            )
+        _topics = _itemstopics
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return MetadataResponse(
+        _throttle_time_ms, _brokers, _cluster_id, _controller_id, _topics, -2147483648, _error_code
+    ), pos
 
 
 DECODERS = {

@@ -57,32 +57,13 @@ class OffsetCommitRequest:
 
 
 _S_i = Struct(">i")
+_S_ih = Struct(">ih")
 _S_iq = Struct(">iq")
+_S_iqh = Struct(">iqh")
 _S_iqi = Struct(">iqi")
+_S_iqih = Struct(">iqih")
 _S_q = Struct(">q")
-
-
-def _d_OffsetCommitRequestPartition_v2(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitRequestPartition, int]:
-    (
-        _partition_index,
-        _committed_offset,
-    ) = _S_iq.unpack_from(data, pos)
-    pos += 12
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _committed_metadata = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
-        _committed_metadata = str(data[pos:_end], "utf-8")
-        pos = _end
-    return OffsetCommitRequestPartition(
-        _partition_index, _committed_offset, -1, -1, _committed_metadata
-    ), pos
+_S_qi = Struct(">qi")
 
 
 def _e_OffsetCommitRequestPartition_v2(o: OffsetCommitRequestPartition, w: Writer) -> None:
@@ -95,34 +76,6 @@ def _e_OffsetCommitRequestPartition_v2(o: OffsetCommitRequestPartition, w: Write
         _b = _v_committed_metadata.encode()
         buf += INT16.pack(len(_b))
         buf += _b
-
-
-def _d_OffsetCommitRequestTopic_v2(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitRequestTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetCommitRequestPartition_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return OffsetCommitRequestTopic(_name, ZERO_UUID, _partitions), pos
 
 
 def _e_OffsetCommitRequestTopic_v2(o: OffsetCommitRequestTopic, w: Writer) -> None:
@@ -139,48 +92,6 @@ def _e_OffsetCommitRequestTopic_v2(o: OffsetCommitRequestTopic, w: Writer) -> No
     for _item_partitions in _arr_partitions:
         _e_OffsetCommitRequestPartition_v2(_item_partitions, w)
     buf = w.buf
-
-
-def _d_OffsetCommitRequest_v2(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id_or_member_epoch,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_retention_time_ms,) = _S_q.unpack_from(data, pos)
-    pos += 8
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitRequestTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetCommitRequest(
-        _group_id, _generation_id_or_member_epoch, _member_id, None, _retention_time_ms, _topics
-    ), pos
 
 
 def _e_OffsetCommitRequest_v2(o: OffsetCommitRequest, w: Writer) -> None:
@@ -206,6 +117,95 @@ def _e_OffsetCommitRequest_v2(o: OffsetCommitRequest, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_OffsetCommitRequestTopic_v2(_item_topics, w)
     buf = w.buf
+
+
+def _d_OffsetCommitRequest_v2(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _generation_id_or_member_epoch,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _retention_time_ms,
+        _n,
+    ) = _S_qi.unpack_from(data, pos)
+    pos += 12
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _n,
+                    ) = _S_iqh.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        _topics_partitions_committed_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
+                        _topics_partitions_committed_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemstopics_partitions.append(
+                        OffsetCommitRequestPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            -1,
+                            -1,
+                            _topics_partitions_committed_metadata,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                OffsetCommitRequestTopic(_topics_name, ZERO_UUID, _topics_partitions)
+            )
+        _topics = _itemstopics
+    return OffsetCommitRequest(
+        _group_id, _generation_id_or_member_epoch, _member_id, None, _retention_time_ms, _topics
+    ), pos
 
 
 def _e_OffsetCommitRequestTopic_v3(o: OffsetCommitRequestTopic, w: Writer) -> None:
@@ -306,46 +306,6 @@ def _e_OffsetCommitRequestTopic_v5(o: OffsetCommitRequestTopic, w: Writer) -> No
     buf = w.buf
 
 
-def _d_OffsetCommitRequest_v5(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id_or_member_epoch,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitRequestTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetCommitRequest(
-        _group_id, _generation_id_or_member_epoch, _member_id, None, -1, _topics
-    ), pos
-
-
 def _e_OffsetCommitRequest_v5(o: OffsetCommitRequest, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -370,27 +330,89 @@ def _e_OffsetCommitRequest_v5(o: OffsetCommitRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_OffsetCommitRequestPartition_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitRequestPartition, int]:
-    (
-        _partition_index,
-        _committed_offset,
-        _committed_leader_epoch,
-    ) = _S_iqi.unpack_from(data, pos)
-    pos += 16
+def _d_OffsetCommitRequest_v5(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
+    _len = len(data)
     (_n,) = INT16.unpack_from(data, pos)
     pos += 2
     if _n < 0:
-        _committed_metadata = None
+        raise CorruptMessage("null string in non-nullable GroupId")
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
-        _committed_metadata = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
         pos = _end
-    return OffsetCommitRequestPartition(
-        _partition_index, _committed_offset, _committed_leader_epoch, -1, _committed_metadata
+    (
+        _generation_id_or_member_epoch,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _n,
+                    ) = _S_iqh.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        _topics_partitions_committed_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
+                        _topics_partitions_committed_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemstopics_partitions.append(
+                        OffsetCommitRequestPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            -1,
+                            -1,
+                            _topics_partitions_committed_metadata,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                OffsetCommitRequestTopic(_topics_name, ZERO_UUID, _topics_partitions)
+            )
+        _topics = _itemstopics
+    return OffsetCommitRequest(
+        _group_id, _generation_id_or_member_epoch, _member_id, None, -1, _topics
     ), pos
 
 
@@ -404,34 +426,6 @@ def _e_OffsetCommitRequestPartition_v6(o: OffsetCommitRequestPartition, w: Write
         _b = _v_committed_metadata.encode()
         buf += INT16.pack(len(_b))
         buf += _b
-
-
-def _d_OffsetCommitRequestTopic_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitRequestTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetCommitRequestPartition_v6(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return OffsetCommitRequestTopic(_name, ZERO_UUID, _partitions), pos
 
 
 def _e_OffsetCommitRequestTopic_v6(o: OffsetCommitRequestTopic, w: Writer) -> None:
@@ -448,46 +442,6 @@ def _e_OffsetCommitRequestTopic_v6(o: OffsetCommitRequestTopic, w: Writer) -> No
     for _item_partitions in _arr_partitions:
         _e_OffsetCommitRequestPartition_v6(_item_partitions, w)
     buf = w.buf
-
-
-def _d_OffsetCommitRequest_v6(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id_or_member_epoch,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitRequestTopic_v6(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetCommitRequest(
-        _group_id, _generation_id_or_member_epoch, _member_id, None, -1, _topics
-    ), pos
 
 
 def _e_OffsetCommitRequest_v6(o: OffsetCommitRequest, w: Writer) -> None:
@@ -514,6 +468,93 @@ def _e_OffsetCommitRequest_v6(o: OffsetCommitRequest, w: Writer) -> None:
     buf = w.buf
 
 
+def _d_OffsetCommitRequest_v6(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _generation_id_or_member_epoch,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _topics_partitions_committed_leader_epoch,
+                        _n,
+                    ) = _S_iqih.unpack_from(data, pos)
+                    pos += 18
+                    if _n < 0:
+                        _topics_partitions_committed_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
+                        _topics_partitions_committed_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemstopics_partitions.append(
+                        OffsetCommitRequestPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            _topics_partitions_committed_leader_epoch,
+                            -1,
+                            _topics_partitions_committed_metadata,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                OffsetCommitRequestTopic(_topics_name, ZERO_UUID, _topics_partitions)
+            )
+        _topics = _itemstopics
+    return OffsetCommitRequest(
+        _group_id, _generation_id_or_member_epoch, _member_id, None, -1, _topics
+    ), pos
+
+
 def _e_OffsetCommitRequestTopic_v7(o: OffsetCommitRequestTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -528,56 +569,6 @@ def _e_OffsetCommitRequestTopic_v7(o: OffsetCommitRequestTopic, w: Writer) -> No
     for _item_partitions in _arr_partitions:
         _e_OffsetCommitRequestPartition_v6(_item_partitions, w)
     buf = w.buf
-
-
-def _d_OffsetCommitRequest_v7(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id_or_member_epoch,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitRequestTopic_v6(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetCommitRequest(
-        _group_id, _generation_id_or_member_epoch, _member_id, _group_instance_id, -1, _topics
-    ), pos
 
 
 def _e_OffsetCommitRequest_v7(o: OffsetCommitRequest, w: Writer) -> None:
@@ -611,42 +602,100 @@ def _e_OffsetCommitRequest_v7(o: OffsetCommitRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_OffsetCommitRequestPartition_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitRequestPartition, int]:
-    (
-        _partition_index,
-        _committed_offset,
-        _committed_leader_epoch,
-    ) = _S_iqi.unpack_from(data, pos)
-    pos += 16
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_OffsetCommitRequest_v7(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
-        _committed_metadata = None
+        raise CorruptMessage("null string in non-nullable GroupId")
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
-        _committed_metadata = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+    (
+        _generation_id_or_member_epoch,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetCommitRequestPartition(
-        _partition_index, _committed_offset, _committed_leader_epoch, -1, _committed_metadata
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        _group_instance_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _topics_partitions_committed_leader_epoch,
+                        _n,
+                    ) = _S_iqih.unpack_from(data, pos)
+                    pos += 18
+                    if _n < 0:
+                        _topics_partitions_committed_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
+                        _topics_partitions_committed_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemstopics_partitions.append(
+                        OffsetCommitRequestPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            _topics_partitions_committed_leader_epoch,
+                            -1,
+                            _topics_partitions_committed_metadata,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                OffsetCommitRequestTopic(_topics_name, ZERO_UUID, _topics_partitions)
+            )
+        _topics = _itemstopics
+    return OffsetCommitRequest(
+        _group_id, _generation_id_or_member_epoch, _member_id, _group_instance_id, -1, _topics
     ), pos
 
 
@@ -661,53 +710,6 @@ def _e_OffsetCommitRequestPartition_v8(o: OffsetCommitRequestPartition, w: Write
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_OffsetCommitRequestTopic_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitRequestTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetCommitRequestPartition_v8(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetCommitRequestTopic(_name, ZERO_UUID, _partitions), pos
 
 
 def _e_OffsetCommitRequestTopic_v8(o: OffsetCommitRequestTopic, w: Writer) -> None:
@@ -725,83 +727,6 @@ def _e_OffsetCommitRequestTopic_v8(o: OffsetCommitRequestTopic, w: Writer) -> No
         _e_OffsetCommitRequestPartition_v8(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_OffsetCommitRequest_v8(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id_or_member_epoch,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitRequestTopic_v8(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetCommitRequest(
-        _group_id, _generation_id_or_member_epoch, _member_id, _group_instance_id, -1, _topics
-    ), pos
 
 
 def _e_OffsetCommitRequest_v8(o: OffsetCommitRequest, w: Writer) -> None:
@@ -834,6 +759,164 @@ def _e_OffsetCommitRequest_v8(o: OffsetCommitRequest, w: Writer) -> None:
         _e_OffsetCommitRequestTopic_v8(_item_topics, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_OffsetCommitRequest_v8(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_generation_id_or_member_epoch,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _group_instance_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _topics_partitions_committed_leader_epoch,
+                    ) = _S_iqi.unpack_from(data, pos)
+                    pos += 16
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_committed_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
+                        _topics_partitions_committed_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        OffsetCommitRequestPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            _topics_partitions_committed_leader_epoch,
+                            -1,
+                            _topics_partitions_committed_metadata,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                OffsetCommitRequestTopic(_topics_name, ZERO_UUID, _topics_partitions)
+            )
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return OffsetCommitRequest(
+        _group_id, _generation_id_or_member_epoch, _member_id, _group_instance_id, -1, _topics
+    ), pos
 
 
 def _e_OffsetCommitRequestTopic_v9(o: OffsetCommitRequestTopic, w: Writer) -> None:
@@ -885,40 +968,6 @@ def _e_OffsetCommitRequest_v9(o: OffsetCommitRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_OffsetCommitRequestTopic_v10(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitRequestTopic, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetCommitRequestPartition_v8(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetCommitRequestTopic("", _topic_id, _partitions), pos
-
-
 def _e_OffsetCommitRequestTopic_v10(o: OffsetCommitRequestTopic, w: Writer) -> None:
     buf = w.buf
     buf += o.topic_id.bytes
@@ -928,83 +977,6 @@ def _e_OffsetCommitRequestTopic_v10(o: OffsetCommitRequestTopic, w: Writer) -> N
         _e_OffsetCommitRequestPartition_v8(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_OffsetCommitRequest_v10(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id_or_member_epoch,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitRequestTopic_v10(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetCommitRequest(
-        _group_id, _generation_id_or_member_epoch, _member_id, _group_instance_id, -1, _topics
-    ), pos
 
 
 def _e_OffsetCommitRequest_v10(o: OffsetCommitRequest, w: Writer) -> None:
@@ -1037,6 +1009,149 @@ def _e_OffsetCommitRequest_v10(o: OffsetCommitRequest, w: Writer) -> None:
         _e_OffsetCommitRequestTopic_v10(_item_topics, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_OffsetCommitRequest_v10(data: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_generation_id_or_member_epoch,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _group_instance_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _topics_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _topics_partitions_committed_leader_epoch,
+                    ) = _S_iqi.unpack_from(data, pos)
+                    pos += 16
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_committed_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
+                        _topics_partitions_committed_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        OffsetCommitRequestPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            _topics_partitions_committed_leader_epoch,
+                            -1,
+                            _topics_partitions_committed_metadata,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(OffsetCommitRequestTopic("", _topics_topic_id, _topics_partitions))
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return OffsetCommitRequest(
+        _group_id, _generation_id_or_member_epoch, _member_id, _group_instance_id, -1, _topics
+    ), pos
 
 
 DECODERS = {

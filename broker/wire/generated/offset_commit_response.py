@@ -51,50 +51,12 @@ class OffsetCommitResponse:
 
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
-
-
-def _d_OffsetCommitResponsePartition_v2(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitResponsePartition, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    return OffsetCommitResponsePartition(_partition_index, _error_code), pos
+_S_ii = Struct(">ii")
 
 
 def _e_OffsetCommitResponsePartition_v2(o: OffsetCommitResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.error_code)
-
-
-def _d_OffsetCommitResponseTopic_v2(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitResponseTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetCommitResponsePartition_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return OffsetCommitResponseTopic(_name, ZERO_UUID, _partitions), pos
 
 
 def _e_OffsetCommitResponseTopic_v2(o: OffsetCommitResponseTopic, w: Writer) -> None:
@@ -113,22 +75,6 @@ def _e_OffsetCommitResponseTopic_v2(o: OffsetCommitResponseTopic, w: Writer) -> 
     buf = w.buf
 
 
-def _d_OffsetCommitResponse_v2(data: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitResponseTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetCommitResponse(0, _topics), pos
-
-
 def _e_OffsetCommitResponse_v2(o: OffsetCommitResponse, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -136,6 +82,54 @@ def _e_OffsetCommitResponse_v2(o: OffsetCommitResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_OffsetCommitResponseTopic_v2(_item_topics, w)
     buf = w.buf
+
+
+def _d_OffsetCommitResponse_v2(data: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _itemstopics_partitions.append(
+                        OffsetCommitResponsePartition(
+                            _topics_partitions_partition_index, _topics_partitions_error_code
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                OffsetCommitResponseTopic(_topics_name, ZERO_UUID, _topics_partitions)
+            )
+        _topics = _itemstopics
+    return OffsetCommitResponse(0, _topics), pos
 
 
 def _e_OffsetCommitResponseTopic_v3(o: OffsetCommitResponseTopic, w: Writer) -> None:
@@ -154,24 +148,6 @@ def _e_OffsetCommitResponseTopic_v3(o: OffsetCommitResponseTopic, w: Writer) -> 
     buf = w.buf
 
 
-def _d_OffsetCommitResponse_v3(data: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitResponseTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetCommitResponse(_throttle_time_ms, _topics), pos
-
-
 def _e_OffsetCommitResponse_v3(o: OffsetCommitResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -180,6 +156,57 @@ def _e_OffsetCommitResponse_v3(o: OffsetCommitResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_OffsetCommitResponseTopic_v3(_item_topics, w)
     buf = w.buf
+
+
+def _d_OffsetCommitResponse_v3(data: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _itemstopics_partitions.append(
+                        OffsetCommitResponsePartition(
+                            _topics_partitions_partition_index, _topics_partitions_error_code
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(
+                OffsetCommitResponseTopic(_topics_name, ZERO_UUID, _topics_partitions)
+            )
+        _topics = _itemstopics
+    return OffsetCommitResponse(_throttle_time_ms, _topics), pos
 
 
 def _e_OffsetCommitResponseTopic_v4(o: OffsetCommitResponseTopic, w: Writer) -> None:
@@ -286,79 +313,10 @@ def _e_OffsetCommitResponse_v7(o: OffsetCommitResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_OffsetCommitResponsePartition_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitResponsePartition, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetCommitResponsePartition(_partition_index, _error_code), pos
-
-
 def _e_OffsetCommitResponsePartition_v8(o: OffsetCommitResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.error_code)
     buf += b"\x00"
-
-
-def _d_OffsetCommitResponseTopic_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitResponseTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetCommitResponsePartition_v8(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetCommitResponseTopic(_name, ZERO_UUID, _partitions), pos
 
 
 def _e_OffsetCommitResponseTopic_v8(o: OffsetCommitResponseTopic, w: Writer) -> None:
@@ -378,7 +336,19 @@ def _e_OffsetCommitResponseTopic_v8(o: OffsetCommitResponseTopic, w: Writer) -> 
     buf += b"\x00"
 
 
+def _e_OffsetCommitResponse_v8(o: OffsetCommitResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_OffsetCommitResponseTopic_v8(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_OffsetCommitResponse_v8(data: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -390,13 +360,74 @@ def _d_OffsetCommitResponse_v8(data: memoryview, pos: int) -> tuple[OffsetCommit
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitResponseTopic_v8(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        OffsetCommitResponsePartition(
+                            _topics_partitions_partition_index, _topics_partitions_error_code
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(
+                OffsetCommitResponseTopic(_topics_name, ZERO_UUID, _topics_partitions)
+            )
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -404,22 +435,11 @@ def _d_OffsetCommitResponse_v8(data: memoryview, pos: int) -> tuple[OffsetCommit
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return OffsetCommitResponse(_throttle_time_ms, _topics), pos
-
-
-def _e_OffsetCommitResponse_v8(o: OffsetCommitResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_OffsetCommitResponseTopic_v8(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_OffsetCommitResponseTopic_v9(o: OffsetCommitResponseTopic, w: Writer) -> None:
@@ -450,40 +470,6 @@ def _e_OffsetCommitResponse_v9(o: OffsetCommitResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_OffsetCommitResponseTopic_v10(
-    data: memoryview, pos: int
-) -> tuple[OffsetCommitResponseTopic, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetCommitResponsePartition_v8(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetCommitResponseTopic("", _topic_id, _partitions), pos
-
-
 def _e_OffsetCommitResponseTopic_v10(o: OffsetCommitResponseTopic, w: Writer) -> None:
     buf = w.buf
     buf += o.topic_id.bytes
@@ -495,7 +481,19 @@ def _e_OffsetCommitResponseTopic_v10(o: OffsetCommitResponseTopic, w: Writer) ->
     buf += b"\x00"
 
 
+def _e_OffsetCommitResponse_v10(o: OffsetCommitResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_OffsetCommitResponseTopic_v10(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_OffsetCommitResponse_v10(data: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -507,13 +505,59 @@ def _d_OffsetCommitResponse_v10(data: memoryview, pos: int) -> tuple[OffsetCommi
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_OffsetCommitResponseTopic_v10(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _topics_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        OffsetCommitResponsePartition(
+                            _topics_partitions_partition_index, _topics_partitions_error_code
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(OffsetCommitResponseTopic("", _topics_topic_id, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -521,22 +565,11 @@ def _d_OffsetCommitResponse_v10(data: memoryview, pos: int) -> tuple[OffsetCommi
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return OffsetCommitResponse(_throttle_time_ms, _topics), pos
-
-
-def _e_OffsetCommitResponse_v10(o: OffsetCommitResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_OffsetCommitResponseTopic_v10(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

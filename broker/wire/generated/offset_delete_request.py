@@ -50,45 +50,9 @@ class OffsetDeleteRequest:
 _S_i = Struct(">i")
 
 
-def _d_OffsetDeleteRequestPartition_v0(
-    data: memoryview, pos: int
-) -> tuple[OffsetDeleteRequestPartition, int]:
-    (_partition_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return OffsetDeleteRequestPartition(_partition_index), pos
-
-
 def _e_OffsetDeleteRequestPartition_v0(o: OffsetDeleteRequestPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.partition_index)
-
-
-def _d_OffsetDeleteRequestTopic_v0(
-    data: memoryview, pos: int
-) -> tuple[OffsetDeleteRequestTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetDeleteRequestPartition_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return OffsetDeleteRequestTopic(_name, _partitions), pos
 
 
 def _e_OffsetDeleteRequestTopic_v0(o: OffsetDeleteRequestTopic, w: Writer) -> None:
@@ -107,32 +71,6 @@ def _e_OffsetDeleteRequestTopic_v0(o: OffsetDeleteRequestTopic, w: Writer) -> No
     buf = w.buf
 
 
-def _d_OffsetDeleteRequest_v0(data: memoryview, pos: int) -> tuple[OffsetDeleteRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetDeleteRequestTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetDeleteRequest(_group_id, _topics), pos
-
-
 def _e_OffsetDeleteRequest_v0(o: OffsetDeleteRequest, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -147,6 +85,57 @@ def _e_OffsetDeleteRequest_v0(o: OffsetDeleteRequest, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_OffsetDeleteRequestTopic_v0(_item_topics, w)
     buf = w.buf
+
+
+def _d_OffsetDeleteRequest_v0(data: memoryview, pos: int) -> tuple[OffsetDeleteRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (_topics_partitions_partition_index,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _itemstopics_partitions.append(
+                        OffsetDeleteRequestPartition(_topics_partitions_partition_index)
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(OffsetDeleteRequestTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return OffsetDeleteRequest(_group_id, _topics), pos
 
 
 DECODERS = {

@@ -50,51 +50,13 @@ class OffsetDeleteResponse:
 
 
 _S_hi = Struct(">hi")
+_S_hii = Struct(">hii")
 _S_ih = Struct(">ih")
-
-
-def _d_OffsetDeleteResponsePartition_v0(
-    data: memoryview, pos: int
-) -> tuple[OffsetDeleteResponsePartition, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    return OffsetDeleteResponsePartition(_partition_index, _error_code), pos
 
 
 def _e_OffsetDeleteResponsePartition_v0(o: OffsetDeleteResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.error_code)
-
-
-def _d_OffsetDeleteResponseTopic_v0(
-    data: memoryview, pos: int
-) -> tuple[OffsetDeleteResponseTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetDeleteResponsePartition_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return OffsetDeleteResponseTopic(_name, _partitions), pos
 
 
 def _e_OffsetDeleteResponseTopic_v0(o: OffsetDeleteResponseTopic, w: Writer) -> None:
@@ -113,27 +75,6 @@ def _e_OffsetDeleteResponseTopic_v0(o: OffsetDeleteResponseTopic, w: Writer) -> 
     buf = w.buf
 
 
-def _d_OffsetDeleteResponse_v0(data: memoryview, pos: int) -> tuple[OffsetDeleteResponse, int]:
-    (
-        _error_code,
-        _throttle_time_ms,
-    ) = _S_hi.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetDeleteResponseTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetDeleteResponse(_error_code, _throttle_time_ms, _topics), pos
-
-
 def _e_OffsetDeleteResponse_v0(o: OffsetDeleteResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_hi.pack(o.error_code, o.throttle_time_ms)
@@ -142,6 +83,56 @@ def _e_OffsetDeleteResponse_v0(o: OffsetDeleteResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_OffsetDeleteResponseTopic_v0(_item_topics, w)
     buf = w.buf
+
+
+def _d_OffsetDeleteResponse_v0(data: memoryview, pos: int) -> tuple[OffsetDeleteResponse, int]:
+    _len = len(data)
+    (
+        _error_code,
+        _throttle_time_ms,
+        _n,
+    ) = _S_hii.unpack_from(data, pos)
+    pos += 10
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _itemstopics_partitions.append(
+                        OffsetDeleteResponsePartition(
+                            _topics_partitions_partition_index, _topics_partitions_error_code
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(OffsetDeleteResponseTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return OffsetDeleteResponse(_error_code, _throttle_time_ms, _topics), pos
 
 
 DECODERS = {

@@ -63,31 +63,6 @@ _S_i = Struct(">i")
 _S_o = Struct(">?")
 
 
-def _d_OffsetFetchRequestTopic_v1(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array PartitionIndexes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionIndexes longer than the frame")
-        _partition_indexes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    return OffsetFetchRequestTopic(_name, _partition_indexes), pos
-
-
 def _e_OffsetFetchRequestTopic_v1(o: OffsetFetchRequestTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -102,50 +77,12 @@ def _e_OffsetFetchRequestTopic_v1(o: OffsetFetchRequestTopic, w: Writer) -> None
     buf += pack(">%di" % len(_arr_partition_indexes), *_arr_partition_indexes)
 
 
-def _d_OffsetFetchRequestTopics_v1(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestTopics, int]:
-    return OffsetFetchRequestTopics("", ZERO_UUID, []), pos
-
-
 def _e_OffsetFetchRequestTopics_v1(o: OffsetFetchRequestTopics, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_OffsetFetchRequestGroup_v1(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestGroup, int]:
-    return OffsetFetchRequestGroup("", None, -1, []), pos
-
-
 def _e_OffsetFetchRequestGroup_v1(o: OffsetFetchRequestGroup, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_OffsetFetchRequest_v1(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchRequestTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetFetchRequest(_group_id, _topics, [], False), pos
 
 
 def _e_OffsetFetchRequest_v1(o: OffsetFetchRequest, w: Writer) -> None:
@@ -166,6 +103,53 @@ def _e_OffsetFetchRequest_v1(o: OffsetFetchRequest, w: Writer) -> None:
     buf = w.buf
 
 
+def _d_OffsetFetchRequest_v1(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array PartitionIndexes")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionIndexes longer than the frame")
+                _itemstopics_partition_indexes = []
+                _itemstopics_partition_indexes = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topics_partition_indexes = _itemstopics_partition_indexes
+            _itemstopics.append(OffsetFetchRequestTopic(_topics_name, _topics_partition_indexes))
+        _topics = _itemstopics
+    return OffsetFetchRequest(_group_id, _topics, [], False), pos
+
+
 def _e_OffsetFetchRequestTopic_v2(o: OffsetFetchRequestTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -178,32 +162,6 @@ def _e_OffsetFetchRequestTopic_v2(o: OffsetFetchRequestTopic, w: Writer) -> None
     _arr_partition_indexes = o.partition_indexes
     buf += INT32.pack(len(_arr_partition_indexes))
     buf += pack(">%di" % len(_arr_partition_indexes), *_arr_partition_indexes)
-
-
-def _d_OffsetFetchRequest_v2(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchRequestTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetFetchRequest(_group_id, _topics, [], False), pos
 
 
 def _e_OffsetFetchRequest_v2(o: OffsetFetchRequest, w: Writer) -> None:
@@ -223,6 +181,53 @@ def _e_OffsetFetchRequest_v2(o: OffsetFetchRequest, w: Writer) -> None:
         for _item_topics in _arr_topics:
             _e_OffsetFetchRequestTopic_v2(_item_topics, w)
         buf = w.buf
+
+
+def _d_OffsetFetchRequest_v2(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        _topics = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array PartitionIndexes")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionIndexes longer than the frame")
+                _itemstopics_partition_indexes = []
+                _itemstopics_partition_indexes = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topics_partition_indexes = _itemstopics_partition_indexes
+            _itemstopics.append(OffsetFetchRequestTopic(_topics_name, _topics_partition_indexes))
+        _topics = _itemstopics
+    return OffsetFetchRequest(_group_id, _topics, [], False), pos
 
 
 def _e_OffsetFetchRequestTopic_v3(o: OffsetFetchRequestTopic, w: Writer) -> None:
@@ -324,50 +329,6 @@ def _e_OffsetFetchRequest_v5(o: OffsetFetchRequest, w: Writer) -> None:
         buf = w.buf
 
 
-def _d_OffsetFetchRequestTopic_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionIndexes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionIndexes longer than the frame")
-        _partition_indexes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequestTopic(_name, _partition_indexes), pos
-
-
 def _e_OffsetFetchRequestTopic_v6(o: OffsetFetchRequestTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -383,93 +344,14 @@ def _e_OffsetFetchRequestTopic_v6(o: OffsetFetchRequestTopic, w: Writer) -> None
     buf += b"\x00"
 
 
-def _d_OffsetFetchRequestTopics_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestTopics, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequestTopics("", ZERO_UUID, []), pos
-
-
 def _e_OffsetFetchRequestTopics_v6(o: OffsetFetchRequestTopics, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
 
 
-def _d_OffsetFetchRequestGroup_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestGroup, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequestGroup("", None, -1, []), pos
-
-
 def _e_OffsetFetchRequestGroup_v6(o: OffsetFetchRequestGroup, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_OffsetFetchRequest_v6(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchRequestTopic_v6(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequest(_group_id, _topics, [], False), pos
 
 
 def _e_OffsetFetchRequest_v6(o: OffsetFetchRequest, w: Writer) -> None:
@@ -492,6 +374,91 @@ def _e_OffsetFetchRequest_v6(o: OffsetFetchRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _d_OffsetFetchRequest_v6(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _topics = None
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionIndexes")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionIndexes longer than the frame")
+                _itemstopics_partition_indexes = []
+                _itemstopics_partition_indexes = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topics_partition_indexes = _itemstopics_partition_indexes
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(OffsetFetchRequestTopic(_topics_name, _topics_partition_indexes))
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return OffsetFetchRequest(_group_id, _topics, [], False), pos
+
+
 def _e_OffsetFetchRequestTopic_v7(o: OffsetFetchRequestTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -505,53 +472,6 @@ def _e_OffsetFetchRequestTopic_v7(o: OffsetFetchRequestTopic, w: Writer) -> None
     buf += uvarint(len(_arr_partition_indexes) + 1)
     buf += pack(">%di" % len(_arr_partition_indexes), *_arr_partition_indexes)
     buf += b"\x00"
-
-
-def _d_OffsetFetchRequest_v7(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchRequestTopic_v6(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_require_stable,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequest(_group_id, _topics, [], _require_stable), pos
 
 
 def _e_OffsetFetchRequest_v7(o: OffsetFetchRequest, w: Writer) -> None:
@@ -575,31 +495,8 @@ def _e_OffsetFetchRequest_v7(o: OffsetFetchRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_OffsetFetchRequestTopic_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestTopic, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequestTopic("", []), pos
-
-
-def _e_OffsetFetchRequestTopic_v8(o: OffsetFetchRequestTopic, w: Writer) -> None:
-    buf = w.buf
-    buf += b"\x00"
-
-
-def _d_OffsetFetchRequestTopics_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestTopics, int]:
+def _d_OffsetFetchRequest_v7(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -607,12 +504,12 @@ def _d_OffsetFetchRequestTopics_v8(
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
+        raise CorruptMessage("null string in non-nullable GroupId")
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
         pos = _end
     _n = data[pos]
     if _n < 0x80:
@@ -621,12 +518,56 @@ def _d_OffsetFetchRequestTopics_v8(
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        raise CorruptMessage("null array PartitionIndexes")
+        _topics = None
     else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionIndexes longer than the frame")
-        _partition_indexes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionIndexes")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionIndexes longer than the frame")
+                _itemstopics_partition_indexes = []
+                _itemstopics_partition_indexes = list(unpack_from(">%di" % _n, data, pos))
+                pos += _n * 4
+                _topics_partition_indexes = _itemstopics_partition_indexes
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(OffsetFetchRequestTopic(_topics_name, _topics_partition_indexes))
+        _topics = _itemstopics
+    (_require_stable,) = _S_o.unpack_from(data, pos)
+    pos += 1
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -634,11 +575,16 @@ def _d_OffsetFetchRequestTopics_v8(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return OffsetFetchRequestTopics(_name, ZERO_UUID, _partition_indexes), pos
+    return OffsetFetchRequest(_group_id, _topics, [], _require_stable), pos
+
+
+def _e_OffsetFetchRequestTopic_v8(o: OffsetFetchRequestTopic, w: Writer) -> None:
+    buf = w.buf
+    buf += b"\x00"
 
 
 def _e_OffsetFetchRequestTopics_v8(o: OffsetFetchRequestTopics, w: Writer) -> None:
@@ -654,53 +600,6 @@ def _e_OffsetFetchRequestTopics_v8(o: OffsetFetchRequestTopics, w: Writer) -> No
     buf += uvarint(len(_arr_partition_indexes) + 1)
     buf += pack(">%di" % len(_arr_partition_indexes), *_arr_partition_indexes)
     buf += b"\x00"
-
-
-def _d_OffsetFetchRequestGroup_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestGroup, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchRequestTopics_v8(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequestGroup(_group_id, None, -1, _topics), pos
 
 
 def _e_OffsetFetchRequestGroup_v8(o: OffsetFetchRequestGroup, w: Writer) -> None:
@@ -723,39 +622,6 @@ def _e_OffsetFetchRequestGroup_v8(o: OffsetFetchRequestGroup, w: Writer) -> None
     buf += b"\x00"
 
 
-def _d_OffsetFetchRequest_v8(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _item_groups, pos = _d_OffsetFetchRequestGroup_v8(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
-    (_require_stable,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequest("", [], _groups, _require_stable), pos
-
-
 def _e_OffsetFetchRequest_v8(o: OffsetFetchRequest, w: Writer) -> None:
     buf = w.buf
     _arr_groups = o.groups
@@ -765,6 +631,125 @@ def _e_OffsetFetchRequest_v8(o: OffsetFetchRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_o.pack(o.require_stable)
     buf += b"\x00"
+
+
+def _d_OffsetFetchRequest_v8(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Groups")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _groups_topics = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsgroups_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _groups_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array PartitionIndexes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array PartitionIndexes longer than the frame")
+                        _itemsgroups_topics_partition_indexes = []
+                        _itemsgroups_topics_partition_indexes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _groups_topics_partition_indexes = _itemsgroups_topics_partition_indexes
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsgroups_topics.append(
+                        OffsetFetchRequestTopics(
+                            _groups_topics_name, ZERO_UUID, _groups_topics_partition_indexes
+                        )
+                    )
+                _groups_topics = _itemsgroups_topics
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(OffsetFetchRequestGroup(_groups_group_id, None, -1, _groups_topics))
+        _groups = _itemsgroups
+    (_require_stable,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return OffsetFetchRequest("", [], _groups, _require_stable), pos
 
 
 def _e_OffsetFetchRequestTopics_v9(o: OffsetFetchRequestTopics, w: Writer) -> None:
@@ -780,69 +765,6 @@ def _e_OffsetFetchRequestTopics_v9(o: OffsetFetchRequestTopics, w: Writer) -> No
     buf += uvarint(len(_arr_partition_indexes) + 1)
     buf += pack(">%di" % len(_arr_partition_indexes), *_arr_partition_indexes)
     buf += b"\x00"
-
-
-def _d_OffsetFetchRequestGroup_v9(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestGroup, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _member_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_member_epoch,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchRequestTopics_v8(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequestGroup(_group_id, _member_id, _member_epoch, _topics), pos
 
 
 def _e_OffsetFetchRequestGroup_v9(o: OffsetFetchRequestGroup, w: Writer) -> None:
@@ -873,39 +795,6 @@ def _e_OffsetFetchRequestGroup_v9(o: OffsetFetchRequestGroup, w: Writer) -> None
     buf += b"\x00"
 
 
-def _d_OffsetFetchRequest_v9(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _item_groups, pos = _d_OffsetFetchRequestGroup_v9(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
-    (_require_stable,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequest("", [], _groups, _require_stable), pos
-
-
 def _e_OffsetFetchRequest_v9(o: OffsetFetchRequest, w: Writer) -> None:
     buf = w.buf
     _arr_groups = o.groups
@@ -917,10 +806,8 @@ def _e_OffsetFetchRequest_v9(o: OffsetFetchRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_OffsetFetchRequestTopics_v10(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestTopics, int]:
-    _topic_id, pos = read_uuid(data, pos)
+def _d_OffsetFetchRequest_v9(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -928,12 +815,122 @@ def _d_OffsetFetchRequestTopics_v10(
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        raise CorruptMessage("null array PartitionIndexes")
+        raise CorruptMessage("null array Groups")
     else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionIndexes longer than the frame")
-        _partition_indexes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _groups_member_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _groups_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_groups_member_epoch,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _groups_topics = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsgroups_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _groups_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array PartitionIndexes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array PartitionIndexes longer than the frame")
+                        _itemsgroups_topics_partition_indexes = []
+                        _itemsgroups_topics_partition_indexes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _groups_topics_partition_indexes = _itemsgroups_topics_partition_indexes
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsgroups_topics.append(
+                        OffsetFetchRequestTopics(
+                            _groups_topics_name, ZERO_UUID, _groups_topics_partition_indexes
+                        )
+                    )
+                _groups_topics = _itemsgroups_topics
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(
+                OffsetFetchRequestGroup(
+                    _groups_group_id, _groups_member_id, _groups_member_epoch, _groups_topics
+                )
+            )
+        _groups = _itemsgroups
+    (_require_stable,) = _S_o.unpack_from(data, pos)
+    pos += 1
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -941,11 +938,11 @@ def _d_OffsetFetchRequestTopics_v10(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return OffsetFetchRequestTopics("", _topic_id, _partition_indexes), pos
+    return OffsetFetchRequest("", [], _groups, _require_stable), pos
 
 
 def _e_OffsetFetchRequestTopics_v10(o: OffsetFetchRequestTopics, w: Writer) -> None:
@@ -955,69 +952,6 @@ def _e_OffsetFetchRequestTopics_v10(o: OffsetFetchRequestTopics, w: Writer) -> N
     buf += uvarint(len(_arr_partition_indexes) + 1)
     buf += pack(">%di" % len(_arr_partition_indexes), *_arr_partition_indexes)
     buf += b"\x00"
-
-
-def _d_OffsetFetchRequestGroup_v10(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchRequestGroup, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _member_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_member_epoch,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _topics = None
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchRequestTopics_v10(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequestGroup(_group_id, _member_id, _member_epoch, _topics), pos
 
 
 def _e_OffsetFetchRequestGroup_v10(o: OffsetFetchRequestGroup, w: Writer) -> None:
@@ -1048,39 +982,6 @@ def _e_OffsetFetchRequestGroup_v10(o: OffsetFetchRequestGroup, w: Writer) -> Non
     buf += b"\x00"
 
 
-def _d_OffsetFetchRequest_v10(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Groups")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
-        for _ in range(_n):
-            _item_groups, pos = _d_OffsetFetchRequestGroup_v10(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
-    (_require_stable,) = _S_o.unpack_from(data, pos)
-    pos += 1
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchRequest("", [], _groups, _require_stable), pos
-
-
 def _e_OffsetFetchRequest_v10(o: OffsetFetchRequest, w: Writer) -> None:
     buf = w.buf
     _arr_groups = o.groups
@@ -1090,6 +991,132 @@ def _e_OffsetFetchRequest_v10(o: OffsetFetchRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_o.pack(o.require_stable)
     buf += b"\x00"
+
+
+def _d_OffsetFetchRequest_v10(data: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Groups")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Groups longer than the frame")
+        _itemsgroups = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _groups_member_id = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _groups_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_groups_member_epoch,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _groups_topics = None
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsgroups_topics = []
+                for _ in range(_n):
+                    _groups_topics_topic_id, pos = read_uuid(data, pos)
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array PartitionIndexes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array PartitionIndexes longer than the frame")
+                        _itemsgroups_topics_partition_indexes = []
+                        _itemsgroups_topics_partition_indexes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _groups_topics_partition_indexes = _itemsgroups_topics_partition_indexes
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsgroups_topics.append(
+                        OffsetFetchRequestTopics(
+                            "", _groups_topics_topic_id, _groups_topics_partition_indexes
+                        )
+                    )
+                _groups_topics = _itemsgroups_topics
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(
+                OffsetFetchRequestGroup(
+                    _groups_group_id, _groups_member_id, _groups_member_epoch, _groups_topics
+                )
+            )
+        _groups = _itemsgroups
+    (_require_stable,) = _S_o.unpack_from(data, pos)
+    pos += 1
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return OffsetFetchRequest("", [], _groups, _require_stable), pos
 
 
 DECODERS = {

@@ -78,33 +78,11 @@ class OffsetFetchResponse:
 
 _S_h = Struct(">h")
 _S_i = Struct(">i")
+_S_ii = Struct(">ii")
 _S_iq = Struct(">iq")
+_S_iqh = Struct(">iqh")
 _S_iqi = Struct(">iqi")
-
-
-def _d_OffsetFetchResponsePartition_v1(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponsePartition, int]:
-    (
-        _partition_index,
-        _committed_offset,
-    ) = _S_iq.unpack_from(data, pos)
-    pos += 12
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _metadata = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Metadata runs past the end of the frame")
-        _metadata = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return OffsetFetchResponsePartition(
-        _partition_index, _committed_offset, -1, _metadata, _error_code
-    ), pos
+_S_iqih = Struct(">iqih")
 
 
 def _e_OffsetFetchResponsePartition_v1(o: OffsetFetchResponsePartition, w: Writer) -> None:
@@ -118,34 +96,6 @@ def _e_OffsetFetchResponsePartition_v1(o: OffsetFetchResponsePartition, w: Write
         buf += INT16.pack(len(_b))
         buf += _b
     buf += _S_h.pack(o.error_code)
-
-
-def _d_OffsetFetchResponseTopic_v1(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetFetchResponsePartition_v1(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return OffsetFetchResponseTopic(_name, _partitions), pos
 
 
 def _e_OffsetFetchResponseTopic_v1(o: OffsetFetchResponseTopic, w: Writer) -> None:
@@ -164,50 +114,16 @@ def _e_OffsetFetchResponseTopic_v1(o: OffsetFetchResponseTopic, w: Writer) -> No
     buf = w.buf
 
 
-def _d_OffsetFetchResponsePartitions_v1(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponsePartitions, int]:
-    return OffsetFetchResponsePartitions(0, 0, -1, "", 0), pos
-
-
 def _e_OffsetFetchResponsePartitions_v1(o: OffsetFetchResponsePartitions, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_OffsetFetchResponseTopics_v1(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseTopics, int]:
-    return OffsetFetchResponseTopics("", ZERO_UUID, []), pos
 
 
 def _e_OffsetFetchResponseTopics_v1(o: OffsetFetchResponseTopics, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_OffsetFetchResponseGroup_v1(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseGroup, int]:
-    return OffsetFetchResponseGroup("", [], 0), pos
-
-
 def _e_OffsetFetchResponseGroup_v1(o: OffsetFetchResponseGroup, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_OffsetFetchResponse_v1(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchResponseTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetFetchResponse(0, _topics, 0, []), pos
 
 
 def _e_OffsetFetchResponse_v1(o: OffsetFetchResponse, w: Writer) -> None:
@@ -217,6 +133,67 @@ def _e_OffsetFetchResponse_v1(o: OffsetFetchResponse, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_OffsetFetchResponseTopic_v1(_item_topics, w)
     buf = w.buf
+
+
+def _d_OffsetFetchResponse_v1(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _n,
+                    ) = _S_iqh.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        _topics_partitions_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Metadata runs past the end of the frame")
+                        _topics_partitions_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_topics_partitions_error_code,) = _S_h.unpack_from(data, pos)
+                    pos += 2
+                    _itemstopics_partitions.append(
+                        OffsetFetchResponsePartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            -1,
+                            _topics_partitions_metadata,
+                            _topics_partitions_error_code,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(OffsetFetchResponseTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return OffsetFetchResponse(0, _topics, 0, []), pos
 
 
 def _e_OffsetFetchResponseTopic_v2(o: OffsetFetchResponseTopic, w: Writer) -> None:
@@ -235,24 +212,6 @@ def _e_OffsetFetchResponseTopic_v2(o: OffsetFetchResponseTopic, w: Writer) -> No
     buf = w.buf
 
 
-def _d_OffsetFetchResponse_v2(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchResponseTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return OffsetFetchResponse(0, _topics, _error_code, []), pos
-
-
 def _e_OffsetFetchResponse_v2(o: OffsetFetchResponse, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -261,6 +220,69 @@ def _e_OffsetFetchResponse_v2(o: OffsetFetchResponse, w: Writer) -> None:
         _e_OffsetFetchResponseTopic_v2(_item_topics, w)
     buf = w.buf
     buf += _S_h.pack(o.error_code)
+
+
+def _d_OffsetFetchResponse_v2(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _n,
+                    ) = _S_iqh.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        _topics_partitions_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Metadata runs past the end of the frame")
+                        _topics_partitions_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_topics_partitions_error_code,) = _S_h.unpack_from(data, pos)
+                    pos += 2
+                    _itemstopics_partitions.append(
+                        OffsetFetchResponsePartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            -1,
+                            _topics_partitions_metadata,
+                            _topics_partitions_error_code,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(OffsetFetchResponseTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    return OffsetFetchResponse(0, _topics, _error_code, []), pos
 
 
 def _e_OffsetFetchResponseTopic_v3(o: OffsetFetchResponseTopic, w: Writer) -> None:
@@ -279,26 +301,6 @@ def _e_OffsetFetchResponseTopic_v3(o: OffsetFetchResponseTopic, w: Writer) -> No
     buf = w.buf
 
 
-def _d_OffsetFetchResponse_v3(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchResponseTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return OffsetFetchResponse(_throttle_time_ms, _topics, _error_code, []), pos
-
-
 def _e_OffsetFetchResponse_v3(o: OffsetFetchResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -308,6 +310,72 @@ def _e_OffsetFetchResponse_v3(o: OffsetFetchResponse, w: Writer) -> None:
         _e_OffsetFetchResponseTopic_v3(_item_topics, w)
     buf = w.buf
     buf += _S_h.pack(o.error_code)
+
+
+def _d_OffsetFetchResponse_v3(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _n,
+                    ) = _S_iqh.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        _topics_partitions_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Metadata runs past the end of the frame")
+                        _topics_partitions_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_topics_partitions_error_code,) = _S_h.unpack_from(data, pos)
+                    pos += 2
+                    _itemstopics_partitions.append(
+                        OffsetFetchResponsePartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            -1,
+                            _topics_partitions_metadata,
+                            _topics_partitions_error_code,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(OffsetFetchResponseTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    return OffsetFetchResponse(_throttle_time_ms, _topics, _error_code, []), pos
 
 
 def _e_OffsetFetchResponseTopic_v4(o: OffsetFetchResponseTopic, w: Writer) -> None:
@@ -337,32 +405,6 @@ def _e_OffsetFetchResponse_v4(o: OffsetFetchResponse, w: Writer) -> None:
     buf += _S_h.pack(o.error_code)
 
 
-def _d_OffsetFetchResponsePartition_v5(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponsePartition, int]:
-    (
-        _partition_index,
-        _committed_offset,
-        _committed_leader_epoch,
-    ) = _S_iqi.unpack_from(data, pos)
-    pos += 16
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _metadata = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Metadata runs past the end of the frame")
-        _metadata = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return OffsetFetchResponsePartition(
-        _partition_index, _committed_offset, _committed_leader_epoch, _metadata, _error_code
-    ), pos
-
-
 def _e_OffsetFetchResponsePartition_v5(o: OffsetFetchResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
@@ -374,34 +416,6 @@ def _e_OffsetFetchResponsePartition_v5(o: OffsetFetchResponsePartition, w: Write
         buf += INT16.pack(len(_b))
         buf += _b
     buf += _S_h.pack(o.error_code)
-
-
-def _d_OffsetFetchResponseTopic_v5(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetFetchResponsePartition_v5(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return OffsetFetchResponseTopic(_name, _partitions), pos
 
 
 def _e_OffsetFetchResponseTopic_v5(o: OffsetFetchResponseTopic, w: Writer) -> None:
@@ -420,26 +434,6 @@ def _e_OffsetFetchResponseTopic_v5(o: OffsetFetchResponseTopic, w: Writer) -> No
     buf = w.buf
 
 
-def _d_OffsetFetchResponse_v5(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchResponseTopic_v5(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    return OffsetFetchResponse(_throttle_time_ms, _topics, _error_code, []), pos
-
-
 def _e_OffsetFetchResponse_v5(o: OffsetFetchResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -451,45 +445,71 @@ def _e_OffsetFetchResponse_v5(o: OffsetFetchResponse, w: Writer) -> None:
     buf += _S_h.pack(o.error_code)
 
 
-def _d_OffsetFetchResponsePartition_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponsePartition, int]:
+def _d_OffsetFetchResponse_v5(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
+    _len = len(data)
     (
-        _partition_index,
-        _committed_offset,
-        _committed_leader_epoch,
-    ) = _S_iqi.unpack_from(data, pos)
-    pos += 16
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
     if _n < 0:
-        _metadata = None
+        raise CorruptMessage("null array Topics")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Metadata runs past the end of the frame")
-        _metadata = str(data[pos:_end], "utf-8")
-        pos = _end
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _topics_partitions_committed_leader_epoch,
+                        _n,
+                    ) = _S_iqih.unpack_from(data, pos)
+                    pos += 18
+                    if _n < 0:
+                        _topics_partitions_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Metadata runs past the end of the frame")
+                        _topics_partitions_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_topics_partitions_error_code,) = _S_h.unpack_from(data, pos)
+                    pos += 2
+                    _itemstopics_partitions.append(
+                        OffsetFetchResponsePartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            _topics_partitions_committed_leader_epoch,
+                            _topics_partitions_metadata,
+                            _topics_partitions_error_code,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(OffsetFetchResponseTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
     (_error_code,) = _S_h.unpack_from(data, pos)
     pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponsePartition(
-        _partition_index, _committed_offset, _committed_leader_epoch, _metadata, _error_code
-    ), pos
+    return OffsetFetchResponse(_throttle_time_ms, _topics, _error_code, []), pos
 
 
 def _e_OffsetFetchResponsePartition_v6(o: OffsetFetchResponsePartition, w: Writer) -> None:
@@ -504,53 +524,6 @@ def _e_OffsetFetchResponsePartition_v6(o: OffsetFetchResponsePartition, w: Write
         buf += _b
     buf += _S_h.pack(o.error_code)
     buf += b"\x00"
-
-
-def _d_OffsetFetchResponseTopic_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetFetchResponsePartition_v6(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponseTopic(_name, _partitions), pos
 
 
 def _e_OffsetFetchResponseTopic_v6(o: OffsetFetchResponseTopic, w: Writer) -> None:
@@ -570,43 +543,9 @@ def _e_OffsetFetchResponseTopic_v6(o: OffsetFetchResponseTopic, w: Writer) -> No
     buf += b"\x00"
 
 
-def _d_OffsetFetchResponsePartitions_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponsePartitions, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponsePartitions(0, 0, -1, "", 0), pos
-
-
 def _e_OffsetFetchResponsePartitions_v6(o: OffsetFetchResponsePartitions, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_OffsetFetchResponseTopics_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseTopics, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponseTopics("", ZERO_UUID, []), pos
 
 
 def _e_OffsetFetchResponseTopics_v6(o: OffsetFetchResponseTopics, w: Writer) -> None:
@@ -614,61 +553,9 @@ def _e_OffsetFetchResponseTopics_v6(o: OffsetFetchResponseTopics, w: Writer) -> 
     buf += b"\x00"
 
 
-def _d_OffsetFetchResponseGroup_v6(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseGroup, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponseGroup("", [], 0), pos
-
-
 def _e_OffsetFetchResponseGroup_v6(o: OffsetFetchResponseGroup, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_OffsetFetchResponse_v6(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchResponseTopic_v6(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponse(_throttle_time_ms, _topics, _error_code, []), pos
 
 
 def _e_OffsetFetchResponse_v6(o: OffsetFetchResponse, w: Writer) -> None:
@@ -681,6 +568,122 @@ def _e_OffsetFetchResponse_v6(o: OffsetFetchResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_h.pack(o.error_code)
     buf += b"\x00"
+
+
+def _d_OffsetFetchResponse_v6(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
+    _len = len(data)
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _topics_partitions_committed_leader_epoch,
+                    ) = _S_iqi.unpack_from(data, pos)
+                    pos += 16
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Metadata runs past the end of the frame")
+                        _topics_partitions_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    (_topics_partitions_error_code,) = _S_h.unpack_from(data, pos)
+                    pos += 2
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        OffsetFetchResponsePartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            _topics_partitions_committed_leader_epoch,
+                            _topics_partitions_metadata,
+                            _topics_partitions_error_code,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(OffsetFetchResponseTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return OffsetFetchResponse(_throttle_time_ms, _topics, _error_code, []), pos
 
 
 def _e_OffsetFetchResponseTopic_v7(o: OffsetFetchResponseTopic, w: Writer) -> None:
@@ -712,89 +715,14 @@ def _e_OffsetFetchResponse_v7(o: OffsetFetchResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_OffsetFetchResponsePartition_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponsePartition, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponsePartition(0, 0, -1, "", 0), pos
-
-
 def _e_OffsetFetchResponsePartition_v8(o: OffsetFetchResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
 
 
-def _d_OffsetFetchResponseTopic_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseTopic, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponseTopic("", []), pos
-
-
 def _e_OffsetFetchResponseTopic_v8(o: OffsetFetchResponseTopic, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_OffsetFetchResponsePartitions_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponsePartitions, int]:
-    (
-        _partition_index,
-        _committed_offset,
-        _committed_leader_epoch,
-    ) = _S_iqi.unpack_from(data, pos)
-    pos += 16
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _metadata = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Metadata runs past the end of the frame")
-        _metadata = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponsePartitions(
-        _partition_index, _committed_offset, _committed_leader_epoch, _metadata, _error_code
-    ), pos
 
 
 def _e_OffsetFetchResponsePartitions_v8(o: OffsetFetchResponsePartitions, w: Writer) -> None:
@@ -809,53 +737,6 @@ def _e_OffsetFetchResponsePartitions_v8(o: OffsetFetchResponsePartitions, w: Wri
         buf += _b
     buf += _S_h.pack(o.error_code)
     buf += b"\x00"
-
-
-def _d_OffsetFetchResponseTopics_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseTopics, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetFetchResponsePartitions_v8(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponseTopics(_name, ZERO_UUID, _partitions), pos
 
 
 def _e_OffsetFetchResponseTopics_v8(o: OffsetFetchResponseTopics, w: Writer) -> None:
@@ -873,55 +754,6 @@ def _e_OffsetFetchResponseTopics_v8(o: OffsetFetchResponseTopics, w: Writer) -> 
         _e_OffsetFetchResponsePartitions_v8(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_OffsetFetchResponseGroup_v8(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseGroup, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchResponseTopics_v8(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponseGroup(_group_id, _topics, _error_code), pos
 
 
 def _e_OffsetFetchResponseGroup_v8(o: OffsetFetchResponseGroup, w: Writer) -> None:
@@ -942,7 +774,19 @@ def _e_OffsetFetchResponseGroup_v8(o: OffsetFetchResponseGroup, w: Writer) -> No
     buf += b"\x00"
 
 
+def _e_OffsetFetchResponse_v8(o: OffsetFetchResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_groups = o.groups
+    buf += uvarint(len(_arr_groups) + 1)
+    for _item_groups in _arr_groups:
+        _e_OffsetFetchResponseGroup_v8(_item_groups, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_OffsetFetchResponse_v8(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -954,13 +798,141 @@ def _d_OffsetFetchResponse_v8(data: memoryview, pos: int) -> tuple[OffsetFetchRe
     if _n < 0:
         raise CorruptMessage("null array Groups")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
+        _itemsgroups = []
         for _ in range(_n):
-            _item_groups, pos = _d_OffsetFetchResponseGroup_v8(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsgroups_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _groups_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsgroups_topics_partitions = []
+                        for _ in range(_n):
+                            (
+                                _groups_topics_partitions_partition_index,
+                                _groups_topics_partitions_committed_offset,
+                                _groups_topics_partitions_committed_leader_epoch,
+                            ) = _S_iqi.unpack_from(data, pos)
+                            pos += 16
+                            _n = data[pos]
+                            if _n < 0x80:
+                                pos += 1
+                            else:
+                                _n, pos = read_uvarint(data, pos)
+                            _n -= 1
+                            if _n < 0:
+                                _groups_topics_partitions_metadata = None
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage("Metadata runs past the end of the frame")
+                                _groups_topics_partitions_metadata = str(data[pos:_end], "utf-8")
+                                pos = _end
+                            (_groups_topics_partitions_error_code,) = _S_h.unpack_from(data, pos)
+                            pos += 2
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsgroups_topics_partitions.append(
+                                OffsetFetchResponsePartitions(
+                                    _groups_topics_partitions_partition_index,
+                                    _groups_topics_partitions_committed_offset,
+                                    _groups_topics_partitions_committed_leader_epoch,
+                                    _groups_topics_partitions_metadata,
+                                    _groups_topics_partitions_error_code,
+                                )
+                            )
+                        _groups_topics_partitions = _itemsgroups_topics_partitions
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsgroups_topics.append(
+                        OffsetFetchResponseTopics(
+                            _groups_topics_name, ZERO_UUID, _groups_topics_partitions
+                        )
+                    )
+                _groups_topics = _itemsgroups_topics
+            (_groups_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(
+                OffsetFetchResponseGroup(_groups_group_id, _groups_topics, _groups_error_code)
+            )
+        _groups = _itemsgroups
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -968,22 +940,11 @@ def _d_OffsetFetchResponse_v8(data: memoryview, pos: int) -> tuple[OffsetFetchRe
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return OffsetFetchResponse(_throttle_time_ms, [], 0, _groups), pos
-
-
-def _e_OffsetFetchResponse_v8(o: OffsetFetchResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_groups = o.groups
-    buf += uvarint(len(_arr_groups) + 1)
-    for _item_groups in _arr_groups:
-        _e_OffsetFetchResponseGroup_v8(_item_groups, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_OffsetFetchResponseTopics_v9(o: OffsetFetchResponseTopics, w: Writer) -> None:
@@ -1032,40 +993,6 @@ def _e_OffsetFetchResponse_v9(o: OffsetFetchResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_OffsetFetchResponseTopics_v10(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseTopics, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetFetchResponsePartitions_v8(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponseTopics("", _topic_id, _partitions), pos
-
-
 def _e_OffsetFetchResponseTopics_v10(o: OffsetFetchResponseTopics, w: Writer) -> None:
     buf = w.buf
     buf += o.topic_id.bytes
@@ -1075,55 +1002,6 @@ def _e_OffsetFetchResponseTopics_v10(o: OffsetFetchResponseTopics, w: Writer) ->
         _e_OffsetFetchResponsePartitions_v8(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_OffsetFetchResponseGroup_v10(
-    data: memoryview, pos: int
-) -> tuple[OffsetFetchResponseGroup, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetFetchResponseTopics_v10(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetFetchResponseGroup(_group_id, _topics, _error_code), pos
 
 
 def _e_OffsetFetchResponseGroup_v10(o: OffsetFetchResponseGroup, w: Writer) -> None:
@@ -1144,7 +1022,19 @@ def _e_OffsetFetchResponseGroup_v10(o: OffsetFetchResponseGroup, w: Writer) -> N
     buf += b"\x00"
 
 
+def _e_OffsetFetchResponse_v10(o: OffsetFetchResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_groups = o.groups
+    buf += uvarint(len(_arr_groups) + 1)
+    for _item_groups in _arr_groups:
+        _e_OffsetFetchResponseGroup_v10(_item_groups, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_OffsetFetchResponse_v10(data: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -1156,13 +1046,128 @@ def _d_OffsetFetchResponse_v10(data: memoryview, pos: int) -> tuple[OffsetFetchR
     if _n < 0:
         raise CorruptMessage("null array Groups")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Groups longer than the frame")
-        _items_groups = []
+        _itemsgroups = []
         for _ in range(_n):
-            _item_groups, pos = _d_OffsetFetchResponseGroup_v10(data, pos)
-            _items_groups.append(_item_groups)
-        _groups = _items_groups
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable GroupId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("GroupId runs past the end of the frame")
+                _groups_group_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsgroups_topics = []
+                for _ in range(_n):
+                    _groups_topics_topic_id, pos = read_uuid(data, pos)
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsgroups_topics_partitions = []
+                        for _ in range(_n):
+                            (
+                                _groups_topics_partitions_partition_index,
+                                _groups_topics_partitions_committed_offset,
+                                _groups_topics_partitions_committed_leader_epoch,
+                            ) = _S_iqi.unpack_from(data, pos)
+                            pos += 16
+                            _n = data[pos]
+                            if _n < 0x80:
+                                pos += 1
+                            else:
+                                _n, pos = read_uvarint(data, pos)
+                            _n -= 1
+                            if _n < 0:
+                                _groups_topics_partitions_metadata = None
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage("Metadata runs past the end of the frame")
+                                _groups_topics_partitions_metadata = str(data[pos:_end], "utf-8")
+                                pos = _end
+                            (_groups_topics_partitions_error_code,) = _S_h.unpack_from(data, pos)
+                            pos += 2
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsgroups_topics_partitions.append(
+                                OffsetFetchResponsePartitions(
+                                    _groups_topics_partitions_partition_index,
+                                    _groups_topics_partitions_committed_offset,
+                                    _groups_topics_partitions_committed_leader_epoch,
+                                    _groups_topics_partitions_metadata,
+                                    _groups_topics_partitions_error_code,
+                                )
+                            )
+                        _groups_topics_partitions = _itemsgroups_topics_partitions
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsgroups_topics.append(
+                        OffsetFetchResponseTopics(
+                            "", _groups_topics_topic_id, _groups_topics_partitions
+                        )
+                    )
+                _groups_topics = _itemsgroups_topics
+            (_groups_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsgroups.append(
+                OffsetFetchResponseGroup(_groups_group_id, _groups_topics, _groups_error_code)
+            )
+        _groups = _itemsgroups
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -1170,22 +1175,11 @@ def _d_OffsetFetchResponse_v10(data: memoryview, pos: int) -> tuple[OffsetFetchR
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return OffsetFetchResponse(_throttle_time_ms, [], 0, _groups), pos
-
-
-def _e_OffsetFetchResponse_v10(o: OffsetFetchResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_groups = o.groups
-    buf += uvarint(len(_arr_groups) + 1)
-    for _item_groups in _arr_groups:
-        _e_OffsetFetchResponseGroup_v10(_item_groups, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -50,50 +50,13 @@ class OffsetForLeaderEpochRequest:
 
 
 _S_i = Struct(">i")
+_S_ii = Struct(">ii")
 _S_iii = Struct(">iii")
-
-
-def _d_OffsetForLeaderPartition_v2(
-    data: memoryview, pos: int
-) -> tuple[OffsetForLeaderPartition, int]:
-    (
-        _partition,
-        _current_leader_epoch,
-        _leader_epoch,
-    ) = _S_iii.unpack_from(data, pos)
-    pos += 12
-    return OffsetForLeaderPartition(_partition, _current_leader_epoch, _leader_epoch), pos
 
 
 def _e_OffsetForLeaderPartition_v2(o: OffsetForLeaderPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
-
-
-def _d_OffsetForLeaderTopic_v2(data: memoryview, pos: int) -> tuple[OffsetForLeaderTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetForLeaderPartition_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return OffsetForLeaderTopic(_topic, _partitions), pos
 
 
 def _e_OffsetForLeaderTopic_v2(o: OffsetForLeaderTopic, w: Writer) -> None:
@@ -112,24 +75,6 @@ def _e_OffsetForLeaderTopic_v2(o: OffsetForLeaderTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_OffsetForLeaderEpochRequest_v2(
-    data: memoryview, pos: int
-) -> tuple[OffsetForLeaderEpochRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetForLeaderTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetForLeaderEpochRequest(-2, _topics), pos
-
-
 def _e_OffsetForLeaderEpochRequest_v2(o: OffsetForLeaderEpochRequest, w: Writer) -> None:
     buf = w.buf
     _arr_topics = o.topics
@@ -137,6 +82,57 @@ def _e_OffsetForLeaderEpochRequest_v2(o: OffsetForLeaderEpochRequest, w: Writer)
     for _item_topics in _arr_topics:
         _e_OffsetForLeaderTopic_v2(_item_topics, w)
     buf = w.buf
+
+
+def _d_OffsetForLeaderEpochRequest_v2(
+    data: memoryview, pos: int
+) -> tuple[OffsetForLeaderEpochRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_iii.unpack_from(data, pos)
+                    pos += 12
+                    _itemstopics_partitions.append(
+                        OffsetForLeaderPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_leader_epoch,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(OffsetForLeaderTopic(_topics_topic, _topics_partitions))
+        _topics = _itemstopics
+    return OffsetForLeaderEpochRequest(-2, _topics), pos
 
 
 def _e_OffsetForLeaderTopic_v3(o: OffsetForLeaderTopic, w: Writer) -> None:
@@ -155,26 +151,6 @@ def _e_OffsetForLeaderTopic_v3(o: OffsetForLeaderTopic, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_OffsetForLeaderEpochRequest_v3(
-    data: memoryview, pos: int
-) -> tuple[OffsetForLeaderEpochRequest, int]:
-    (_replica_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetForLeaderTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetForLeaderEpochRequest(_replica_id, _topics), pos
-
-
 def _e_OffsetForLeaderEpochRequest_v3(o: OffsetForLeaderEpochRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.replica_id)
@@ -185,78 +161,64 @@ def _e_OffsetForLeaderEpochRequest_v3(o: OffsetForLeaderEpochRequest, w: Writer)
     buf = w.buf
 
 
-def _d_OffsetForLeaderPartition_v4(
+def _d_OffsetForLeaderEpochRequest_v3(
     data: memoryview, pos: int
-) -> tuple[OffsetForLeaderPartition, int]:
+) -> tuple[OffsetForLeaderEpochRequest, int]:
+    _len = len(data)
     (
-        _partition,
-        _current_leader_epoch,
-        _leader_epoch,
-    ) = _S_iii.unpack_from(data, pos)
-    pos += 12
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+        _replica_id,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetForLeaderPartition(_partition, _current_leader_epoch, _leader_epoch), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_iii.unpack_from(data, pos)
+                    pos += 12
+                    _itemstopics_partitions.append(
+                        OffsetForLeaderPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_leader_epoch,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(OffsetForLeaderTopic(_topics_topic, _topics_partitions))
+        _topics = _itemstopics
+    return OffsetForLeaderEpochRequest(_replica_id, _topics), pos
 
 
 def _e_OffsetForLeaderPartition_v4(o: OffsetForLeaderPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
     buf += b"\x00"
-
-
-def _d_OffsetForLeaderTopic_v4(data: memoryview, pos: int) -> tuple[OffsetForLeaderTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_OffsetForLeaderPartition_v4(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetForLeaderTopic(_topic, _partitions), pos
 
 
 def _e_OffsetForLeaderTopic_v4(o: OffsetForLeaderTopic, w: Writer) -> None:
@@ -276,9 +238,21 @@ def _e_OffsetForLeaderTopic_v4(o: OffsetForLeaderTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_OffsetForLeaderEpochRequest_v4(o: OffsetForLeaderEpochRequest, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.replica_id)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_OffsetForLeaderTopic_v4(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_OffsetForLeaderEpochRequest_v4(
     data: memoryview, pos: int
 ) -> tuple[OffsetForLeaderEpochRequest, int]:
+    _len = len(data)
     (_replica_id,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -290,13 +264,75 @@ def _d_OffsetForLeaderEpochRequest_v4(
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_OffsetForLeaderTopic_v4(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition,
+                        _topics_partitions_current_leader_epoch,
+                        _topics_partitions_leader_epoch,
+                    ) = _S_iii.unpack_from(data, pos)
+                    pos += 12
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        OffsetForLeaderPartition(
+                            _topics_partitions_partition,
+                            _topics_partitions_current_leader_epoch,
+                            _topics_partitions_leader_epoch,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(OffsetForLeaderTopic(_topics_topic, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -304,22 +340,11 @@ def _d_OffsetForLeaderEpochRequest_v4(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return OffsetForLeaderEpochRequest(_replica_id, _topics), pos
-
-
-def _e_OffsetForLeaderEpochRequest_v4(o: OffsetForLeaderEpochRequest, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.replica_id)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_OffsetForLeaderTopic_v4(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

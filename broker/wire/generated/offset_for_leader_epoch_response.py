@@ -52,50 +52,12 @@ class OffsetForLeaderEpochResponse:
 
 _S_hiiq = Struct(">hiiq")
 _S_i = Struct(">i")
-
-
-def _d_EpochEndOffset_v2(data: memoryview, pos: int) -> tuple[EpochEndOffset, int]:
-    (
-        _error_code,
-        _partition,
-        _leader_epoch,
-        _end_offset,
-    ) = _S_hiiq.unpack_from(data, pos)
-    pos += 18
-    return EpochEndOffset(_error_code, _partition, _leader_epoch, _end_offset), pos
+_S_ii = Struct(">ii")
 
 
 def _e_EpochEndOffset_v2(o: EpochEndOffset, w: Writer) -> None:
     buf = w.buf
     buf += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
-
-
-def _d_OffsetForLeaderTopicResult_v2(
-    data: memoryview, pos: int
-) -> tuple[OffsetForLeaderTopicResult, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_EpochEndOffset_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return OffsetForLeaderTopicResult(_topic, _partitions), pos
 
 
 def _e_OffsetForLeaderTopicResult_v2(o: OffsetForLeaderTopicResult, w: Writer) -> None:
@@ -114,26 +76,6 @@ def _e_OffsetForLeaderTopicResult_v2(o: OffsetForLeaderTopicResult, w: Writer) -
     buf = w.buf
 
 
-def _d_OffsetForLeaderEpochResponse_v2(
-    data: memoryview, pos: int
-) -> tuple[OffsetForLeaderEpochResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_OffsetForLeaderTopicResult_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return OffsetForLeaderEpochResponse(_throttle_time_ms, _topics), pos
-
-
 def _e_OffsetForLeaderEpochResponse_v2(o: OffsetForLeaderEpochResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -142,6 +84,62 @@ def _e_OffsetForLeaderEpochResponse_v2(o: OffsetForLeaderEpochResponse, w: Write
     for _item_topics in _arr_topics:
         _e_OffsetForLeaderTopicResult_v2(_item_topics, w)
     buf = w.buf
+
+
+def _d_OffsetForLeaderEpochResponse_v2(
+    data: memoryview, pos: int
+) -> tuple[OffsetForLeaderEpochResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition,
+                        _topics_partitions_leader_epoch,
+                        _topics_partitions_end_offset,
+                    ) = _S_hiiq.unpack_from(data, pos)
+                    pos += 18
+                    _itemstopics_partitions.append(
+                        EpochEndOffset(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_end_offset,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(OffsetForLeaderTopicResult(_topics_topic, _topics_partitions))
+        _topics = _itemstopics
+    return OffsetForLeaderEpochResponse(_throttle_time_ms, _topics), pos
 
 
 def _e_OffsetForLeaderTopicResult_v3(o: OffsetForLeaderTopicResult, w: Writer) -> None:
@@ -170,79 +168,10 @@ def _e_OffsetForLeaderEpochResponse_v3(o: OffsetForLeaderEpochResponse, w: Write
     buf = w.buf
 
 
-def _d_EpochEndOffset_v4(data: memoryview, pos: int) -> tuple[EpochEndOffset, int]:
-    (
-        _error_code,
-        _partition,
-        _leader_epoch,
-        _end_offset,
-    ) = _S_hiiq.unpack_from(data, pos)
-    pos += 18
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return EpochEndOffset(_error_code, _partition, _leader_epoch, _end_offset), pos
-
-
 def _e_EpochEndOffset_v4(o: EpochEndOffset, w: Writer) -> None:
     buf = w.buf
     buf += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
     buf += b"\x00"
-
-
-def _d_OffsetForLeaderTopicResult_v4(
-    data: memoryview, pos: int
-) -> tuple[OffsetForLeaderTopicResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Topic")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Topic runs past the end of the frame")
-        _topic = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_EpochEndOffset_v4(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return OffsetForLeaderTopicResult(_topic, _partitions), pos
 
 
 def _e_OffsetForLeaderTopicResult_v4(o: OffsetForLeaderTopicResult, w: Writer) -> None:
@@ -262,9 +191,21 @@ def _e_OffsetForLeaderTopicResult_v4(o: OffsetForLeaderTopicResult, w: Writer) -
     buf += b"\x00"
 
 
+def _e_OffsetForLeaderEpochResponse_v4(o: OffsetForLeaderEpochResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_OffsetForLeaderTopicResult_v4(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_OffsetForLeaderEpochResponse_v4(
     data: memoryview, pos: int
 ) -> tuple[OffsetForLeaderEpochResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -276,13 +217,77 @@ def _d_OffsetForLeaderEpochResponse_v4(
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_OffsetForLeaderTopicResult_v4(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Topic")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Topic runs past the end of the frame")
+                _topics_topic = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_error_code,
+                        _topics_partitions_partition,
+                        _topics_partitions_leader_epoch,
+                        _topics_partitions_end_offset,
+                    ) = _S_hiiq.unpack_from(data, pos)
+                    pos += 18
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        EpochEndOffset(
+                            _topics_partitions_error_code,
+                            _topics_partitions_partition,
+                            _topics_partitions_leader_epoch,
+                            _topics_partitions_end_offset,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(OffsetForLeaderTopicResult(_topics_topic, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -290,22 +295,11 @@ def _d_OffsetForLeaderEpochResponse_v4(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return OffsetForLeaderEpochResponse(_throttle_time_ms, _topics), pos
-
-
-def _e_OffsetForLeaderEpochResponse_v4(o: OffsetForLeaderEpochResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_OffsetForLeaderTopicResult_v4(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -52,23 +52,9 @@ class ProduceRequest:
 
 
 _S_hi = Struct(">hi")
+_S_hii = Struct(">hii")
 _S_i = Struct(">i")
-
-
-def _d_PartitionProduceData_v3(data: memoryview, pos: int) -> tuple[PartitionProduceData, int]:
-    (_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        _records = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Records runs past the end of the frame")
-        _records = data[pos:_end]
-        pos = _end
-    return PartitionProduceData(_index, _records), pos
+_S_ii = Struct(">ii")
 
 
 def _e_PartitionProduceData_v3(o: PartitionProduceData, w: Writer) -> None:
@@ -81,32 +67,6 @@ def _e_PartitionProduceData_v3(o: PartitionProduceData, w: Writer) -> None:
         buf += INT32.pack(records_size(_v_records))
         w.add_records(_v_records)
         buf = w.buf
-
-
-def _d_TopicProduceData_v3(data: memoryview, pos: int) -> tuple[TopicProduceData, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array PartitionData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionData longer than the frame")
-        _items_partition_data = []
-        for _ in range(_n):
-            _item_partition_data, pos = _d_PartitionProduceData_v3(data, pos)
-            _items_partition_data.append(_item_partition_data)
-        _partition_data = _items_partition_data
-    return TopicProduceData(_name, ZERO_UUID, _partition_data), pos
 
 
 def _e_TopicProduceData_v3(o: TopicProduceData, w: Writer) -> None:
@@ -125,37 +85,6 @@ def _e_TopicProduceData_v3(o: TopicProduceData, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ProduceRequest_v3(data: memoryview, pos: int) -> tuple[ProduceRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _transactional_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _acks,
-        _timeout_ms,
-    ) = _S_hi.unpack_from(data, pos)
-    pos += 6
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array TopicData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TopicData longer than the frame")
-        _items_topic_data = []
-        for _ in range(_n):
-            _item_topic_data, pos = _d_TopicProduceData_v3(data, pos)
-            _items_topic_data.append(_item_topic_data)
-        _topic_data = _items_topic_data
-    return ProduceRequest(_transactional_id, _acks, _timeout_ms, _topic_data), pos
-
-
 def _e_ProduceRequest_v3(o: ProduceRequest, w: Writer) -> None:
     buf = w.buf
     _v_transactional_id = o.transactional_id
@@ -171,6 +100,76 @@ def _e_ProduceRequest_v3(o: ProduceRequest, w: Writer) -> None:
     for _item_topic_data in _arr_topic_data:
         _e_TopicProduceData_v3(_item_topic_data, w)
     buf = w.buf
+
+
+def _d_ProduceRequest_v3(data: memoryview, pos: int) -> tuple[ProduceRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        _transactional_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("TransactionalId runs past the end of the frame")
+        _transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _acks,
+        _timeout_ms,
+        _n,
+    ) = _S_hii.unpack_from(data, pos)
+    pos += 10
+    if _n < 0:
+        raise CorruptMessage("null array TopicData")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array TopicData longer than the frame")
+        _itemstopic_data = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topic_data_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array PartitionData")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionData longer than the frame")
+                _itemstopic_data_partition_data = []
+                for _ in range(_n):
+                    (
+                        _topic_data_partition_data_index,
+                        _n,
+                    ) = _S_ii.unpack_from(data, pos)
+                    pos += 8
+                    if _n < 0:
+                        _topic_data_partition_data_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _topic_data_partition_data_records = data[pos:_end]
+                        pos = _end
+                    _itemstopic_data_partition_data.append(
+                        PartitionProduceData(
+                            _topic_data_partition_data_index, _topic_data_partition_data_records
+                        )
+                    )
+                _topic_data_partition_data = _itemstopic_data_partition_data
+            _itemstopic_data.append(
+                TopicProduceData(_topic_data_name, ZERO_UUID, _topic_data_partition_data)
+            )
+        _topic_data = _itemstopic_data
+    return ProduceRequest(_transactional_id, _acks, _timeout_ms, _topic_data), pos
 
 
 def _e_TopicProduceData_v4(o: TopicProduceData, w: Writer) -> None:
@@ -338,37 +337,6 @@ def _e_ProduceRequest_v8(o: ProduceRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_PartitionProduceData_v9(data: memoryview, pos: int) -> tuple[PartitionProduceData, int]:
-    (_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _records = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Records runs past the end of the frame")
-        _records = data[pos:_end]
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return PartitionProduceData(_index, _records), pos
-
-
 def _e_PartitionProduceData_v9(o: PartitionProduceData, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.index)
@@ -380,51 +348,6 @@ def _e_PartitionProduceData_v9(o: PartitionProduceData, w: Writer) -> None:
         w.add_records(_v_records)
         buf = w.buf
     buf += b"\x00"
-
-
-def _d_TopicProduceData_v9(data: memoryview, pos: int) -> tuple[TopicProduceData, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionData longer than the frame")
-        _items_partition_data = []
-        for _ in range(_n):
-            _item_partition_data, pos = _d_PartitionProduceData_v9(data, pos)
-            _items_partition_data.append(_item_partition_data)
-        _partition_data = _items_partition_data
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicProduceData(_name, ZERO_UUID, _partition_data), pos
 
 
 def _e_TopicProduceData_v9(o: TopicProduceData, w: Writer) -> None:
@@ -444,7 +367,26 @@ def _e_TopicProduceData_v9(o: TopicProduceData, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_ProduceRequest_v9(o: ProduceRequest, w: Writer) -> None:
+    buf = w.buf
+    _v_transactional_id = o.transactional_id
+    if _v_transactional_id is None:
+        buf += b"\x00"
+    else:
+        _b = _v_transactional_id.encode()
+        buf += uvarint(len(_b) + 1)
+        buf += _b
+    buf += _S_hi.pack(o.acks, o.timeout_ms)
+    _arr_topic_data = o.topic_data
+    buf += uvarint(len(_arr_topic_data) + 1)
+    for _item_topic_data in _arr_topic_data:
+        _e_TopicProduceData_v9(_item_topic_data, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_ProduceRequest_v9(data: memoryview, pos: int) -> tuple[ProduceRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -455,7 +397,7 @@ def _d_ProduceRequest_v9(data: memoryview, pos: int) -> tuple[ProduceRequest, in
         _transactional_id = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("TransactionalId runs past the end of the frame")
         _transactional_id = str(data[pos:_end], "utf-8")
         pos = _end
@@ -473,13 +415,85 @@ def _d_ProduceRequest_v9(data: memoryview, pos: int) -> tuple[ProduceRequest, in
     if _n < 0:
         raise CorruptMessage("null array TopicData")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array TopicData longer than the frame")
-        _items_topic_data = []
+        _itemstopic_data = []
         for _ in range(_n):
-            _item_topic_data, pos = _d_TopicProduceData_v9(data, pos)
-            _items_topic_data.append(_item_topic_data)
-        _topic_data = _items_topic_data
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topic_data_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionData")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionData longer than the frame")
+                _itemstopic_data_partition_data = []
+                for _ in range(_n):
+                    (_topic_data_partition_data_index,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topic_data_partition_data_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _topic_data_partition_data_records = data[pos:_end]
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopic_data_partition_data.append(
+                        PartitionProduceData(
+                            _topic_data_partition_data_index, _topic_data_partition_data_records
+                        )
+                    )
+                _topic_data_partition_data = _itemstopic_data_partition_data
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopic_data.append(
+                TopicProduceData(_topic_data_name, ZERO_UUID, _topic_data_partition_data)
+            )
+        _topic_data = _itemstopic_data
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -487,29 +501,11 @@ def _d_ProduceRequest_v9(data: memoryview, pos: int) -> tuple[ProduceRequest, in
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ProduceRequest(_transactional_id, _acks, _timeout_ms, _topic_data), pos
-
-
-def _e_ProduceRequest_v9(o: ProduceRequest, w: Writer) -> None:
-    buf = w.buf
-    _v_transactional_id = o.transactional_id
-    if _v_transactional_id is None:
-        buf += b"\x00"
-    else:
-        _b = _v_transactional_id.encode()
-        buf += uvarint(len(_b) + 1)
-        buf += _b
-    buf += _S_hi.pack(o.acks, o.timeout_ms)
-    _arr_topic_data = o.topic_data
-    buf += uvarint(len(_arr_topic_data) + 1)
-    for _item_topic_data in _arr_topic_data:
-        _e_TopicProduceData_v9(_item_topic_data, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_TopicProduceData_v10(o: TopicProduceData, w: Writer) -> None:
@@ -617,38 +613,6 @@ def _e_ProduceRequest_v12(o: ProduceRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_TopicProduceData_v13(data: memoryview, pos: int) -> tuple[TopicProduceData, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionData longer than the frame")
-        _items_partition_data = []
-        for _ in range(_n):
-            _item_partition_data, pos = _d_PartitionProduceData_v9(data, pos)
-            _items_partition_data.append(_item_partition_data)
-        _partition_data = _items_partition_data
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicProduceData("", _topic_id, _partition_data), pos
-
-
 def _e_TopicProduceData_v13(o: TopicProduceData, w: Writer) -> None:
     buf = w.buf
     buf += o.topic_id.bytes
@@ -658,56 +622,6 @@ def _e_TopicProduceData_v13(o: TopicProduceData, w: Writer) -> None:
         _e_PartitionProduceData_v9(_item_partition_data, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_ProduceRequest_v13(data: memoryview, pos: int) -> tuple[ProduceRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _transactional_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _acks,
-        _timeout_ms,
-    ) = _S_hi.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array TopicData")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array TopicData longer than the frame")
-        _items_topic_data = []
-        for _ in range(_n):
-            _item_topic_data, pos = _d_TopicProduceData_v13(data, pos)
-            _items_topic_data.append(_item_topic_data)
-        _topic_data = _items_topic_data
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ProduceRequest(_transactional_id, _acks, _timeout_ms, _topic_data), pos
 
 
 def _e_ProduceRequest_v13(o: ProduceRequest, w: Writer) -> None:
@@ -726,6 +640,116 @@ def _e_ProduceRequest_v13(o: ProduceRequest, w: Writer) -> None:
         _e_TopicProduceData_v13(_item_topic_data, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_ProduceRequest_v13(data: memoryview, pos: int) -> tuple[ProduceRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _transactional_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("TransactionalId runs past the end of the frame")
+        _transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _acks,
+        _timeout_ms,
+    ) = _S_hi.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array TopicData")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array TopicData longer than the frame")
+        _itemstopic_data = []
+        for _ in range(_n):
+            _topic_data_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionData")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionData longer than the frame")
+                _itemstopic_data_partition_data = []
+                for _ in range(_n):
+                    (_topic_data_partition_data_index,) = _S_i.unpack_from(data, pos)
+                    pos += 4
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topic_data_partition_data_records = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Records runs past the end of the frame")
+                        _topic_data_partition_data_records = data[pos:_end]
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopic_data_partition_data.append(
+                        PartitionProduceData(
+                            _topic_data_partition_data_index, _topic_data_partition_data_records
+                        )
+                    )
+                _topic_data_partition_data = _itemstopic_data_partition_data
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopic_data.append(
+                TopicProduceData("", _topic_data_topic_id, _topic_data_partition_data)
+            )
+        _topic_data = _itemstopic_data
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return ProduceRequest(_transactional_id, _acks, _timeout_ms, _topic_data), pos
 
 
 DECODERS = {

@@ -77,73 +77,24 @@ class ProduceResponse:
 
 
 _S_i = Struct(">i")
+_S_ih = Struct(">ih")
 _S_ihqq = Struct(">ihqq")
 _S_ihqqq = Struct(">ihqqq")
+_S_ihqqqi = Struct(">ihqqqi")
 _S_ii = Struct(">ii")
-
-
-def _d_BatchIndexAndErrorMessage_v3(
-    data: memoryview, pos: int
-) -> tuple[BatchIndexAndErrorMessage, int]:
-    return BatchIndexAndErrorMessage(0, None), pos
 
 
 def _e_BatchIndexAndErrorMessage_v3(o: BatchIndexAndErrorMessage, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_LeaderIdAndEpoch_v3(data: memoryview, pos: int) -> tuple[LeaderIdAndEpoch, int]:
-    return LeaderIdAndEpoch(-1, -1), pos
-
-
 def _e_LeaderIdAndEpoch_v3(o: LeaderIdAndEpoch, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_PartitionProduceResponse_v3(
-    data: memoryview, pos: int
-) -> tuple[PartitionProduceResponse, int]:
-    (
-        _index,
-        _error_code,
-        _base_offset,
-        _log_append_time_ms,
-    ) = _S_ihqq.unpack_from(data, pos)
-    pos += 22
-    return PartitionProduceResponse(
-        _index, _error_code, _base_offset, _log_append_time_ms, -1, [], None, LeaderIdAndEpoch()
-    ), pos
 
 
 def _e_PartitionProduceResponse_v3(o: PartitionProduceResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms)
-
-
-def _d_TopicProduceResponse_v3(data: memoryview, pos: int) -> tuple[TopicProduceResponse, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array PartitionResponses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionResponses longer than the frame")
-        _items_partition_responses = []
-        for _ in range(_n):
-            _item_partition_responses, pos = _d_PartitionProduceResponse_v3(data, pos)
-            _items_partition_responses.append(_item_partition_responses)
-        _partition_responses = _items_partition_responses
-    return TopicProduceResponse(_name, ZERO_UUID, _partition_responses), pos
 
 
 def _e_TopicProduceResponse_v3(o: TopicProduceResponse, w: Writer) -> None:
@@ -162,30 +113,8 @@ def _e_TopicProduceResponse_v3(o: TopicProduceResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_NodeEndpoint_v3(data: memoryview, pos: int) -> tuple[NodeEndpoint, int]:
-    return NodeEndpoint(0, "", 0, None), pos
-
-
 def _e_NodeEndpoint_v3(o: NodeEndpoint, w: Writer) -> None:
     buf = w.buf
-
-
-def _d_ProduceResponse_v3(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_TopicProduceResponse_v3(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return ProduceResponse(_responses, _throttle_time_ms, []), pos
 
 
 def _e_ProduceResponse_v3(o: ProduceResponse, w: Writer) -> None:
@@ -196,6 +125,65 @@ def _e_ProduceResponse_v3(o: ProduceResponse, w: Writer) -> None:
         _e_TopicProduceResponse_v3(_item_responses, w)
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
+
+
+def _d_ProduceResponse_v3(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array PartitionResponses")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionResponses longer than the frame")
+                _itemsresponses_partition_responses = []
+                for _ in range(_n):
+                    (
+                        _responses_partition_responses_index,
+                        _responses_partition_responses_error_code,
+                        _responses_partition_responses_base_offset,
+                        _responses_partition_responses_log_append_time_ms,
+                    ) = _S_ihqq.unpack_from(data, pos)
+                    pos += 22
+                    _itemsresponses_partition_responses.append(
+                        PartitionProduceResponse(
+                            _responses_partition_responses_index,
+                            _responses_partition_responses_error_code,
+                            _responses_partition_responses_base_offset,
+                            _responses_partition_responses_log_append_time_ms,
+                            -1,
+                            [],
+                            None,
+                            LeaderIdAndEpoch(),
+                        )
+                    )
+                _responses_partition_responses = _itemsresponses_partition_responses
+            _itemsresponses.append(
+                TopicProduceResponse(_responses_name, ZERO_UUID, _responses_partition_responses)
+            )
+        _responses = _itemsresponses
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return ProduceResponse(_responses, _throttle_time_ms, []), pos
 
 
 def _e_TopicProduceResponse_v4(o: TopicProduceResponse, w: Writer) -> None:
@@ -224,60 +212,11 @@ def _e_ProduceResponse_v4(o: ProduceResponse, w: Writer) -> None:
     buf += _S_i.pack(o.throttle_time_ms)
 
 
-def _d_PartitionProduceResponse_v5(
-    data: memoryview, pos: int
-) -> tuple[PartitionProduceResponse, int]:
-    (
-        _index,
-        _error_code,
-        _base_offset,
-        _log_append_time_ms,
-        _log_start_offset,
-    ) = _S_ihqqq.unpack_from(data, pos)
-    pos += 30
-    return PartitionProduceResponse(
-        _index,
-        _error_code,
-        _base_offset,
-        _log_append_time_ms,
-        _log_start_offset,
-        [],
-        None,
-        LeaderIdAndEpoch(),
-    ), pos
-
-
 def _e_PartitionProduceResponse_v5(o: PartitionProduceResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ihqqq.pack(
         o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset
     )
-
-
-def _d_TopicProduceResponse_v5(data: memoryview, pos: int) -> tuple[TopicProduceResponse, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array PartitionResponses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionResponses longer than the frame")
-        _items_partition_responses = []
-        for _ in range(_n):
-            _item_partition_responses, pos = _d_PartitionProduceResponse_v5(data, pos)
-            _items_partition_responses.append(_item_partition_responses)
-        _partition_responses = _items_partition_responses
-    return TopicProduceResponse(_name, ZERO_UUID, _partition_responses), pos
 
 
 def _e_TopicProduceResponse_v5(o: TopicProduceResponse, w: Writer) -> None:
@@ -296,24 +235,6 @@ def _e_TopicProduceResponse_v5(o: TopicProduceResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ProduceResponse_v5(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_TopicProduceResponse_v5(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return ProduceResponse(_responses, _throttle_time_ms, []), pos
-
-
 def _e_ProduceResponse_v5(o: ProduceResponse, w: Writer) -> None:
     buf = w.buf
     _arr_responses = o.responses
@@ -322,6 +243,66 @@ def _e_ProduceResponse_v5(o: ProduceResponse, w: Writer) -> None:
         _e_TopicProduceResponse_v5(_item_responses, w)
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
+
+
+def _d_ProduceResponse_v5(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array PartitionResponses")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionResponses longer than the frame")
+                _itemsresponses_partition_responses = []
+                for _ in range(_n):
+                    (
+                        _responses_partition_responses_index,
+                        _responses_partition_responses_error_code,
+                        _responses_partition_responses_base_offset,
+                        _responses_partition_responses_log_append_time_ms,
+                        _responses_partition_responses_log_start_offset,
+                    ) = _S_ihqqq.unpack_from(data, pos)
+                    pos += 30
+                    _itemsresponses_partition_responses.append(
+                        PartitionProduceResponse(
+                            _responses_partition_responses_index,
+                            _responses_partition_responses_error_code,
+                            _responses_partition_responses_base_offset,
+                            _responses_partition_responses_log_append_time_ms,
+                            _responses_partition_responses_log_start_offset,
+                            [],
+                            None,
+                            LeaderIdAndEpoch(),
+                        )
+                    )
+                _responses_partition_responses = _itemsresponses_partition_responses
+            _itemsresponses.append(
+                TopicProduceResponse(_responses_name, ZERO_UUID, _responses_partition_responses)
+            )
+        _responses = _itemsresponses
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return ProduceResponse(_responses, _throttle_time_ms, []), pos
 
 
 def _e_TopicProduceResponse_v6(o: TopicProduceResponse, w: Writer) -> None:
@@ -376,24 +357,6 @@ def _e_ProduceResponse_v7(o: ProduceResponse, w: Writer) -> None:
     buf += _S_i.pack(o.throttle_time_ms)
 
 
-def _d_BatchIndexAndErrorMessage_v8(
-    data: memoryview, pos: int
-) -> tuple[BatchIndexAndErrorMessage, int]:
-    (_batch_index,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _batch_index_error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("BatchIndexErrorMessage runs past the end of the frame")
-        _batch_index_error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    return BatchIndexAndErrorMessage(_batch_index, _batch_index_error_message), pos
-
-
 def _e_BatchIndexAndErrorMessage_v8(o: BatchIndexAndErrorMessage, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.batch_index)
@@ -404,51 +367,6 @@ def _e_BatchIndexAndErrorMessage_v8(o: BatchIndexAndErrorMessage, w: Writer) -> 
         _b = _v_batch_index_error_message.encode()
         buf += INT16.pack(len(_b))
         buf += _b
-
-
-def _d_PartitionProduceResponse_v8(
-    data: memoryview, pos: int
-) -> tuple[PartitionProduceResponse, int]:
-    (
-        _index,
-        _error_code,
-        _base_offset,
-        _log_append_time_ms,
-        _log_start_offset,
-    ) = _S_ihqqq.unpack_from(data, pos)
-    pos += 30
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array RecordErrors")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array RecordErrors longer than the frame")
-        _items_record_errors = []
-        for _ in range(_n):
-            _item_record_errors, pos = _d_BatchIndexAndErrorMessage_v8(data, pos)
-            _items_record_errors.append(_item_record_errors)
-        _record_errors = _items_record_errors
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    return PartitionProduceResponse(
-        _index,
-        _error_code,
-        _base_offset,
-        _log_append_time_ms,
-        _log_start_offset,
-        _record_errors,
-        _error_message,
-        LeaderIdAndEpoch(),
-    ), pos
 
 
 def _e_PartitionProduceResponse_v8(o: PartitionProduceResponse, w: Writer) -> None:
@@ -470,32 +388,6 @@ def _e_PartitionProduceResponse_v8(o: PartitionProduceResponse, w: Writer) -> No
         buf += _b
 
 
-def _d_TopicProduceResponse_v8(data: memoryview, pos: int) -> tuple[TopicProduceResponse, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array PartitionResponses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionResponses longer than the frame")
-        _items_partition_responses = []
-        for _ in range(_n):
-            _item_partition_responses, pos = _d_PartitionProduceResponse_v8(data, pos)
-            _items_partition_responses.append(_item_partition_responses)
-        _partition_responses = _items_partition_responses
-    return TopicProduceResponse(_name, ZERO_UUID, _partition_responses), pos
-
-
 def _e_TopicProduceResponse_v8(o: TopicProduceResponse, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -512,24 +404,6 @@ def _e_TopicProduceResponse_v8(o: TopicProduceResponse, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_ProduceResponse_v8(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_TopicProduceResponse_v8(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return ProduceResponse(_responses, _throttle_time_ms, []), pos
-
-
 def _e_ProduceResponse_v8(o: ProduceResponse, w: Writer) -> None:
     buf = w.buf
     _arr_responses = o.responses
@@ -540,37 +414,108 @@ def _e_ProduceResponse_v8(o: ProduceResponse, w: Writer) -> None:
     buf += _S_i.pack(o.throttle_time_ms)
 
 
-def _d_BatchIndexAndErrorMessage_v9(
-    data: memoryview, pos: int
-) -> tuple[BatchIndexAndErrorMessage, int]:
-    (_batch_index,) = _S_i.unpack_from(data, pos)
+def _d_ProduceResponse_v8(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
     pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
     if _n < 0:
-        _batch_index_error_message = None
+        raise CorruptMessage("null array Responses")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("BatchIndexErrorMessage runs past the end of the frame")
-        _batch_index_error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return BatchIndexAndErrorMessage(_batch_index, _batch_index_error_message), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array PartitionResponses")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionResponses longer than the frame")
+                _itemsresponses_partition_responses = []
+                for _ in range(_n):
+                    (
+                        _responses_partition_responses_index,
+                        _responses_partition_responses_error_code,
+                        _responses_partition_responses_base_offset,
+                        _responses_partition_responses_log_append_time_ms,
+                        _responses_partition_responses_log_start_offset,
+                        _n,
+                    ) = _S_ihqqqi.unpack_from(data, pos)
+                    pos += 34
+                    if _n < 0:
+                        raise CorruptMessage("null array RecordErrors")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array RecordErrors longer than the frame")
+                        _itemsresponses_partition_responses_record_errors = []
+                        for _ in range(_n):
+                            (
+                                _responses_partition_responses_record_errors_batch_index,
+                                _n,
+                            ) = _S_ih.unpack_from(data, pos)
+                            pos += 6
+                            if _n < 0:
+                                _responses_partition_responses_record_errors_batch_index_error_message = None
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage(
+                                        "BatchIndexErrorMessage runs past the end of the frame"
+                                    )
+                                _responses_partition_responses_record_errors_batch_index_error_message = str(
+                                    data[pos:_end], "utf-8"
+                                )
+                                pos = _end
+                            _itemsresponses_partition_responses_record_errors.append(
+                                BatchIndexAndErrorMessage(
+                                    _responses_partition_responses_record_errors_batch_index,
+                                    _responses_partition_responses_record_errors_batch_index_error_message,
+                                )
+                            )
+                        _responses_partition_responses_record_errors = (
+                            _itemsresponses_partition_responses_record_errors
+                        )
+                    (_n,) = INT16.unpack_from(data, pos)
+                    pos += 2
+                    if _n < 0:
+                        _responses_partition_responses_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _responses_partition_responses_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemsresponses_partition_responses.append(
+                        PartitionProduceResponse(
+                            _responses_partition_responses_index,
+                            _responses_partition_responses_error_code,
+                            _responses_partition_responses_base_offset,
+                            _responses_partition_responses_log_append_time_ms,
+                            _responses_partition_responses_log_start_offset,
+                            _responses_partition_responses_record_errors,
+                            _responses_partition_responses_error_message,
+                            LeaderIdAndEpoch(),
+                        )
+                    )
+                _responses_partition_responses = _itemsresponses_partition_responses
+            _itemsresponses.append(
+                TopicProduceResponse(_responses_name, ZERO_UUID, _responses_partition_responses)
+            )
+        _responses = _itemsresponses
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return ProduceResponse(_responses, _throttle_time_ms, []), pos
 
 
 def _e_BatchIndexAndErrorMessage_v9(o: BatchIndexAndErrorMessage, w: Writer) -> None:
@@ -586,88 +531,9 @@ def _e_BatchIndexAndErrorMessage_v9(o: BatchIndexAndErrorMessage, w: Writer) -> 
     buf += b"\x00"
 
 
-def _d_LeaderIdAndEpoch_v9(data: memoryview, pos: int) -> tuple[LeaderIdAndEpoch, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return LeaderIdAndEpoch(-1, -1), pos
-
-
 def _e_LeaderIdAndEpoch_v9(o: LeaderIdAndEpoch, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_PartitionProduceResponse_v9(
-    data: memoryview, pos: int
-) -> tuple[PartitionProduceResponse, int]:
-    (
-        _index,
-        _error_code,
-        _base_offset,
-        _log_append_time_ms,
-        _log_start_offset,
-    ) = _S_ihqqq.unpack_from(data, pos)
-    pos += 30
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array RecordErrors")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array RecordErrors longer than the frame")
-        _items_record_errors = []
-        for _ in range(_n):
-            _item_record_errors, pos = _d_BatchIndexAndErrorMessage_v9(data, pos)
-            _items_record_errors.append(_item_record_errors)
-        _record_errors = _items_record_errors
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return PartitionProduceResponse(
-        _index,
-        _error_code,
-        _base_offset,
-        _log_append_time_ms,
-        _log_start_offset,
-        _record_errors,
-        _error_message,
-        LeaderIdAndEpoch(),
-    ), pos
 
 
 def _e_PartitionProduceResponse_v9(o: PartitionProduceResponse, w: Writer) -> None:
@@ -690,51 +556,6 @@ def _e_PartitionProduceResponse_v9(o: PartitionProduceResponse, w: Writer) -> No
     buf += b"\x00"
 
 
-def _d_TopicProduceResponse_v9(data: memoryview, pos: int) -> tuple[TopicProduceResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionResponses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionResponses longer than the frame")
-        _items_partition_responses = []
-        for _ in range(_n):
-            _item_partition_responses, pos = _d_PartitionProduceResponse_v9(data, pos)
-            _items_partition_responses.append(_item_partition_responses)
-        _partition_responses = _items_partition_responses
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicProduceResponse(_name, ZERO_UUID, _partition_responses), pos
-
-
 def _e_TopicProduceResponse_v9(o: TopicProduceResponse, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -752,57 +573,9 @@ def _e_TopicProduceResponse_v9(o: TopicProduceResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_NodeEndpoint_v9(data: memoryview, pos: int) -> tuple[NodeEndpoint, int]:
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return NodeEndpoint(0, "", 0, None), pos
-
-
 def _e_NodeEndpoint_v9(o: NodeEndpoint, w: Writer) -> None:
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_ProduceResponse_v9(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_TopicProduceResponse_v9(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return ProduceResponse(_responses, _throttle_time_ms, []), pos
 
 
 def _e_ProduceResponse_v9(o: ProduceResponse, w: Writer) -> None:
@@ -816,12 +589,166 @@ def _e_ProduceResponse_v9(o: ProduceResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_LeaderIdAndEpoch_v10(data: memoryview, pos: int) -> tuple[LeaderIdAndEpoch, int]:
-    (
-        _leader_id,
-        _leader_epoch,
-    ) = _S_ii.unpack_from(data, pos)
-    pos += 8
+def _d_ProduceResponse_v9(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionResponses")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionResponses longer than the frame")
+                _itemsresponses_partition_responses = []
+                for _ in range(_n):
+                    (
+                        _responses_partition_responses_index,
+                        _responses_partition_responses_error_code,
+                        _responses_partition_responses_base_offset,
+                        _responses_partition_responses_log_append_time_ms,
+                        _responses_partition_responses_log_start_offset,
+                    ) = _S_ihqqq.unpack_from(data, pos)
+                    pos += 30
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array RecordErrors")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array RecordErrors longer than the frame")
+                        _itemsresponses_partition_responses_record_errors = []
+                        for _ in range(_n):
+                            (_responses_partition_responses_record_errors_batch_index,) = (
+                                _S_i.unpack_from(data, pos)
+                            )
+                            pos += 4
+                            _n = data[pos]
+                            if _n < 0x80:
+                                pos += 1
+                            else:
+                                _n, pos = read_uvarint(data, pos)
+                            _n -= 1
+                            if _n < 0:
+                                _responses_partition_responses_record_errors_batch_index_error_message = None
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage(
+                                        "BatchIndexErrorMessage runs past the end of the frame"
+                                    )
+                                _responses_partition_responses_record_errors_batch_index_error_message = str(
+                                    data[pos:_end], "utf-8"
+                                )
+                                pos = _end
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresponses_partition_responses_record_errors.append(
+                                BatchIndexAndErrorMessage(
+                                    _responses_partition_responses_record_errors_batch_index,
+                                    _responses_partition_responses_record_errors_batch_index_error_message,
+                                )
+                            )
+                        _responses_partition_responses_record_errors = (
+                            _itemsresponses_partition_responses_record_errors
+                        )
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partition_responses_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _responses_partition_responses_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsresponses_partition_responses.append(
+                        PartitionProduceResponse(
+                            _responses_partition_responses_index,
+                            _responses_partition_responses_error_code,
+                            _responses_partition_responses_base_offset,
+                            _responses_partition_responses_log_append_time_ms,
+                            _responses_partition_responses_log_start_offset,
+                            _responses_partition_responses_record_errors,
+                            _responses_partition_responses_error_message,
+                            LeaderIdAndEpoch(),
+                        )
+                    )
+                _responses_partition_responses = _itemsresponses_partition_responses
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                TopicProduceResponse(_responses_name, ZERO_UUID, _responses_partition_responses)
+            )
+        _responses = _itemsresponses
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -829,84 +756,17 @@ def _d_LeaderIdAndEpoch_v10(data: memoryview, pos: int) -> tuple[LeaderIdAndEpoc
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return LeaderIdAndEpoch(_leader_id, _leader_epoch), pos
+    return ProduceResponse(_responses, _throttle_time_ms, []), pos
 
 
 def _e_LeaderIdAndEpoch_v10(o: LeaderIdAndEpoch, w: Writer) -> None:
     buf = w.buf
     buf += _S_ii.pack(o.leader_id, o.leader_epoch)
     buf += b"\x00"
-
-
-def _d_PartitionProduceResponse_v10(
-    data: memoryview, pos: int
-) -> tuple[PartitionProduceResponse, int]:
-    (
-        _index,
-        _error_code,
-        _base_offset,
-        _log_append_time_ms,
-        _log_start_offset,
-    ) = _S_ihqqq.unpack_from(data, pos)
-    pos += 30
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array RecordErrors")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array RecordErrors longer than the frame")
-        _items_record_errors = []
-        for _ in range(_n):
-            _item_record_errors, pos = _d_BatchIndexAndErrorMessage_v9(data, pos)
-            _items_record_errors.append(_item_record_errors)
-        _record_errors = _items_record_errors
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _current_leader = LeaderIdAndEpoch()
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _current_leader, pos = _d_LeaderIdAndEpoch_v10(data, pos)
-            pos = _tag_end
-    return PartitionProduceResponse(
-        _index,
-        _error_code,
-        _base_offset,
-        _log_append_time_ms,
-        _log_start_offset,
-        _record_errors,
-        _error_message,
-        _current_leader,
-    ), pos
 
 
 def _e_PartitionProduceResponse_v10(o: PartitionProduceResponse, w: Writer) -> None:
@@ -943,51 +803,6 @@ def _e_PartitionProduceResponse_v10(o: PartitionProduceResponse, w: Writer) -> N
         buf += _data
 
 
-def _d_TopicProduceResponse_v10(data: memoryview, pos: int) -> tuple[TopicProduceResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionResponses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionResponses longer than the frame")
-        _items_partition_responses = []
-        for _ in range(_n):
-            _item_partition_responses, pos = _d_PartitionProduceResponse_v10(data, pos)
-            _items_partition_responses.append(_item_partition_responses)
-        _partition_responses = _items_partition_responses
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicProduceResponse(_name, ZERO_UUID, _partition_responses), pos
-
-
 def _e_TopicProduceResponse_v10(o: TopicProduceResponse, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -1003,53 +818,6 @@ def _e_TopicProduceResponse_v10(o: TopicProduceResponse, w: Writer) -> None:
         _e_PartitionProduceResponse_v10(_item_partition_responses, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_NodeEndpoint_v10(data: memoryview, pos: int) -> tuple[NodeEndpoint, int]:
-    (_node_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Host")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Host runs past the end of the frame")
-        _host = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_port,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _rack = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Rack runs past the end of the frame")
-        _rack = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return NodeEndpoint(_node_id, _host, _port, _rack), pos
 
 
 def _e_NodeEndpoint_v10(o: NodeEndpoint, w: Writer) -> None:
@@ -1071,57 +839,6 @@ def _e_NodeEndpoint_v10(o: NodeEndpoint, w: Writer) -> None:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_ProduceResponse_v10(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_TopicProduceResponse_v10(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _node_endpoints = []
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _n = data[pos]
-                if _n < 0x80:
-                    pos += 1
-                else:
-                    _n, pos = read_uvarint(data, pos)
-                _n -= 1
-                if _n < 0:
-                    raise CorruptMessage("null array NodeEndpoints")
-                else:
-                    if _n > len(data) - pos:
-                        raise CorruptMessage("array NodeEndpoints longer than the frame")
-                    _items_node_endpoints = []
-                    for _ in range(_n):
-                        _item_node_endpoints, pos = _d_NodeEndpoint_v10(data, pos)
-                        _items_node_endpoints.append(_item_node_endpoints)
-                    _node_endpoints = _items_node_endpoints
-            pos = _tag_end
-    return ProduceResponse(_responses, _throttle_time_ms, _node_endpoints), pos
 
 
 def _e_ProduceResponse_v10(o: ProduceResponse, w: Writer) -> None:
@@ -1150,6 +867,269 @@ def _e_ProduceResponse_v10(o: ProduceResponse, w: Writer) -> None:
         buf += uvarint(_tag)
         buf += uvarint(len(_data))
         buf += _data
+
+
+def _d_ProduceResponse_v10(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _responses_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionResponses")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionResponses longer than the frame")
+                _itemsresponses_partition_responses = []
+                for _ in range(_n):
+                    (
+                        _responses_partition_responses_index,
+                        _responses_partition_responses_error_code,
+                        _responses_partition_responses_base_offset,
+                        _responses_partition_responses_log_append_time_ms,
+                        _responses_partition_responses_log_start_offset,
+                    ) = _S_ihqqq.unpack_from(data, pos)
+                    pos += 30
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array RecordErrors")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array RecordErrors longer than the frame")
+                        _itemsresponses_partition_responses_record_errors = []
+                        for _ in range(_n):
+                            (_responses_partition_responses_record_errors_batch_index,) = (
+                                _S_i.unpack_from(data, pos)
+                            )
+                            pos += 4
+                            _n = data[pos]
+                            if _n < 0x80:
+                                pos += 1
+                            else:
+                                _n, pos = read_uvarint(data, pos)
+                            _n -= 1
+                            if _n < 0:
+                                _responses_partition_responses_record_errors_batch_index_error_message = None
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage(
+                                        "BatchIndexErrorMessage runs past the end of the frame"
+                                    )
+                                _responses_partition_responses_record_errors_batch_index_error_message = str(
+                                    data[pos:_end], "utf-8"
+                                )
+                                pos = _end
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresponses_partition_responses_record_errors.append(
+                                BatchIndexAndErrorMessage(
+                                    _responses_partition_responses_record_errors_batch_index,
+                                    _responses_partition_responses_record_errors_batch_index_error_message,
+                                )
+                            )
+                        _responses_partition_responses_record_errors = (
+                            _itemsresponses_partition_responses_record_errors
+                        )
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partition_responses_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _responses_partition_responses_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _responses_partition_responses_current_leader = LeaderIdAndEpoch()
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            if _tag == 0:
+                                (
+                                    _responses_partition_responses_current_leader_leader_id,
+                                    _responses_partition_responses_current_leader_leader_epoch,
+                                ) = _S_ii.unpack_from(data, pos)
+                                pos += 8
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partition_responses_current_leader = LeaderIdAndEpoch(
+                                    _responses_partition_responses_current_leader_leader_id,
+                                    _responses_partition_responses_current_leader_leader_epoch,
+                                )
+                            pos = _tag_end
+                    _itemsresponses_partition_responses.append(
+                        PartitionProduceResponse(
+                            _responses_partition_responses_index,
+                            _responses_partition_responses_error_code,
+                            _responses_partition_responses_base_offset,
+                            _responses_partition_responses_log_append_time_ms,
+                            _responses_partition_responses_log_start_offset,
+                            _responses_partition_responses_record_errors,
+                            _responses_partition_responses_error_message,
+                            _responses_partition_responses_current_leader,
+                        )
+                    )
+                _responses_partition_responses = _itemsresponses_partition_responses
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                TopicProduceResponse(_responses_name, ZERO_UUID, _responses_partition_responses)
+            )
+        _responses = _itemsresponses
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _node_endpoints = []
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            if _tag == 0:
+                _n = data[pos]
+                if _n < 0x80:
+                    pos += 1
+                else:
+                    _n, pos = read_uvarint(data, pos)
+                _n -= 1
+                if _n < 0:
+                    raise CorruptMessage("null array NodeEndpoints")
+                else:
+                    if _n > _len - pos:
+                        raise CorruptMessage("array NodeEndpoints longer than the frame")
+                    _itemsnode_endpoints = []
+                    for _ in range(_n):
+                        (_node_endpoints_node_id,) = _S_i.unpack_from(data, pos)
+                        pos += 4
+                        _n = data[pos]
+                        if _n < 0x80:
+                            pos += 1
+                        else:
+                            _n, pos = read_uvarint(data, pos)
+                        _n -= 1
+                        if _n < 0:
+                            raise CorruptMessage("null string in non-nullable Host")
+                        else:
+                            _end = pos + _n
+                            if _end > _len:
+                                raise CorruptMessage("Host runs past the end of the frame")
+                            _node_endpoints_host = str(data[pos:_end], "utf-8")
+                            pos = _end
+                        (_node_endpoints_port,) = _S_i.unpack_from(data, pos)
+                        pos += 4
+                        _n = data[pos]
+                        if _n < 0x80:
+                            pos += 1
+                        else:
+                            _n, pos = read_uvarint(data, pos)
+                        _n -= 1
+                        if _n < 0:
+                            _node_endpoints_rack = None
+                        else:
+                            _end = pos + _n
+                            if _end > _len:
+                                raise CorruptMessage("Rack runs past the end of the frame")
+                            _node_endpoints_rack = str(data[pos:_end], "utf-8")
+                            pos = _end
+                        _ntags = data[pos]
+                        if _ntags == 0:
+                            pos += 1
+                        else:
+                            _ntags, pos = read_uvarint(data, pos)
+                            for _ in range(_ntags):
+                                _tag, pos = read_uvarint(data, pos)
+                                _tsize, pos = read_uvarint(data, pos)
+                                _tag_end = pos + _tsize
+                                check_end(data, _tag_end)
+                                pos = _tag_end
+                        _itemsnode_endpoints.append(
+                            NodeEndpoint(
+                                _node_endpoints_node_id,
+                                _node_endpoints_host,
+                                _node_endpoints_port,
+                                _node_endpoints_rack,
+                            )
+                        )
+                    _node_endpoints = _itemsnode_endpoints
+            pos = _tag_end
+    return ProduceResponse(_responses, _throttle_time_ms, _node_endpoints), pos
 
 
 def _e_TopicProduceResponse_v11(o: TopicProduceResponse, w: Writer) -> None:
@@ -1284,38 +1264,6 @@ def _e_ProduceResponse_v12(o: ProduceResponse, w: Writer) -> None:
         buf += _data
 
 
-def _d_TopicProduceResponse_v13(data: memoryview, pos: int) -> tuple[TopicProduceResponse, int]:
-    _topic_id, pos = read_uuid(data, pos)
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionResponses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionResponses longer than the frame")
-        _items_partition_responses = []
-        for _ in range(_n):
-            _item_partition_responses, pos = _d_PartitionProduceResponse_v10(data, pos)
-            _items_partition_responses.append(_item_partition_responses)
-        _partition_responses = _items_partition_responses
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TopicProduceResponse("", _topic_id, _partition_responses), pos
-
-
 def _e_TopicProduceResponse_v13(o: TopicProduceResponse, w: Writer) -> None:
     buf = w.buf
     buf += o.topic_id.bytes
@@ -1348,57 +1296,6 @@ def _e_NodeEndpoint_v13(o: NodeEndpoint, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_ProduceResponse_v13(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Responses")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Responses longer than the frame")
-        _items_responses = []
-        for _ in range(_n):
-            _item_responses, pos = _d_TopicProduceResponse_v13(data, pos)
-            _items_responses.append(_item_responses)
-        _responses = _items_responses
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _node_endpoints = []
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            if _tag == 0:
-                _n = data[pos]
-                if _n < 0x80:
-                    pos += 1
-                else:
-                    _n, pos = read_uvarint(data, pos)
-                _n -= 1
-                if _n < 0:
-                    raise CorruptMessage("null array NodeEndpoints")
-                else:
-                    if _n > len(data) - pos:
-                        raise CorruptMessage("array NodeEndpoints longer than the frame")
-                    _items_node_endpoints = []
-                    for _ in range(_n):
-                        _item_node_endpoints, pos = _d_NodeEndpoint_v10(data, pos)
-                        _items_node_endpoints.append(_item_node_endpoints)
-                    _node_endpoints = _items_node_endpoints
-            pos = _tag_end
-    return ProduceResponse(_responses, _throttle_time_ms, _node_endpoints), pos
-
-
 def _e_ProduceResponse_v13(o: ProduceResponse, w: Writer) -> None:
     buf = w.buf
     _arr_responses = o.responses
@@ -1425,6 +1322,256 @@ def _e_ProduceResponse_v13(o: ProduceResponse, w: Writer) -> None:
         buf += uvarint(_tag)
         buf += uvarint(len(_data))
         buf += _data
+
+
+def _d_ProduceResponse_v13(data: memoryview, pos: int) -> tuple[ProduceResponse, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Responses")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Responses longer than the frame")
+        _itemsresponses = []
+        for _ in range(_n):
+            _responses_topic_id, pos = read_uuid(data, pos)
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array PartitionResponses")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array PartitionResponses longer than the frame")
+                _itemsresponses_partition_responses = []
+                for _ in range(_n):
+                    (
+                        _responses_partition_responses_index,
+                        _responses_partition_responses_error_code,
+                        _responses_partition_responses_base_offset,
+                        _responses_partition_responses_log_append_time_ms,
+                        _responses_partition_responses_log_start_offset,
+                    ) = _S_ihqqq.unpack_from(data, pos)
+                    pos += 30
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array RecordErrors")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array RecordErrors longer than the frame")
+                        _itemsresponses_partition_responses_record_errors = []
+                        for _ in range(_n):
+                            (_responses_partition_responses_record_errors_batch_index,) = (
+                                _S_i.unpack_from(data, pos)
+                            )
+                            pos += 4
+                            _n = data[pos]
+                            if _n < 0x80:
+                                pos += 1
+                            else:
+                                _n, pos = read_uvarint(data, pos)
+                            _n -= 1
+                            if _n < 0:
+                                _responses_partition_responses_record_errors_batch_index_error_message = None
+                            else:
+                                _end = pos + _n
+                                if _end > _len:
+                                    raise CorruptMessage(
+                                        "BatchIndexErrorMessage runs past the end of the frame"
+                                    )
+                                _responses_partition_responses_record_errors_batch_index_error_message = str(
+                                    data[pos:_end], "utf-8"
+                                )
+                                pos = _end
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsresponses_partition_responses_record_errors.append(
+                                BatchIndexAndErrorMessage(
+                                    _responses_partition_responses_record_errors_batch_index,
+                                    _responses_partition_responses_record_errors_batch_index_error_message,
+                                )
+                            )
+                        _responses_partition_responses_record_errors = (
+                            _itemsresponses_partition_responses_record_errors
+                        )
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _responses_partition_responses_error_message = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                        _responses_partition_responses_error_message = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _responses_partition_responses_current_leader = LeaderIdAndEpoch()
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            if _tag == 0:
+                                (
+                                    _responses_partition_responses_current_leader_leader_id,
+                                    _responses_partition_responses_current_leader_leader_epoch,
+                                ) = _S_ii.unpack_from(data, pos)
+                                pos += 8
+                                _ntags = data[pos]
+                                if _ntags == 0:
+                                    pos += 1
+                                else:
+                                    _ntags, pos = read_uvarint(data, pos)
+                                    for _ in range(_ntags):
+                                        _tag, pos = read_uvarint(data, pos)
+                                        _tsize, pos = read_uvarint(data, pos)
+                                        _tag_end = pos + _tsize
+                                        check_end(data, _tag_end)
+                                        pos = _tag_end
+                                _responses_partition_responses_current_leader = LeaderIdAndEpoch(
+                                    _responses_partition_responses_current_leader_leader_id,
+                                    _responses_partition_responses_current_leader_leader_epoch,
+                                )
+                            pos = _tag_end
+                    _itemsresponses_partition_responses.append(
+                        PartitionProduceResponse(
+                            _responses_partition_responses_index,
+                            _responses_partition_responses_error_code,
+                            _responses_partition_responses_base_offset,
+                            _responses_partition_responses_log_append_time_ms,
+                            _responses_partition_responses_log_start_offset,
+                            _responses_partition_responses_record_errors,
+                            _responses_partition_responses_error_message,
+                            _responses_partition_responses_current_leader,
+                        )
+                    )
+                _responses_partition_responses = _itemsresponses_partition_responses
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresponses.append(
+                TopicProduceResponse("", _responses_topic_id, _responses_partition_responses)
+            )
+        _responses = _itemsresponses
+    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _node_endpoints = []
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            if _tag == 0:
+                _n = data[pos]
+                if _n < 0x80:
+                    pos += 1
+                else:
+                    _n, pos = read_uvarint(data, pos)
+                _n -= 1
+                if _n < 0:
+                    raise CorruptMessage("null array NodeEndpoints")
+                else:
+                    if _n > _len - pos:
+                        raise CorruptMessage("array NodeEndpoints longer than the frame")
+                    _itemsnode_endpoints = []
+                    for _ in range(_n):
+                        (_node_endpoints_node_id,) = _S_i.unpack_from(data, pos)
+                        pos += 4
+                        _n = data[pos]
+                        if _n < 0x80:
+                            pos += 1
+                        else:
+                            _n, pos = read_uvarint(data, pos)
+                        _n -= 1
+                        if _n < 0:
+                            raise CorruptMessage("null string in non-nullable Host")
+                        else:
+                            _end = pos + _n
+                            if _end > _len:
+                                raise CorruptMessage("Host runs past the end of the frame")
+                            _node_endpoints_host = str(data[pos:_end], "utf-8")
+                            pos = _end
+                        (_node_endpoints_port,) = _S_i.unpack_from(data, pos)
+                        pos += 4
+                        _n = data[pos]
+                        if _n < 0x80:
+                            pos += 1
+                        else:
+                            _n, pos = read_uvarint(data, pos)
+                        _n -= 1
+                        if _n < 0:
+                            _node_endpoints_rack = None
+                        else:
+                            _end = pos + _n
+                            if _end > _len:
+                                raise CorruptMessage("Rack runs past the end of the frame")
+                            _node_endpoints_rack = str(data[pos:_end], "utf-8")
+                            pos = _end
+                        _ntags = data[pos]
+                        if _ntags == 0:
+                            pos += 1
+                        else:
+                            _ntags, pos = read_uvarint(data, pos)
+                            for _ in range(_ntags):
+                                _tag, pos = read_uvarint(data, pos)
+                                _tsize, pos = read_uvarint(data, pos)
+                                _tag_end = pos + _tsize
+                                check_end(data, _tag_end)
+                                pos = _tag_end
+                        _itemsnode_endpoints.append(
+                            NodeEndpoint(
+                                _node_endpoints_node_id,
+                                _node_endpoints_host,
+                                _node_endpoints_port,
+                                _node_endpoints_rack,
+                            )
+                        )
+                    _node_endpoints = _itemsnode_endpoints
+            pos = _tag_end
+    return ProduceResponse(_responses, _throttle_time_ms, _node_endpoints), pos
 
 
 DECODERS = {

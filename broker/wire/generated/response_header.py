@@ -37,18 +37,26 @@ class ResponseHeader:
 _S_i = Struct(">i")
 
 
-def _d_ResponseHeader_v0(data: memoryview, pos: int) -> tuple[ResponseHeader, int]:
-    (_correlation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    return ResponseHeader(_correlation_id), pos
-
-
 def _e_ResponseHeader_v0(o: ResponseHeader, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.correlation_id)
 
 
+def _d_ResponseHeader_v0(data: memoryview, pos: int) -> tuple[ResponseHeader, int]:
+    _len = len(data)
+    (_correlation_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    return ResponseHeader(_correlation_id), pos
+
+
+def _e_ResponseHeader_v1(o: ResponseHeader, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.correlation_id)
+    buf += b"\x00"
+
+
 def _d_ResponseHeader_v1(data: memoryview, pos: int) -> tuple[ResponseHeader, int]:
+    _len = len(data)
     (_correlation_id,) = _S_i.unpack_from(data, pos)
     pos += 4
     _ntags = data[pos]
@@ -58,17 +66,11 @@ def _d_ResponseHeader_v1(data: memoryview, pos: int) -> tuple[ResponseHeader, in
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return ResponseHeader(_correlation_id), pos
-
-
-def _e_ResponseHeader_v1(o: ResponseHeader, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.correlation_id)
-    buf += b"\x00"
 
 
 DECODERS = {

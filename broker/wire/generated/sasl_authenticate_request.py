@@ -35,22 +35,6 @@ class SaslAuthenticateRequest:
     auth_bytes: bytes = b""
 
 
-def _d_SaslAuthenticateRequest_v0(
-    data: memoryview, pos: int
-) -> tuple[SaslAuthenticateRequest, int]:
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable AuthBytes")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("AuthBytes runs past the end of the frame")
-        _auth_bytes = bytes(data[pos:_end])
-        pos = _end
-    return SaslAuthenticateRequest(_auth_bytes), pos
-
-
 def _e_SaslAuthenticateRequest_v0(o: SaslAuthenticateRequest, w: Writer) -> None:
     buf = w.buf
     _v_auth_bytes = o.auth_bytes
@@ -59,6 +43,23 @@ def _e_SaslAuthenticateRequest_v0(o: SaslAuthenticateRequest, w: Writer) -> None
     else:
         buf += INT32.pack(len(_v_auth_bytes))
         buf += _v_auth_bytes
+
+
+def _d_SaslAuthenticateRequest_v0(
+    data: memoryview, pos: int
+) -> tuple[SaslAuthenticateRequest, int]:
+    _len = len(data)
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null bytes in non-nullable AuthBytes")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("AuthBytes runs past the end of the frame")
+        _auth_bytes = bytes(data[pos:_end])
+        pos = _end
+    return SaslAuthenticateRequest(_auth_bytes), pos
 
 
 def _e_SaslAuthenticateRequest_v1(o: SaslAuthenticateRequest, w: Writer) -> None:
@@ -71,9 +72,21 @@ def _e_SaslAuthenticateRequest_v1(o: SaslAuthenticateRequest, w: Writer) -> None
         buf += _v_auth_bytes
 
 
+def _e_SaslAuthenticateRequest_v2(o: SaslAuthenticateRequest, w: Writer) -> None:
+    buf = w.buf
+    _v_auth_bytes = o.auth_bytes
+    if _v_auth_bytes is None:
+        raise ValueError("AuthBytes is not nullable in version 2")
+    else:
+        buf += uvarint(len(_v_auth_bytes) + 1)
+        buf += _v_auth_bytes
+    buf += b"\x00"
+
+
 def _d_SaslAuthenticateRequest_v2(
     data: memoryview, pos: int
 ) -> tuple[SaslAuthenticateRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -84,7 +97,7 @@ def _d_SaslAuthenticateRequest_v2(
         raise CorruptMessage("null bytes in non-nullable AuthBytes")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("AuthBytes runs past the end of the frame")
         _auth_bytes = bytes(data[pos:_end])
         pos = _end
@@ -95,22 +108,11 @@ def _d_SaslAuthenticateRequest_v2(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return SaslAuthenticateRequest(_auth_bytes), pos
-
-
-def _e_SaslAuthenticateRequest_v2(o: SaslAuthenticateRequest, w: Writer) -> None:
-    buf = w.buf
-    _v_auth_bytes = o.auth_bytes
-    if _v_auth_bytes is None:
-        raise ValueError("AuthBytes is not nullable in version 2")
-    else:
-        buf += uvarint(len(_v_auth_bytes) + 1)
-        buf += _v_auth_bytes
-    buf += b"\x00"
 
 
 DECODERS = {

@@ -39,35 +39,8 @@ class SaslAuthenticateResponse:
 
 
 _S_h = Struct(">h")
+_S_hh = Struct(">hh")
 _S_q = Struct(">q")
-
-
-def _d_SaslAuthenticateResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[SaslAuthenticateResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable AuthBytes")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("AuthBytes runs past the end of the frame")
-        _auth_bytes = bytes(data[pos:_end])
-        pos = _end
-    return SaslAuthenticateResponse(_error_code, _error_message, _auth_bytes, 0), pos
 
 
 def _e_SaslAuthenticateResponse_v0(o: SaslAuthenticateResponse, w: Writer) -> None:
@@ -88,18 +61,20 @@ def _e_SaslAuthenticateResponse_v0(o: SaslAuthenticateResponse, w: Writer) -> No
         buf += _v_auth_bytes
 
 
-def _d_SaslAuthenticateResponse_v1(
+def _d_SaslAuthenticateResponse_v0(
     data: memoryview, pos: int
 ) -> tuple[SaslAuthenticateResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
+    _len = len(data)
+    (
+        _error_code,
+        _n,
+    ) = _S_hh.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
         _error_message = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("ErrorMessage runs past the end of the frame")
         _error_message = str(data[pos:_end], "utf-8")
         pos = _end
@@ -109,15 +84,11 @@ def _d_SaslAuthenticateResponse_v1(
         raise CorruptMessage("null bytes in non-nullable AuthBytes")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("AuthBytes runs past the end of the frame")
         _auth_bytes = bytes(data[pos:_end])
         pos = _end
-    (_session_lifetime_ms,) = _S_q.unpack_from(data, pos)
-    pos += 8
-    return SaslAuthenticateResponse(
-        _error_code, _error_message, _auth_bytes, _session_lifetime_ms
-    ), pos
+    return SaslAuthenticateResponse(_error_code, _error_message, _auth_bytes, 0), pos
 
 
 def _e_SaslAuthenticateResponse_v1(o: SaslAuthenticateResponse, w: Writer) -> None:
@@ -139,52 +110,35 @@ def _e_SaslAuthenticateResponse_v1(o: SaslAuthenticateResponse, w: Writer) -> No
     buf += _S_q.pack(o.session_lifetime_ms)
 
 
-def _d_SaslAuthenticateResponse_v2(
+def _d_SaslAuthenticateResponse_v1(
     data: memoryview, pos: int
 ) -> tuple[SaslAuthenticateResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    _len = len(data)
+    (
+        _error_code,
+        _n,
+    ) = _S_hh.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
         _error_message = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("ErrorMessage runs past the end of the frame")
         _error_message = str(data[pos:_end], "utf-8")
         pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
     if _n < 0:
         raise CorruptMessage("null bytes in non-nullable AuthBytes")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("AuthBytes runs past the end of the frame")
         _auth_bytes = bytes(data[pos:_end])
         pos = _end
     (_session_lifetime_ms,) = _S_q.unpack_from(data, pos)
     pos += 8
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
     return SaslAuthenticateResponse(
         _error_code, _error_message, _auth_bytes, _session_lifetime_ms
     ), pos
@@ -208,6 +162,58 @@ def _e_SaslAuthenticateResponse_v2(o: SaslAuthenticateResponse, w: Writer) -> No
         buf += _v_auth_bytes
     buf += _S_q.pack(o.session_lifetime_ms)
     buf += b"\x00"
+
+
+def _d_SaslAuthenticateResponse_v2(
+    data: memoryview, pos: int
+) -> tuple[SaslAuthenticateResponse, int]:
+    _len = len(data)
+    (_error_code,) = _S_h.unpack_from(data, pos)
+    pos += 2
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null bytes in non-nullable AuthBytes")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("AuthBytes runs past the end of the frame")
+        _auth_bytes = bytes(data[pos:_end])
+        pos = _end
+    (_session_lifetime_ms,) = _S_q.unpack_from(data, pos)
+    pos += 8
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return SaslAuthenticateResponse(
+        _error_code, _error_message, _auth_bytes, _session_lifetime_ms
+    ), pos
 
 
 DECODERS = {

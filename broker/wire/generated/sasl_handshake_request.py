@@ -35,20 +35,6 @@ class SaslHandshakeRequest:
     mechanism: str = ""
 
 
-def _d_SaslHandshakeRequest_v0(data: memoryview, pos: int) -> tuple[SaslHandshakeRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Mechanism")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Mechanism runs past the end of the frame")
-        _mechanism = str(data[pos:_end], "utf-8")
-        pos = _end
-    return SaslHandshakeRequest(_mechanism), pos
-
-
 def _e_SaslHandshakeRequest_v0(o: SaslHandshakeRequest, w: Writer) -> None:
     buf = w.buf
     _v_mechanism = o.mechanism
@@ -58,6 +44,21 @@ def _e_SaslHandshakeRequest_v0(o: SaslHandshakeRequest, w: Writer) -> None:
         _b = _v_mechanism.encode()
         buf += INT16.pack(len(_b))
         buf += _b
+
+
+def _d_SaslHandshakeRequest_v0(data: memoryview, pos: int) -> tuple[SaslHandshakeRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable Mechanism")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Mechanism runs past the end of the frame")
+        _mechanism = str(data[pos:_end], "utf-8")
+        pos = _end
+    return SaslHandshakeRequest(_mechanism), pos
 
 
 def _e_SaslHandshakeRequest_v1(o: SaslHandshakeRequest, w: Writer) -> None:

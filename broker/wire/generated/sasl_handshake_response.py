@@ -37,33 +37,7 @@ class SaslHandshakeResponse:
 
 
 _S_h = Struct(">h")
-
-
-def _d_SaslHandshakeResponse_v0(data: memoryview, pos: int) -> tuple[SaslHandshakeResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Mechanisms")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Mechanisms longer than the frame")
-        _items_mechanisms = []
-        for _ in range(_n):
-            (_n,) = INT16.unpack_from(data, pos)
-            pos += 2
-            if _n < 0:
-                raise CorruptMessage("null string in non-nullable Mechanisms")
-            else:
-                _end = pos + _n
-                if _end > len(data):
-                    raise CorruptMessage("Mechanisms runs past the end of the frame")
-                _x_mechanisms = str(data[pos:_end], "utf-8")
-                pos = _end
-            _items_mechanisms.append(_x_mechanisms)
-        _mechanisms = _items_mechanisms
-    return SaslHandshakeResponse(_error_code, _mechanisms), pos
+_S_hi = Struct(">hi")
 
 
 def _e_SaslHandshakeResponse_v0(o: SaslHandshakeResponse, w: Writer) -> None:
@@ -79,6 +53,35 @@ def _e_SaslHandshakeResponse_v0(o: SaslHandshakeResponse, w: Writer) -> None:
             _b = _v_mechanisms.encode()
             buf += INT16.pack(len(_b))
             buf += _b
+
+
+def _d_SaslHandshakeResponse_v0(data: memoryview, pos: int) -> tuple[SaslHandshakeResponse, int]:
+    _len = len(data)
+    (
+        _error_code,
+        _n,
+    ) = _S_hi.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null array Mechanisms")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Mechanisms longer than the frame")
+        _itemsmechanisms = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Mechanisms")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Mechanisms runs past the end of the frame")
+                _xmechanisms = str(data[pos:_end], "utf-8")
+                pos = _end
+            _itemsmechanisms.append(_xmechanisms)
+        _mechanisms = _itemsmechanisms
+    return SaslHandshakeResponse(_error_code, _mechanisms), pos
 
 
 def _e_SaslHandshakeResponse_v1(o: SaslHandshakeResponse, w: Writer) -> None:

@@ -48,32 +48,7 @@ class SyncGroupRequest:
 
 
 _S_i = Struct(">i")
-
-
-def _d_SyncGroupRequestAssignment_v0(
-    data: memoryview, pos: int
-) -> tuple[SyncGroupRequestAssignment, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Assignment")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Assignment runs past the end of the frame")
-        _assignment = bytes(data[pos:_end])
-        pos = _end
-    return SyncGroupRequestAssignment(_member_id, _assignment), pos
+_S_ih = Struct(">ih")
 
 
 def _e_SyncGroupRequestAssignment_v0(o: SyncGroupRequestAssignment, w: Writer) -> None:
@@ -91,46 +66,6 @@ def _e_SyncGroupRequestAssignment_v0(o: SyncGroupRequestAssignment, w: Writer) -
     else:
         buf += INT32.pack(len(_v_assignment))
         buf += _v_assignment
-
-
-def _d_SyncGroupRequest_v0(data: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Assignments")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Assignments longer than the frame")
-        _items_assignments = []
-        for _ in range(_n):
-            _item_assignments, pos = _d_SyncGroupRequestAssignment_v0(data, pos)
-            _items_assignments.append(_item_assignments)
-        _assignments = _items_assignments
-    return SyncGroupRequest(
-        _group_id, _generation_id, _member_id, None, None, None, _assignments
-    ), pos
 
 
 def _e_SyncGroupRequest_v0(o: SyncGroupRequest, w: Writer) -> None:
@@ -155,6 +90,69 @@ def _e_SyncGroupRequest_v0(o: SyncGroupRequest, w: Writer) -> None:
     for _item_assignments in _arr_assignments:
         _e_SyncGroupRequestAssignment_v0(_item_assignments, w)
     buf = w.buf
+
+
+def _d_SyncGroupRequest_v0(data: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _generation_id,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Assignments")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Assignments longer than the frame")
+        _itemsassignments = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _assignments_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Assignment")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Assignment runs past the end of the frame")
+                _assignments_assignment = bytes(data[pos:_end])
+                pos = _end
+            _itemsassignments.append(
+                SyncGroupRequestAssignment(_assignments_member_id, _assignments_assignment)
+            )
+        _assignments = _itemsassignments
+    return SyncGroupRequest(
+        _group_id, _generation_id, _member_id, None, None, None, _assignments
+    ), pos
 
 
 def _e_SyncGroupRequestAssignment_v1(o: SyncGroupRequestAssignment, w: Writer) -> None:
@@ -256,56 +254,6 @@ def _e_SyncGroupRequestAssignment_v3(o: SyncGroupRequestAssignment, w: Writer) -
         buf += _v_assignment
 
 
-def _d_SyncGroupRequest_v3(data: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Assignments")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Assignments longer than the frame")
-        _items_assignments = []
-        for _ in range(_n):
-            _item_assignments, pos = _d_SyncGroupRequestAssignment_v0(data, pos)
-            _items_assignments.append(_item_assignments)
-        _assignments = _items_assignments
-    return SyncGroupRequest(
-        _group_id, _generation_id, _member_id, _group_instance_id, None, None, _assignments
-    ), pos
-
-
 def _e_SyncGroupRequest_v3(o: SyncGroupRequest, w: Writer) -> None:
     buf = w.buf
     _v_group_id = o.group_id
@@ -337,49 +285,77 @@ def _e_SyncGroupRequest_v3(o: SyncGroupRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_SyncGroupRequestAssignment_v4(
-    data: memoryview, pos: int
-) -> tuple[SyncGroupRequestAssignment, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
+def _d_SyncGroupRequest_v3(data: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
     else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _generation_id,
+        _n,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
     if _n < 0:
         raise CorruptMessage("null string in non-nullable MemberId")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("MemberId runs past the end of the frame")
         _member_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Assignment")
+        _group_instance_id = None
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Assignment runs past the end of the frame")
-        _assignment = bytes(data[pos:_end])
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+    (_n,) = INT32.unpack_from(data, pos)
+    pos += 4
+    if _n < 0:
+        raise CorruptMessage("null array Assignments")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return SyncGroupRequestAssignment(_member_id, _assignment), pos
+        if _n > _len - pos:
+            raise CorruptMessage("array Assignments longer than the frame")
+        _itemsassignments = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _assignments_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Assignment")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Assignment runs past the end of the frame")
+                _assignments_assignment = bytes(data[pos:_end])
+                pos = _end
+            _itemsassignments.append(
+                SyncGroupRequestAssignment(_assignments_member_id, _assignments_assignment)
+            )
+        _assignments = _itemsassignments
+    return SyncGroupRequest(
+        _group_id, _generation_id, _member_id, _group_instance_id, None, None, _assignments
+    ), pos
 
 
 def _e_SyncGroupRequestAssignment_v4(o: SyncGroupRequestAssignment, w: Writer) -> None:
@@ -398,83 +374,6 @@ def _e_SyncGroupRequestAssignment_v4(o: SyncGroupRequestAssignment, w: Writer) -
         buf += uvarint(len(_v_assignment) + 1)
         buf += _v_assignment
     buf += b"\x00"
-
-
-def _d_SyncGroupRequest_v4(data: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Assignments")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Assignments longer than the frame")
-        _items_assignments = []
-        for _ in range(_n):
-            _item_assignments, pos = _d_SyncGroupRequestAssignment_v4(data, pos)
-            _items_assignments.append(_item_assignments)
-        _assignments = _items_assignments
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return SyncGroupRequest(
-        _group_id, _generation_id, _member_id, _group_instance_id, None, None, _assignments
-    ), pos
 
 
 def _e_SyncGroupRequest_v4(o: SyncGroupRequest, w: Writer) -> None:
@@ -509,6 +408,124 @@ def _e_SyncGroupRequest_v4(o: SyncGroupRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _d_SyncGroupRequest_v4(data: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_generation_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _group_instance_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Assignments")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Assignments longer than the frame")
+        _itemsassignments = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _assignments_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Assignment")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Assignment runs past the end of the frame")
+                _assignments_assignment = bytes(data[pos:_end])
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsassignments.append(
+                SyncGroupRequestAssignment(_assignments_member_id, _assignments_assignment)
+            )
+        _assignments = _itemsassignments
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return SyncGroupRequest(
+        _group_id, _generation_id, _member_id, _group_instance_id, None, None, _assignments
+    ), pos
+
+
 def _e_SyncGroupRequestAssignment_v5(o: SyncGroupRequestAssignment, w: Writer) -> None:
     buf = w.buf
     _v_member_id = o.member_id
@@ -525,117 +542,6 @@ def _e_SyncGroupRequestAssignment_v5(o: SyncGroupRequestAssignment, w: Writer) -
         buf += uvarint(len(_v_assignment) + 1)
         buf += _v_assignment
     buf += b"\x00"
-
-
-def _d_SyncGroupRequest_v5(data: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_generation_id,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _protocol_type = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _protocol_name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolName runs past the end of the frame")
-        _protocol_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Assignments")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Assignments longer than the frame")
-        _items_assignments = []
-        for _ in range(_n):
-            _item_assignments, pos = _d_SyncGroupRequestAssignment_v4(data, pos)
-            _items_assignments.append(_item_assignments)
-        _assignments = _items_assignments
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return SyncGroupRequest(
-        _group_id,
-        _generation_id,
-        _member_id,
-        _group_instance_id,
-        _protocol_type,
-        _protocol_name,
-        _assignments,
-    ), pos
 
 
 def _e_SyncGroupRequest_v5(o: SyncGroupRequest, w: Writer) -> None:
@@ -682,6 +588,158 @@ def _e_SyncGroupRequest_v5(o: SyncGroupRequest, w: Writer) -> None:
         _e_SyncGroupRequestAssignment_v5(_item_assignments, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_SyncGroupRequest_v5(data: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_generation_id,) = _S_i.unpack_from(data, pos)
+    pos += 4
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _group_instance_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _protocol_type = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolType runs past the end of the frame")
+        _protocol_type = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _protocol_name = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolName runs past the end of the frame")
+        _protocol_name = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Assignments")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Assignments longer than the frame")
+        _itemsassignments = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable MemberId")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("MemberId runs past the end of the frame")
+                _assignments_member_id = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null bytes in non-nullable Assignment")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Assignment runs past the end of the frame")
+                _assignments_assignment = bytes(data[pos:_end])
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsassignments.append(
+                SyncGroupRequestAssignment(_assignments_member_id, _assignments_assignment)
+            )
+        _assignments = _itemsassignments
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return SyncGroupRequest(
+        _group_id,
+        _generation_id,
+        _member_id,
+        _group_instance_id,
+        _protocol_type,
+        _protocol_name,
+        _assignments,
+    ), pos
 
 
 DECODERS = {

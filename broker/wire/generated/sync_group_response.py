@@ -40,23 +40,9 @@ class SyncGroupResponse:
 
 
 _S_h = Struct(">h")
+_S_hi = Struct(">hi")
 _S_ih = Struct(">ih")
-
-
-def _d_SyncGroupResponse_v0(data: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Assignment")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Assignment runs past the end of the frame")
-        _assignment = bytes(data[pos:_end])
-        pos = _end
-    return SyncGroupResponse(0, _error_code, None, None, _assignment), pos
+_S_ihi = Struct(">ihi")
 
 
 def _e_SyncGroupResponse_v0(o: SyncGroupResponse, w: Writer) -> None:
@@ -70,23 +56,22 @@ def _e_SyncGroupResponse_v0(o: SyncGroupResponse, w: Writer) -> None:
         buf += _v_assignment
 
 
-def _d_SyncGroupResponse_v1(data: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
+def _d_SyncGroupResponse_v0(data: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
+    _len = len(data)
     (
-        _throttle_time_ms,
         _error_code,
-    ) = _S_ih.unpack_from(data, pos)
+        _n,
+    ) = _S_hi.unpack_from(data, pos)
     pos += 6
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
     if _n < 0:
         raise CorruptMessage("null bytes in non-nullable Assignment")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("Assignment runs past the end of the frame")
         _assignment = bytes(data[pos:_end])
         pos = _end
-    return SyncGroupResponse(_throttle_time_ms, _error_code, None, None, _assignment), pos
+    return SyncGroupResponse(0, _error_code, None, None, _assignment), pos
 
 
 def _e_SyncGroupResponse_v1(o: SyncGroupResponse, w: Writer) -> None:
@@ -98,6 +83,25 @@ def _e_SyncGroupResponse_v1(o: SyncGroupResponse, w: Writer) -> None:
     else:
         buf += INT32.pack(len(_v_assignment))
         buf += _v_assignment
+
+
+def _d_SyncGroupResponse_v1(data: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+        _n,
+    ) = _S_ihi.unpack_from(data, pos)
+    pos += 10
+    if _n < 0:
+        raise CorruptMessage("null bytes in non-nullable Assignment")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Assignment runs past the end of the frame")
+        _assignment = bytes(data[pos:_end])
+        pos = _end
+    return SyncGroupResponse(_throttle_time_ms, _error_code, None, None, _assignment), pos
 
 
 def _e_SyncGroupResponse_v2(o: SyncGroupResponse, w: Writer) -> None:
@@ -122,40 +126,6 @@ def _e_SyncGroupResponse_v3(o: SyncGroupResponse, w: Writer) -> None:
         buf += _v_assignment
 
 
-def _d_SyncGroupResponse_v4(data: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null bytes in non-nullable Assignment")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Assignment runs past the end of the frame")
-        _assignment = bytes(data[pos:_end])
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return SyncGroupResponse(_throttle_time_ms, _error_code, None, None, _assignment), pos
-
-
 def _e_SyncGroupResponse_v4(o: SyncGroupResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -168,7 +138,8 @@ def _e_SyncGroupResponse_v4(o: SyncGroupResponse, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_SyncGroupResponse_v5(data: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
+def _d_SyncGroupResponse_v4(data: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -181,38 +152,10 @@ def _d_SyncGroupResponse_v5(data: memoryview, pos: int) -> tuple[SyncGroupRespon
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        _protocol_type = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolType runs past the end of the frame")
-        _protocol_type = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _protocol_name = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ProtocolName runs past the end of the frame")
-        _protocol_name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
         raise CorruptMessage("null bytes in non-nullable Assignment")
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("Assignment runs past the end of the frame")
         _assignment = bytes(data[pos:_end])
         pos = _end
@@ -223,13 +166,11 @@ def _d_SyncGroupResponse_v5(data: memoryview, pos: int) -> tuple[SyncGroupRespon
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return SyncGroupResponse(
-        _throttle_time_ms, _error_code, _protocol_type, _protocol_name, _assignment
-    ), pos
+    return SyncGroupResponse(_throttle_time_ms, _error_code, None, None, _assignment), pos
 
 
 def _e_SyncGroupResponse_v5(o: SyncGroupResponse, w: Writer) -> None:
@@ -256,6 +197,71 @@ def _e_SyncGroupResponse_v5(o: SyncGroupResponse, w: Writer) -> None:
         buf += uvarint(len(_v_assignment) + 1)
         buf += _v_assignment
     buf += b"\x00"
+
+
+def _d_SyncGroupResponse_v5(data: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _protocol_type = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolType runs past the end of the frame")
+        _protocol_type = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _protocol_name = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ProtocolName runs past the end of the frame")
+        _protocol_name = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null bytes in non-nullable Assignment")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("Assignment runs past the end of the frame")
+        _assignment = bytes(data[pos:_end])
+        pos = _end
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return SyncGroupResponse(
+        _throttle_time_ms, _error_code, _protocol_type, _protocol_name, _assignment
+    ), pos
 
 
 DECODERS = {

@@ -57,32 +57,11 @@ class TxnOffsetCommitRequest:
 
 
 _S_iq = Struct(">iq")
+_S_iqh = Struct(">iqh")
 _S_iqi = Struct(">iqi")
+_S_iqih = Struct(">iqih")
 _S_qh = Struct(">qh")
 _S_qhi = Struct(">qhi")
-
-
-def _d_TxnOffsetCommitRequestPartition_v0(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitRequestPartition, int]:
-    (
-        _partition_index,
-        _committed_offset,
-    ) = _S_iq.unpack_from(data, pos)
-    pos += 12
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _committed_metadata = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
-        _committed_metadata = str(data[pos:_end], "utf-8")
-        pos = _end
-    return TxnOffsetCommitRequestPartition(
-        _partition_index, _committed_offset, -1, _committed_metadata
-    ), pos
 
 
 def _e_TxnOffsetCommitRequestPartition_v0(o: TxnOffsetCommitRequestPartition, w: Writer) -> None:
@@ -95,34 +74,6 @@ def _e_TxnOffsetCommitRequestPartition_v0(o: TxnOffsetCommitRequestPartition, w:
         _b = _v_committed_metadata.encode()
         buf += INT16.pack(len(_b))
         buf += _b
-
-
-def _d_TxnOffsetCommitRequestTopic_v0(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitRequestTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_TxnOffsetCommitRequestPartition_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return TxnOffsetCommitRequestTopic(_name, _partitions), pos
 
 
 def _e_TxnOffsetCommitRequestTopic_v0(o: TxnOffsetCommitRequestTopic, w: Writer) -> None:
@@ -139,49 +90,6 @@ def _e_TxnOffsetCommitRequestTopic_v0(o: TxnOffsetCommitRequestTopic, w: Writer)
     for _item_partitions in _arr_partitions:
         _e_TxnOffsetCommitRequestPartition_v0(_item_partitions, w)
     buf = w.buf
-
-
-def _d_TxnOffsetCommitRequest_v0(data: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _producer_id,
-        _producer_epoch,
-    ) = _S_qh.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_TxnOffsetCommitRequestTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return TxnOffsetCommitRequest(
-        _transactional_id, _group_id, _producer_id, _producer_epoch, -1, "", None, _topics
-    ), pos
 
 
 def _e_TxnOffsetCommitRequest_v0(o: TxnOffsetCommitRequest, w: Writer) -> None:
@@ -206,6 +114,90 @@ def _e_TxnOffsetCommitRequest_v0(o: TxnOffsetCommitRequest, w: Writer) -> None:
     for _item_topics in _arr_topics:
         _e_TxnOffsetCommitRequestTopic_v0(_item_topics, w)
     buf = w.buf
+
+
+def _d_TxnOffsetCommitRequest_v0(data: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable TransactionalId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("TransactionalId runs past the end of the frame")
+        _transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _producer_id,
+        _producer_epoch,
+        _n,
+    ) = _S_qhi.unpack_from(data, pos)
+    pos += 14
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _n,
+                    ) = _S_iqh.unpack_from(data, pos)
+                    pos += 14
+                    if _n < 0:
+                        _topics_partitions_committed_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
+                        _topics_partitions_committed_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemstopics_partitions.append(
+                        TxnOffsetCommitRequestPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            -1,
+                            _topics_partitions_committed_metadata,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(TxnOffsetCommitRequestTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return TxnOffsetCommitRequest(
+        _transactional_id, _group_id, _producer_id, _producer_epoch, -1, "", None, _topics
+    ), pos
 
 
 def _e_TxnOffsetCommitRequestTopic_v1(o: TxnOffsetCommitRequestTopic, w: Writer) -> None:
@@ -248,30 +240,6 @@ def _e_TxnOffsetCommitRequest_v1(o: TxnOffsetCommitRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_TxnOffsetCommitRequestPartition_v2(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitRequestPartition, int]:
-    (
-        _partition_index,
-        _committed_offset,
-        _committed_leader_epoch,
-    ) = _S_iqi.unpack_from(data, pos)
-    pos += 16
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        _committed_metadata = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
-        _committed_metadata = str(data[pos:_end], "utf-8")
-        pos = _end
-    return TxnOffsetCommitRequestPartition(
-        _partition_index, _committed_offset, _committed_leader_epoch, _committed_metadata
-    ), pos
-
-
 def _e_TxnOffsetCommitRequestPartition_v2(o: TxnOffsetCommitRequestPartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
@@ -282,34 +250,6 @@ def _e_TxnOffsetCommitRequestPartition_v2(o: TxnOffsetCommitRequestPartition, w:
         _b = _v_committed_metadata.encode()
         buf += INT16.pack(len(_b))
         buf += _b
-
-
-def _d_TxnOffsetCommitRequestTopic_v2(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitRequestTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_TxnOffsetCommitRequestPartition_v2(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return TxnOffsetCommitRequestTopic(_name, _partitions), pos
 
 
 def _e_TxnOffsetCommitRequestTopic_v2(o: TxnOffsetCommitRequestTopic, w: Writer) -> None:
@@ -326,49 +266,6 @@ def _e_TxnOffsetCommitRequestTopic_v2(o: TxnOffsetCommitRequestTopic, w: Writer)
     for _item_partitions in _arr_partitions:
         _e_TxnOffsetCommitRequestPartition_v2(_item_partitions, w)
     buf = w.buf
-
-
-def _d_TxnOffsetCommitRequest_v2(data: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _producer_id,
-        _producer_epoch,
-    ) = _S_qh.unpack_from(data, pos)
-    pos += 10
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_TxnOffsetCommitRequestTopic_v2(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return TxnOffsetCommitRequest(
-        _transactional_id, _group_id, _producer_id, _producer_epoch, -1, "", None, _topics
-    ), pos
 
 
 def _e_TxnOffsetCommitRequest_v2(o: TxnOffsetCommitRequest, w: Writer) -> None:
@@ -395,42 +292,88 @@ def _e_TxnOffsetCommitRequest_v2(o: TxnOffsetCommitRequest, w: Writer) -> None:
     buf = w.buf
 
 
-def _d_TxnOffsetCommitRequestPartition_v3(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitRequestPartition, int]:
-    (
-        _partition_index,
-        _committed_offset,
-        _committed_leader_epoch,
-    ) = _S_iqi.unpack_from(data, pos)
-    pos += 16
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
+def _d_TxnOffsetCommitRequest_v2(data: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
+    _len = len(data)
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
     if _n < 0:
-        _committed_metadata = None
+        raise CorruptMessage("null string in non-nullable TransactionalId")
     else:
         _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
-        _committed_metadata = str(data[pos:_end], "utf-8")
+        if _end > _len:
+            raise CorruptMessage("TransactionalId runs past the end of the frame")
+        _transactional_id = str(data[pos:_end], "utf-8")
         pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
+    (_n,) = INT16.unpack_from(data, pos)
+    pos += 2
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
     else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TxnOffsetCommitRequestPartition(
-        _partition_index, _committed_offset, _committed_leader_epoch, _committed_metadata
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _producer_id,
+        _producer_epoch,
+        _n,
+    ) = _S_qhi.unpack_from(data, pos)
+    pos += 14
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _topics_partitions_committed_leader_epoch,
+                        _n,
+                    ) = _S_iqih.unpack_from(data, pos)
+                    pos += 18
+                    if _n < 0:
+                        _topics_partitions_committed_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
+                        _topics_partitions_committed_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _itemstopics_partitions.append(
+                        TxnOffsetCommitRequestPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            _topics_partitions_committed_leader_epoch,
+                            _topics_partitions_committed_metadata,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(TxnOffsetCommitRequestTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return TxnOffsetCommitRequest(
+        _transactional_id, _group_id, _producer_id, _producer_epoch, -1, "", None, _topics
     ), pos
 
 
@@ -445,53 +388,6 @@ def _e_TxnOffsetCommitRequestPartition_v3(o: TxnOffsetCommitRequestPartition, w:
         buf += uvarint(len(_b) + 1)
         buf += _b
     buf += b"\x00"
-
-
-def _d_TxnOffsetCommitRequestTopic_v3(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitRequestTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_TxnOffsetCommitRequestPartition_v3(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TxnOffsetCommitRequestTopic(_name, _partitions), pos
 
 
 def _e_TxnOffsetCommitRequestTopic_v3(o: TxnOffsetCommitRequestTopic, w: Writer) -> None:
@@ -509,108 +405,6 @@ def _e_TxnOffsetCommitRequestTopic_v3(o: TxnOffsetCommitRequestTopic, w: Writer)
         _e_TxnOffsetCommitRequestPartition_v3(_item_partitions, w)
     buf = w.buf
     buf += b"\x00"
-
-
-def _d_TxnOffsetCommitRequest_v3(data: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable TransactionalId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("TransactionalId runs past the end of the frame")
-        _transactional_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable GroupId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupId runs past the end of the frame")
-        _group_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _producer_id,
-        _producer_epoch,
-        _generation_id,
-    ) = _S_qhi.unpack_from(data, pos)
-    pos += 14
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable MemberId")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("MemberId runs past the end of the frame")
-        _member_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _group_instance_id = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
-        _group_instance_id = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_TxnOffsetCommitRequestTopic_v3(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TxnOffsetCommitRequest(
-        _transactional_id,
-        _group_id,
-        _producer_id,
-        _producer_epoch,
-        _generation_id,
-        _member_id,
-        _group_instance_id,
-        _topics,
-    ), pos
 
 
 def _e_TxnOffsetCommitRequest_v3(o: TxnOffsetCommitRequest, w: Writer) -> None:
@@ -650,6 +444,186 @@ def _e_TxnOffsetCommitRequest_v3(o: TxnOffsetCommitRequest, w: Writer) -> None:
         _e_TxnOffsetCommitRequestTopic_v3(_item_topics, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_TxnOffsetCommitRequest_v3(data: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
+    _len = len(data)
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable TransactionalId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("TransactionalId runs past the end of the frame")
+        _transactional_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable GroupId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupId runs past the end of the frame")
+        _group_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    (
+        _producer_id,
+        _producer_epoch,
+        _generation_id,
+    ) = _S_qhi.unpack_from(data, pos)
+    pos += 14
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null string in non-nullable MemberId")
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("MemberId runs past the end of the frame")
+        _member_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _group_instance_id = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("GroupInstanceId runs past the end of the frame")
+        _group_instance_id = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_committed_offset,
+                        _topics_partitions_committed_leader_epoch,
+                    ) = _S_iqi.unpack_from(data, pos)
+                    pos += 16
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        _topics_partitions_committed_metadata = None
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("CommittedMetadata runs past the end of the frame")
+                        _topics_partitions_committed_metadata = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        TxnOffsetCommitRequestPartition(
+                            _topics_partitions_partition_index,
+                            _topics_partitions_committed_offset,
+                            _topics_partitions_committed_leader_epoch,
+                            _topics_partitions_committed_metadata,
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(TxnOffsetCommitRequestTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return TxnOffsetCommitRequest(
+        _transactional_id,
+        _group_id,
+        _producer_id,
+        _producer_epoch,
+        _generation_id,
+        _member_id,
+        _group_instance_id,
+        _topics,
+    ), pos
 
 
 def _e_TxnOffsetCommitRequestTopic_v4(o: TxnOffsetCommitRequestTopic, w: Writer) -> None:

@@ -50,50 +50,12 @@ class TxnOffsetCommitResponse:
 
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
-
-
-def _d_TxnOffsetCommitResponsePartition_v0(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitResponsePartition, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    return TxnOffsetCommitResponsePartition(_partition_index, _error_code), pos
+_S_ii = Struct(">ii")
 
 
 def _e_TxnOffsetCommitResponsePartition_v0(o: TxnOffsetCommitResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.error_code)
-
-
-def _d_TxnOffsetCommitResponseTopic_v0(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitResponseTopic, int]:
-    (_n,) = INT16.unpack_from(data, pos)
-    pos += 2
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_TxnOffsetCommitResponsePartition_v0(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    return TxnOffsetCommitResponseTopic(_name, _partitions), pos
 
 
 def _e_TxnOffsetCommitResponseTopic_v0(o: TxnOffsetCommitResponseTopic, w: Writer) -> None:
@@ -112,26 +74,6 @@ def _e_TxnOffsetCommitResponseTopic_v0(o: TxnOffsetCommitResponseTopic, w: Write
     buf = w.buf
 
 
-def _d_TxnOffsetCommitResponse_v0(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitResponse, int]:
-    (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    (_n,) = INT32.unpack_from(data, pos)
-    pos += 4
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_TxnOffsetCommitResponseTopic_v0(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    return TxnOffsetCommitResponse(_throttle_time_ms, _topics), pos
-
-
 def _e_TxnOffsetCommitResponse_v0(o: TxnOffsetCommitResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.throttle_time_ms)
@@ -140,6 +82,57 @@ def _e_TxnOffsetCommitResponse_v0(o: TxnOffsetCommitResponse, w: Writer) -> None
     for _item_topics in _arr_topics:
         _e_TxnOffsetCommitResponseTopic_v0(_item_topics, w)
     buf = w.buf
+
+
+def _d_TxnOffsetCommitResponse_v0(
+    data: memoryview, pos: int
+) -> tuple[TxnOffsetCommitResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _n,
+    ) = _S_ii.unpack_from(data, pos)
+    pos += 8
+    if _n < 0:
+        raise CorruptMessage("null array Topics")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Topics longer than the frame")
+        _itemstopics = []
+        for _ in range(_n):
+            (_n,) = INT16.unpack_from(data, pos)
+            pos += 2
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_n,) = INT32.unpack_from(data, pos)
+            pos += 4
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _itemstopics_partitions.append(
+                        TxnOffsetCommitResponsePartition(
+                            _topics_partitions_partition_index, _topics_partitions_error_code
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _itemstopics.append(TxnOffsetCommitResponseTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
+    return TxnOffsetCommitResponse(_throttle_time_ms, _topics), pos
 
 
 def _e_TxnOffsetCommitResponseTopic_v1(o: TxnOffsetCommitResponseTopic, w: Writer) -> None:
@@ -194,79 +187,10 @@ def _e_TxnOffsetCommitResponse_v2(o: TxnOffsetCommitResponse, w: Writer) -> None
     buf = w.buf
 
 
-def _d_TxnOffsetCommitResponsePartition_v3(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitResponsePartition, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TxnOffsetCommitResponsePartition(_partition_index, _error_code), pos
-
-
 def _e_TxnOffsetCommitResponsePartition_v3(o: TxnOffsetCommitResponsePartition, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.error_code)
     buf += b"\x00"
-
-
-def _d_TxnOffsetCommitResponseTopic_v3(
-    data: memoryview, pos: int
-) -> tuple[TxnOffsetCommitResponseTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_TxnOffsetCommitResponsePartition_v3(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return TxnOffsetCommitResponseTopic(_name, _partitions), pos
 
 
 def _e_TxnOffsetCommitResponseTopic_v3(o: TxnOffsetCommitResponseTopic, w: Writer) -> None:
@@ -286,9 +210,21 @@ def _e_TxnOffsetCommitResponseTopic_v3(o: TxnOffsetCommitResponseTopic, w: Write
     buf += b"\x00"
 
 
+def _e_TxnOffsetCommitResponse_v3(o: TxnOffsetCommitResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.throttle_time_ms)
+    _arr_topics = o.topics
+    buf += uvarint(len(_arr_topics) + 1)
+    for _item_topics in _arr_topics:
+        _e_TxnOffsetCommitResponseTopic_v3(_item_topics, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_TxnOffsetCommitResponse_v3(
     data: memoryview, pos: int
 ) -> tuple[TxnOffsetCommitResponse, int]:
+    _len = len(data)
     (_throttle_time_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -300,13 +236,72 @@ def _d_TxnOffsetCommitResponse_v3(
     if _n < 0:
         raise CorruptMessage("null array Topics")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
+        _itemstopics = []
         for _ in range(_n):
-            _item_topics, pos = _d_TxnOffsetCommitResponseTopic_v3(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Name")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Name runs past the end of the frame")
+                _topics_name = str(data[pos:_end], "utf-8")
+                pos = _end
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Partitions")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Partitions longer than the frame")
+                _itemstopics_partitions = []
+                for _ in range(_n):
+                    (
+                        _topics_partitions_partition_index,
+                        _topics_partitions_error_code,
+                    ) = _S_ih.unpack_from(data, pos)
+                    pos += 6
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemstopics_partitions.append(
+                        TxnOffsetCommitResponsePartition(
+                            _topics_partitions_partition_index, _topics_partitions_error_code
+                        )
+                    )
+                _topics_partitions = _itemstopics_partitions
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemstopics.append(TxnOffsetCommitResponseTopic(_topics_name, _topics_partitions))
+        _topics = _itemstopics
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -314,22 +309,11 @@ def _d_TxnOffsetCommitResponse_v3(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return TxnOffsetCommitResponse(_throttle_time_ms, _topics), pos
-
-
-def _e_TxnOffsetCommitResponse_v3(o: TxnOffsetCommitResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.throttle_time_ms)
-    _arr_topics = o.topics
-    buf += uvarint(len(_arr_topics) + 1)
-    for _item_topics in _arr_topics:
-        _e_TxnOffsetCommitResponseTopic_v3(_item_topics, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_TxnOffsetCommitResponseTopic_v4(o: TxnOffsetCommitResponseTopic, w: Writer) -> None:

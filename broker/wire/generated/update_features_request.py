@@ -51,40 +51,6 @@ _S_i = Struct(">i")
 _S_o = Struct(">?")
 
 
-def _d_FeatureUpdateKey_v0(data: memoryview, pos: int) -> tuple[FeatureUpdateKey, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Feature")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Feature runs past the end of the frame")
-        _feature = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _max_version_level,
-        _allow_downgrade,
-    ) = _S_ho.unpack_from(data, pos)
-    pos += 3
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return FeatureUpdateKey(_feature, _max_version_level, _allow_downgrade, 1), pos
-
-
 def _e_FeatureUpdateKey_v0(o: FeatureUpdateKey, w: Writer) -> None:
     buf = w.buf
     _v_feature = o.feature
@@ -98,39 +64,6 @@ def _e_FeatureUpdateKey_v0(o: FeatureUpdateKey, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_UpdateFeaturesRequest_v0(data: memoryview, pos: int) -> tuple[UpdateFeaturesRequest, int]:
-    (_timeout_ms,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array FeatureUpdates")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array FeatureUpdates longer than the frame")
-        _items_feature_updates = []
-        for _ in range(_n):
-            _item_feature_updates, pos = _d_FeatureUpdateKey_v0(data, pos)
-            _items_feature_updates.append(_item_feature_updates)
-        _feature_updates = _items_feature_updates
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return UpdateFeaturesRequest(_timeout_ms, _feature_updates, False), pos
-
-
 def _e_UpdateFeaturesRequest_v0(o: UpdateFeaturesRequest, w: Writer) -> None:
     buf = w.buf
     buf += _S_i.pack(o.timeout_ms)
@@ -142,7 +75,10 @@ def _e_UpdateFeaturesRequest_v0(o: UpdateFeaturesRequest, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_FeatureUpdateKey_v1(data: memoryview, pos: int) -> tuple[FeatureUpdateKey, int]:
+def _d_UpdateFeaturesRequest_v0(data: memoryview, pos: int) -> tuple[UpdateFeaturesRequest, int]:
+    _len = len(data)
+    (_timeout_ms,) = _S_i.unpack_from(data, pos)
+    pos += 4
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -150,18 +86,51 @@ def _d_FeatureUpdateKey_v1(data: memoryview, pos: int) -> tuple[FeatureUpdateKey
         _n, pos = read_uvarint(data, pos)
     _n -= 1
     if _n < 0:
-        raise CorruptMessage("null string in non-nullable Feature")
+        raise CorruptMessage("null array FeatureUpdates")
     else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Feature runs past the end of the frame")
-        _feature = str(data[pos:_end], "utf-8")
-        pos = _end
-    (
-        _max_version_level,
-        _upgrade_type,
-    ) = _S_hb.unpack_from(data, pos)
-    pos += 3
+        if _n > _len - pos:
+            raise CorruptMessage("array FeatureUpdates longer than the frame")
+        _itemsfeature_updates = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Feature")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Feature runs past the end of the frame")
+                _feature_updates_feature = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _feature_updates_max_version_level,
+                _feature_updates_allow_downgrade,
+            ) = _S_ho.unpack_from(data, pos)
+            pos += 3
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsfeature_updates.append(
+                FeatureUpdateKey(
+                    _feature_updates_feature,
+                    _feature_updates_max_version_level,
+                    _feature_updates_allow_downgrade,
+                    1,
+                )
+            )
+        _feature_updates = _itemsfeature_updates
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -169,11 +138,11 @@ def _d_FeatureUpdateKey_v1(data: memoryview, pos: int) -> tuple[FeatureUpdateKey
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
-    return FeatureUpdateKey(_feature, _max_version_level, False, _upgrade_type), pos
+    return UpdateFeaturesRequest(_timeout_ms, _feature_updates, False), pos
 
 
 def _e_FeatureUpdateKey_v1(o: FeatureUpdateKey, w: Writer) -> None:
@@ -189,7 +158,20 @@ def _e_FeatureUpdateKey_v1(o: FeatureUpdateKey, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_UpdateFeaturesRequest_v1(o: UpdateFeaturesRequest, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_i.pack(o.timeout_ms)
+    _arr_feature_updates = o.feature_updates
+    buf += uvarint(len(_arr_feature_updates) + 1)
+    for _item_feature_updates in _arr_feature_updates:
+        _e_FeatureUpdateKey_v1(_item_feature_updates, w)
+    buf = w.buf
+    buf += _S_o.pack(o.validate_only)
+    buf += b"\x00"
+
+
 def _d_UpdateFeaturesRequest_v1(data: memoryview, pos: int) -> tuple[UpdateFeaturesRequest, int]:
+    _len = len(data)
     (_timeout_ms,) = _S_i.unpack_from(data, pos)
     pos += 4
     _n = data[pos]
@@ -201,13 +183,49 @@ def _d_UpdateFeaturesRequest_v1(data: memoryview, pos: int) -> tuple[UpdateFeatu
     if _n < 0:
         raise CorruptMessage("null array FeatureUpdates")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array FeatureUpdates longer than the frame")
-        _items_feature_updates = []
+        _itemsfeature_updates = []
         for _ in range(_n):
-            _item_feature_updates, pos = _d_FeatureUpdateKey_v1(data, pos)
-            _items_feature_updates.append(_item_feature_updates)
-        _feature_updates = _items_feature_updates
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Feature")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Feature runs past the end of the frame")
+                _feature_updates_feature = str(data[pos:_end], "utf-8")
+                pos = _end
+            (
+                _feature_updates_max_version_level,
+                _feature_updates_upgrade_type,
+            ) = _S_hb.unpack_from(data, pos)
+            pos += 3
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsfeature_updates.append(
+                FeatureUpdateKey(
+                    _feature_updates_feature,
+                    _feature_updates_max_version_level,
+                    False,
+                    _feature_updates_upgrade_type,
+                )
+            )
+        _feature_updates = _itemsfeature_updates
     (_validate_only,) = _S_o.unpack_from(data, pos)
     pos += 1
     _ntags = data[pos]
@@ -217,23 +235,11 @@ def _d_UpdateFeaturesRequest_v1(data: memoryview, pos: int) -> tuple[UpdateFeatu
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return UpdateFeaturesRequest(_timeout_ms, _feature_updates, _validate_only), pos
-
-
-def _e_UpdateFeaturesRequest_v1(o: UpdateFeaturesRequest, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_i.pack(o.timeout_ms)
-    _arr_feature_updates = o.feature_updates
-    buf += uvarint(len(_arr_feature_updates) + 1)
-    for _item_feature_updates in _arr_feature_updates:
-        _e_FeatureUpdateKey_v1(_item_feature_updates, w)
-    buf = w.buf
-    buf += _S_o.pack(o.validate_only)
-    buf += b"\x00"
 
 
 def _e_FeatureUpdateKey_v2(o: FeatureUpdateKey, w: Writer) -> None:

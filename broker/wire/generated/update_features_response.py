@@ -49,51 +49,6 @@ _S_h = Struct(">h")
 _S_ih = Struct(">ih")
 
 
-def _d_UpdatableFeatureResult_v0(data: memoryview, pos: int) -> tuple[UpdatableFeatureResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Feature")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Feature runs past the end of the frame")
-        _feature = str(data[pos:_end], "utf-8")
-        pos = _end
-    (_error_code,) = _S_h.unpack_from(data, pos)
-    pos += 2
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return UpdatableFeatureResult(_feature, _error_code, _error_message), pos
-
-
 def _e_UpdatableFeatureResult_v0(o: UpdatableFeatureResult, w: Writer) -> None:
     buf = w.buf
     _v_feature = o.feature
@@ -114,56 +69,6 @@ def _e_UpdatableFeatureResult_v0(o: UpdatableFeatureResult, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_UpdateFeaturesResponse_v0(data: memoryview, pos: int) -> tuple[UpdateFeaturesResponse, int]:
-    (
-        _throttle_time_ms,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        _error_message = None
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("ErrorMessage runs past the end of the frame")
-        _error_message = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Results")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Results longer than the frame")
-        _items_results = []
-        for _ in range(_n):
-            _item_results, pos = _d_UpdatableFeatureResult_v0(data, pos)
-            _items_results.append(_item_results)
-        _results = _items_results
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return UpdateFeaturesResponse(_throttle_time_ms, _error_code, _error_message, _results), pos
-
-
 def _e_UpdateFeaturesResponse_v0(o: UpdateFeaturesResponse, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -180,6 +85,101 @@ def _e_UpdateFeaturesResponse_v0(o: UpdateFeaturesResponse, w: Writer) -> None:
         _e_UpdatableFeatureResult_v0(_item_results, w)
     buf = w.buf
     buf += b"\x00"
+
+
+def _d_UpdateFeaturesResponse_v0(data: memoryview, pos: int) -> tuple[UpdateFeaturesResponse, int]:
+    _len = len(data)
+    (
+        _throttle_time_ms,
+        _error_code,
+    ) = _S_ih.unpack_from(data, pos)
+    pos += 6
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        _error_message = None
+    else:
+        _end = pos + _n
+        if _end > _len:
+            raise CorruptMessage("ErrorMessage runs past the end of the frame")
+        _error_message = str(data[pos:_end], "utf-8")
+        pos = _end
+    _n = data[pos]
+    if _n < 0x80:
+        pos += 1
+    else:
+        _n, pos = read_uvarint(data, pos)
+    _n -= 1
+    if _n < 0:
+        raise CorruptMessage("null array Results")
+    else:
+        if _n > _len - pos:
+            raise CorruptMessage("array Results longer than the frame")
+        _itemsresults = []
+        for _ in range(_n):
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null string in non-nullable Feature")
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("Feature runs past the end of the frame")
+                _results_feature = str(data[pos:_end], "utf-8")
+                pos = _end
+            (_results_error_code,) = _S_h.unpack_from(data, pos)
+            pos += 2
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                _results_error_message = None
+            else:
+                _end = pos + _n
+                if _end > _len:
+                    raise CorruptMessage("ErrorMessage runs past the end of the frame")
+                _results_error_message = str(data[pos:_end], "utf-8")
+                pos = _end
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsresults.append(
+                UpdatableFeatureResult(
+                    _results_feature, _results_error_code, _results_error_message
+                )
+            )
+        _results = _itemsresults
+    _ntags = data[pos]
+    if _ntags == 0:
+        pos += 1
+    else:
+        _ntags, pos = read_uvarint(data, pos)
+        for _ in range(_ntags):
+            _tag, pos = read_uvarint(data, pos)
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
+            check_end(data, _tag_end)
+            pos = _tag_end
+    return UpdateFeaturesResponse(_throttle_time_ms, _error_code, _error_message, _results), pos
 
 
 def _e_UpdatableFeatureResult_v1(o: UpdatableFeatureResult, w: Writer) -> None:
@@ -240,7 +240,21 @@ def _e_UpdatableFeatureResult_v2(o: UpdatableFeatureResult, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_UpdateFeaturesResponse_v2(o: UpdateFeaturesResponse, w: Writer) -> None:
+    buf = w.buf
+    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    _v_error_message = o.error_message
+    if _v_error_message is None:
+        buf += b"\x00"
+    else:
+        _b = _v_error_message.encode()
+        buf += uvarint(len(_b) + 1)
+        buf += _b
+    buf += b"\x00"
+
+
 def _d_UpdateFeaturesResponse_v2(data: memoryview, pos: int) -> tuple[UpdateFeaturesResponse, int]:
+    _len = len(data)
     (
         _throttle_time_ms,
         _error_code,
@@ -256,7 +270,7 @@ def _d_UpdateFeaturesResponse_v2(data: memoryview, pos: int) -> tuple[UpdateFeat
         _error_message = None
     else:
         _end = pos + _n
-        if _end > len(data):
+        if _end > _len:
             raise CorruptMessage("ErrorMessage runs past the end of the frame")
         _error_message = str(data[pos:_end], "utf-8")
         pos = _end
@@ -267,24 +281,11 @@ def _d_UpdateFeaturesResponse_v2(data: memoryview, pos: int) -> tuple[UpdateFeat
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return UpdateFeaturesResponse(_throttle_time_ms, _error_code, _error_message, []), pos
-
-
-def _e_UpdateFeaturesResponse_v2(o: UpdateFeaturesResponse, w: Writer) -> None:
-    buf = w.buf
-    buf += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    _v_error_message = o.error_message
-    if _v_error_message is None:
-        buf += b"\x00"
-    else:
-        _b = _v_error_message.encode()
-        buf += uvarint(len(_b) + 1)
-        buf += _b
-    buf += b"\x00"
 
 
 DECODERS = {

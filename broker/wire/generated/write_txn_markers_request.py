@@ -56,48 +56,6 @@ _S_ib = Struct(">ib")
 _S_qho = Struct(">qh?")
 
 
-def _d_WritableTxnMarkerTopic_v1(data: memoryview, pos: int) -> tuple[WritableTxnMarkerTopic, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array PartitionIndexes")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array PartitionIndexes longer than the frame")
-        _partition_indexes = list(unpack_from(">%di" % _n, data, pos))
-        pos += _n * 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return WritableTxnMarkerTopic(_name, _partition_indexes), pos
-
-
 def _e_WritableTxnMarkerTopic_v1(o: WritableTxnMarkerTopic, w: Writer) -> None:
     buf = w.buf
     _v_name = o.name
@@ -113,47 +71,6 @@ def _e_WritableTxnMarkerTopic_v1(o: WritableTxnMarkerTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_WritableTxnMarker_v1(data: memoryview, pos: int) -> tuple[WritableTxnMarker, int]:
-    (
-        _producer_id,
-        _producer_epoch,
-        _transaction_result,
-    ) = _S_qho.unpack_from(data, pos)
-    pos += 11
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_WritableTxnMarkerTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (_coordinator_epoch,) = _S_i.unpack_from(data, pos)
-    pos += 4
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return WritableTxnMarker(
-        _producer_id, _producer_epoch, _transaction_result, _topics, _coordinator_epoch, 0
-    ), pos
-
-
 def _e_WritableTxnMarker_v1(o: WritableTxnMarker, w: Writer) -> None:
     buf = w.buf
     buf += _S_qho.pack(o.producer_id, o.producer_epoch, o.transaction_result)
@@ -166,7 +83,18 @@ def _e_WritableTxnMarker_v1(o: WritableTxnMarker, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_WriteTxnMarkersRequest_v1(o: WriteTxnMarkersRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_markers = o.markers
+    buf += uvarint(len(_arr_markers) + 1)
+    for _item_markers in _arr_markers:
+        _e_WritableTxnMarker_v1(_item_markers, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_WriteTxnMarkersRequest_v1(data: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -176,13 +104,101 @@ def _d_WriteTxnMarkersRequest_v1(data: memoryview, pos: int) -> tuple[WriteTxnMa
     if _n < 0:
         raise CorruptMessage("null array Markers")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Markers longer than the frame")
-        _items_markers = []
+        _itemsmarkers = []
         for _ in range(_n):
-            _item_markers, pos = _d_WritableTxnMarker_v1(data, pos)
-            _items_markers.append(_item_markers)
-        _markers = _items_markers
+            (
+                _markers_producer_id,
+                _markers_producer_epoch,
+                _markers_transaction_result,
+            ) = _S_qho.unpack_from(data, pos)
+            pos += 11
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsmarkers_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _markers_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array PartitionIndexes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array PartitionIndexes longer than the frame")
+                        _itemsmarkers_topics_partition_indexes = []
+                        _itemsmarkers_topics_partition_indexes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _markers_topics_partition_indexes = _itemsmarkers_topics_partition_indexes
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsmarkers_topics.append(
+                        WritableTxnMarkerTopic(
+                            _markers_topics_name, _markers_topics_partition_indexes
+                        )
+                    )
+                _markers_topics = _itemsmarkers_topics
+            (_markers_coordinator_epoch,) = _S_i.unpack_from(data, pos)
+            pos += 4
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsmarkers.append(
+                WritableTxnMarker(
+                    _markers_producer_id,
+                    _markers_producer_epoch,
+                    _markers_transaction_result,
+                    _markers_topics,
+                    _markers_coordinator_epoch,
+                    0,
+                )
+            )
+        _markers = _itemsmarkers
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -190,21 +206,11 @@ def _d_WriteTxnMarkersRequest_v1(data: memoryview, pos: int) -> tuple[WriteTxnMa
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return WriteTxnMarkersRequest(_markers), pos
-
-
-def _e_WriteTxnMarkersRequest_v1(o: WriteTxnMarkersRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_markers = o.markers
-    buf += uvarint(len(_arr_markers) + 1)
-    for _item_markers in _arr_markers:
-        _e_WritableTxnMarker_v1(_item_markers, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_WritableTxnMarkerTopic_v2(o: WritableTxnMarkerTopic, w: Writer) -> None:
@@ -222,55 +228,6 @@ def _e_WritableTxnMarkerTopic_v2(o: WritableTxnMarkerTopic, w: Writer) -> None:
     buf += b"\x00"
 
 
-def _d_WritableTxnMarker_v2(data: memoryview, pos: int) -> tuple[WritableTxnMarker, int]:
-    (
-        _producer_id,
-        _producer_epoch,
-        _transaction_result,
-    ) = _S_qho.unpack_from(data, pos)
-    pos += 11
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_WritableTxnMarkerTopic_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    (
-        _coordinator_epoch,
-        _transaction_version,
-    ) = _S_ib.unpack_from(data, pos)
-    pos += 5
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return WritableTxnMarker(
-        _producer_id,
-        _producer_epoch,
-        _transaction_result,
-        _topics,
-        _coordinator_epoch,
-        _transaction_version,
-    ), pos
-
-
 def _e_WritableTxnMarker_v2(o: WritableTxnMarker, w: Writer) -> None:
     buf = w.buf
     buf += _S_qho.pack(o.producer_id, o.producer_epoch, o.transaction_result)
@@ -283,7 +240,18 @@ def _e_WritableTxnMarker_v2(o: WritableTxnMarker, w: Writer) -> None:
     buf += b"\x00"
 
 
+def _e_WriteTxnMarkersRequest_v2(o: WriteTxnMarkersRequest, w: Writer) -> None:
+    buf = w.buf
+    _arr_markers = o.markers
+    buf += uvarint(len(_arr_markers) + 1)
+    for _item_markers in _arr_markers:
+        _e_WritableTxnMarker_v2(_item_markers, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_WriteTxnMarkersRequest_v2(data: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -293,13 +261,104 @@ def _d_WriteTxnMarkersRequest_v2(data: memoryview, pos: int) -> tuple[WriteTxnMa
     if _n < 0:
         raise CorruptMessage("null array Markers")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Markers longer than the frame")
-        _items_markers = []
+        _itemsmarkers = []
         for _ in range(_n):
-            _item_markers, pos = _d_WritableTxnMarker_v2(data, pos)
-            _items_markers.append(_item_markers)
-        _markers = _items_markers
+            (
+                _markers_producer_id,
+                _markers_producer_epoch,
+                _markers_transaction_result,
+            ) = _S_qho.unpack_from(data, pos)
+            pos += 11
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsmarkers_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _markers_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array PartitionIndexes")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array PartitionIndexes longer than the frame")
+                        _itemsmarkers_topics_partition_indexes = []
+                        _itemsmarkers_topics_partition_indexes = list(
+                            unpack_from(">%di" % _n, data, pos)
+                        )
+                        pos += _n * 4
+                        _markers_topics_partition_indexes = _itemsmarkers_topics_partition_indexes
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsmarkers_topics.append(
+                        WritableTxnMarkerTopic(
+                            _markers_topics_name, _markers_topics_partition_indexes
+                        )
+                    )
+                _markers_topics = _itemsmarkers_topics
+            (
+                _markers_coordinator_epoch,
+                _markers_transaction_version,
+            ) = _S_ib.unpack_from(data, pos)
+            pos += 5
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsmarkers.append(
+                WritableTxnMarker(
+                    _markers_producer_id,
+                    _markers_producer_epoch,
+                    _markers_transaction_result,
+                    _markers_topics,
+                    _markers_coordinator_epoch,
+                    _markers_transaction_version,
+                )
+            )
+        _markers = _itemsmarkers
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -307,21 +366,11 @@ def _d_WriteTxnMarkersRequest_v2(data: memoryview, pos: int) -> tuple[WriteTxnMa
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return WriteTxnMarkersRequest(_markers), pos
-
-
-def _e_WriteTxnMarkersRequest_v2(o: WriteTxnMarkersRequest, w: Writer) -> None:
-    buf = w.buf
-    _arr_markers = o.markers
-    buf += uvarint(len(_arr_markers) + 1)
-    for _item_markers in _arr_markers:
-        _e_WritableTxnMarker_v2(_item_markers, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 DECODERS = {

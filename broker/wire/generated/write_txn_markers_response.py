@@ -57,79 +57,10 @@ _S_ih = Struct(">ih")
 _S_q = Struct(">q")
 
 
-def _d_WritableTxnMarkerPartitionResult_v1(
-    data: memoryview, pos: int
-) -> tuple[WritableTxnMarkerPartitionResult, int]:
-    (
-        _partition_index,
-        _error_code,
-    ) = _S_ih.unpack_from(data, pos)
-    pos += 6
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return WritableTxnMarkerPartitionResult(_partition_index, _error_code), pos
-
-
 def _e_WritableTxnMarkerPartitionResult_v1(o: WritableTxnMarkerPartitionResult, w: Writer) -> None:
     buf = w.buf
     buf += _S_ih.pack(o.partition_index, o.error_code)
     buf += b"\x00"
-
-
-def _d_WritableTxnMarkerTopicResult_v1(
-    data: memoryview, pos: int
-) -> tuple[WritableTxnMarkerTopicResult, int]:
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null string in non-nullable Name")
-    else:
-        _end = pos + _n
-        if _end > len(data):
-            raise CorruptMessage("Name runs past the end of the frame")
-        _name = str(data[pos:_end], "utf-8")
-        pos = _end
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Partitions")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Partitions longer than the frame")
-        _items_partitions = []
-        for _ in range(_n):
-            _item_partitions, pos = _d_WritableTxnMarkerPartitionResult_v1(data, pos)
-            _items_partitions.append(_item_partitions)
-        _partitions = _items_partitions
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return WritableTxnMarkerTopicResult(_name, _partitions), pos
 
 
 def _e_WritableTxnMarkerTopicResult_v1(o: WritableTxnMarkerTopicResult, w: Writer) -> None:
@@ -149,41 +80,6 @@ def _e_WritableTxnMarkerTopicResult_v1(o: WritableTxnMarkerTopicResult, w: Write
     buf += b"\x00"
 
 
-def _d_WritableTxnMarkerResult_v1(
-    data: memoryview, pos: int
-) -> tuple[WritableTxnMarkerResult, int]:
-    (_producer_id,) = _S_q.unpack_from(data, pos)
-    pos += 8
-    _n = data[pos]
-    if _n < 0x80:
-        pos += 1
-    else:
-        _n, pos = read_uvarint(data, pos)
-    _n -= 1
-    if _n < 0:
-        raise CorruptMessage("null array Topics")
-    else:
-        if _n > len(data) - pos:
-            raise CorruptMessage("array Topics longer than the frame")
-        _items_topics = []
-        for _ in range(_n):
-            _item_topics, pos = _d_WritableTxnMarkerTopicResult_v1(data, pos)
-            _items_topics.append(_item_topics)
-        _topics = _items_topics
-    _ntags = data[pos]
-    if _ntags == 0:
-        pos += 1
-    else:
-        _ntags, pos = read_uvarint(data, pos)
-        for _ in range(_ntags):
-            _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
-            check_end(data, _tag_end)
-            pos = _tag_end
-    return WritableTxnMarkerResult(_producer_id, _topics), pos
-
-
 def _e_WritableTxnMarkerResult_v1(o: WritableTxnMarkerResult, w: Writer) -> None:
     buf = w.buf
     buf += _S_q.pack(o.producer_id)
@@ -195,9 +91,20 @@ def _e_WritableTxnMarkerResult_v1(o: WritableTxnMarkerResult, w: Writer) -> None
     buf += b"\x00"
 
 
+def _e_WriteTxnMarkersResponse_v1(o: WriteTxnMarkersResponse, w: Writer) -> None:
+    buf = w.buf
+    _arr_markers = o.markers
+    buf += uvarint(len(_arr_markers) + 1)
+    for _item_markers in _arr_markers:
+        _e_WritableTxnMarkerResult_v1(_item_markers, w)
+    buf = w.buf
+    buf += b"\x00"
+
+
 def _d_WriteTxnMarkersResponse_v1(
     data: memoryview, pos: int
 ) -> tuple[WriteTxnMarkersResponse, int]:
+    _len = len(data)
     _n = data[pos]
     if _n < 0x80:
         pos += 1
@@ -207,13 +114,105 @@ def _d_WriteTxnMarkersResponse_v1(
     if _n < 0:
         raise CorruptMessage("null array Markers")
     else:
-        if _n > len(data) - pos:
+        if _n > _len - pos:
             raise CorruptMessage("array Markers longer than the frame")
-        _items_markers = []
+        _itemsmarkers = []
         for _ in range(_n):
-            _item_markers, pos = _d_WritableTxnMarkerResult_v1(data, pos)
-            _items_markers.append(_item_markers)
-        _markers = _items_markers
+            (_markers_producer_id,) = _S_q.unpack_from(data, pos)
+            pos += 8
+            _n = data[pos]
+            if _n < 0x80:
+                pos += 1
+            else:
+                _n, pos = read_uvarint(data, pos)
+            _n -= 1
+            if _n < 0:
+                raise CorruptMessage("null array Topics")
+            else:
+                if _n > _len - pos:
+                    raise CorruptMessage("array Topics longer than the frame")
+                _itemsmarkers_topics = []
+                for _ in range(_n):
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null string in non-nullable Name")
+                    else:
+                        _end = pos + _n
+                        if _end > _len:
+                            raise CorruptMessage("Name runs past the end of the frame")
+                        _markers_topics_name = str(data[pos:_end], "utf-8")
+                        pos = _end
+                    _n = data[pos]
+                    if _n < 0x80:
+                        pos += 1
+                    else:
+                        _n, pos = read_uvarint(data, pos)
+                    _n -= 1
+                    if _n < 0:
+                        raise CorruptMessage("null array Partitions")
+                    else:
+                        if _n > _len - pos:
+                            raise CorruptMessage("array Partitions longer than the frame")
+                        _itemsmarkers_topics_partitions = []
+                        for _ in range(_n):
+                            (
+                                _markers_topics_partitions_partition_index,
+                                _markers_topics_partitions_error_code,
+                            ) = _S_ih.unpack_from(data, pos)
+                            pos += 6
+                            _ntags = data[pos]
+                            if _ntags == 0:
+                                pos += 1
+                            else:
+                                _ntags, pos = read_uvarint(data, pos)
+                                for _ in range(_ntags):
+                                    _tag, pos = read_uvarint(data, pos)
+                                    _tsize, pos = read_uvarint(data, pos)
+                                    _tag_end = pos + _tsize
+                                    check_end(data, _tag_end)
+                                    pos = _tag_end
+                            _itemsmarkers_topics_partitions.append(
+                                WritableTxnMarkerPartitionResult(
+                                    _markers_topics_partitions_partition_index,
+                                    _markers_topics_partitions_error_code,
+                                )
+                            )
+                        _markers_topics_partitions = _itemsmarkers_topics_partitions
+                    _ntags = data[pos]
+                    if _ntags == 0:
+                        pos += 1
+                    else:
+                        _ntags, pos = read_uvarint(data, pos)
+                        for _ in range(_ntags):
+                            _tag, pos = read_uvarint(data, pos)
+                            _tsize, pos = read_uvarint(data, pos)
+                            _tag_end = pos + _tsize
+                            check_end(data, _tag_end)
+                            pos = _tag_end
+                    _itemsmarkers_topics.append(
+                        WritableTxnMarkerTopicResult(
+                            _markers_topics_name, _markers_topics_partitions
+                        )
+                    )
+                _markers_topics = _itemsmarkers_topics
+            _ntags = data[pos]
+            if _ntags == 0:
+                pos += 1
+            else:
+                _ntags, pos = read_uvarint(data, pos)
+                for _ in range(_ntags):
+                    _tag, pos = read_uvarint(data, pos)
+                    _tsize, pos = read_uvarint(data, pos)
+                    _tag_end = pos + _tsize
+                    check_end(data, _tag_end)
+                    pos = _tag_end
+            _itemsmarkers.append(WritableTxnMarkerResult(_markers_producer_id, _markers_topics))
+        _markers = _itemsmarkers
     _ntags = data[pos]
     if _ntags == 0:
         pos += 1
@@ -221,21 +220,11 @@ def _d_WriteTxnMarkersResponse_v1(
         _ntags, pos = read_uvarint(data, pos)
         for _ in range(_ntags):
             _tag, pos = read_uvarint(data, pos)
-            _size, pos = read_uvarint(data, pos)
-            _tag_end = pos + _size
+            _tsize, pos = read_uvarint(data, pos)
+            _tag_end = pos + _tsize
             check_end(data, _tag_end)
             pos = _tag_end
     return WriteTxnMarkersResponse(_markers), pos
-
-
-def _e_WriteTxnMarkersResponse_v1(o: WriteTxnMarkersResponse, w: Writer) -> None:
-    buf = w.buf
-    _arr_markers = o.markers
-    buf += uvarint(len(_arr_markers) + 1)
-    for _item_markers in _arr_markers:
-        _e_WritableTxnMarkerResult_v1(_item_markers, w)
-    buf = w.buf
-    buf += b"\x00"
 
 
 def _e_WritableTxnMarkerTopicResult_v2(o: WritableTxnMarkerTopicResult, w: Writer) -> None:

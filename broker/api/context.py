@@ -1,0 +1,19 @@
+"""What a handler gets besides the request body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from broker.wire.protocol import RequestHeader
+
+if TYPE_CHECKING:
+    from broker.api.registry import ApiTable
+
+
+@dataclass(slots=True)
+class RequestContext:
+    header: RequestHeader
+    apis: ApiTable
+    node: Any  # the broker's services (issue 4); handlers that need none ignore it
+    frame_size: int = 0
