@@ -1,0 +1,628 @@
+"""A partition's log: an ordered list of segments, and the Raft log.
+
+Theory of operation
+-------------------
+The log is a list of segments with increasing base offsets; only the last
+one, the *active* segment, is appended to. Offsets are assigned here: the
+leader path (`append`) gives each batch the next offset and stamps it with the
+leader epoch; the follower path (`append_as_follower`) keeps the offsets and
+epochs the leader assigned, so that a Raft follower's log is byte for byte the
+leader's. Either way the leader-epoch cache learns a new epoch before the
+first batch of that epoch reaches the file.
+
+Offsets kept here:
+
+* ``log_start_offset``: the first offset a reader may ask for. Moved forward
+  by DeleteRecords and by retention; never backward except by a truncation
+  below it.
+* ``log_end_offset``: one past the last appended offset.
+* ``recovery_point``: everything below it is fsynced. It moves when the log is
+  flushed (by the fsync policy, a roll, or the owner) and is checkpointed by
+  `checkpoint` and `close`; a stale checkpoint only costs rescanning.
+
+The high watermark belongs to Raft; it is passed in where it matters (read
+bounds, retention). The class is synchronous and single-owner: one task calls
+it, through a worker thread for the blocking parts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from broker.storage import checkpoint, errors, files
+from broker.storage.batch import (
+    HEADER_SIZE,
+    MAGIC_V2,
+    PREFIX,
+    BytesLike,
+    crc_matches,
+    log_append_time_header,
+    split_batches,
+)
+from broker.storage.config import LOG_APPEND_TIME, LogConfig
+from broker.storage.epoch_cache import EpochEndOffset, LeaderEpochCache
+from broker.storage.errors import KafkaStorageError, LogStateError
+from broker.storage.records import first_offset_with_timestamp
+from broker.storage.recovery import load_segments, rebuild_epochs_from_headers
+from broker.storage.segment import LogSegment
+
+NO_TIMESTAMP = -1
+
+_SegmentPredicate = Callable[[LogSegment, int], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendInfo:
+    base_offset: int
+    last_offset: int
+    max_timestamp: int
+    offset_of_max_timestamp: int
+    log_append_time: int  # -1 unless the topic uses LogAppendTime
+    log_start_offset: int
+    record_count: int
+    size_in_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    records: memoryview  # whole batches, a view of the segment's mapping
+    first_offset: int  # base offset of the first batch (<= the offset asked for); -1 if empty
+    log_start_offset: int
+    log_end_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampAndOffset:
+    timestamp: int
+    offset: int
+    leader_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryStats:
+    clean_shutdown: bool
+    segments_recovered: int
+    bytes_truncated: int
+
+
+class PartitionLog:
+    def __init__(
+        self,
+        directory: Path,
+        config: LogConfig,
+        segments: list[LogSegment],
+        log_start_offset: int,
+        recovery_point: int,
+        epoch_cache: LeaderEpochCache,
+        now_ms: int,
+        recovery: RecoveryStats,
+    ) -> None:
+        self.directory = directory
+        self.config = config
+        self._segments = segments
+        self._bases = [s.base_offset for s in segments]
+        self._log_start_offset = log_start_offset
+        self._recovery_point = recovery_point
+        self.epoch_cache = epoch_cache
+        self._unflushed_messages = 0
+        self._unflushed_segments: list[LogSegment] = []
+        self._last_flush_ms = now_ms
+        self.recovery = recovery
+        self._closed = False
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, directory: str | os.PathLike[str], config: LogConfig, now_ms: int
+    ) -> PartitionLog:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        clean = checkpoint.has_clean_shutdown_marker(path)
+        checkpoint.remove_clean_shutdown_marker(path)
+        recovery_point = checkpoint.read_offset(path / checkpoint.RECOVERY_POINT_CHECKPOINT) or 0
+        log_start_offset = (
+            checkpoint.read_offset(path / checkpoint.LOG_START_OFFSET_CHECKPOINT) or 0
+        )
+        epoch_cache = LeaderEpochCache(path / checkpoint.LEADER_EPOCH_CHECKPOINT)
+        epoch_cache_trusted = epoch_cache.loaded
+        loaded = load_segments(
+            path,
+            config,
+            now_ms,
+            clean_shutdown=clean,
+            recovery_point=recovery_point,
+            epoch_cache=epoch_cache,
+            epoch_cache_trusted=epoch_cache_trusted,
+        )
+        segments = loaded.segments
+        if not segments:
+            segments.append(LogSegment(path, log_start_offset, config, now_ms, new=True))
+        elif not epoch_cache_trusted:
+            epoch_cache.clear()
+            rebuild_epochs_from_headers(segments, epoch_cache)
+        log_end_offset = segments[-1].next_offset
+        log_start_offset = max(log_start_offset, segments[0].base_offset)
+        segments[-1].on_become_active()
+        stats = RecoveryStats(clean, loaded.segments_recovered, loaded.bytes_truncated)
+        log = cls(
+            path, config, segments, log_start_offset, log_end_offset, epoch_cache, now_ms, stats
+        )
+        epoch_cache.truncate_from_end(log_end_offset)
+        if log_start_offset > log_end_offset:
+            log.truncate_fully_and_start_at(log_start_offset, now_ms)
+        epoch_cache.truncate_from_start(log.log_start_offset)
+        log.checkpoint()
+        return log
+
+    # -- offsets ---------------------------------------------------------------
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        return self._segments[-1].next_offset
+
+    @property
+    def recovery_point(self) -> int:
+        return self._recovery_point
+
+    @property
+    def latest_epoch(self) -> int:
+        return self.epoch_cache.latest_epoch
+
+    @property
+    def size_in_bytes(self) -> int:
+        return sum(s.size for s in self._segments)
+
+    @property
+    def segment_base_offsets(self) -> list[int]:
+        return list(self._bases)
+
+    @property
+    def active_segment(self) -> LogSegment:
+        return self._segments[-1]
+
+    # -- appending --------------------------------------------------------------
+
+    def append(self, records: BytesLike, leader_epoch: int, now_ms: int) -> AppendInfo:
+        """Append validated batches as leader: assign offsets from the log end
+        offset and stamp `leader_epoch` (and LogAppendTime if configured)."""
+        view = memoryview(records)
+        batches = split_batches(view)
+        if not batches:
+            raise KafkaStorageError(errors.INVALID_RECORD, "no record batch to append")
+        if leader_epoch < self.epoch_cache.latest_epoch:
+            raise LogStateError(f"append in epoch {leader_epoch} after {self.latest_epoch}")
+        log_append_time = now_ms if self.config.message_timestamp_type == LOG_APPEND_TIME else -1
+        next_offset = self.log_end_offset
+        base_offset = next_offset
+        pieces: list[BytesLike] = []
+        metas: list[tuple[int, int, int]] = []
+        max_timestamp, offset_of_max, record_count = NO_TIMESTAMP, -1, 0
+        for position, header in batches:
+            size = header.size_in_bytes
+            last_offset = next_offset + header.last_offset_delta
+            if log_append_time >= 0:
+                stamped = log_append_time_header(
+                    view, position, header, next_offset, leader_epoch, log_append_time
+                )
+                pieces += (stamped, view[position + HEADER_SIZE : position + size])
+                batch_max_timestamp = log_append_time
+            else:
+                prefix = PREFIX.pack(next_offset, header.batch_length, leader_epoch)
+                pieces += (prefix, view[position + PREFIX.size : position + size])
+                batch_max_timestamp = header.max_timestamp
+            if batch_max_timestamp > max_timestamp:
+                max_timestamp, offset_of_max = batch_max_timestamp, last_offset
+            metas.append((last_offset, batch_max_timestamp, size))
+            record_count += header.last_offset_delta + 1
+            next_offset = last_offset + 1
+        self._append_stamped(
+            pieces,
+            metas,
+            len(view),
+            base_offset,
+            next_offset - 1,
+            max_timestamp,
+            now_ms,
+            [(leader_epoch, base_offset)],
+        )
+        self._after_append(record_count, now_ms)
+        return AppendInfo(
+            base_offset,
+            next_offset - 1,
+            max_timestamp,
+            offset_of_max,
+            log_append_time,
+            self._log_start_offset,
+            record_count,
+            len(view),
+        )
+
+    def append_as_follower(self, records: BytesLike, now_ms: int) -> AppendInfo:
+        """Append batches exactly as the leader stored them (offsets, epochs,
+        CRC untouched). Each batch is checked (magic, CRC32C, increasing
+        offsets from the log end offset) since it came over the network."""
+        view = memoryview(records)
+        batches = split_batches(view)
+        if not batches:
+            raise KafkaStorageError(errors.INVALID_RECORD, "no record batch to append")
+        expected = self.log_end_offset
+        metas: list[tuple[int, int, int]] = []
+        epochs: list[tuple[int, int]] = []
+        max_timestamp, offset_of_max, record_count = NO_TIMESTAMP, -1, 0
+        for position, header in batches:
+            if header.magic != MAGIC_V2:
+                raise KafkaStorageError(errors.CORRUPT_MESSAGE, f"magic {header.magic}")
+            if not crc_matches(view, position, header):
+                raise KafkaStorageError(errors.CORRUPT_MESSAGE, f"CRC mismatch at {position}")
+            if header.base_offset != expected or header.last_offset_delta < 0:
+                raise LogStateError(
+                    f"follower batch at offset {header.base_offset}, expected {expected}"
+                )
+            if header.max_timestamp > max_timestamp:
+                max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
+            metas.append((header.last_offset, header.max_timestamp, header.size_in_bytes))
+            epochs.append((header.partition_leader_epoch, header.base_offset))
+            record_count += header.last_offset_delta + 1
+            expected = header.next_offset
+        first_offset = batches[0][1].base_offset
+        self._append_stamped(
+            [view], metas, len(view), first_offset, expected - 1, max_timestamp, now_ms, epochs
+        )
+        self._after_append(record_count, now_ms)
+        return AppendInfo(
+            first_offset,
+            expected - 1,
+            max_timestamp,
+            offset_of_max,
+            -1,
+            self._log_start_offset,
+            record_count,
+            len(view),
+        )
+
+    def _append_stamped(
+        self,
+        pieces: list[BytesLike],
+        metas: list[tuple[int, int, int]],
+        size: int,
+        first_offset: int,
+        last_offset: int,
+        max_timestamp: int,
+        now_ms: int,
+        epochs: list[tuple[int, int]],
+    ) -> None:
+        if size > self.config.segment_bytes:
+            raise KafkaStorageError(
+                errors.RECORD_LIST_TOO_LARGE,
+                f"{size} bytes exceed segment.bytes {self.config.segment_bytes}",
+            )
+        self._check_open()
+        active = self._segments[-1]
+        if active.should_roll(size, max_timestamp, last_offset, now_ms):
+            self._roll(max(first_offset, self.log_end_offset), now_ms)
+        elif active.size == 0 and active.base_offset != first_offset:
+            # An empty active segment takes the base offset of its first batch.
+            self._replace_empty_active(first_offset, now_ms)
+        # The epoch cache must know an epoch before the log holds it.
+        for epoch, base in epochs:
+            if epoch >= 0 and epoch > self.epoch_cache.latest_epoch:
+                self.epoch_cache.assign(epoch, base)
+        self._segments[-1].append(pieces, metas)
+
+    def _after_append(self, record_count: int, now_ms: int) -> None:
+        self._unflushed_messages += record_count
+        if self._unflushed_messages >= self.config.flush_messages:
+            self.flush(now_ms)
+
+    # -- reading -----------------------------------------------------------------
+
+    def read(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None = None,
+        *,
+        min_one_batch: bool = True,
+    ) -> ReadResult:
+        """Whole batches starting with the one that holds `offset`, at most
+        `max_bytes` (but at least one batch if `min_one_batch`), none holding
+        an offset >= `max_offset` (pass the high watermark for consumers).
+
+        The first batch may start before `offset` (clients skip the records
+        below what they asked for, as with Kafka). One segment per read.
+        """
+        self._check_open()
+        log_end_offset = self.log_end_offset
+        if offset < self._log_start_offset or offset > log_end_offset:
+            raise KafkaStorageError(
+                errors.OFFSET_OUT_OF_RANGE,
+                f"offset {offset} outside [{self._log_start_offset}, {log_end_offset}]",
+            )
+        empty = ReadResult(memoryview(b""), -1, self._log_start_offset, log_end_offset)
+        if offset == log_end_offset or (max_offset is not None and offset >= max_offset):
+            return empty
+        for i in range(max(0, bisect.bisect_right(self._bases, offset) - 1), len(self._segments)):
+            found = self._segments[i].read(offset, max_bytes, max_offset, min_one_batch)
+            if found is not None:
+                view, first = found
+                if not view:
+                    return empty
+                return ReadResult(view, first.base_offset, self._log_start_offset, log_end_offset)
+        return empty
+
+    def offset_for_timestamp(self, timestamp: int) -> TimestampAndOffset | None:
+        """ListOffsets by time: the first record at or after the log start
+        offset whose timestamp is >= `timestamp`; None if there is none."""
+        for segment in self._segments:
+            if segment.max_timestamp >= timestamp:
+                found = self._search_segment(segment, timestamp)
+                if found is not None:
+                    return found
+        return None
+
+    def max_timestamp_and_offset(self) -> TimestampAndOffset | None:
+        """ListOffsets MAX_TIMESTAMP: the largest timestamp in the log and the
+        first record carrying it (None if no batch has a timestamp)."""
+        best: LogSegment | None = None
+        for segment in self._segments:
+            if segment.max_timestamp > NO_TIMESTAMP and (
+                best is None or segment.max_timestamp > best.max_timestamp
+            ):
+                best = segment
+        return None if best is None else self._search_segment(best, best.max_timestamp)
+
+    def _search_segment(self, segment: LogSegment, timestamp: int) -> TimestampAndOffset | None:
+        mm = segment.mapped()
+        for batch in segment.batches_for_timestamp(timestamp, self._log_start_offset):
+            assert mm is not None
+            view = memoryview(mm)[batch.position : batch.position + batch.size]
+            found = first_offset_with_timestamp(view, timestamp, self._log_start_offset)
+            view.release()
+            if found is not None:
+                return TimestampAndOffset(found[0], found[1], batch.partition_leader_epoch)
+        return None
+
+    def end_offset_for_epoch(self, epoch: int) -> EpochEndOffset:
+        """OffsetsForLeaderEpoch / Raft divergence: where `epoch` ends here."""
+        return self.epoch_cache.end_offset_for(epoch, self.log_end_offset)
+
+    def epoch_for_offset(self, offset: int) -> int:
+        return self.epoch_cache.epoch_for_offset(offset)
+
+    # -- truncation and log start ----------------------------------------------------
+
+    def truncate_to(self, offset: int, now_ms: int) -> bool:
+        """Remove every batch holding an offset >= `offset` (Raft divergence).
+        A batch straddling `offset` is removed whole, so the new log end offset
+        may be below `offset`. The truncation is fsynced before returning."""
+        self._check_open()
+        if offset < 0:
+            raise ValueError(f"negative truncation offset {offset}")
+        if offset >= self.log_end_offset:
+            return False
+        if offset < self._segments[0].base_offset:
+            self.truncate_fully_and_start_at(offset, now_ms)
+            return True
+        while len(self._segments) > 1 and self._segments[-1].base_offset > offset:
+            self._drop_last_segment()
+        active = self._segments[-1]
+        if active in self._unflushed_segments:
+            self._unflushed_segments.remove(active)
+        active.on_become_active()
+        new_end = active.truncate_to(offset)
+        active.flush()
+        files.fsync_dir(self.directory)
+        self.epoch_cache.truncate_from_end(new_end)
+        self._recovery_point = min(self._recovery_point, new_end)
+        if self._log_start_offset > new_end:
+            self._log_start_offset = new_end
+            self.checkpoint()
+        return True
+
+    def _drop_last_segment(self) -> None:
+        segment = self._segments.pop()
+        self._bases.pop()
+        if segment in self._unflushed_segments:
+            self._unflushed_segments.remove(segment)
+        segment.delete()
+
+    def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:
+        """Delete everything; the log restarts empty at `offset` (a follower
+        far behind a leader whose log now starts later)."""
+        self._check_open()
+        for segment in self._segments:
+            segment.delete()
+        self._unflushed_segments.clear()
+        self._segments = [LogSegment(self.directory, offset, self.config, now_ms, new=True)]
+        self._bases = [offset]
+        files.fsync_dir(self.directory)
+        self.epoch_cache.clear()
+        self._log_start_offset = offset
+        self._recovery_point = offset
+        self._unflushed_messages = 0
+        self.checkpoint()
+
+    def advance_log_start_offset(self, offset: int) -> bool:
+        """DeleteRecords: make `offset` the first readable offset and delete
+        the segments wholly below it. The caller checks `offset` against the
+        high watermark; here it may not pass the log end offset."""
+        self._check_open()
+        if offset > self.log_end_offset:
+            raise KafkaStorageError(
+                errors.OFFSET_OUT_OF_RANGE,
+                f"log start offset {offset} > log end offset {self.log_end_offset}",
+            )
+        if offset <= self._log_start_offset:
+            return False
+        self._log_start_offset = offset
+        self.epoch_cache.truncate_from_start(offset)
+        checkpoint.write_offset(self.directory / checkpoint.LOG_START_OFFSET_CHECKPOINT, offset)
+        self._delete_prefix(self._deletable_count(lambda seg, upper: upper <= offset, offset))
+        return True
+
+    # -- roll and retention ---------------------------------------------------------
+
+    def _roll(self, base_offset: int, now_ms: int) -> None:
+        old = self._segments[-1]
+        if old.size == 0:
+            self._replace_empty_active(base_offset, now_ms)
+            return
+        old.on_become_inactive()
+        new = LogSegment(self.directory, base_offset, self.config, now_ms, new=True)
+        self._segments.append(new)
+        self._bases.append(base_offset)
+        files.fsync_dir(self.directory)
+        if self.config.flush_on_roll:
+            old.flush_all()
+            if not self._unflushed_segments:
+                self._recovery_point = max(self._recovery_point, base_offset)
+        else:
+            self._unflushed_segments.append(old)
+
+    def _replace_empty_active(self, base_offset: int, now_ms: int) -> None:
+        if self._segments[-1].base_offset == base_offset:
+            return
+        self._segments.pop().delete()
+        self._bases.pop()
+        self._segments.append(
+            LogSegment(self.directory, base_offset, self.config, now_ms, new=True)
+        )
+        self._bases.append(base_offset)
+
+    def roll(self, now_ms: int) -> None:
+        """Start a new segment at the log end offset (no-op if the active one is empty)."""
+        self._check_open()
+        self._roll(self.log_end_offset, now_ms)
+
+    def delete_old_segments(self, now_ms: int, high_watermark: int) -> int:
+        """Retention: delete whole segments below the log start offset, then
+        by ``retention.bytes``, then by ``retention.ms``; only segments whose
+        every offset is below `high_watermark`. Returns how many went."""
+        self._check_open()
+        deleted = self._delete_prefix(
+            self._deletable_count(
+                lambda seg, upper: upper <= self._log_start_offset, high_watermark
+            )
+        )
+        if self.config.retention_bytes >= 0:
+            excess = self.size_in_bytes - self.config.retention_bytes
+
+            def over_size(segment: LogSegment, upper: int) -> bool:
+                nonlocal excess
+                if excess - segment.size < 0:
+                    return False
+                excess -= segment.size
+                return True
+
+            if excess >= 0:
+                deleted += self._delete_prefix(self._deletable_count(over_size, high_watermark))
+        if self.config.retention_ms >= 0:
+            retention_ms = self.config.retention_ms
+            deleted += self._delete_prefix(
+                self._deletable_count(
+                    lambda seg, upper: now_ms - seg.largest_timestamp > retention_ms,
+                    high_watermark,
+                )
+            )
+        if deleted:
+            self.checkpoint()
+        return deleted
+
+    def _deletable_count(self, predicate: _SegmentPredicate, high_watermark: int) -> int:
+        count = 0
+        last = len(self._segments) - 1
+        for i, segment in enumerate(self._segments):
+            upper = self._segments[i + 1].base_offset if i < last else self.log_end_offset
+            if i == last and segment.size == 0:
+                break
+            if upper > high_watermark or not predicate(segment, upper):
+                break
+            count += 1
+        return count
+
+    def _delete_prefix(self, count: int) -> int:
+        if count == 0:
+            return 0
+        if count == len(self._segments):
+            self._roll(self.log_end_offset, self._segments[-1].created_ms)
+        for _ in range(count):
+            segment = self._segments.pop(0)
+            self._bases.pop(0)
+            if segment in self._unflushed_segments:
+                self._unflushed_segments.remove(segment)
+            segment.delete()
+        files.fsync_dir(self.directory)
+        if self._segments[0].base_offset > self._log_start_offset:
+            self._log_start_offset = self._segments[0].base_offset
+            self.epoch_cache.truncate_from_start(self._log_start_offset)
+        return count
+
+    # -- durability -----------------------------------------------------------------
+
+    def flush(self, now_ms: int | None = None) -> None:
+        """fsync everything appended so far; the recovery point becomes the log end offset."""
+        self._check_open()
+        for segment in self._unflushed_segments:
+            segment.flush_all()
+        self._unflushed_segments.clear()
+        self._segments[-1].flush()
+        self._recovery_point = self.log_end_offset
+        self._unflushed_messages = 0
+        if now_ms is not None:
+            self._last_flush_ms = now_ms
+
+    def maybe_flush(self, now_ms: int) -> bool:
+        """The ``flush.ms`` policy: the owner calls this on its timer."""
+        if self._recovery_point >= self.log_end_offset and not self._unflushed_segments:
+            self._last_flush_ms = now_ms
+            return False
+        if now_ms - self._last_flush_ms < self.config.flush_ms:
+            return False
+        self.flush(now_ms)
+        return True
+
+    def checkpoint(self) -> None:
+        """Persist the recovery point and the log start offset (Kafka does
+        this every ``log.flush.offset.checkpoint.interval.ms``)."""
+        checkpoint.write_offset(
+            self.directory / checkpoint.RECOVERY_POINT_CHECKPOINT, self._recovery_point
+        )
+        checkpoint.write_offset(
+            self.directory / checkpoint.LOG_START_OFFSET_CHECKPOINT, self._log_start_offset
+        )
+
+    def close(self) -> None:
+        """Flush, seal the indexes, checkpoint, and leave the clean-shutdown marker."""
+        if self._closed:
+            return
+        self.flush()
+        active = self._segments[-1]
+        active.on_become_inactive()
+        active.flush_all()
+        self.checkpoint()
+        for segment in self._segments:
+            segment.close()
+        self._closed = True
+        checkpoint.write_clean_shutdown_marker(self.directory)
+
+    def abandon(self) -> None:
+        """Close file handles without flushing or marking a clean shutdown
+        (tests use it to simulate a crash)."""
+        if self._closed:
+            return
+        for segment in self._segments:
+            segment.close()
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LogStateError(f"log {self.directory} is closed")

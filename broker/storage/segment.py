@@ -1,0 +1,452 @@
+"""One log segment: a .log file of record batches and its two indexes.
+
+Theory of operation
+-------------------
+Writes go through a file descriptor opened ``O_APPEND``: one ``writev`` per
+append carries the stamped 16-byte prefix and the caller's own buffer for each
+batch, so batch bodies are never copied in Python. Reads and scans go through
+a read-only ``mmap`` of the file: a read returns a ``memoryview`` slice of the
+mapping, which the server can ``sendmsg`` without a copy.
+
+Mapping lifetime. A memoryview pins its mapping: the mapping cannot be closed
+while any view of it is alive (``BufferError``), and the bytes a view covers
+must stay inside the file, or touching them is a SIGBUS. So:
+
+* Growth: the file grows under existing mappings, which stay valid. A read
+  past the mapped length maps the file again at its new size; the old mapping
+  is *retired*, not closed: it is closed as soon as no view pins it.
+* Deletion (retention, truncation of whole segments): unlinking a mapped file
+  is safe; the inode lives until the last view is gone.
+* Shrinking (Raft truncation of the tail): if any mapping of the segment is
+  still pinned, the file is not shrunk in place. The kept prefix is copied
+  (in the kernel, ``copy_file_range``) to a new file that is renamed over the
+  old name; pinned views keep reading the old, unlinked inode. If nothing is
+  pinned the file is simply ``ftruncate``'d.
+
+Indexing. Every batch goes through `_index_batch`, on append and on recovery
+alike, so an index rebuilt by recovery equals the one built by appends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Final, NamedTuple
+
+from broker.storage import errors, files
+from broker.storage.batch import (
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    MAGIC_V2,
+    SCAN_HEADER,
+    BytesLike,
+    crc_matches,
+    parse_header,
+)
+from broker.storage.config import LogConfig
+from broker.storage.errors import KafkaStorageError, LogStateError
+from broker.storage.offset_index import OffsetIndex
+from broker.storage.time_index import NO_TIMESTAMP, TimeIndex
+
+_MAX_RELATIVE_OFFSET: Final = (1 << 31) - 1
+_IOV_MAX: Final = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+
+
+class BatchInfo(NamedTuple):
+    """Where one batch is in a segment, from its header."""
+
+    position: int
+    base_offset: int
+    last_offset: int
+    size: int
+    partition_leader_epoch: int
+
+
+class LogSegment:
+    def __init__(
+        self,
+        directory: Path,
+        base_offset: int,
+        config: LogConfig,
+        now_ms: int,
+        *,
+        new: bool,
+    ) -> None:
+        self.directory = directory
+        self.base_offset = base_offset
+        self.config = config
+        self.log_path = files.log_path(directory, base_offset)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | (os.O_TRUNC if new else 0)
+        self._fd = os.open(self.log_path, flags, 0o644)
+        self.size = os.fstat(self._fd).st_size
+        self.offset_index = OffsetIndex(
+            files.index_path(directory, base_offset),
+            base_offset,
+            config.segment_index_bytes,
+            new=new,
+        )
+        self.time_index = TimeIndex(
+            files.time_index_path(directory, base_offset),
+            base_offset,
+            config.segment_index_bytes,
+            new=new,
+        )
+        self.next_offset = base_offset
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = -1
+        self.rolling_based_timestamp: int | None = None
+        self.created_ms = now_ms
+        self.bytes_since_last_index_entry = 0
+        self.unflushed = False
+        self._map: mmap.mmap | None = None
+        self._mapped_size = 0
+        self._retired: list[mmap.mmap] = []
+
+    # -- mapping ---------------------------------------------------------------
+
+    def mapped(self) -> mmap.mmap | None:
+        """A read-only mapping covering the whole file (None while it is empty)."""
+        if self._mapped_size != self.size:
+            if self._map is not None:
+                self._retired.append(self._map)
+            self._map = (
+                mmap.mmap(self._fd, self.size, access=mmap.ACCESS_READ) if self.size else None
+            )
+            self._mapped_size = self.size
+            self._close_unpinned()
+        return self._map
+
+    def _close_unpinned(self) -> bool:
+        """Close retired mappings no view pins; True if none is left."""
+        still_pinned = []
+        for old in self._retired:
+            try:
+                old.close()
+            except BufferError:
+                still_pinned.append(old)
+        self._retired = still_pinned
+        return not still_pinned
+
+    def _release_all_maps(self) -> bool:
+        """Retire the current mapping too; True if no view pins any mapping."""
+        if self._map is not None:
+            self._retired.append(self._map)
+            self._map = None
+            self._mapped_size = 0
+        return self._close_unpinned()
+
+    # -- writing ---------------------------------------------------------------
+
+    def append(self, pieces: Sequence[BytesLike], batches: Sequence[tuple[int, int, int]]) -> None:
+        """Write `pieces` (the stamped batches, in order) and index them.
+
+        `batches` holds (last_offset, max_timestamp, size) for each batch.
+        """
+        position = self.size
+        self._write_all(pieces)
+        if self.size == 0 and batches:
+            self.rolling_based_timestamp = batches[0][1]
+        for last_offset, max_timestamp, size in batches:
+            if last_offset - self.base_offset > _MAX_RELATIVE_OFFSET:
+                raise LogStateError(f"offset {last_offset} overflows segment {self.base_offset}")
+            self._index_batch(position, last_offset, max_timestamp, size)
+            position += size
+            self.next_offset = last_offset + 1
+        self.size = position
+        self.unflushed = True
+
+    def _write_all(self, pieces: Sequence[BytesLike]) -> None:
+        try:
+            remaining = [memoryview(p) for p in pieces if len(p)]
+            while remaining:
+                chunk = remaining[:_IOV_MAX]
+                written = os.writev(self._fd, chunk)
+                # A regular file may still take fewer bytes than asked (a
+                # signal, a nearly full disk): drop what was written, go on.
+                consumed = 0
+                while consumed < len(chunk) and written >= len(chunk[consumed]):
+                    written -= len(chunk[consumed])
+                    consumed += 1
+                remaining = remaining[consumed:]
+                if written:
+                    remaining[0] = remaining[0][written:]
+        except OSError as exc:
+            # Cut any partial batch so the file matches what we think it holds.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self.size)
+            raise KafkaStorageError(errors.KAFKA_STORAGE_ERROR, f"append failed: {exc}") from exc
+
+    def _index_batch(self, position: int, last_offset: int, max_timestamp: int, size: int) -> None:
+        if max_timestamp > self.max_timestamp:
+            self.max_timestamp = max_timestamp
+            self.offset_of_max_timestamp = last_offset
+        if self.bytes_since_last_index_entry > self.config.index_interval_bytes:
+            self.offset_index.append(last_offset, position)
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self.bytes_since_last_index_entry = 0
+        self.bytes_since_last_index_entry += size
+
+    def flush(self) -> None:
+        if self.unflushed:
+            os.fdatasync(self._fd)
+            self.unflushed = False
+
+    def flush_all(self) -> None:
+        """The log and both indexes (a rolled or closing segment)."""
+        os.fdatasync(self._fd)
+        self.unflushed = False
+        self.offset_index.flush()
+        self.time_index.flush()
+
+    # -- rolling ----------------------------------------------------------------
+
+    def should_roll(
+        self, append_size: int, max_timestamp: int, last_offset: int, now_ms: int
+    ) -> bool:
+        if self.size == 0:
+            return False
+        if self.size > self.config.segment_bytes - append_size:
+            return True
+        if self.rolling_based_timestamp is not None and self.rolling_based_timestamp >= 0:
+            waited = max_timestamp - self.rolling_based_timestamp
+        else:
+            waited = now_ms - self.created_ms
+        return (
+            waited > self.config.segment_ms
+            or self.offset_index.is_full
+            or self.time_index.is_full
+            or last_offset - self.base_offset > _MAX_RELATIVE_OFFSET
+        )
+
+    def on_become_inactive(self) -> None:
+        """Seal a segment that is no longer the last one."""
+        self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, final=True)
+        self.offset_index.trim()
+        self.time_index.trim()
+
+    def on_become_active(self) -> None:
+        self.offset_index.preallocate()
+        self.time_index.preallocate()
+
+    # -- reading ------------------------------------------------------------------
+
+    def batches_from(self, position: int, end: int | None = None) -> Iterator[BatchInfo]:
+        """Walk batch headers from a batch boundary (headers only, no CRC)."""
+        mm = self.mapped()
+        end = self.size if end is None else end
+        unpack = SCAN_HEADER.unpack_from
+        while position < end:
+            assert mm is not None
+            base_offset, length, epoch, _, _, _, last_delta = unpack(mm, position)
+            size = length + LOG_OVERHEAD
+            yield BatchInfo(position, base_offset, base_offset + last_delta, size, epoch)
+            position += size
+
+    def find_batch(self, offset: int, start_position: int = 0) -> BatchInfo | None:
+        """The first batch whose last offset is >= `offset`, or None."""
+        _, position = self.offset_index.lookup(offset)
+        for batch in self.batches_from(max(position, start_position)):
+            if batch.last_offset >= offset:
+                return batch
+        return None
+
+    def read(
+        self, offset: int, max_bytes: int, max_offset: int | None, min_one_batch: bool
+    ) -> tuple[memoryview, BatchInfo] | None:
+        """Whole batches from the one holding `offset`, within `max_bytes`,
+        ending before the batch holding `max_offset`. None if `offset` is past
+        this segment; an empty view if the limits leave nothing."""
+        first = self.find_batch(offset)
+        if first is None:
+            return None
+        limit = self.size
+        if max_offset is not None:
+            bound = self.find_batch(max_offset, first.position)
+            if bound is not None:
+                limit = bound.position
+        end = first.position + max_bytes
+        if end >= limit:
+            end = limit
+        else:
+            end = self._last_boundary_at_or_before(end, first.position)
+            if end == first.position and min_one_batch and first.position + first.size <= limit:
+                end = first.position + first.size
+        mm = self.mapped()
+        if end <= first.position or mm is None:
+            return memoryview(b""), first
+        return memoryview(mm)[first.position : end], first
+
+    def _last_boundary_at_or_before(self, position: int, start: int) -> int:
+        _, indexed = self.offset_index.lookup_by_position(position)
+        boundary = max(indexed, start)
+        for batch in self.batches_from(boundary):
+            if batch.position + batch.size > position:
+                break
+            boundary = batch.position + batch.size
+        return boundary
+
+    def batches_for_timestamp(self, timestamp: int, starting_offset: int) -> Iterator[BatchInfo]:
+        """Batches with maxTimestamp >= `timestamp` holding offsets >= `starting_offset`,
+        in log order, starting from where the time index points."""
+        _, indexed_offset = self.time_index.lookup(timestamp)
+        _, position = self.offset_index.lookup(max(indexed_offset, starting_offset))
+        mm = self.mapped()
+        for batch in self.batches_from(position):
+            assert mm is not None
+            if batch.last_offset < starting_offset:
+                continue
+            if parse_header(mm, batch.position).max_timestamp >= timestamp:
+                yield batch
+
+    @property
+    def largest_timestamp(self) -> int:
+        """For retention.ms: the largest batch timestamp, else the file's mtime."""
+        if self.max_timestamp >= 0:
+            return self.max_timestamp
+        return os.fstat(self._fd).st_mtime_ns // 1_000_000
+
+    # -- recovery and truncation ----------------------------------------------------
+
+    def load_tail_state(self) -> None:
+        """Derive next offset, max timestamp and index spacing of a segment whose
+        indexes are trusted: scan only from the last offset index entry."""
+        position = self.offset_index.last_position
+        self.max_timestamp, self.offset_of_max_timestamp = self.time_index.last_entry()
+        if self.max_timestamp == NO_TIMESTAMP:
+            self.offset_of_max_timestamp = -1
+        self.next_offset = max(self.next_offset, self.base_offset)
+        mm = self.mapped()
+        for batch in self.batches_from(position):
+            assert mm is not None
+            max_timestamp = parse_header(mm, batch.position).max_timestamp
+            if max_timestamp > self.max_timestamp:
+                self.max_timestamp = max_timestamp
+                self.offset_of_max_timestamp = batch.last_offset
+            self.next_offset = batch.last_offset + 1
+        self.bytes_since_last_index_entry = self.size - position
+        if self.size >= HEADER_SIZE and mm is not None:
+            self.rolling_based_timestamp = parse_header(mm, 0).max_timestamp
+        else:
+            self.rolling_based_timestamp = None
+
+    def sanity_check(self) -> None:
+        """Cheap checks before trusting the indexes of a cleanly closed segment."""
+        self.offset_index.sanity_check(self.size)
+        if self.offset_index.entries:
+            offset, position = self.offset_index.lookup(self.offset_index.last_offset)
+            headers = self.batches_from(position)
+            batch = next(headers, None)
+            if (
+                batch is None
+                or batch.last_offset != offset
+                or batch.position + batch.size > self.size
+            ):
+                raise LogStateError(f"offset index of {self.log_path} does not match the log")
+        self.load_tail_state()
+        self.time_index.sanity_check(self.next_offset)
+
+    def recover(self, accept_epoch: Callable[[int, int], bool]) -> int:
+        """Rebuild both indexes from the log, validating every batch, and cut
+        the file at the first invalid byte. Returns the number of bytes cut.
+
+        A batch is valid if its header is sane, its CRC32C matches, its base
+        offset is exactly the next expected offset (the log has no gaps, so a
+        damaged baseOffset, which the CRC does not cover, is caught here), and
+        `accept_epoch(partition_leader_epoch, base_offset)` agrees (the other
+        field the CRC does not cover; checked against the epoch cache).
+        """
+        self.offset_index.reset()
+        self.time_index.reset()
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = -1
+        self.bytes_since_last_index_entry = 0
+        self.rolling_based_timestamp = None
+        self.next_offset = self.base_offset
+        self.size = os.fstat(self._fd).st_size
+        mm = self.mapped()
+        position = 0
+        while mm is not None and self.size - position >= HEADER_SIZE:
+            header = parse_header(mm, position)
+            size = header.batch_length + LOG_OVERHEAD
+            if (
+                size < HEADER_SIZE
+                or position + size > self.size
+                or header.magic != MAGIC_V2
+                or header.base_offset != self.next_offset
+                or header.last_offset_delta < 0
+                or header.last_offset - self.base_offset > _MAX_RELATIVE_OFFSET
+                or not crc_matches(mm, position, header)
+                or not accept_epoch(header.partition_leader_epoch, header.base_offset)
+            ):
+                break
+            if position == 0:
+                self.rolling_based_timestamp = header.max_timestamp
+            self._index_batch(position, header.last_offset, header.max_timestamp, size)
+            self.next_offset = header.last_offset + 1
+            position += size
+        truncated = self.size - position
+        if truncated:
+            self._shrink_file(position)
+        self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, final=True)
+        return truncated
+
+    def truncate_to(self, offset: int) -> int:
+        """Remove every batch whose last offset is >= `offset`; returns the new
+        next offset (the base offset of the first removed batch, or `offset`
+        if that is smaller). Whole batches only: a batch straddling `offset` goes."""
+        first_removed = self.find_batch(offset)
+        if first_removed is None:
+            return self.next_offset
+        self.offset_index.truncate_to(offset)
+        self.time_index.truncate_to(offset)
+        self._shrink_file(first_removed.position)
+        self.load_tail_state()
+        self.next_offset = min(offset, first_removed.base_offset)
+        return self.next_offset
+
+    def _shrink_file(self, new_size: int) -> None:
+        if self._release_all_maps():
+            os.ftruncate(self._fd, new_size)
+        else:
+            self._copy_prefix_to_new_file(new_size)
+        self.size = new_size
+        self.unflushed = True
+
+    def _copy_prefix_to_new_file(self, new_size: int) -> None:
+        tmp = self.log_path.with_name(self.log_path.name + files.TMP_SUFFIX)
+        # copy_file_range refuses an O_APPEND destination: copy, then reopen.
+        tmp_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            copied = 0
+            while copied < new_size:
+                n = os.copy_file_range(self._fd, tmp_fd, new_size - copied, copied, copied)
+                if n == 0:
+                    raise LogStateError(f"{self.log_path} ended while copying")
+                copied += n
+            os.fdatasync(tmp_fd)
+        finally:
+            os.close(tmp_fd)
+        os.replace(tmp, self.log_path)
+        files.fsync_dir(self.directory)
+        os.close(self._fd)
+        self._fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        self._release_all_maps()
+        self._retired.clear()  # pinned ones are closed when their last view dies
+        self.offset_index.close()
+        self.time_index.close()
+        os.close(self._fd)
+
+    def delete(self) -> None:
+        self._release_all_maps()
+        self._retired.clear()
+        self.offset_index.delete()
+        self.time_index.delete()
+        os.close(self._fd)
+        self.log_path.unlink(missing_ok=True)
