@@ -146,6 +146,19 @@ class RaftNode:
     def is_voter(self) -> bool:
         return self.node_id in self.voters.latest
 
+    @property
+    def may_campaign(self) -> bool:
+        """Voters campaign; so does a replica whose removal is not yet
+        committed, since its log may be the only complete one.  It counts a
+        majority of the latest voter set, which excludes itself; that set
+        overlaps the previous one (one change at a time), so epochs still
+        have one leader at most."""
+        voters = self.voters
+        if self.node_id in voters.latest:
+            return True
+        last_change = voters.latest_offset
+        return last_change >= self.high_watermark and self.node_id in voters.at(last_change)
+
     def known_leader(self) -> int | None:
         return None if self.leader_resigned else self.leader_id
 
@@ -161,19 +174,18 @@ class RaftNode:
             replication.tick_leader(self)
         elif role is Role.FOLLOWER:
             if self.now >= self.deadline:
-                if self.is_voter:
+                if self.may_campaign:
                     self.become_prospective()
                 else:
                     self.forget_leader(resigned=False)
             else:
                 replication.maybe_fetch(self)
-        elif role is Role.UNATTACHED and not self.is_voter:
+        elif role is Role.UNATTACHED and not self.may_campaign:
             replication.discover_leader(self)
+        elif not self.may_campaign:
+            self.forget_leader(resigned=False)  # observers never stand for election
         elif self.now >= self.deadline:
-            if self.is_voter:
-                self.become_prospective()
-            else:
-                self._reset_election_timer()
+            self.become_prospective()
 
     def step(self, env: Envelope) -> None:
         if env.destination != self.node_id:
@@ -456,7 +468,6 @@ class RaftNode:
             # KIP-996: no state change; refuse while we follow a live leader.
             granted = (
                 req.candidate_epoch > self.epoch
-                and self.is_voter
                 and self.role not in (Role.LEADER, Role.FOLLOWER)
                 and self._log_is_up_to_date(req)
             )
@@ -465,7 +476,6 @@ class RaftNode:
                 self.become_unattached(req.candidate_epoch)
             if (
                 req.candidate_epoch == self.epoch
-                and self.is_voter
                 and self._log_is_up_to_date(req)
                 and (
                     self.voted_for == req.candidate_id
@@ -473,7 +483,7 @@ class RaftNode:
                 )
             ):
                 granted = True
-                self._set_election(self.epoch, None, req.candidate_id)
+                self._set_election(self.epoch, self.leader_id, req.candidate_id)
                 self._reset_election_timer()
         leader = self.known_leader()
         self.reply(
@@ -506,7 +516,7 @@ class RaftNode:
                 Role.PROSPECTIVE,
             ):
                 self.forget_leader(resigned=True)
-            if self.role is Role.UNATTACHED and self.is_voter:
+            if self.role is Role.UNATTACHED and self.may_campaign:
                 successors = req.preferred_successors
                 if successors[:1] == (self.node_id,):
                     self.become_candidate()

@@ -37,6 +37,7 @@ proposal and every node must reach it.
 from __future__ import annotations
 
 import struct
+import traceback
 from dataclasses import dataclass, field
 
 from broker.raft.log import MemoryLog
@@ -267,10 +268,16 @@ class Simulation:
         return [i for i, c in enumerate(self.cores) if c is not None]
 
     def _leader(self) -> RaftNode | None:
+        """The leader of the highest epoch (stale leaders may linger)."""
+        best: RaftNode | None = None
         for core in self.cores:
-            if core is not None and core.role is Role.LEADER:
-                return core
-        return None
+            if (
+                core is not None
+                and core.role is Role.LEADER
+                and (best is None or core.epoch > best.epoch)
+            ):
+                best = core
+        return best
 
     def _propose(self, i: int) -> int | None:
         core = self.cores[i]
@@ -370,6 +377,9 @@ class Simulation:
             self._liveness()
         except Violation as exc:
             violation = str(exc)
+        except Exception as exc:  # a crash of the core is a bug too
+            violation = f"exception {type(exc).__name__}: {exc}"
+            self.trace.append(traceback.format_exc())
         return SimResult(
             seed=self.seed,
             violation=violation,
@@ -395,25 +405,34 @@ class Simulation:
         for i, core in enumerate(self.cores):
             if core is None:
                 self._start(i)
-        probe: int | None = None
+        probe: bytes | None = None
+        probe_epoch = -1
         for _ in range(self.opts.liveness_rounds):
             self._round()
             leader = self._leader()
-            if probe is None and leader is not None:
-                probe = self._propose(leader.node_id)
-            if probe is not None and all(
-                c is not None and c.high_watermark > probe for c in self.cores
+            # (Re)propose to the newest leader; one at a stale leader may be lost.
+            if (
+                leader is not None
+                and leader.epoch > probe_epoch
+                and probe not in self.acked
+                and self._propose(leader.node_id) is not None
             ):
-                break
+                probe = b"v%d" % (self.next_payload - 1)
+                probe_epoch = leader.epoch
+            if probe in self.acked:
+                offset = self.acked[probe]
+                if all(c is not None and c.high_watermark > offset for c in self.cores):
+                    break
         else:
             states = [
                 f"{c.node_id}:{c.role.value}/e{c.epoch}/hw{c.high_watermark}/end{c.log.end_offset}"
+                f"/v{sorted(c.voters.latest)}/l{c.leader_id}/vf{c.voted_for}"
                 for c in self.cores
                 if c is not None
             ]
             raise Violation(
                 f"liveness: no commit everywhere within {self.opts.liveness_rounds} rounds "
-                f"after faults stopped (probe={probe}; {' '.join(states)})"
+                f"after faults stopped (probe={probe!r}; {' '.join(states)})"
             )
         self._check_logs()
         leader = self._leader()

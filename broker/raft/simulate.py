@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         violations += 1
         print(f"seed={seed} step={result.steps} VIOLATION: {result.violation}")
-        lines = result.trace if args.trace else result.trace[-args.tail :]
+        lines = result.trace if args.trace else result.trace[len(result.trace) - args.tail :]
         for line in lines:
             print(f"  {line}")
         print(
