@@ -83,7 +83,10 @@ class SimOptions:
     drop: float = 0.05
     duplicate: float = 0.03
     crash_mid_ready: float = 0.003
-    liveness_rounds: int = 400
+    crash: float = 0.6
+    """Percent of steps that crash a node; restarts are four times as likely."""
+    partition: float = 0.6
+    liveness_rounds: int = 1000
     max_in_flight: int = 400
     config: RaftConfig = field(default_factory=RaftConfig)
 
@@ -97,6 +100,7 @@ class SimResult:
     leaders: int
     committed: int
     acked: int
+    recovery_rounds: int
 
 
 class Simulation:
@@ -124,6 +128,16 @@ class Simulation:
         self.next_payload = 0
         self.trace: list[str] = []
         self.faults = True
+        o = options
+        # deliver, tick, propose, crash, restart, partition, heal, snapshot,
+        # voter change, transfer
+        spans = [45.0, 37.0, 10.0, o.crash, 4 * o.crash, o.partition, 2.5 * o.partition, 1.2, 1.1]
+        self.weights: list[float] = []
+        total = 0.0
+        for span in spans:
+            total += span
+            self.weights.append(total)
+        self.total_weight = total + 0.7
         for i in range(n):
             self._start(i)
 
@@ -325,41 +339,42 @@ class Simulation:
 
     def step(self) -> None:
         rng = self.rng
-        r = rng.random() * 100.0
+        r = rng.random() * self.total_weight
         alive = self._alive()
-        if r < 45.0:
+        w = self.weights
+        if r < w[0]:
             if self.net:
                 self._deliver(rng.randrange(len(self.net)))
-        elif r < 82.0:
+        elif r < w[1]:
             if alive:
                 i = rng.choice(alive)
                 self.trace.append(f"tick {i}")
                 self._act(i, f"tick {i}")
-        elif r < 92.0:
+        elif r < w[2]:
             leader = self._leader()
             if leader is not None and rng.random() < 0.7:
                 self._propose(leader.node_id)
             elif alive:
                 self._propose(rng.choice(alive))
-        elif r < 92.6:
+        elif r < w[3]:
             if alive:
                 self._crash(rng.choice(alive))
-        elif r < 95.0:
+        elif r < w[4]:
             dead = [i for i, c in enumerate(self.cores) if c is None]
             if dead:
                 i = rng.choice(dead)
                 self.trace.append(f"restart {i}")
                 self._start(i)
-        elif r < 95.6:
+        elif r < w[5]:
             self.group = [rng.randrange(2) for _ in self.cores]
             self.trace.append(f"partition {self.group}")
-        elif r < 97.0:
+        elif r < w[6]:
             self.group = [0] * len(self.cores)
             self.trace.append("heal")
-        elif r < 98.2:
+        elif r < w[7]:
             if alive:
                 self._snapshot(rng.choice(alive))
-        elif r < 99.3:
+        elif r < w[8]:
             self._change_voters()
         else:
             self._transfer()
@@ -369,6 +384,7 @@ class Simulation:
     def run(self) -> SimResult:
         violation: str | None = None
         steps = 0
+        self.recovery_rounds = -1
         try:
             for steps in range(1, self.opts.steps + 1):
                 self.step()
@@ -388,6 +404,7 @@ class Simulation:
             leaders=len(self.leaders),
             committed=len(self.committed),
             acked=len(self.acked),
+            recovery_rounds=self.recovery_rounds,
         )
 
     def _round(self) -> None:
@@ -407,7 +424,8 @@ class Simulation:
                 self._start(i)
         probe: bytes | None = None
         probe_epoch = -1
-        for _ in range(self.opts.liveness_rounds):
+        for rounds in range(1, self.opts.liveness_rounds + 1):
+            self.recovery_rounds = rounds
             self._round()
             leader = self._leader()
             # (Re)propose to the newest leader; one at a stale leader may be lost.

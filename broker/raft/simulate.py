@@ -15,14 +15,37 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from broker.raft.rng import SplitMix64
 from broker.raft.sim import SimOptions, SimResult, Simulation
 from broker.raft.types import RaftConfig
 
 
 def options_for_seed(seed: int, nodes: int | None, steps: int, bug: str) -> SimOptions:
-    n = nodes if nodes is not None else 3 + seed % 3
-    voters = n if n <= 3 else 3 + (seed // 3) % (n - 2)
-    return SimOptions(nodes=n, voters=voters, steps=steps, config=RaftConfig(inject_bug=bug))
+    """Each seed also draws its own fault mix and timeouts, so that the
+    batch covers gentle and hostile networks, long and short timeouts."""
+    rng = SplitMix64(seed ^ 0x5EED_0F_0A7)
+    n = nodes if nodes is not None else 3 + rng.randrange(3)
+    voters = n if n <= 3 else 3 + rng.randrange(n - 2)
+    election_timeout = 4 + rng.randrange(9)
+    config = RaftConfig(
+        election_timeout=election_timeout,
+        fetch_timeout=election_timeout + rng.randrange(election_timeout + 1),
+        request_timeout=3 + rng.randrange(3),
+        max_fetch_records=rng.choice((1, 2, 4, 16)),
+        max_snapshot_bytes=rng.choice((16, 64, 1 << 20)),
+        pre_vote=rng.randrange(5) != 0,
+        inject_bug=bug,
+    )
+    return SimOptions(
+        nodes=n,
+        voters=voters,
+        steps=steps,
+        drop=rng.choice((0.0, 0.05, 0.2)),
+        duplicate=rng.choice((0.0, 0.03, 0.1)),
+        crash=rng.choice((0.2, 0.6, 2.0)),
+        partition=rng.choice((0.2, 0.6, 1.5)),
+        config=config,
+    )
 
 
 def run_seed(seed: int, nodes: int | None = None, steps: int = 1500, bug: str = "") -> SimResult:
@@ -40,9 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tail", type=int, default=40, help="trace lines shown per failure")
     args = parser.parse_args(argv)
     violations = 0
+    recovery: list[int] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         result = run_seed(seed, args.nodes, args.steps, args.bug)
         if result.violation is None:
+            recovery.append(result.recovery_rounds)
             continue
         violations += 1
         print(f"seed={seed} step={result.steps} VIOLATION: {result.violation}")
@@ -54,6 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (f" --nodes {args.nodes}" if args.nodes is not None else "")
             + (f" --bug {args.bug}" if args.bug else "")
             + " --trace"
+        )
+    if recovery:
+        recovery.sort()
+        print(
+            "rounds from end of faults to a commit on every node: "
+            f"median={recovery[len(recovery) // 2]} "
+            f"p99={recovery[len(recovery) * 99 // 100]} max={recovery[-1]}"
         )
     print(f"seeds={args.seeds} violations={violations}")
     return 1 if violations else 0
