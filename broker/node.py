@@ -1,26 +1,69 @@
-"""A broker process: its services, its listeners, its shutdown."""
+"""A broker process: its services, its listeners, its shutdown.
+
+The node owns the metadata quorum (one voter for now), the controller
+operations, the partitions it hosts and the network server. Handlers reach
+these through the node; each piece keeps its own state.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from types import ModuleType
 
 import trio
 
-from broker.api import api_versions
+from broker.api import (
+    api_versions,
+    create_topics,
+    delete_topics,
+    fetch,
+    init_producer_id,
+    list_offsets,
+    metadata,
+    offset_for_leader_epoch,
+    produce,
+)
 from broker.api.registry import ApiTable
 from broker.config import BrokerConfig
+from broker.controller import topic_configs
+from broker.controller.controller import Controller, TopicResult, TopicSpec
+from broker.controller.image import MetadataImage
+from broker.controller.quorum import MetadataQuorum, cluster_id
 from broker.net.server import Server
+from broker.partitions import Partition, ReplicaManager
+from broker.wire.generated.register_broker_record import BrokerEndpoint, RegisterBrokerRecord
 
 log = logging.getLogger(__name__)
 
-HANDLERS: list[ModuleType] = [api_versions]
+HANDLERS: list[ModuleType] = [
+    api_versions,
+    metadata,
+    produce,
+    fetch,
+    list_offsets,
+    offset_for_leader_epoch,
+    init_producer_id,
+    create_topics,
+    delete_topics,
+]
 
 
 class Node:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
+        self.node_id = config.node_id
+        self.cluster_id = cluster_id(config.data_dir, self.node_id, config["cluster.id"])
         self.apis = ApiTable(HANDLERS)
+        self.controller = Controller(
+            self.node_id, config["num.partitions"], config["default.replication.factor"]
+        )
+        self.quorum = MetadataQuorum(config.data_dir)
+        self.replicas = ReplicaManager(config)
+        self.replicas.on_image(MetadataImage(), self.quorum.image)
+        self.quorum.listeners.append(self.replicas.on_image)
+        self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
         self.server = Server(
             self.apis,
             self,
@@ -29,14 +72,93 @@ class Node:
             max_connections=config["max.connections"],
         )
 
+    @property
+    def image(self) -> MetadataImage:
+        return self.quorum.image
+
     async def run(
         self, *, task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         addresses = [(host, port) for _name, host, port in self.config.listeners]
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(self.server.serve, addresses)
-            log.info("node %d listening on %s", self.config.node_id, bound)
+            await self._register(bound)
+            nursery.start_soon(self._housekeeping)
+            log.info("node %d of cluster %s listening on %s", self.node_id, self.cluster_id, bound)
             task_status.started(bound)
 
+    async def _register(self, bound: list[tuple[str, int]]) -> None:
+        endpoints = []
+        for (name, host, port), (_bhost, bport) in zip(
+            self.config.advertised_listeners, bound + bound[-1:] * 10, strict=False
+        ):
+            endpoints.append(BrokerEndpoint(name, host or "localhost", port or bport, 0))
+        record = RegisterBrokerRecord(
+            broker_id=self.node_id,
+            incarnation_id=uuid.uuid4(),
+            broker_epoch=self.image.offset + 1,
+            end_points=endpoints,
+            rack=None,
+            fenced=False,
+        )
+        await self.quorum.append([record])
+
+    async def _housekeeping(self) -> None:
+        """Retention and time-based flushes, every few seconds."""
+        interval = min(self.config["log.retention.check.interval.ms"], 5000) / 1000
+        while True:
+            await trio.sleep(interval)
+            now = int(time.time() * 1000)
+            for part in list(self.replicas.partitions.values()):
+                try:
+                    part.log.delete_old_segments(now, part.high_watermark)
+                    if part.log.config.flush_ms < 2**62:
+                        async with part.append_lock:
+                            if part.log.config.flush_ms < 2**62:
+                                await trio.to_thread.run_sync(part.log.maybe_flush, now)
+                except Exception:
+                    log.exception("housekeeping of %s-%d failed", part.topic, part.index)
+
+    # -- operations handlers call -------------------------------------------------
+
+    async def create_topics(self, specs: list[TopicSpec]) -> MetadataImage:
+        await self.create_topics_results(specs, validate_only=False)
+        return self.image
+
+    async def create_topics_results(
+        self, specs: list[TopicSpec], *, validate_only: bool
+    ) -> list[TopicResult]:
+        results, records = self.controller.create_topics(self.image, specs)
+        if not validate_only:
+            await self.quorum.append(records)
+        return results
+
+    async def delete_topics(self, names: list[str], ids: list[uuid.UUID]) -> list[TopicResult]:
+        results, records = self.controller.delete_topics(self.image, names, ids)
+        await self.quorum.append(records)
+        return results
+
+    async def next_producer_id(self) -> int:
+        next_id, end = self._producer_ids
+        if next_id >= end:
+            first, records = self.controller.allocate_producer_ids(self.image, self.image.offset)
+            await self.quorum.append(records)
+            next_id, end = first, self.image.next_producer_id
+        self._producer_ids = (next_id + 1, end)
+        return next_id
+
+    def topic_config(self, own: dict[str, str]) -> dict[str, str]:
+        defaults = dict(self.config.values)
+        defaults["retention_ms"] = self.config.retention_ms
+        defaults["segment_ms"] = self.config.segment_ms
+        return topic_configs.effective(own, defaults)
+
+    def needs_fsync(self, part: Partition, acks: int) -> bool:
+        topic = self.image.topics.get(part.topic)
+        configs = topic.configs if topic is not None else {}
+        return acks == -1 and configs.get("write.caching", "false") != "true"
+
     async def shutdown(self) -> None:
-        log.info("node %d stopped", self.config.node_id)
+        self.replicas.close()
+        self.quorum.close()
+        log.info("node %d stopped cleanly", self.node_id)

@@ -1,0 +1,121 @@
+"""Fetch (key 1), versions 4-18 (consumers; sessionless).
+
+Reads whole batches from each partition up to its high watermark, within
+``partition_max_bytes`` and the response's ``max_bytes`` (the first
+non-empty partition always gets at least one batch, as Kafka does). Record
+data goes out as memoryviews of the segment mappings: never copied in
+Python. When less than ``min_bytes`` is available the request waits, up to
+``max_wait_ms``, for an append to any of its partitions; appends wake it,
+nothing polls. Fetch sessions (KIP-227) are not kept: session id 0 is
+answered, which clients treat as sessionless.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from broker.api.context import RequestContext
+from broker.errors import ErrorCode
+from broker.storage.errors import KafkaStorageError
+from broker.wire.codec import ZERO_UUID
+from broker.wire.generated.fetch_request import FetchRequest
+from broker.wire.generated.fetch_response import (
+    FetchableTopicResponse,
+    FetchResponse,
+    LeaderIdAndEpoch,
+    PartitionData,
+)
+
+if TYPE_CHECKING:
+    from broker.node import Node
+    from broker.partitions import Partition
+
+API_KEY = 1
+MIN_VERSION = 4
+MAX_VERSION = 18
+READ_COMMITTED = 1
+
+
+async def handle(ctx: RequestContext, body: FetchRequest) -> FetchResponse:
+    node: Node = ctx.node
+    version = ctx.header.api_version
+    deadline = trio.current_time() + max(0, body.max_wait_ms) / 1000
+    while True:
+        response, total, parts = _read(node, body, version)
+        if total >= body.min_bytes or body.max_wait_ms <= 0 or not parts:
+            return response
+        events = [p.data_arrived for p in parts]
+        with trio.move_on_at(deadline) as scope:
+            await _wait_any(events)
+        del response
+        if scope.cancelled_caught:
+            response, _total, _parts = _read(node, body, version)
+            return response
+
+
+async def _wait_any(events: list[trio.Event]) -> None:
+    async with trio.open_nursery() as nursery:
+
+        async def wait(event: trio.Event) -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+
+        for event in events:
+            nursery.start_soon(wait, event)
+
+
+def _read(
+    node: Node, body: FetchRequest, version: int
+) -> tuple[FetchResponse, int, list[Partition]]:
+    response = FetchResponse(session_id=0)
+    budget = body.max_bytes if body.max_bytes > 0 else 2**31 - 1
+    total = 0
+    hosted: list[Partition] = []
+    for topic in body.topics:
+        name = topic.topic
+        if version >= 13:
+            found = node.image.topic_by_id(topic.topic_id)
+            name = found.name if found is not None else ""
+        out = FetchableTopicResponse(topic=topic.topic, topic_id=topic.topic_id)
+        response.responses.append(out)
+        for fp in topic.partitions:
+            pd = PartitionData(partition_index=fp.partition, records=b"")
+            if body.isolation_level != READ_COMMITTED:
+                pd.aborted_transactions = None
+            out.partitions.append(pd)
+            part = node.replicas.get(name, fp.partition)
+            if part is None:
+                pd.error_code = (
+                    ErrorCode.UNKNOWN_TOPIC_ID
+                    if version >= 13 and topic.topic_id != ZERO_UUID and not name
+                    else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                )
+                continue
+            hosted.append(part)
+            pd.high_watermark = part.high_watermark
+            pd.last_stable_offset = part.high_watermark
+            pd.log_start_offset = part.log.log_start_offset
+            if fp.current_leader_epoch >= 0 and fp.current_leader_epoch != part.leader_epoch:
+                pd.error_code = (
+                    ErrorCode.FENCED_LEADER_EPOCH
+                    if fp.current_leader_epoch < part.leader_epoch
+                    else ErrorCode.UNKNOWN_LEADER_EPOCH
+                )
+                pd.current_leader = LeaderIdAndEpoch(node.node_id, part.leader_epoch)
+                continue
+            limit = min(fp.partition_max_bytes, budget)
+            try:
+                result = part.log.read(
+                    fp.fetch_offset, limit, part.high_watermark, min_one_batch=total == 0
+                )
+            except KafkaStorageError as exc:
+                pd.error_code = exc.error_code
+                continue
+            size = len(result.records)
+            if size:
+                pd.records = result.records
+                total += size
+                budget -= size
+    return response, total, hosted

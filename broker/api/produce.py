@@ -1,0 +1,133 @@
+"""Produce (key 0), versions 3-13 (advertised from 0, as Kafka 4.1 does).
+
+Each partition's records are checked as Kafka's LogValidator does (header and
+CRC only; records are never decoded), then appended as the frame's own
+memoryview. Idempotent batches are checked against the producer's epoch and
+sequences; a retried batch gets its original offset and is not appended
+again. acks=0 sends no response, and an error with acks=0 closes the
+connection so the client notices, as Kafka does. acks=all with the topic's
+``write.caching=false`` waits until the batch is fsynced.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from broker.api.context import RequestContext
+from broker.api.dispatch import CloseConnection
+from broker.errors import ErrorCode
+from broker.storage.batch import validate_produce_records
+from broker.storage.errors import KafkaStorageError
+from broker.wire.codec import ZERO_UUID
+from broker.wire.generated.produce_request import PartitionProduceData, ProduceRequest
+from broker.wire.generated.produce_response import (
+    PartitionProduceResponse,
+    ProduceResponse,
+    TopicProduceResponse,
+)
+
+if TYPE_CHECKING:
+    from broker.node import Node
+    from broker.partitions import Partition
+
+API_KEY = 0
+MIN_VERSION = 3
+MAX_VERSION = 13
+
+
+async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse | None:
+    node: Node = ctx.node
+    version = ctx.header.api_version
+    acks = body.acks
+    response = ProduceResponse()
+    durable: list[tuple[Partition, int]] = []
+    failed = False
+    for topic in body.topic_data:
+        name = topic.name
+        if version >= 13:
+            found = node.image.topic_by_id(topic.topic_id)
+            name = found.name if found is not None else ""
+        out = TopicProduceResponse(name=topic.name, topic_id=topic.topic_id)
+        response.responses.append(out)
+        for data in topic.partition_data:
+            result = PartitionProduceResponse(index=data.index)
+            out.partition_responses.append(result)
+            if acks not in (0, 1, -1):
+                result.error_code = ErrorCode.INVALID_REQUIRED_ACKS
+            else:
+                part = node.replicas.get(name, data.index)
+                if part is None:
+                    unknown_id = version >= 13 and topic.topic_id != ZERO_UUID and not name
+                    result.error_code = (
+                        ErrorCode.UNKNOWN_TOPIC_ID
+                        if unknown_id
+                        else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    )
+                else:
+                    last = _append(node, part, data, result)
+                    if last is not None and acks == -1 and node.needs_fsync(part, acks):
+                        durable.append((part, last))
+            failed = failed or result.error_code != ErrorCode.NONE
+    if acks == 0:
+        if failed:
+            raise CloseConnection("produce with acks=0 failed")
+        return None
+    for part, last in durable:
+        await part.ensure_durable(last)
+    return response
+
+
+def _append(
+    node: Node, part: Partition, data: PartitionProduceData, result: PartitionProduceResponse
+) -> int | None:
+    """Validate and append one partition's records; the last offset, or None."""
+    now = int(time.time() * 1000)
+    records = data.records
+    if records is None or not isinstance(records, memoryview):
+        result.error_code = ErrorCode.INVALID_RECORD
+        result.error_message = "produce without records"
+        return None
+    try:
+        batches = validate_produce_records(records, part.log.config, now)
+    except KafkaStorageError as exc:
+        result.error_code = exc.error_code
+        result.error_message = str(exc)
+        return None
+    header = batches[0][1]
+    if header.producer_id >= 0:
+        last_seq = header.base_sequence + header.last_offset_delta
+        check = part.producers.check(
+            header.producer_id, header.producer_epoch, header.base_sequence, last_seq
+        )
+        if check.error != ErrorCode.NONE:
+            result.error_code = check.error
+            return None
+        if check.duplicate_of is not None:
+            result.base_offset = check.duplicate_of.first_offset
+            result.log_start_offset = part.log.log_start_offset
+            return check.duplicate_of.last_offset
+    try:
+        info = part.log.append(records, part.leader_epoch, now)
+    except KafkaStorageError as exc:
+        result.error_code = exc.error_code
+        result.error_message = str(exc)
+        return None
+    except OSError as exc:
+        result.error_code = ErrorCode.KAFKA_STORAGE_ERROR
+        result.error_message = f"append failed: {exc}"
+        return None
+    if header.producer_id >= 0:
+        part.producers.update(
+            header.producer_id,
+            header.producer_epoch,
+            header.base_sequence,
+            header.base_sequence + header.last_offset_delta,
+            info.base_offset,
+            info.last_offset,
+        )
+    part.advance_high_watermark()
+    result.base_offset = info.base_offset
+    result.log_append_time_ms = info.log_append_time
+    result.log_start_offset = info.log_start_offset
+    return info.last_offset

@@ -1,0 +1,1 @@
+"""The controller: KRaft-like metadata records, image, and operations."""

@@ -1,0 +1,117 @@
+"""The metadata log on one node: append records, replay them, publish images.
+
+Theory of operation
+-------------------
+``__cluster_metadata-0`` is a partition log in the storage engine. Every
+controller operation becomes one batch of records (see
+:mod:`broker.controller.records`), appended in epoch 1 and fsynced before it
+is applied: metadata is always strongly consistent. Only then are the
+records replayed into a new :class:`MetadataImage`, which listeners receive
+as (old, new). At start-up the whole log is replayed. Operations are
+serialized by one lock, so each sees the image the previous one produced.
+
+With one voter the node is the quorum; the Raft issue replicates this log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from broker.controller.image import MetadataImage, replay
+from broker.controller.records import decode_record, encode_record
+from broker.recordbatch import build_batch, iter_records
+from broker.storage.config import LogConfig
+from broker.storage.log import PartitionLog
+
+log = logging.getLogger(__name__)
+
+METADATA_TOPIC = "__cluster_metadata"
+METADATA_EPOCH = 1
+Listener = Callable[[MetadataImage, MetadataImage], None]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def read_all(plog: PartitionLog, start: int = 0) -> list[tuple[int, Any]]:
+    """Every (offset, record) in a metadata log from ``start``."""
+    out: list[tuple[int, Any]] = []
+    offset = max(start, plog.log_start_offset)
+    while offset < plog.log_end_offset:
+        chunk = plog.read(offset, 1 << 20)
+        if not chunk.records:
+            break
+        for attributes, record in iter_records(chunk.records):
+            if record.offset >= offset and not attributes & 0x20 and record.value is not None:
+                out.append((record.offset, decode_record(record.value)))
+            offset = max(offset, record.offset + 1)
+    return out
+
+
+class MetadataQuorum:
+    def __init__(self, data_dir: Path) -> None:
+        self.directory = data_dir / f"{METADATA_TOPIC}-0"
+        self.log = PartitionLog.open(self.directory, LogConfig(), now_ms())
+        self.image = MetadataImage()
+        for offset, record in read_all(self.log):
+            self.image = replay(self.image, offset, record)
+        self.listeners: list[Listener] = []
+        self._lock = trio.Lock()
+        log.info(
+            "replayed %d metadata records: %d topics",
+            self.log.log_end_offset,
+            len(self.image.topics),
+        )
+
+    async def append(self, records: list[Any]) -> MetadataImage:
+        """Append, fsync, replay and publish; returns the new image."""
+        if not records:
+            return self.image
+        async with self._lock:
+            batch = build_batch([(None, encode_record(r)) for r in records], timestamp=now_ms())
+            info = self.log.append(batch, METADATA_EPOCH, now_ms())
+            await trio.to_thread.run_sync(self.log.flush)
+            old = self.image
+            new = old
+            for i, record in enumerate(records):
+                new = replay(new, info.base_offset + i, record)
+            self.image = new
+            for listener in self.listeners:
+                listener(old, new)
+            return new
+
+    def close(self) -> None:
+        self.log.close()
+
+
+def cluster_id(data_dir: Path, node_id: int, configured: str | None) -> str:
+    """The cluster id from ``meta.properties``, created at first start as Kafka does."""
+    meta = data_dir / "meta.properties"
+    if meta.exists():
+        props = dict(
+            line.split("=", 1)
+            for line in meta.read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        stored = props.get("cluster.id", "")
+        if configured and stored and configured != stored:
+            raise ValueError(f"cluster.id {configured} does not match {stored} in {meta}")
+        return stored
+    cid = configured or _base64_uuid()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    meta.write_text(f"version=1\ncluster.id={cid}\nnode.id={node_id}\n")
+    return cid
+
+
+def _base64_uuid() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
