@@ -20,6 +20,7 @@ and re-assigns the epochs of every batch it rescans.
 from __future__ import annotations
 
 import bisect
+import itertools
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -47,15 +48,16 @@ class LeaderEpochCache:
             stored = read_checkpoint(path, 2)
         except (CheckpointError, ValueError):
             stored = None  # rebuilt from the batch headers by the log
-        # True if the checkpoint was read whole: it then knows every epoch the
-        # log holds (recovery relies on it to check each batch's epoch).
-        self.loaded = stored is not None
-        try:
-            for epoch, start_offset in stored or ():
-                self._assign(EpochEntry(epoch, start_offset))
-        except ValueError:
-            self._entries.clear()
-            self.loaded = False
+        entries = [EpochEntry(epoch, start) for epoch, start in stored or ()]
+        valid = all(e.epoch >= 0 and e.start_offset >= 0 for e in entries) and all(
+            a.epoch < b.epoch and a.start_offset < b.start_offset
+            for a, b in itertools.pairwise(entries)
+        )
+        # True if the checkpoint was read whole and sane: it then knows every
+        # epoch the log holds (recovery relies on it to check batch epochs).
+        self.loaded = stored is not None and valid
+        if self.loaded:
+            self._entries = entries
 
     @property
     def entries(self) -> list[EpochEntry]:

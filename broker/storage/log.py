@@ -32,6 +32,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from broker.storage import checkpoint, errors, files
 from broker.storage.batch import (
@@ -75,8 +76,7 @@ class ReadResult:
     log_end_offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class TimestampAndOffset:
+class TimestampAndOffset(NamedTuple):
     timestamp: int
     offset: int
     leader_epoch: int
@@ -156,7 +156,8 @@ class PartitionLog:
         if log_start_offset > log_end_offset:
             log.truncate_fully_and_start_at(log_start_offset, now_ms)
         epoch_cache.truncate_from_start(log.log_start_offset)
-        log.checkpoint()
+        if not clean:
+            log.checkpoint()  # recovery flushed what it kept: don't rescan it again
         return log
 
     # -- offsets ---------------------------------------------------------------
