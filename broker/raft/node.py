@@ -124,6 +124,8 @@ class RaftNode:
         self.installed: Snapshot | None = None
         self.next_correlation = 0
         self.granted: set[int] = set()
+        self.answered: set[int] = set()
+        self.next_vote_retry = 0
         self.leader_state: LeaderState | None = None
         self.leader_resigned = False
         self.fetch_inflight: int | None = None
@@ -186,6 +188,8 @@ class RaftNode:
             self.forget_leader(resigned=False)  # observers never stand for election
         elif self.now >= self.deadline:
             self.become_prospective()
+        elif role in (Role.PROSPECTIVE, Role.CANDIDATE) and self.now >= self.next_vote_retry:
+            self._send_vote_requests()
 
     def step(self, env: Envelope) -> None:
         if env.destination != self.node_id:
@@ -374,9 +378,17 @@ class RaftNode:
 
     def _request_votes(self, pre_vote: bool) -> None:
         self.granted = {self.node_id}
+        self.answered = {self.node_id}
+        self._send_vote_requests()
+        self._maybe_win()
+
+    def _send_vote_requests(self) -> None:
+        """Ask every voter that has not answered yet (again, on retries)."""
+        pre_vote = self.role is Role.PROSPECTIVE
         request_epoch = self.epoch + 1 if pre_vote else self.epoch
+        self.next_vote_retry = self.now + self.config.request_timeout
         for voter in sorted(self.voters.latest):
-            if voter != self.node_id:
+            if voter not in self.answered:
                 self.send(
                     voter,
                     VoteRequest(
@@ -388,7 +400,6 @@ class RaftNode:
                         pre_vote=pre_vote,
                     ),
                 )
-        self._maybe_win()
 
     def _maybe_win(self) -> None:
         voters = self.voters.latest
@@ -559,9 +570,11 @@ class RaftNode:
 
     def _step_candidate(self, env: Envelope) -> None:
         msg = env.message
-        if isinstance(msg, VoteResponse) and msg.vote_granted and msg.leader_epoch == self.epoch:
-            self.granted.add(env.source)
-            self._maybe_win()
+        if isinstance(msg, VoteResponse) and msg.leader_epoch == self.epoch:
+            self.answered.add(env.source)
+            if msg.vote_granted:
+                self.granted.add(env.source)
+                self._maybe_win()
 
     def _step_resigned(self, env: Envelope) -> None:
         pass

@@ -41,7 +41,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from broker.raft.log import MemoryLog
-from broker.raft.messages import REQUEST_TYPES, Envelope, LogEntry
+from broker.raft.messages import REQUEST_TYPES, Envelope, LogEntry, VoteResponse
 from broker.raft.node import RaftNode
 from broker.raft.rng import SplitMix64
 from broker.raft.types import ElectionState, RaftConfig, RaftInvariantError, Ready, Role
@@ -86,6 +86,8 @@ class SimOptions:
     crash: float = 0.6
     """Percent of steps that crash a node; restarts are four times as likely."""
     partition: float = 0.6
+    targeted: float = 0.1
+    """Chance of a targeted fault after a vote, an election or a commit."""
     liveness_rounds: int = 1000
     max_in_flight: int = 400
     config: RaftConfig = field(default_factory=RaftConfig)
@@ -180,11 +182,36 @@ class Simulation:
     def _drain(self, i: int, tag: Packet | None = None) -> None:
         core = self.cores[i]
         assert core is not None
+        voted = new_leader = committed = False
         while core.has_ready():
             rd = core.ready()
             self._handle_ready(i, rd, tag)
             core.advance(rd)
+            new_leader = new_leader or (core.role is Role.LEADER and core.epoch not in self.leaders)
             self._check_node(i, core)
+            voted = voted or any(
+                isinstance(env.message, VoteResponse) and env.message.vote_granted
+                for env in rd.messages
+            )
+            committed = committed or bool(rd.committed)
+        if self.faults:
+            self._strike(i, voted, new_leader, committed)
+
+    def _strike(self, i: int, voted: bool, new_leader: bool, committed: bool) -> None:
+        """Faults aimed at the moments that matter: right after a vote (is
+        it durable?), right after an election (isolate the new leader before
+        its epoch spreads), right after a commit (does it survive?)."""
+        rng = self.rng
+        p = self.opts.targeted
+        if voted and rng.random() < p:
+            self.trace.append(f"bounce {i} after voting")
+            self._crash(i)
+            self._start(i)
+        elif new_leader and rng.random() < p:
+            self.group = [1 if j == i else 0 for j in range(len(self.cores))]
+            self.trace.append(f"isolate new leader {i}: {self.group}")
+        elif committed and self.cores[i] is not None and rng.random() < p / 4:
+            self._crash(i)
 
     def _handle_ready(self, i: int, rd: Ready, tag: Packet | None) -> None:
         if rd.election_state is not None:
