@@ -82,12 +82,13 @@ class Node:
         addresses = [(host, port) for _name, host, port in self.config.listeners]
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(self.server.serve, addresses)
-            await self._register(bound)
+            await self.register(bound)
             nursery.start_soon(self._housekeeping)
             log.info("node %d of cluster %s listening on %s", self.node_id, self.cluster_id, bound)
             task_status.started(bound)
 
-    async def _register(self, bound: list[tuple[str, int]]) -> None:
+    async def register(self, bound: list[tuple[str, int]]) -> None:
+        """Record this broker and its endpoints in the metadata log (a new epoch)."""
         endpoints = []
         for (name, host, port), (_bhost, bport) in zip(
             self.config.advertised_listeners, bound + bound[-1:] * 10, strict=False
