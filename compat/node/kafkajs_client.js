@@ -1,0 +1,274 @@
+// One KafkaJS operation per run, driven by compat/test_kafkajs.py.
+// Usage: node kafkajs_client.js < request.json > response.json
+//
+// The request is one JSON object {"op": ..., "brokers": ["HOST:PORT"], ...};
+// the response is one JSON object on stdout: {"ok": RESULT} or
+// {"error": {"type", "name", "message"}} where "type" is the Kafka error name
+// KafkaJS reports (e.g. TOPIC_ALREADY_EXISTS) when there is one. Keys, values
+// and header values travel base64-encoded; timestamps and offsets as strings
+// of decimal digits (KafkaJS's own representation).
+//
+// KafkaJS has no public assign()/seek() without a consumer group, so "fetch"
+// drives the layer its consumer uses: the client's Cluster (metadata, leader
+// lookup) and Broker.fetch(), then its Batch class, which drops records
+// before the fetch offset and control records exactly as the consumer does.
+'use strict'
+
+const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
+const Batch = require('kafkajs/src/consumer/batch')
+
+const COMPRESSION = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD
+}
+
+function kafkaFor (req) {
+  return new Kafka({
+    clientId: 'compat-kafkajs',
+    brokers: req.brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 5000,
+    requestTimeout: 10000,
+    retry: { retries: req.retries === undefined ? 3 : req.retries, initialRetryTime: 100 }
+  })
+}
+
+// The Cluster that Kafka.consumer()/producer() build internally; KafkaJS keeps
+// its factory behind a symbol (not a public API; see the header comment).
+function clusterFor (kafka) {
+  const symbol = Object.getOwnPropertySymbols(kafka).find(
+    (s) => s.description === 'private:Kafka:createCluster'
+  )
+  if (symbol === undefined) throw new Error('KafkaJS internals changed: no createCluster')
+  return kafka[symbol]({ allowAutoTopicCreation: true, metadataMaxAge: 300000 })
+}
+
+const b64 = (buf) => (buf === null || buf === undefined ? null : Buffer.from(buf).toString('base64'))
+const unb64 = (text) => (text === null || text === undefined ? null : Buffer.from(text, 'base64'))
+
+function headersIn (pairs) {
+  const out = {}
+  for (const [name, value] of pairs) {
+    const buf = unb64(value)
+    if (name in out) {
+      out[name] = [].concat(out[name], [buf])
+    } else {
+      out[name] = buf
+    }
+  }
+  return out
+}
+
+function headersOut (headers) {
+  const out = []
+  for (const [name, value] of Object.entries(headers || {})) {
+    for (const v of [].concat(value)) out.push([name, b64(v)])
+  }
+  return out
+}
+
+async function withClient (client, fn) {
+  await client.connect()
+  try {
+    return await fn()
+  } finally {
+    await client.disconnect()
+  }
+}
+
+const ops = {
+  async produce (req) {
+    const kafka = kafkaFor(req)
+    const producer = kafka.producer({
+      allowAutoTopicCreation: true,
+      idempotent: Boolean(req.idempotent),
+      ...(req.idempotent ? { maxInFlightRequests: 1 } : {})
+    })
+    if (!(req.compression in COMPRESSION)) throw new Error(`unknown codec ${req.compression}`)
+    const messages = req.messages.map((m) => ({
+      partition: m.partition,
+      key: unb64(m.key),
+      value: unb64(m.value),
+      headers: headersIn(m.headers),
+      ...(m.timestamp === null ? {} : { timestamp: String(m.timestamp) })
+    }))
+    const metadata = await withClient(producer, () =>
+      producer.send({
+        topic: req.topic,
+        acks: req.acks,
+        timeout: 10000,
+        compression: COMPRESSION[req.compression],
+        messages
+      })
+    )
+    // One send is one batch per partition: the i-th record sent to a
+    // partition has offset baseOffset + i.
+    const base = {}
+    for (const m of metadata || []) {
+      if (m.errorCode !== 0) throw new Error(`partition ${m.partition}: error ${m.errorCode}`)
+      base[m.partition] = BigInt(m.baseOffset)
+    }
+    const seen = {}
+    return req.messages.map((m) => {
+      const i = seen[m.partition] || 0
+      seen[m.partition] = i + 1
+      // acks=0: no response, so no offsets.
+      return base[m.partition] === undefined || base[m.partition] < 0n
+        ? null
+        : String(base[m.partition] + BigInt(i))
+    })
+  },
+
+  async fetch (req) {
+    const kafka = kafkaFor(req)
+    const cluster = clusterFor(kafka)
+    const deadline = Date.now() + req.timeoutMs
+    const result = {}
+    await withClient(cluster, async () => {
+      await cluster.addTargetTopic(req.topic)
+      await cluster.refreshMetadata()
+      for (const [partitionText, startOffset] of Object.entries(req.offsets)) {
+        const partition = Number(partitionText)
+        const want = req.counts[partitionText]
+        const records = []
+        let offset = BigInt(startOffset)
+        while (records.length < want && Date.now() < deadline) {
+          const leaders = cluster.findLeaderForPartitions(req.topic, [partition])
+          const nodeId = Object.keys(leaders)[0]
+          const broker = await cluster.findBroker({ nodeId })
+          const { responses } = await broker.fetch({
+            maxWaitTime: 200,
+            minBytes: 1,
+            isolationLevel: 1,
+            topics: [
+              {
+                topic: req.topic,
+                partitions: [{ partition, fetchOffset: String(offset), maxBytes: 1048576 }]
+              }
+            ]
+          })
+          for (const { topicName, partitions } of responses) {
+            for (const partitionData of partitions) {
+              if (partitionData.errorCode !== 0) {
+                throw new Error(`fetch ${topicName}/${partition}: error ${partitionData.errorCode}`)
+              }
+              const batch = new Batch(topicName, String(offset), partitionData)
+              for (const m of batch.messages) {
+                records.push({
+                  offset: m.offset,
+                  key: b64(m.key),
+                  value: b64(m.value),
+                  headers: headersOut(m.headers),
+                  timestamp: m.timestamp
+                })
+              }
+              if (!batch.isEmptyIncludingFiltered()) {
+                offset = BigInt(batch.lastOffset()) + 1n
+              }
+            }
+          }
+        }
+        result[partitionText] = records.slice(0, want)
+      }
+    })
+    return result
+  },
+
+  async metadata (req) {
+    const kafka = kafkaFor(req)
+    const cluster = clusterFor(kafka)
+    return withClient(cluster, async () => {
+      await cluster.addTargetTopic(req.topic)
+      await cluster.refreshMetadata()
+      const admin = kafka.admin()
+      const described = await withClient(admin, () => admin.describeCluster())
+      return {
+        brokers: described.brokers,
+        partitions: cluster
+          .findTopicPartitionMetadata(req.topic)
+          .map((p) => ({ partition: p.partitionId, leader: p.leader }))
+      }
+    })
+  },
+
+  async list_offsets (req) {
+    const admin = kafkaFor(req).admin()
+    return withClient(admin, () => admin.fetchTopicOffsets(req.topic))
+  },
+
+  async offsets_by_time (req) {
+    const admin = kafkaFor(req).admin()
+    return withClient(admin, () =>
+      admin.fetchTopicOffsetsByTimestamp(req.topic, Number(req.timestamp))
+    )
+  },
+
+  async create_topics (req) {
+    const admin = kafkaFor(req).admin()
+    return withClient(admin, () =>
+      admin.createTopics({
+        topics: req.topics.map((t) => ({ topic: t.topic, numPartitions: t.partitions })),
+        timeout: 10000
+      })
+    )
+  },
+
+  async delete_topics (req) {
+    const admin = kafkaFor(req).admin()
+    await withClient(admin, () => admin.deleteTopics({ topics: req.topics, timeout: 10000 }))
+    return true
+  },
+
+  async list_topics (req) {
+    const admin = kafkaFor(req).admin()
+    return withClient(admin, () => admin.listTopics())
+  }
+}
+
+// The Kafka error name KafkaJS attached somewhere in the error chain, if any.
+function kafkaErrorType (err) {
+  const pending = [err]
+  while (pending.length > 0) {
+    const e = pending.shift()
+    if (!e || typeof e !== 'object') continue
+    if (typeof e.type === 'string') return e.type
+    pending.push(e.originalError, e.cause, ...(Array.isArray(e.errors) ? e.errors : []))
+  }
+  return null
+}
+
+async function readStdin () {
+  const chunks = []
+  for await (const chunk of process.stdin) chunks.push(chunk)
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+}
+
+async function main () {
+  const req = await readStdin()
+  const op = ops[req.op]
+  if (op === undefined) throw new Error(`unknown op ${req.op}`)
+  let response
+  try {
+    response = { ok: await op(req) }
+  } catch (err) {
+    response = {
+      error: {
+        type: kafkaErrorType(err),
+        name: err && err.name,
+        message: String(err && err.stack ? err.stack : err)
+      }
+    }
+  }
+  process.stdout.write(JSON.stringify(response) + '\n')
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err && err.stack ? err.stack : err)
+    process.exit(2)
+  }
+)

@@ -1,0 +1,226 @@
+"""kafka-python against the broker (KafkaProducer, KafkaConsumer by assign+seek, KafkaAdminClient)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import kafka
+import kafka.errors
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+from compat.suite import (
+    OP_TIMEOUT_S,
+    Acks,
+    Client,
+    ClientError,
+    ClientSuite,
+    ClusterView,
+    Message,
+    Record,
+)
+
+_TIMEOUT_MS = int(OP_TIMEOUT_S * 1000)
+
+
+def _common(bootstrap: str) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": bootstrap,
+        "client_id": "compat-kafka-python",
+        "request_timeout_ms": 10_000,
+        "reconnect_backoff_max_ms": 500,
+    }
+
+
+def _client_error(exc: kafka.errors.KafkaError) -> ClientError:
+    name = (
+        getattr(exc, "message", None) if isinstance(exc, kafka.errors.BrokerResponseError) else None
+    )
+    return ClientError(name, f"{type(exc).__name__}: {exc}")
+
+
+class KafkaPythonClient(Client):
+    def version(self) -> str:
+        return str(kafka.__version__)
+
+    def produce(
+        self,
+        bootstrap: str,
+        topic: str,
+        messages: Sequence[Message],
+        *,
+        codec: str = "none",
+        acks: Acks = "all",
+        idempotent: bool = False,
+    ) -> list[int | None]:
+        producer = KafkaProducer(
+            **_common(bootstrap),
+            acks="all" if acks == "all" else int(acks),
+            compression_type=None if codec == "none" else codec,
+            enable_idempotence=idempotent,
+            linger_ms=5,
+            max_block_ms=_TIMEOUT_MS,
+            delivery_timeout_ms=_TIMEOUT_MS,
+        )
+        try:
+            futures = [
+                producer.send(
+                    topic,
+                    key=m.key,
+                    value=m.value,
+                    headers=list(m.headers),
+                    partition=m.partition,
+                    timestamp_ms=m.timestamp_ms,
+                )
+                for m in messages
+            ]
+            producer.flush(timeout=OP_TIMEOUT_S)
+            offsets: list[int | None] = []
+            for future in futures:
+                offset = future.get(timeout=OP_TIMEOUT_S).offset
+                offsets.append(offset if offset >= 0 else None)  # acks=0: -1
+            return offsets
+        finally:
+            producer.close(timeout=5)
+
+    def _consumer(self, bootstrap: str) -> KafkaConsumer:
+        return KafkaConsumer(
+            **_common(bootstrap),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=200,
+        )
+
+    def fetch(
+        self,
+        bootstrap: str,
+        topic: str,
+        start: Mapping[int, int],
+        counts: Mapping[int, int],
+        *,
+        stop_at_end: bool = False,
+        timeout_s: float = OP_TIMEOUT_S,
+    ) -> dict[int, list[Record]]:
+        consumer = self._consumer(bootstrap)
+        got: dict[int, list[Record]] = {p: [] for p in start}
+        try:
+            tps = {p: TopicPartition(topic, p) for p in start}
+            consumer.assign(list(tps.values()))
+            for p, tp in tps.items():
+                consumer.seek(tp, start[p])
+            deadline = time.monotonic() + timeout_s
+            pending = {p for p in start if counts[p] > 0}
+            while pending and time.monotonic() < deadline:
+                for tp, batch in consumer.poll(timeout_ms=200).items():
+                    for r in batch:
+                        got[tp.partition].append(
+                            Record(
+                                r.partition,
+                                r.offset,
+                                r.key,
+                                r.value,
+                                tuple(r.headers or ()),
+                                r.timestamp,
+                            )
+                        )
+                for p in list(pending):
+                    if len(got[p]) >= counts[p]:
+                        pending.discard(p)
+                    elif stop_at_end:
+                        high = consumer.highwater(tps[p])
+                        if high is not None and consumer.position(tps[p]) >= high:
+                            pending.discard(p)
+        finally:
+            consumer.close(autocommit=False)
+        return {p: records[: counts[p]] for p, records in got.items()}
+
+    def list_offsets(
+        self, bootstrap: str, topic: str, partitions: Sequence[int]
+    ) -> dict[int, tuple[int, int]]:
+        consumer = self._consumer(bootstrap)
+        try:
+            tps = [TopicPartition(topic, p) for p in partitions]
+            low = consumer.beginning_offsets(tps, timeout_ms=_TIMEOUT_MS)
+            high = consumer.end_offsets(tps, timeout_ms=_TIMEOUT_MS)
+        finally:
+            consumer.close(autocommit=False)
+        return {tp.partition: (low[tp], high[tp]) for tp in tps}
+
+    def offsets_for_times(
+        self, bootstrap: str, topic: str, timestamps: Mapping[int, int]
+    ) -> dict[int, int | None]:
+        consumer = self._consumer(bootstrap)
+        try:
+            found = consumer.offsets_for_times(
+                {TopicPartition(topic, p): ts for p, ts in timestamps.items()},
+                timeout_ms=_TIMEOUT_MS,
+            )
+        finally:
+            consumer.close(autocommit=False)
+        return {tp.partition: (None if hit is None else hit.offset) for tp, hit in found.items()}
+
+    def _admin(self, bootstrap: str) -> KafkaAdminClient:
+        return KafkaAdminClient(**_common(bootstrap))
+
+    def cluster_view(self, bootstrap: str, topic: str) -> ClusterView:
+        # A producer's metadata request auto-creates the topic.
+        producer = KafkaProducer(**_common(bootstrap), max_block_ms=_TIMEOUT_MS)
+        try:
+            producer.partitions_for(topic)
+        finally:
+            producer.close(timeout=5)
+        admin = self._admin(bootstrap)
+        try:
+            [described] = admin.describe_topics([topic])
+            cluster = admin.describe_cluster()
+        finally:
+            admin.close()
+        if described.get("error_code", 0):
+            raise ClientError(
+                kafka.errors.for_code(described["error_code"]).message, str(described)
+            )
+        return ClusterView(
+            brokers=frozenset((b["broker_id"], b["host"], b["port"]) for b in cluster["brokers"]),
+            leaders={p["partition_index"]: p["leader_id"] for p in described["partitions"]},
+        )
+
+    def create_topic(self, bootstrap: str, topic: str, partitions: int) -> None:
+        admin = self._admin(bootstrap)
+        try:
+            admin.create_topics(
+                {topic: {"num_partitions": partitions, "replication_factor": 1}},
+                timeout_ms=_TIMEOUT_MS,
+            )
+        except kafka.errors.KafkaError as exc:
+            raise _client_error(exc) from exc
+        finally:
+            admin.close()
+
+    def delete_topic(self, bootstrap: str, topic: str) -> None:
+        admin = self._admin(bootstrap)
+        try:
+            admin.delete_topics([topic], timeout_ms=_TIMEOUT_MS)
+        except kafka.errors.KafkaError as exc:
+            raise _client_error(exc) from exc
+        finally:
+            admin.close()
+
+    def list_topics(self, bootstrap: str) -> set[str]:
+        admin = self._admin(bootstrap)
+        try:
+            return set(admin.list_topics())
+        finally:
+            admin.close()
+
+
+class TestKafkaPython(ClientSuite):
+    CLIENT = "kafka-python"
+    client: ClassVar[Client] = KafkaPythonClient()
+    UNSUPPORTED: ClassVar[Mapping[str, str]] = {
+        "produce-snappy": (
+            "kafka-python compresses snappy only with the python-snappy package, which is "
+            "not a test dependency (it ignores cramjam, which aiokafka uses)"
+        ),
+    }
