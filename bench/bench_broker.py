@@ -473,6 +473,9 @@ def run_broker(name: str, budget: Budget, cells: dict[Key, Cell], log: list[str]
                 how = create_topics(broker.bootstrap, [topic], partitions)
             except Exception as e:
                 setup_error = f"topics: {e}"
+                last_log = broker.log_tail(1)
+                if last_log:
+                    setup_error += f" [broker log: {last_log[-160:]}]"
                 for k in keys:
                     cells[k].results[name] = {"error": setup_error}
                 continue
@@ -631,15 +634,15 @@ def _compare_seconds(cell: Cell, brokers: Sequence[str]) -> str:
 
 
 def _git_head() -> str:
+    """The commit ours runs from, and whether broker/ has uncommitted changes."""
     try:
-        out = subprocess.run(
+        head = subprocess.run(
             ["git", "log", "-1", "--format=%h %s"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
             timeout=10,
-        )
-        head = out.stdout.strip()[:72]
+        ).stdout.strip()[:72]
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "broker"],
             cwd=REPO_ROOT,
@@ -649,9 +652,10 @@ def _git_head() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    text = f"`{head}`"
     if dirty:
-        head += f"` + {len(dirty.splitlines())} uncommitted files in broker/`"
-    return head
+        text += f" + {len(dirty.splitlines())} uncommitted files in broker/"
+    return text
 
 
 def _load() -> str:
@@ -687,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- command: `.venv/bin/python -m bench.bench_broker --brokers {','.join(brokers)}"
         f"{' --quick' if args.quick else ''}`",
-        f"- ours: `{_git_head()}`; tansu: {tansu_version() if 'tansu' in brokers else '-'}"
+        f"- ours: {_git_head()}; tansu: {tansu_version() if 'tansu' in brokers else '-'}"
         " (memory storage)",
         f"- client: confluent-kafka {confluent_kafka.version()}, "
         f"librdkafka {confluent_kafka.libversion()[0]}; Python {platform.python_version()}",
