@@ -71,7 +71,7 @@ async def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
         )
         await stream.send_all(frames)
         data = b""
-        seen = []
+        seen: list[int] = []
         while len(seen) < 10:
             data += await stream.receive_some()
             while len(data) >= 4 and len(data) >= 4 + struct.unpack(">i", data[:4])[0]:
