@@ -164,6 +164,12 @@ class RaftNode:
     def known_leader(self) -> int | None:
         return None if self.leader_resigned else self.leader_id
 
+    def advertised_leader(self) -> int | None:
+        """The leader named in our responses.  A Prospective has stopped
+        hearing from its leader, so it does not vouch for it: otherwise two
+        prospectives would keep sending each other back to a dead leader."""
+        return None if self.role is Role.PROSPECTIVE else self.known_leader()
+
     def election_state(self) -> ElectionState:
         return ElectionState(self.epoch, self.leader_id, self.voted_for)
 
@@ -496,7 +502,7 @@ class RaftNode:
                 granted = True
                 self._set_election(self.epoch, self.leader_id, req.candidate_id)
                 self._reset_election_timer()
-        leader = self.known_leader()
+        leader = self.advertised_leader()
         self.reply(
             env,
             VoteResponse(NONE, NO_LEADER if leader is None else leader, self.epoch, granted),
@@ -508,7 +514,7 @@ class RaftNode:
             error = FENCED_LEADER_EPOCH
         else:
             self.observe(req.leader_epoch, req.leader_id)
-        leader = self.known_leader()
+        leader = self.advertised_leader()
         self.reply(
             env,
             BeginQuorumEpochResponse(error, NO_LEADER if leader is None else leader, self.epoch),
@@ -534,7 +540,7 @@ class RaftNode:
                 elif self.node_id in successors:
                     rank = successors.index(self.node_id)
                     self.deadline = self.now + rank * max(1, self.config.election_timeout // 2)
-        leader = self.known_leader()
+        leader = self.advertised_leader()
         self.reply(
             env,
             EndQuorumEpochResponse(error, NO_LEADER if leader is None else leader, self.epoch),

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
 
 def current_leader(node: RaftNode) -> LeaderIdAndEpoch:
-    leader = node.known_leader()
+    leader = node.advertised_leader()
     return LeaderIdAndEpoch(NO_LEADER if leader is None else leader, node.epoch)
 
 
