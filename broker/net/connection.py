@@ -41,35 +41,41 @@ async def send_buffers(stream: trio.SocketStream, parts: list[Buffer]) -> None:
                 sent = 0
 
 
+class Drain:
+    """Shared by a server's connections: set when the server is shutting down.
+
+    Connections waiting for a request close at once; a connection in the
+    middle of one finishes it, sends the response, then closes.
+    """
+
+    def __init__(self) -> None:
+        self.draining = False
+        self.idle: set[trio.CancelScope] = set()
+
+    def start(self) -> None:
+        self.draining = True
+        for scope in list(self.idle):
+            scope.cancel()
+
+
 async def serve_connection(
     stream: trio.SocketStream,
     apis: ApiTable,
     node: Any,
     max_frame_bytes: int,
     idle_timeout_s: float,
+    drain: Drain | None = None,
 ) -> None:
+    drain = drain or Drain()
     reader = FrameReader(max_frame_bytes)
     peer = _peer(stream)
     try:
-        while True:
+        while not drain.draining:
             frame = reader.next_frame()
             if frame is None:
-                data = b""
-                with trio.move_on_after(idle_timeout_s) as scope:
-                    target = reader.recv_buffer()
-                    if target is not None:
-                        n = await stream.socket.recv_into(target)
-                        if n:
-                            reader.advance(n)
-                            continue
-                    else:
-                        data = await stream.receive_some(RECEIVE_BYTES)
-                        if data:
-                            reader.feed(data)
-                            continue
-                if scope.cancelled_caught:
-                    log.info("closing idle connection from %s", peer)
-                return  # EOF or idle
+                if not await _receive(stream, reader, idle_timeout_s, drain):
+                    return  # EOF, idle or draining
+                continue
             parts = await dispatch(frame, apis, node)
             if parts is not None:
                 await send_buffers(stream, parts)
@@ -83,6 +89,31 @@ async def serve_connection(
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()
+
+
+async def _receive(
+    stream: trio.SocketStream, reader: FrameReader, idle_timeout_s: float, drain: Drain
+) -> bool:
+    """Read more bytes into ``reader``; False on EOF, idle timeout or drain."""
+    with trio.CancelScope(deadline=trio.current_time() + idle_timeout_s) as scope:
+        drain.idle.add(scope)
+        try:
+            target = reader.recv_buffer()
+            if target is not None:
+                n = await stream.socket.recv_into(target)
+                if n:
+                    reader.advance(n)
+            else:
+                data = await stream.receive_some(RECEIVE_BYTES)
+                n = len(data)
+                if n:
+                    reader.feed(data)
+            return n > 0
+        finally:
+            drain.idle.discard(scope)
+    if not drain.draining:
+        log.info("closing idle connection from %s", _peer(stream))
+    return False
 
 
 def _peer(stream: trio.SocketStream) -> str:

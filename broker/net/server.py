@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from broker.api.registry import ApiTable
-from broker.net.connection import serve_connection
+from broker.net.connection import Drain, serve_connection
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ class Server:
         self.max_connections = max_connections
         self.open_connections = 0
         self.bound: list[tuple[str, int]] = []
+        self.drain = Drain()
+        self._accepting = trio.CancelScope()
 
     async def serve(
         self,
@@ -49,9 +51,24 @@ class Server:
             sockname = listener.socket.getsockname()
             self.bound.append((sockname[0], sockname[1]))
         async with trio.open_nursery() as nursery:
-            for listener in listeners:
-                nursery.start_soon(self._accept_loop, listener, nursery)
+            nursery.start_soon(self._accept_all, listeners, nursery)
             task_status.started(self.bound)
+
+    async def _accept_all(
+        self, listeners: list[trio.SocketListener], nursery: trio.Nursery
+    ) -> None:
+        with self._accepting:
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(self._accept_loop, listener, nursery)
+
+    async def drain_connections(self, timeout_s: float) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``timeout_s``)."""
+        self._accepting.cancel()
+        self.drain.start()
+        with trio.move_on_after(timeout_s):
+            while self.open_connections:
+                await trio.sleep(0.01)
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         async with listener:
@@ -67,7 +84,12 @@ class Server:
     async def _run_connection(self, stream: trio.SocketStream) -> None:
         try:
             await serve_connection(
-                stream, self.apis, self.node, self.max_frame_bytes, self.idle_timeout_s
+                stream,
+                self.apis,
+                self.node,
+                self.max_frame_bytes,
+                self.idle_timeout_s,
+                self.drain,
             )
         finally:
             self.open_connections -= 1
