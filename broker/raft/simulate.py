@@ -20,12 +20,33 @@ from broker.raft.sim import SimOptions, SimResult, Simulation
 from broker.raft.types import RaftConfig
 
 
-def options_for_seed(seed: int, nodes: int | None, steps: int, bug: str) -> SimOptions:
+def options_for_seed(
+    seed: int, nodes: int | None, steps: int, bug: str, profile: str = "mixed"
+) -> SimOptions:
     """Each seed also draws its own fault mix and timeouts, so that the
-    batch covers gentle and hostile networks, long and short timeouts."""
+    batch covers gentle and hostile networks, long and short timeouts.  A
+    quarter of the "mixed" seeds (all of "hostile") use the hostile profile:
+    no pre-vote, short timeouts, one record per fetch, frequent crashes and
+    faults aimed right after votes, elections and commits."""
     rng = SplitMix64(seed ^ 0x5EED_0F_0A7)
     n = nodes if nodes is not None else 3 + rng.randrange(3)
     voters = n if n <= 3 else 3 + rng.randrange(n - 2)
+    if profile == "hostile" or (profile == "mixed" and rng.randrange(4) == 0):
+        return SimOptions(
+            nodes=n,
+            voters=voters,
+            steps=steps,
+            crash=2.0,
+            targeted=0.5,
+            config=RaftConfig(
+                election_timeout=4,
+                fetch_timeout=6,
+                request_timeout=3,
+                max_fetch_records=1,
+                pre_vote=False,
+                inject_bug=bug,
+            ),
+        )
     election_timeout = 4 + rng.randrange(9)
     config = RaftConfig(
         election_timeout=election_timeout,
@@ -44,12 +65,19 @@ def options_for_seed(seed: int, nodes: int | None, steps: int, bug: str) -> SimO
         duplicate=rng.choice((0.0, 0.03, 0.1)),
         crash=rng.choice((0.2, 0.6, 2.0)),
         partition=rng.choice((0.2, 0.6, 1.5)),
+        targeted=rng.choice((0.05, 0.2, 0.5)),
         config=config,
     )
 
 
-def run_seed(seed: int, nodes: int | None = None, steps: int = 1500, bug: str = "") -> SimResult:
-    return Simulation(seed, options_for_seed(seed, nodes, steps, bug)).run()
+def run_seed(
+    seed: int,
+    nodes: int | None = None,
+    steps: int = 1500,
+    bug: str = "",
+    profile: str = "mixed",
+) -> SimResult:
+    return Simulation(seed, options_for_seed(seed, nodes, steps, bug, profile)).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,13 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=None)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--bug", default="", help="inject a known bug (for demonstration)")
+    parser.add_argument("--profile", default="mixed", choices=("mixed", "hostile", "gentle"))
     parser.add_argument("--trace", action="store_true", help="print the whole trace of failures")
     parser.add_argument("--tail", type=int, default=40, help="trace lines shown per failure")
     args = parser.parse_args(argv)
     violations = 0
     recovery: list[int] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        result = run_seed(seed, args.nodes, args.steps, args.bug)
+        result = run_seed(seed, args.nodes, args.steps, args.bug, args.profile)
         if result.violation is None:
             recovery.append(result.recovery_rounds)
             continue
@@ -78,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  replay: python -m broker.raft.simulate --seeds 1 --first-seed {seed}"
             + (f" --nodes {args.nodes}" if args.nodes is not None else "")
             + (f" --bug {args.bug}" if args.bug else "")
+            + (f" --profile {args.profile}" if args.profile != "mixed" else "")
             + " --trace"
         )
     if recovery:

@@ -6,6 +6,7 @@ output; review the diff before committing it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -26,10 +27,8 @@ def test_transcript(path: Path, request: pytest.FixtureRequest) -> None:
     text = path.read_text()
     actual = run_file(text)
     rewrite = os.environ.get("RAFT_REWRITE") == "1"
-    try:
+    with contextlib.suppress(ValueError):  # option unknown if conftest.py loaded late
         rewrite = rewrite or bool(request.config.getoption("--rewrite"))
-    except ValueError:
-        pass  # option not registered when conftest.py was not loaded early
     if rewrite:
         path.write_text(actual)
         return

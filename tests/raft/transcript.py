@@ -29,7 +29,6 @@ from broker.raft.messages import (
     FetchRequest,
     FetchResponse,
     FetchSnapshotRequest,
-    FetchSnapshotResponse,
     LogEntry,
     Message,
     VoteRequest,
@@ -67,9 +66,8 @@ def render(msg: Message) -> str:
             f"preferred_successors={list(msg.preferred_successors)}"
         )
     if isinstance(msg, (BeginQuorumEpochResponse, EndQuorumEpochResponse)):
-        return (
-            f"{type(msg).__name__} leader={msg.leader_id} epoch={msg.leader_epoch}"
-            + (f" error={msg.error_code}" if msg.error_code else "")
+        return f"{type(msg).__name__} leader={msg.leader_id} epoch={msg.leader_epoch}" + (
+            f" error={msg.error_code}" if msg.error_code else ""
         )
     if isinstance(msg, FetchRequest):
         return (
@@ -225,11 +223,10 @@ class Transcript:
         src = int(kv["from"]) if "from" in kv else None
         dst = int(kv["to"]) if "to" in kv else None
         drop = kv.get("drop") == "true"
-        batch, keep = [], []
+        batch: list[Envelope] = []
+        keep: list[Envelope] = []
         for env in self.pending:
-            matches = (src is None or env.source == src) and (
-                dst is None or env.destination == dst
-            )
+            matches = (src is None or env.source == src) and (dst is None or env.destination == dst)
             (batch if matches else keep).append(env)
         self.pending = keep
         for env in batch:
