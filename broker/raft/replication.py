@@ -247,6 +247,13 @@ def on_fetch_request(node: RaftNode, env: Envelope, req: FetchRequest) -> None:
     ld = node.leader_state
     assert ld is not None
     log = node.log
+    if req.current_leader_epoch > node.epoch:
+        # Someone is in a later epoch: this leadership is stale (Raft 5.1).
+        # Without this, a replica dragged to a later epoch by a failed
+        # candidacy could never follow this leader again.
+        node.become_unattached(req.current_leader_epoch)
+        reply_not_leader(node, env, req)
+        return
     error = _epoch_error(node, req.current_leader_epoch)
     if error != NONE:
         node.reply(env, FetchResponse(error, -1, -1, current_leader(node)))
