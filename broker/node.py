@@ -15,12 +15,23 @@ from types import ModuleType
 import trio
 
 from broker.api import (
+    alter_configs,
     api_versions,
+    create_partitions,
     create_topics,
+    delete_records,
     delete_topics,
+    describe_cluster,
+    describe_configs,
+    describe_log_dirs,
+    describe_producers,
+    describe_topic_partitions,
+    elect_leaders,
     fetch,
+    incremental_alter_configs,
     init_producer_id,
     list_offsets,
+    list_partition_reassignments,
     metadata,
     offset_for_leader_epoch,
     produce,
@@ -47,6 +58,17 @@ HANDLERS: list[ModuleType] = [
     init_producer_id,
     create_topics,
     delete_topics,
+    create_partitions,
+    describe_configs,
+    alter_configs,
+    incremental_alter_configs,
+    describe_cluster,
+    describe_topic_partitions,
+    delete_records,
+    describe_log_dirs,
+    list_partition_reassignments,
+    elect_leaders,
+    describe_producers,
 ]
 
 

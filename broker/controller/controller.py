@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.controller import topic_configs
-from broker.controller.image import TOPIC_RESOURCE, MetadataImage
+from broker.controller.image import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataImage
 from broker.errors import ErrorCode
 from broker.wire.codec import ZERO_UUID
 from broker.wire.generated.config_record import ConfigRecord
@@ -51,6 +51,32 @@ class TopicResult:
     topic_id: uuid.UUID = ZERO_UUID
     num_partitions: int = -1
     replication_factor: int = -1
+
+
+@dataclass(slots=True)
+class ConfigAlteration:
+    """(Incremental)AlterConfigs for one resource: (key, operation, value) changes."""
+
+    resource_type: int
+    resource_name: str
+    changes: list[tuple[str, int, str | None]]
+
+
+@dataclass(slots=True)
+class ConfigResult:
+    resource_type: int
+    resource_name: str
+    error: ErrorCode
+    message: str | None = None
+
+
+@dataclass(slots=True)
+class PartitionsSpec:
+    """CreatePartitions for one topic: the new total, and optionally where the new ones go."""
+
+    topic: str
+    count: int
+    assignments: list[list[int]] | None = None
 
 
 def topic_name_error(name: str) -> str | None:
@@ -235,3 +261,157 @@ class Controller:
         """The first id of a new block of PRODUCER_ID_BLOCK ids for this node."""
         first = image.next_producer_id
         return first, [ProducerIdsRecord(self.node_id, broker_epoch, first + PRODUCER_ID_BLOCK)]
+
+    def alter_configs(
+        self,
+        image: MetadataImage,
+        alterations: Sequence[ConfigAlteration],
+        *,
+        incremental: bool,
+    ) -> tuple[list[ConfigResult], list[Any]]:
+        """Validate config changes and return the ConfigRecords that make them.
+
+        Only topic configs can change; a null ConfigRecord value deletes a key
+        (the topic falls back to the broker default). Broker configs are static
+        (server.properties) for now.
+        """
+        results: list[ConfigResult] = []
+        records: list[Any] = []
+        counts: dict[tuple[int, str], int] = {}
+        for a in alterations:
+            counts[(a.resource_type, a.resource_name)] = (
+                counts.get((a.resource_type, a.resource_name), 0) + 1
+            )
+        for a in alterations:
+            result = ConfigResult(a.resource_type, a.resource_name, ErrorCode.NONE)
+            results.append(result)
+            if counts[(a.resource_type, a.resource_name)] > 1:
+                result.error = ErrorCode.INVALID_REQUEST
+                result.message = f"Resource {a.resource_name!r} appears more than once"
+            elif a.resource_type == BROKER_RESOURCE:
+                result.error = ErrorCode.INVALID_REQUEST
+                result.message = self._broker_alter_error(a.resource_name)
+            elif a.resource_type != TOPIC_RESOURCE:
+                result.error = ErrorCode.INVALID_REQUEST
+                result.message = f"Unsupported resource type {a.resource_type}"
+            elif a.resource_name not in image.topics:
+                result.error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                result.message = f"Topic '{a.resource_name}' does not exist."
+            else:
+                current = image.topics[a.resource_name].configs
+                outcome = topic_configs.alter(current, a.changes, incremental=incremental)
+                if outcome.error != ErrorCode.NONE:
+                    result.error, result.message = outcome.error, outcome.message
+                    continue
+                for key in sorted(set(current) | set(outcome.configs)):
+                    new = outcome.configs.get(key)
+                    if new != current.get(key):
+                        records.append(ConfigRecord(TOPIC_RESOURCE, a.resource_name, key, new))
+        return results, records
+
+    def _broker_alter_error(self, name: str) -> str:
+        if name not in ("", str(self.node_id)):
+            return f"Unexpected broker id, expected {self.node_id} or empty string, but received {name}"
+        return (
+            "Broker configs cannot be changed at run time yet: set them in "
+            "server.properties (or --override) and restart"
+        )
+
+    def create_partitions(
+        self, image: MetadataImage, specs: Sequence[PartitionsSpec]
+    ) -> tuple[list[TopicResult], list[Any]]:
+        """Add partitions to existing topics: PartitionRecords for the new ones."""
+        results: list[TopicResult] = []
+        records: list[Any] = []
+        live_brokers = [b for b in image.brokers.values() if not b.fenced]
+        broker_ids = sorted(b.broker_id for b in live_brokers) if live_brokers else [self.node_id]
+        names = [s.topic for s in specs]
+        for spec in specs:
+            if names.count(spec.topic) > 1:
+                results.append(
+                    TopicResult(spec.topic, ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
+                )
+                continue
+            result, new = self._add_partitions(image, spec, broker_ids)
+            results.append(result)
+            records += new
+        return results, records
+
+    def _add_partitions(
+        self, image: MetadataImage, spec: PartitionsSpec, broker_ids: list[int]
+    ) -> tuple[TopicResult, list[Any]]:
+        name = spec.topic
+        topic = image.topics.get(name)
+        if topic is None:
+            return TopicResult(
+                name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist."
+            ), []
+        current = len(topic.partitions)
+        if spec.count < current:
+            return TopicResult(
+                name,
+                ErrorCode.INVALID_PARTITIONS,
+                f"The topic {name} currently has {current} partition(s); "
+                f"{spec.count} would not be an increase.",
+            ), []
+        if spec.count == current:
+            return TopicResult(
+                name, ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partition(s)."
+            ), []
+        existing = topic.partitions.get(0)
+        rf = len(existing.replicas) if existing is not None else 1
+        added = spec.count - current
+        if spec.assignments is not None:
+            if len(spec.assignments) != added:
+                return TopicResult(
+                    name,
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    f"Attempted to add {added} additional partition(s), but only "
+                    f"{len(spec.assignments)} assignment(s) were specified.",
+                ), []
+            for replicas in spec.assignments:
+                if not replicas or len(set(replicas)) != len(replicas):
+                    return TopicResult(
+                        name,
+                        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                        "Each new partition needs distinct replicas",
+                    ), []
+                if len(replicas) != rf:
+                    return TopicResult(
+                        name,
+                        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                        f"Inconsistent replication factor: the topic has {rf}, "
+                        f"an assignment has {len(replicas)}",
+                    ), []
+                unknown = [r for r in replicas if r not in broker_ids]
+                if unknown:
+                    return TopicResult(
+                        name,
+                        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                        f"Unknown broker ids {unknown}",
+                    ), []
+            assignment = [list(r) for r in spec.assignments]
+        else:
+            if rf > len(broker_ids):
+                return TopicResult(
+                    name,
+                    ErrorCode.INVALID_REPLICATION_FACTOR,
+                    f"Replication factor: {rf} larger than available brokers: {len(broker_ids)}.",
+                ), []
+            assignment = [
+                [broker_ids[(p + i) % len(broker_ids)] for i in range(rf)]
+                for p in range(current, spec.count)
+            ]
+        records: list[Any] = [
+            PartitionRecord(
+                partition_id=current + i,
+                topic_id=topic.topic_id,
+                replicas=list(replicas),
+                isr=list(replicas),
+                leader=replicas[0],
+                leader_epoch=0,
+                partition_epoch=0,
+            )
+            for i, replicas in enumerate(assignment)
+        ]
+        return TopicResult(name, ErrorCode.NONE, None, topic.topic_id, spec.count, rf), records

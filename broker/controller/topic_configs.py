@@ -1,72 +1,319 @@
 """Topic configs: which keys exist, how each value is checked, broker defaults.
 
-A topic config overrides the broker's ``log.*`` default of the same meaning
-(``retention.ms`` <- ``log.retention.ms`` ...). Validation returns an error
-message naming the key and why, which CreateTopics and AlterConfigs put in
-an INVALID_CONFIG result.
+Theory of operation
+-------------------
+A topic's own configs live in the metadata log as ConfigRecords; everything a
+topic does not set comes from the broker. Each topic config names its broker
+*synonyms* (Kafka's ``ServerTopicConfigSynonyms``), highest priority first:
+``retention.ms`` <- ``log.retention.ms``, ``log.retention.minutes`` (x 60 000),
+``log.retention.hours`` (x 3 600 000). The first synonym the broker has a value
+for wins; with none, the topic config's built-in default applies.
+
+DescribeConfigs reports where a value came from, as Kafka's ``ConfigSource``:
+the topic itself (DYNAMIC_TOPIC_CONFIG), a property in the broker's
+configuration (STATIC_BROKER_CONFIG), or a default (DEFAULT_CONFIG).
+Validation returns an error message naming the key and why, which
+CreateTopics and (Incremental)AlterConfigs put in an INVALID_CONFIG result.
+
+Everything here is a pure function of its arguments: no I/O, no clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
-_NEVER = str(2**63 - 1)
+from broker.config import KEYS as BROKER_KEYS
+from broker.errors import ErrorCode
+
+_NEVER: Final = str(2**63 - 1)
+_INT32_MAX: Final = 2**31 - 1
+_INT64_MAX: Final = 2**63 - 1
+_INT64_MIN: Final = -(2**63)
+
+# DescribeConfigs ConfigType
+BOOLEAN: Final = 1
+STRING: Final = 2
+INT: Final = 3
+LONG: Final = 5
+DOUBLE: Final = 6
+LIST: Final = 7
+
+# DescribeConfigs ConfigSource
+DYNAMIC_TOPIC_CONFIG: Final = 1
+DYNAMIC_BROKER_CONFIG: Final = 2
+DYNAMIC_DEFAULT_BROKER_CONFIG: Final = 3
+STATIC_BROKER_CONFIG: Final = 4
+DEFAULT_CONFIG: Final = 5
+
+# IncrementalAlterConfigs operations
+SET: Final = 0
+DELETE: Final = 1
+APPEND: Final = 2
+SUBTRACT: Final = 3
+
+Check = Callable[[str], str | None]
 
 
-def _int_at_least(low: int) -> Callable[[str], str | None]:
+def _integer(low: int, high: int) -> Check:
     def check(value: str) -> str | None:
         try:
-            n = int(value)
+            n = int(value.strip())
         except ValueError:
-            return "is not an integer"
-        return None if n >= low else f"must be >= {low}"
+            return "not a number"
+        if n < low:
+            return f"must be >= {low}"
+        if n > high:
+            return f"must be <= {high}"
+        return None
 
     return check
 
 
-def _one_of(*options: str) -> Callable[[str], str | None]:
+def _long_at_least(low: int) -> Check:
+    return _integer(low, _INT64_MAX)
+
+
+def _int_at_least(low: int) -> Check:
+    return _integer(low, _INT32_MAX)
+
+
+def _ratio(value: str) -> str | None:
+    try:
+        x = float(value)
+    except ValueError:
+        return "not a number"
+    return None if 0.0 <= x <= 1.0 else "must be between 0 and 1"
+
+
+def _one_of(*options: str) -> Check:
     def check(value: str) -> str | None:
-        parts = [p.strip() for p in value.split(",")]
-        bad = [p for p in parts if p not in options]
-        return None if not bad else f"must be one of {', '.join(options)}"
+        return None if value.strip() in options else f"must be one of {', '.join(options)}"
 
     return check
 
 
 def _boolean(value: str) -> str | None:
-    return None if value.lower() in ("true", "false") else "must be true or false"
+    return None if value.strip().lower() in ("true", "false") else "must be true or false"
 
 
-# topic config -> (validator, broker property holding its default, built-in default)
-TOPIC_CONFIGS: dict[str, tuple[Callable[[str], str | None], str | None, str]] = {
-    "cleanup.policy": (_one_of("delete"), "log.cleanup.policy", "delete"),
-    "retention.ms": (_int_at_least(-1), None, "604800000"),
-    "retention.bytes": (_int_at_least(-1), "log.retention.bytes", "-1"),
-    "segment.bytes": (_int_at_least(14), "log.segment.bytes", "1073741824"),
-    "segment.ms": (_int_at_least(1), None, "604800000"),
-    "segment.index.bytes": (_int_at_least(4), "log.index.size.max.bytes", "10485760"),
-    "index.interval.bytes": (_int_at_least(0), "log.index.interval.bytes", "4096"),
-    "max.message.bytes": (_int_at_least(0), "message.max.bytes", "1048588"),
-    "message.timestamp.type": (
-        _one_of("CreateTime", "LogAppendTime"),
-        "log.message.timestamp.type",
-        "CreateTime",
+def _false_only(value: str) -> str | None:
+    problem = _boolean(value)
+    if problem:
+        return problem
+    return None if value.strip().lower() == "false" else "tiered storage is not supported"
+
+
+def _cleanup_policy(value: str) -> str | None:
+    parts = split_list(value)
+    if not parts:
+        return "must name at least one policy (delete)"
+    bad = [p for p in parts if p not in ("delete", "compact")]
+    if bad:
+        return f"unknown policy {bad[0]!r}; valid policies are delete and compact"
+    if "compact" in parts:
+        return (
+            "log compaction is not implemented by this broker yet; only "
+            "cleanup.policy=delete is supported"
+        )
+    return None
+
+
+def _throttled_replicas(value: str) -> str | None:
+    parts = split_list(value)
+    if parts == ["*"]:
+        return None
+    for part in parts:
+        partition, _, broker = part.partition(":")
+        if not (partition.isdigit() and broker.isdigit()):
+            return "must be * or a list of partition:broker pairs"
+    return None
+
+
+def split_list(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicConfig:
+    """One topic config: its type, check, built-in default and broker synonyms."""
+
+    name: str
+    type: int
+    default: str | None
+    check: Check
+    doc: str
+    # Broker properties that supply the default, highest priority first, with
+    # the factor that turns the property's unit into the topic config's.
+    synonyms: tuple[tuple[str, int], ...] = ()
+    acted_on: bool = True  # False: accepted for compatibility, no effect here
+
+
+def _log(name: str) -> tuple[tuple[str, int], ...]:
+    return ((f"log.{name}", 1),)
+
+
+_HOUR = 3_600_000
+_CONFIGS = [
+    TopicConfig(
+        "cleanup.policy", LIST, "delete", _cleanup_policy,
+        "What happens to old segments: delete removes them by retention.ms and "
+        "retention.bytes. compact is not implemented yet.",
+        _log("cleanup.policy"),
     ),
-    "message.timestamp.before.max.ms": (_int_at_least(0), None, _NEVER),
-    "message.timestamp.after.max.ms": (_int_at_least(0), None, "3600000"),
-    "compression.type": (
+    TopicConfig(
+        "retention.ms", LONG, "604800000", _long_at_least(-1),
+        "Delete a segment once its newest record is older than this; -1 keeps it forever.",
+        (("log.retention.ms", 1), ("log.retention.minutes", 60_000), ("log.retention.hours", _HOUR)),
+    ),
+    TopicConfig(
+        "retention.bytes", LONG, "-1", _long_at_least(-1),
+        "Delete the oldest segments while a partition is larger than this; -1: no limit.",
+        _log("retention.bytes"),
+    ),
+    TopicConfig(
+        "segment.bytes", INT, "1073741824", _int_at_least(14),
+        "Start a new segment file when the active one would grow past this size.",
+        _log("segment.bytes"),
+    ),
+    TopicConfig(
+        "segment.ms", LONG, "604800000", _long_at_least(1),
+        "Start a new segment when the active one's first record is older than this.",
+        (("log.roll.ms", 1), ("log.roll.hours", _HOUR)),
+    ),
+    TopicConfig(
+        "segment.index.bytes", INT, "10485760", _int_at_least(24),
+        "Size of the preallocated offset and time index files of a segment.",
+        (("log.index.size.max.bytes", 1),),
+    ),
+    TopicConfig(
+        "index.interval.bytes", INT, "4096", _int_at_least(0),
+        "Bytes of log between two offset index entries.",
+        _log("index.interval.bytes"),
+    ),
+    TopicConfig(
+        "max.message.bytes", INT, "1048588", _int_at_least(0),
+        "Largest record batch (after any recompression) the topic accepts.",
+        (("message.max.bytes", 1),),
+    ),
+    TopicConfig(
+        "message.timestamp.type", STRING, "CreateTime", _one_of("CreateTime", "LogAppendTime"),
+        "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch "
+        "with the broker's clock when it is appended.",
+        _log("message.timestamp.type"),
+    ),
+    TopicConfig(
+        "message.timestamp.before.max.ms", LONG, _NEVER, _long_at_least(0),
+        "With CreateTime: reject batches whose timestamp is further in the past than this.",
+        _log("message.timestamp.before.max.ms"),
+    ),
+    TopicConfig(
+        "message.timestamp.after.max.ms", LONG, "3600000", _long_at_least(0),
+        "With CreateTime: reject batches whose timestamp is further in the future than this.",
+        _log("message.timestamp.after.max.ms"),
+    ),
+    TopicConfig(
+        "compression.type", STRING, "producer",
         _one_of("producer", "uncompressed", "none", "gzip", "snappy", "lz4", "zstd"),
-        "compression.type",
-        "producer",
+        "Codec batches are stored with: producer keeps the producer's; any other "
+        "value recompresses batches that arrive with a different codec.",
+        (("compression.type", 1),),
     ),
-    "min.insync.replicas": (_int_at_least(1), "min.insync.replicas", "1"),
-    "flush.ms": (_int_at_least(0), None, _NEVER),
-    "flush.messages": (_int_at_least(1), "log.flush.interval.messages", _NEVER),
-    "unclean.leader.election.enable": (_boolean, "unclean.leader.election.enable", "false"),
-    "write.caching": (_boolean, None, "false"),
-    "acks.min": (_one_of("0", "1", "all", "-1"), None, "0"),
-}
+    TopicConfig(
+        "compression.gzip.level", INT, "-1", _integer(-1, 9),
+        "gzip level used when the broker recompresses (-1: the codec's default).",
+        (("compression.gzip.level", 1),),
+    ),
+    TopicConfig(
+        "compression.lz4.level", INT, "9", _integer(1, 17),
+        "lz4 level used when the broker recompresses.",
+        (("compression.lz4.level", 1),),
+    ),
+    TopicConfig(
+        "compression.zstd.level", INT, "3", _integer(-131072, 22),
+        "zstd level used when the broker recompresses.",
+        (("compression.zstd.level", 1),),
+    ),
+    TopicConfig(
+        "min.insync.replicas", INT, "1", _int_at_least(1),
+        "Replicas that must be in sync for an acks=all produce to be accepted; "
+        "fewer fails it with NOT_ENOUGH_REPLICAS.",
+        (("min.insync.replicas", 1),),
+    ),
+    TopicConfig(
+        "flush.ms", LONG, _NEVER, _long_at_least(0),
+        "fsync a partition's log at least this often (checked by the broker's "
+        "housekeeping, every few seconds).",
+        (("log.flush.interval.ms", 1),),
+    ),
+    TopicConfig(
+        "flush.messages", LONG, _NEVER, _long_at_least(1),
+        "fsync a partition's log after this many appended messages.",
+        (("log.flush.interval.messages", 1),),
+    ),
+    TopicConfig(
+        "unclean.leader.election.enable", BOOLEAN, "false", _boolean,
+        "Let a replica that is not in sync become leader when none in sync is left "
+        "(stored; takes effect once partitions are replicated).",
+        (("unclean.leader.election.enable", 1),),
+    ),
+    TopicConfig(
+        "write.caching", BOOLEAN, "false", _boolean,
+        "false: acks=all is answered after the batch is fsynced. true: after it is "
+        "appended; fsync follows flush.ms / flush.messages.",
+    ),
+    TopicConfig(
+        "acks.min", STRING, "0", _one_of("0", "1", "all", "-1"),
+        "The weakest acks the broker honours for this topic: a produce with weaker "
+        "acks is treated as this level (all: waits as acks=all does).",
+    ),
+    # Accepted so that existing tooling can create topics with them; no effect.
+    TopicConfig("segment.jitter.ms", LONG, "0", _long_at_least(0), "Not used by this broker.",
+                (("log.roll.jitter.ms", 1), ("log.roll.jitter.hours", _HOUR)), acted_on=False),
+    TopicConfig("file.delete.delay.ms", LONG, "60000", _long_at_least(0),
+                "Not used: deleted segments are removed at once.",
+                (("log.segment.delete.delay.ms", 1),), acted_on=False),
+    TopicConfig("preallocate", BOOLEAN, "false", _boolean, "Not used by this broker.",
+                _log("preallocate"), acted_on=False),
+    TopicConfig("delete.retention.ms", LONG, "86400000", _long_at_least(0),
+                "Compaction setting; not used until compaction exists.",
+                (("log.cleaner.delete.retention.ms", 1),), acted_on=False),
+    TopicConfig("min.compaction.lag.ms", LONG, "0", _long_at_least(0),
+                "Compaction setting; not used until compaction exists.",
+                (("log.cleaner.min.compaction.lag.ms", 1),), acted_on=False),
+    TopicConfig("max.compaction.lag.ms", LONG, _NEVER, _long_at_least(1),
+                "Compaction setting; not used until compaction exists.",
+                (("log.cleaner.max.compaction.lag.ms", 1),), acted_on=False),
+    TopicConfig("min.cleanable.dirty.ratio", DOUBLE, "0.5", _ratio,
+                "Compaction setting; not used until compaction exists.",
+                (("log.cleaner.min.cleanable.ratio", 1),), acted_on=False),
+    TopicConfig("remote.storage.enable", BOOLEAN, "false", _false_only,
+                "Tiered storage is not supported; only false is accepted.", acted_on=False),
+    TopicConfig("local.retention.ms", LONG, "-2", _long_at_least(-2),
+                "Tiered storage setting; not used.", _log("local.retention.ms"), acted_on=False),
+    TopicConfig("local.retention.bytes", LONG, "-2", _long_at_least(-2),
+                "Tiered storage setting; not used.", _log("local.retention.bytes"), acted_on=False),
+    TopicConfig("leader.replication.throttled.replicas", LIST, "", _throttled_replicas,
+                "Replication throttling; not used.", acted_on=False),
+    TopicConfig("follower.replication.throttled.replicas", LIST, "", _throttled_replicas,
+                "Replication throttling; not used.", acted_on=False),
+]  # fmt: skip
+TOPIC_CONFIGS: dict[str, TopicConfig] = {c.name: c for c in _CONFIGS}
+
+
+# -- validation ----------------------------------------------------------------------
+
+
+def check_value(key: str, value: str) -> str | None:
+    """Why ``value`` is not valid for topic config ``key``, or None."""
+    config = TOPIC_CONFIGS.get(key)
+    if config is None:
+        return f"Unknown topic config name: {key}"
+    problem = config.check(value)
+    if problem:
+        return f"Invalid value {value!r} for configuration {key}: {problem}"
+    return None
 
 
 def validate(configs: Mapping[str, str | None]) -> str | None:
@@ -76,27 +323,189 @@ def validate(configs: Mapping[str, str | None]) -> str | None:
             return f"Unknown topic config name: {key}"
         if value is None:
             continue
-        problem = TOPIC_CONFIGS[key][0](value)
+        problem = check_value(key, value)
         if problem:
-            return f"Invalid value {value} for configuration {key}: {problem}"
+            return problem
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class AlterOutcome:
+    """The configs a topic would have after an alteration, or why it cannot."""
+
+    configs: dict[str, str]
+    error: ErrorCode = ErrorCode.NONE
+    message: str | None = None
+
+
+def alter(
+    current: Mapping[str, str],
+    changes: Sequence[tuple[str, int, str | None]],
+    *,
+    incremental: bool,
+) -> AlterOutcome:
+    """Apply (key, operation, value) changes to a topic's own configs.
+
+    ``incremental`` (IncrementalAlterConfigs): SET, DELETE, APPEND and SUBTRACT
+    apply to the named keys; the rest stay. Otherwise (AlterConfigs) the
+    request replaces the whole set: keys it does not name revert to defaults.
+    """
+    seen: set[str] = set()
+    for key, _op, _value in changes:
+        if key in seen:
+            return AlterOutcome({}, ErrorCode.INVALID_REQUEST, f"Duplicate config key {key}")
+        seen.add(key)
+    result = dict(current) if incremental else {}
+    for key, op, value in changes:
+        config = TOPIC_CONFIGS.get(key)
+        if config is None:
+            return AlterOutcome({}, ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {key}")
+        if op == DELETE:
+            result.pop(key, None)
+            continue
+        if op not in (SET, APPEND, SUBTRACT):
+            return AlterOutcome({}, ErrorCode.INVALID_REQUEST, f"Unknown config operation {op}")
+        if value is None:
+            if not incremental:
+                continue  # AlterConfigs: a null value resets the key
+            return AlterOutcome(
+                {}, ErrorCode.INVALID_REQUEST, f"Null value not supported for {key}"
+            )
+        if op == SET:
+            result[key] = value
+            continue
+        if config.type != LIST:
+            name = "APPEND" if op == APPEND else "SUBTRACT"
+            return AlterOutcome(
+                {},
+                ErrorCode.INVALID_CONFIG,
+                f"Config {key} is not a list: {name} applies only to list configs",
+            )
+        base = current.get(key)
+        items = split_list(base if base is not None else (config.default or ""))
+        given = split_list(value)
+        if op == APPEND:
+            items += [v for v in given if v not in items]
+        else:
+            items = [v for v in items if v not in given]
+        result[key] = ",".join(items)
+    for key, value in result.items():
+        problem = check_value(key, value)
+        if problem:
+            return AlterOutcome({}, ErrorCode.INVALID_CONFIG, problem)
+    return AlterOutcome(result)
+
+
+# -- broker defaults -------------------------------------------------------------------
+
+
+def broker_property(name: str, broker: Mapping[str, Any]) -> tuple[str | None, int]:
+    """A broker property's value as text and its ConfigSource: STATIC_BROKER_CONFIG
+    when it differs from the built-in default, else DEFAULT_CONFIG."""
+    value = broker.get(name)
+    if value is None:
+        return None, DEFAULT_CONFIG
+    text = _text(value)
+    key = BROKER_KEYS.get(name)
+    if key is not None and key.default is not None:
+        try:
+            default = key.parse(key.default)
+        except ValueError:
+            default = None
+        if default == value:
+            return text, DEFAULT_CONFIG
+    return text, STATIC_BROKER_CONFIG
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _from_synonyms(key: str, broker: Mapping[str, Any]) -> tuple[str, int] | None:
+    for prop, factor in TOPIC_CONFIGS[key].synonyms:
+        value = broker.get(prop)
+        if value is None:
+            continue
+        text, source = broker_property(prop, broker)
+        assert text is not None
+        if factor != 1:
+            text = str(int(text) * factor)
+        return text, source
     return None
 
 
 def broker_default(key: str, broker: Mapping[str, Any]) -> str:
     """The default a topic gets for ``key`` from the broker's properties."""
-    _check, prop, builtin = TOPIC_CONFIGS[key]
-    if key == "retention.ms":
-        return str(broker.get("retention_ms", builtin))
-    if key == "segment.ms":
-        return str(broker.get("segment_ms", builtin))
-    if key == "flush.ms" and broker.get("log.flush.interval.ms") is not None:
-        return str(broker["log.flush.interval.ms"])
-    if prop is not None and broker.get(prop) is not None:
-        value = broker[prop]
-        return str(value).lower() if isinstance(value, bool) else str(value)
-    return builtin
+    if key == "retention.ms" and "retention_ms" in broker:
+        return str(broker["retention_ms"])
+    if key == "segment.ms" and "segment_ms" in broker:
+        return str(broker["segment_ms"])
+    found = _from_synonyms(key, broker)
+    if found is not None:
+        return found[0]
+    return TOPIC_CONFIGS[key].default or ""
 
 
 def effective(topic: Mapping[str, str], broker: Mapping[str, Any]) -> dict[str, str]:
     """Every topic config's value for a topic: its own, else the broker default."""
     return {key: topic.get(key, broker_default(key, broker)) for key in TOPIC_CONFIGS}
+
+
+# -- describing ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Synonym:
+    name: str
+    value: str | None
+    source: int
+
+
+@dataclass(frozen=True, slots=True)
+class DescribedConfig:
+    """One entry of a DescribeConfigs result."""
+
+    name: str
+    value: str | None
+    source: int
+    type: int
+    doc: str
+    read_only: bool = False
+    sensitive: bool = False
+    synonyms: tuple[Synonym, ...] = ()
+
+
+def describe_topic(
+    own: Mapping[str, str], broker: Mapping[str, Any], keys: Collection[str] | None = None
+) -> list[DescribedConfig]:
+    """A topic's configs (all of them, or those in ``keys``) with their sources
+    and synonyms in priority order: the topic's own value, then each broker
+    synonym the broker has a value for, then the built-in default."""
+    out = []
+    for config in _CONFIGS:
+        if keys is not None and config.name not in keys:
+            continue
+        synonyms: list[Synonym] = []
+        if config.name in own:
+            synonyms.append(Synonym(config.name, own[config.name], DYNAMIC_TOPIC_CONFIG))
+        for prop, _factor in config.synonyms:
+            text, source = broker_property(prop, broker)
+            if text is not None:
+                synonyms.append(Synonym(prop, text, source))
+        value: str | None
+        if config.name in own:
+            value, source = own[config.name], DYNAMIC_TOPIC_CONFIG
+        else:
+            found = _from_synonyms(config.name, broker)
+            value, source = found if found is not None else (config.default, DEFAULT_CONFIG)
+            if not synonyms:
+                synonyms.append(Synonym(config.name, config.default, DEFAULT_CONFIG))
+        out.append(
+            DescribedConfig(config.name, value, source, config.type, config.doc, False, False,
+                            tuple(synonyms))
+        )  # fmt: skip
+    return out
