@@ -44,19 +44,19 @@ The protocol is KRaft's (KIP-595, KIP-853, KIP-996):
   the voter set) fetch but never vote or stand for election.
 
 Roles are swapped step functions (``self._step_role``), not subclasses.
-Fetch, FetchSnapshot and high-watermark logic live in ``replication.py``.
+Vote, BeginQuorumEpoch and EndQuorumEpoch handling live in
+``election.py``; Fetch, FetchSnapshot and the high watermark in ``replication.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from broker.raft import replication
+from broker.raft import election, replication
 from broker.raft.control import VoterHistory, decode_voters, encode_leader_change, encode_voters
 from broker.raft.log import RaftLog, Snapshot
 from broker.raft.messages import (
     DUPLICATE_VOTER,
-    FENCED_LEADER_EPOCH,
     INVALID_REQUEST,
     NO_LEADER,
     NONE,
@@ -140,7 +140,7 @@ class RaftNode:
             self.deadline = self.config.fetch_timeout
         else:
             self.leader_resigned = self.leader_id == node_id
-            self._reset_election_timer()
+            self.reset_election_timer()
 
     # ----------------------------------------------------------------- queries
 
@@ -202,11 +202,11 @@ class RaftNode:
             raise ValueError(f"envelope for {env.destination} stepped into {self.node_id}")
         msg = env.message
         if isinstance(msg, VoteRequest):
-            self._on_vote_request(env, msg)
+            election.on_vote_request(self, env, msg)
         elif isinstance(msg, BeginQuorumEpochRequest):
-            self._on_begin_quorum_epoch(env, msg)
+            election.on_begin_quorum_epoch(self, env, msg)
         elif isinstance(msg, EndQuorumEpochRequest):
-            self._on_end_quorum_epoch(env, msg)
+            election.on_end_quorum_epoch(self, env, msg)
         elif isinstance(msg, (FetchRequest, FetchSnapshotRequest)) and self.role is not Role.LEADER:
             replication.reply_not_leader(self, env, msg)
         elif isinstance(msg, (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse)):
@@ -335,21 +335,21 @@ class RaftNode:
         self.fetch_inflight = None
         self.granted = set()
 
-    def _set_election(self, epoch: int, leader_id: int | None, voted_for: int | None) -> None:
+    def set_election(self, epoch: int, leader_id: int | None, voted_for: int | None) -> None:
         if (epoch, leader_id, voted_for) != (self.epoch, self.leader_id, self.voted_for):
             self.epoch, self.leader_id, self.voted_for = epoch, leader_id, voted_for
             self.state_dirty = True
 
-    def _reset_election_timer(self) -> None:
+    def reset_election_timer(self) -> None:
         timeout = self.config.election_timeout
         self.deadline = self.now + timeout + self._rng.randrange(timeout)
 
     def become_unattached(self, epoch: int) -> None:
         """Move to a newer epoch with no leader and no vote yet."""
-        self._set_election(epoch, None, None)
+        self.set_election(epoch, None, None)
         self.leader_resigned = False
         self._enter(Role.UNATTACHED, self._step_unattached)
-        self._reset_election_timer()
+        self.reset_election_timer()
 
     def forget_leader(self, resigned: bool) -> None:
         """Stay in this epoch without a leader.  The persisted leader id and
@@ -357,11 +357,11 @@ class RaftNode:
         the epoch."""
         self.leader_resigned = self.leader_resigned or resigned
         self._enter(Role.UNATTACHED, self._step_unattached)
-        self._reset_election_timer()
+        self.reset_election_timer()
 
     def become_follower(self, epoch: int, leader_id: int) -> None:
         voted = self.voted_for if epoch == self.epoch else None
-        self._set_election(epoch, leader_id, voted)
+        self.set_election(epoch, leader_id, voted)
         self.leader_resigned = False
         self._enter(Role.FOLLOWER, self._step_follower)
         self.deadline = self.now + self.config.fetch_timeout
@@ -372,14 +372,14 @@ class RaftNode:
             self.become_candidate()
             return
         self._enter(Role.PROSPECTIVE, self._step_candidate)
-        self._reset_election_timer()
+        self.reset_election_timer()
         self._request_votes(pre_vote=True)
 
     def become_candidate(self) -> None:
-        self._set_election(self.epoch + 1, None, self.node_id)
+        self.set_election(self.epoch + 1, None, self.node_id)
         self.leader_resigned = False
         self._enter(Role.CANDIDATE, self._step_candidate)
-        self._reset_election_timer()
+        self.reset_election_timer()
         self._request_votes(pre_vote=False)
 
     def _request_votes(self, pre_vote: bool) -> None:
@@ -417,7 +417,7 @@ class RaftNode:
             self.become_leader()
 
     def become_leader(self) -> None:
-        self._set_election(self.epoch, self.node_id, self.voted_for)
+        self.set_election(self.epoch, self.node_id, self.voted_for)
         self.leader_resigned = False
         self._enter(Role.LEADER, self._step_leader)
         start = self.log.end_offset
@@ -450,7 +450,7 @@ class RaftNode:
             self.send(voter, request)
         self.leader_resigned = True
         self._enter(Role.RESIGNED, self._step_resigned)
-        self._reset_election_timer()
+        self.reset_election_timer()
 
     def observe(self, epoch: int, leader_id: int) -> bool:
         """Learn of an epoch or leader from a peer; True if the role changed."""
@@ -471,80 +471,6 @@ class RaftNode:
             self.become_follower(epoch, leader)
             return True
         return False
-
-    # ----------------------------------------------------- step: every role
-
-    def _log_is_up_to_date(self, req: VoteRequest) -> bool:
-        """Raft paper section 5.4.1: compare last epochs, then end offsets."""
-        mine = (self.log.last_epoch, self.log.end_offset)
-        return (req.last_offset_epoch, req.last_offset) >= mine
-
-    def _on_vote_request(self, env: Envelope, req: VoteRequest) -> None:
-        granted = False
-        if req.pre_vote:
-            # KIP-996: no state change; refuse while we follow a live leader.
-            granted = (
-                req.candidate_epoch > self.epoch
-                and self.role not in (Role.LEADER, Role.FOLLOWER)
-                and self._log_is_up_to_date(req)
-            )
-        else:
-            if req.candidate_epoch > self.epoch:
-                self.become_unattached(req.candidate_epoch)
-            if (
-                req.candidate_epoch == self.epoch
-                and self._log_is_up_to_date(req)
-                and (
-                    self.voted_for == req.candidate_id
-                    or (self.voted_for is None and self.leader_id is None)
-                )
-            ):
-                granted = True
-                self._set_election(self.epoch, self.leader_id, req.candidate_id)
-                self._reset_election_timer()
-        leader = self.advertised_leader()
-        self.reply(
-            env,
-            VoteResponse(NONE, NO_LEADER if leader is None else leader, self.epoch, granted),
-        )
-
-    def _on_begin_quorum_epoch(self, env: Envelope, req: BeginQuorumEpochRequest) -> None:
-        error = NONE
-        if req.leader_epoch < self.epoch:
-            error = FENCED_LEADER_EPOCH
-        else:
-            self.observe(req.leader_epoch, req.leader_id)
-        leader = self.advertised_leader()
-        self.reply(
-            env,
-            BeginQuorumEpochResponse(error, NO_LEADER if leader is None else leader, self.epoch),
-        )
-
-    def _on_end_quorum_epoch(self, env: Envelope, req: EndQuorumEpochRequest) -> None:
-        error = NONE
-        if req.leader_epoch < self.epoch:
-            error = FENCED_LEADER_EPOCH
-        else:
-            if req.leader_epoch > self.epoch:
-                self.become_unattached(req.leader_epoch)
-            elif req.leader_id == self.leader_id and self.role in (
-                Role.FOLLOWER,
-                Role.UNATTACHED,
-                Role.PROSPECTIVE,
-            ):
-                self.forget_leader(resigned=True)
-            if self.role is Role.UNATTACHED and self.may_campaign:
-                successors = req.preferred_successors
-                if successors[:1] == (self.node_id,):
-                    self.become_candidate()
-                elif self.node_id in successors:
-                    rank = successors.index(self.node_id)
-                    self.deadline = self.now + rank * max(1, self.config.election_timeout // 2)
-        leader = self.advertised_leader()
-        self.reply(
-            env,
-            EndQuorumEpochResponse(error, NO_LEADER if leader is None else leader, self.epoch),
-        )
 
     # ------------------------------------------------- step: per-role tables
 
