@@ -67,7 +67,7 @@ def _record(msg: confluent_kafka.Message) -> Record:
 
 class ConfluentKafkaClient(Client):
     def version(self) -> str:
-        return f"{confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]})"
+        return f"{confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]})"
 
     def produce(
         self,

@@ -135,7 +135,8 @@ const ops = {
         const want = req.counts[partitionText]
         const records = []
         let offset = BigInt(startOffset)
-        while (records.length < want && Date.now() < deadline) {
+        let atEnd = false
+        while (records.length < want && !atEnd && Date.now() < deadline) {
           const leaders = cluster.findLeaderForPartitions(req.topic, [partition])
           const nodeId = Object.keys(leaders)[0]
           const broker = await cluster.findBroker({ nodeId })
@@ -168,6 +169,8 @@ const ops = {
               if (!batch.isEmptyIncludingFiltered()) {
                 offset = BigInt(batch.lastOffset()) + 1n
               }
+              // stopAtEnd: nothing more to read once we reach the high watermark.
+              atEnd = Boolean(req.stopAtEnd) && offset >= BigInt(partitionData.highWatermark)
             }
           }
         }

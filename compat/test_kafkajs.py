@@ -1,0 +1,198 @@
+"""KafkaJS against the broker, through ``compat/node/kafkajs_client.js`` (JSON in, JSON out).
+
+Each adapter call is one node process running one KafkaJS operation (see the
+script's header). KafkaJS has no public assign()/seek() outside consumer
+groups, so reading goes through the Cluster/Broker/Batch layer its consumer
+is built on. Snappy, LZ4 and ZSTD need codec packages KafkaJS does not ship
+(kafkajs-snappy, kafkajs-lz4, @kafkajs/zstd), which the pinned
+``compat/node/package.json`` does not install.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from compat import tools
+from compat.suite import (
+    OP_TIMEOUT_S,
+    Acks,
+    Client,
+    ClientError,
+    ClientSuite,
+    ClusterView,
+    Message,
+    Record,
+)
+
+SCRIPT = tools.NODE_DIR / "kafkajs_client.js"
+_ACKS = {"0": 0, "1": 1, "all": -1}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
+
+
+def _call(bootstrap: str, op: str, timeout_s: float = OP_TIMEOUT_S + 10, **args: Any) -> Any:
+    node = tools.require_tool("node", tools.node_path())
+    tools.require_tool("kafkajs", tools.kafkajs_dir())
+    request = json.dumps({"op": op, "brokers": [bootstrap], **args})
+    done = subprocess.run(
+        [node, str(SCRIPT)],
+        input=request.encode(),
+        capture_output=True,
+        cwd=tools.NODE_DIR,
+        timeout=timeout_s,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"node {SCRIPT.name} {op} exited {done.returncode}: {done.stderr.decode()}"
+        )
+    response: dict[str, Any] = json.loads(done.stdout)
+    if "error" in response:
+        error = response["error"]
+        raise ClientError(error.get("type"), f"{error.get('name')}: {error.get('message')}")
+    return response["ok"]
+
+
+class KafkaJSClient(Client):
+    # fetchTopicOffsetsByTimestamp answers the latest offset, not "none", past the end.
+    past_end_offset = "latest"
+
+    def version(self) -> str:
+        found = tools.kafkajs_dir()
+        if found is None:
+            return "(not installed)"
+        return str(json.loads((found / "package.json").read_text())["version"])
+
+    def produce(
+        self,
+        bootstrap: str,
+        topic: str,
+        messages: Sequence[Message],
+        *,
+        codec: str = "none",
+        acks: Acks = "all",
+        idempotent: bool = False,
+    ) -> list[int | None]:
+        offsets = _call(
+            bootstrap,
+            "produce",
+            topic=topic,
+            acks=_ACKS[acks],
+            compression=codec,
+            idempotent=idempotent,
+            messages=[
+                {
+                    "partition": m.partition,
+                    "key": _b64(m.key),
+                    "value": _b64(m.value),
+                    "headers": [[name, _b64(value)] for name, value in m.headers],
+                    "timestamp": m.timestamp_ms,
+                }
+                for m in messages
+            ],
+        )
+        return [None if off is None else int(off) for off in offsets]
+
+    def fetch(
+        self,
+        bootstrap: str,
+        topic: str,
+        start: Mapping[int, int],
+        counts: Mapping[int, int],
+        *,
+        stop_at_end: bool = False,
+        timeout_s: float = OP_TIMEOUT_S,
+    ) -> dict[int, list[Record]]:
+        got = _call(
+            bootstrap,
+            "fetch",
+            timeout_s=timeout_s + 10,
+            topic=topic,
+            offsets={str(p): str(off) for p, off in start.items()},
+            counts={str(p): n for p, n in counts.items()},
+            stopAtEnd=stop_at_end,
+            timeoutMs=int(timeout_s * 1000),
+        )
+        return {
+            int(p): [
+                Record(
+                    int(p),
+                    int(r["offset"]),
+                    _unb64(r["key"]),
+                    _unb64(r["value"]),
+                    tuple((name, base64.b64decode(value)) for name, value in r["headers"]),
+                    int(r["timestamp"]),
+                )
+                for r in records
+            ]
+            for p, records in got.items()
+        }
+
+    def list_offsets(
+        self, bootstrap: str, topic: str, partitions: Sequence[int]
+    ) -> dict[int, tuple[int, int]]:
+        found = _call(bootstrap, "list_offsets", topic=topic)
+        by_partition = {int(o["partition"]): (int(o["low"]), int(o["high"])) for o in found}
+        return {p: by_partition[p] for p in partitions}
+
+    def offsets_for_times(
+        self, bootstrap: str, topic: str, timestamps: Mapping[int, int]
+    ) -> dict[int, int | None]:
+        # One timestamp for all partitions per call in KafkaJS: one call per
+        # distinct timestamp.
+        out: dict[int, int | None] = {}
+        for ts in sorted(set(timestamps.values())):
+            found = _call(bootstrap, "offsets_by_time", topic=topic, timestamp=str(ts))
+            for entry in found:
+                p = int(entry["partition"])
+                if timestamps.get(p) == ts:
+                    offset = int(entry["offset"])
+                    out[p] = None if offset < 0 else offset
+        return out
+
+    def cluster_view(self, bootstrap: str, topic: str) -> ClusterView:
+        found = _call(bootstrap, "metadata", topic=topic)
+        return ClusterView(
+            brokers=frozenset((b["nodeId"], b["host"], b["port"]) for b in found["brokers"]),
+            leaders={p["partition"]: p["leader"] for p in found["partitions"]},
+        )
+
+    def create_topic(self, bootstrap: str, topic: str, partitions: int) -> None:
+        created = _call(
+            bootstrap, "create_topics", topics=[{"topic": topic, "partitions": partitions}]
+        )
+        if created is False:  # KafkaJS's answer to TOPIC_ALREADY_EXISTS
+            raise ClientError("TOPIC_ALREADY_EXISTS", "createTopics resolved to false")
+
+    def delete_topic(self, bootstrap: str, topic: str) -> None:
+        # KafkaJS retries UNKNOWN_TOPIC_OR_PARTITION; one retry is enough to see it.
+        _call(bootstrap, "delete_topics", topics=[topic], retries=1)
+
+    def list_topics(self, bootstrap: str) -> set[str]:
+        return set(_call(bootstrap, "list_topics"))
+
+
+class TestKafkaJS(ClientSuite):
+    CLIENT = "kafkajs"
+    client: ClassVar[Client] = KafkaJSClient()
+    UNSUPPORTED: ClassVar[Mapping[str, str]] = {
+        f"produce-{codec}": (
+            f"KafkaJS ships only gzip; {codec} needs the {package} codec package, "
+            "not in compat/node/package.json"
+        )
+        for codec, package in (
+            ("snappy", "kafkajs-snappy"),
+            ("lz4", "kafkajs-lz4"),
+            ("zstd", "@kafkajs/zstd"),
+        )
+    }

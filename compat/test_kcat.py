@@ -1,0 +1,215 @@
+"""kcat (librdkafka's command line client) against the broker, through subprocesses.
+
+What kcat can express shapes the data: one ``-H`` header set and one ``-p``
+partition per run (so one run per partition), text records split on newline
+and tab (``-K``), and no way to choose a record's timestamp or learn its
+offset on produce: the suite checks timestamps against the produce window and
+offsets only for order. Reading is ``-C -p P -o OFFSET -c COUNT [-e] -J``;
+offset lookups are query mode, ``-Q -t TOPIC:PARTITION:TIMESTAMP`` (with
+Kafka's -2/-1 for earliest/latest).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from compat import tools
+from compat.suite import (
+    OP_TIMEOUT_S,
+    Acks,
+    Client,
+    ClientError,
+    ClientSuite,
+    ClusterView,
+    Message,
+    Record,
+    by_partition,
+)
+
+_QUERY_LINE = re.compile(r"^(?P<topic>\S+) \[(?P<partition>\d+)\] offset (?P<offset>-?\d+)$")
+
+
+def _kcat() -> str:
+    return tools.require_tool("kcat", tools.kcat_path())
+
+
+def _run(
+    bootstrap: str, args: Sequence[str], *, stdin: bytes = b"", timeout_s: float = OP_TIMEOUT_S
+) -> subprocess.CompletedProcess[bytes]:
+    cmd = [
+        _kcat(),
+        "-b",
+        bootstrap,
+        "-m",
+        "10",  # metadata timeout, seconds
+        "-X",
+        "client.id=compat-kcat",
+        "-X",
+        "socket.timeout.ms=10000",
+        *args,
+    ]
+    done = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout_s, check=False)
+    if done.returncode != 0:
+        raise ClientError(None, f"{' '.join(cmd)} exited {done.returncode}: {done.stderr.decode()}")
+    return done
+
+
+def _text(data: bytes) -> str:
+    text = data.decode("ascii")
+    assert "\t" not in text and "\n" not in text, f"kcat cannot send {data!r} as one field"
+    return text
+
+
+def _json_record(line: str) -> Record:
+    doc: dict[str, Any] = json.loads(line)
+    flat: list[str] = doc.get("headers") or []
+    return Record(
+        partition=doc["partition"],
+        offset=doc["offset"],
+        key=None if doc.get("key") is None else doc["key"].encode(),
+        value=None if doc.get("payload") is None else doc["payload"].encode(),
+        headers=tuple((flat[i], flat[i + 1].encode()) for i in range(0, len(flat), 2)),
+        timestamp_ms=doc["ts"],
+    )
+
+
+class KcatClient(Client):
+    sets_timestamps = False
+    per_message_headers = False
+    binary_safe = False
+    reports_offsets = False
+
+    def version(self) -> str:
+        path = tools.kcat_path()
+        if path is None:
+            return "(not installed)"
+        out = subprocess.run(
+            [path, "-V"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        found = re.search(r"Version (\S+) .*librdkafka (\S+)", out)
+        return f"{found[1]} (librdkafka {found[2]})" if found else out.strip()
+
+    def produce(
+        self,
+        bootstrap: str,
+        topic: str,
+        messages: Sequence[Message],
+        *,
+        codec: str = "none",
+        acks: Acks = "all",
+        idempotent: bool = False,
+    ) -> list[int | None]:
+        for partition, batch in sorted(by_partition(messages).items()):
+            headers = {m.headers for m in batch}
+            assert len(headers) == 1, "kcat sends one header set per run"
+            args = ["-P", "-t", topic, "-p", str(partition), "-K", "\t"]
+            for name, value in batch[0].headers:
+                args += ["-H", f"{name}={_text(value)}"]
+            args += [
+                "-X",
+                f"compression.codec={codec}",
+                "-X",
+                f"acks={acks}",
+                "-X",
+                f"enable.idempotence={str(idempotent).lower()}",
+                "-X",
+                "linger.ms=5",
+                "-X",
+                f"message.timeout.ms={int(OP_TIMEOUT_S * 1000) - 5000}",
+            ]
+            lines = "".join(f"{_text(m.key)}\t{_text(m.value)}\n" for m in batch)
+            done = _run(bootstrap, args, stdin=lines.encode())
+            # kcat exits 0 only when every message was delivered; belt and braces:
+            assert b"Delivery failed" not in done.stderr, done.stderr.decode()
+        return [None] * len(messages)  # kcat does not report offsets
+
+    def fetch(
+        self,
+        bootstrap: str,
+        topic: str,
+        start: Mapping[int, int],
+        counts: Mapping[int, int],
+        *,
+        stop_at_end: bool = False,
+        timeout_s: float = OP_TIMEOUT_S,
+    ) -> dict[int, list[Record]]:
+        out: dict[int, list[Record]] = {}
+        for partition, offset in start.items():
+            args = ["-C", "-t", topic, "-p", str(partition), "-o", str(offset)]
+            args += ["-c", str(counts[partition]), "-J", "-q", "-X", "fetch.wait.max.ms=200"]
+            if stop_at_end:
+                args.append("-e")
+            try:
+                stdout = _run(bootstrap, args, timeout_s=timeout_s).stdout
+            except subprocess.TimeoutExpired as exc:
+                # Fewer records than asked for: keep what was read; the suite's
+                # checks report what is missing.
+                stdout = exc.stdout or b""
+            out[partition] = [_json_record(line) for line in stdout.decode().splitlines() if line]
+        return out
+
+    def _query(self, bootstrap: str, topic: str, timestamps: Mapping[int, int]) -> dict[int, int]:
+        args = ["-Q"]
+        for partition, ts in timestamps.items():
+            args += ["-t", f"{topic}:{partition}:{ts}"]
+        found: dict[int, int] = {}
+        for line in _run(bootstrap, args).stdout.decode().splitlines():
+            match = _QUERY_LINE.match(line.strip())
+            if match and match["topic"] == topic:
+                found[int(match["partition"])] = int(match["offset"])
+        assert set(found) == set(timestamps), f"kcat -Q answered for {sorted(found)}"
+        return found
+
+    def list_offsets(
+        self, bootstrap: str, topic: str, partitions: Sequence[int]
+    ) -> dict[int, tuple[int, int]]:
+        earliest = self._query(bootstrap, topic, dict.fromkeys(partitions, -2))
+        latest = self._query(bootstrap, topic, dict.fromkeys(partitions, -1))
+        return {p: (earliest[p], latest[p]) for p in partitions}
+
+    def offsets_for_times(
+        self, bootstrap: str, topic: str, timestamps: Mapping[int, int]
+    ) -> dict[int, int | None]:
+        found = self._query(bootstrap, topic, timestamps)
+        return {p: (None if offset < 0 else offset) for p, offset in found.items()}
+
+    def _metadata(self, bootstrap: str, topic: str | None) -> dict[str, Any]:
+        args = ["-L", "-J"] + (["-t", topic] if topic else [])
+        doc: dict[str, Any] = json.loads(_run(bootstrap, args).stdout)
+        return doc
+
+    def cluster_view(self, bootstrap: str, topic: str) -> ClusterView:
+        doc = self._metadata(bootstrap, topic)
+        [described] = [t for t in doc["topics"] if t["topic"] == topic]
+        if described.get("error"):
+            raise ClientError(None, str(described["error"]))
+        brokers = set()
+        for b in doc["brokers"]:
+            host, _, port = b["name"].rpartition(":")
+            brokers.add((b["id"], host, int(port)))
+        return ClusterView(
+            brokers=frozenset(brokers),
+            leaders={p["partition"]: p["leader"] for p in described["partitions"]},
+        )
+
+    def create_topic(self, bootstrap: str, topic: str, partitions: int) -> None:
+        raise NotImplementedError("kcat has no admin operations")
+
+    def delete_topic(self, bootstrap: str, topic: str) -> None:
+        raise NotImplementedError("kcat has no admin operations")
+
+    def list_topics(self, bootstrap: str) -> set[str]:
+        return {t["topic"] for t in self._metadata(bootstrap, None)["topics"]}
+
+
+class TestKcat(ClientSuite):
+    CLIENT = "kcat"
+    client: ClassVar[Client] = KcatClient()
+    UNSUPPORTED: ClassVar[Mapping[str, str]] = {
+        "admin-create-topics": "kcat has no admin mode: it cannot create topics",
+        "admin-delete-topics": "kcat has no admin mode: it cannot delete topics",
+    }
