@@ -28,6 +28,7 @@ from broker.api import (
     describe_topic_partitions,
     elect_leaders,
     fetch,
+    find_coordinator,
     incremental_alter_configs,
     init_producer_id,
     list_offsets,
@@ -69,6 +70,7 @@ HANDLERS: list[ModuleType] = [
     list_partition_reassignments,
     elect_leaders,
     describe_producers,
+    find_coordinator,
 ]
 
 
@@ -97,6 +99,15 @@ class Node:
     @property
     def image(self) -> MetadataImage:
         return self.quorum.image
+
+    def advertised_endpoint(self) -> tuple[str, int]:
+        """(host, port) clients reach this node at, as its registration says."""
+        broker = self.image.brokers.get(self.node_id)
+        if broker is not None and broker.endpoints:
+            _name, host, port = broker.endpoints[0]
+            return host, port
+        _name, host, port = self.config.advertised_listeners[0]
+        return host or "localhost", port
 
     async def run(
         self, *, task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED
