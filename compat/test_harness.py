@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from compat.broker_process import BrokerProcess, BrokerStartError
+from compat.broker_process import REPO_ROOT, BrokerProcess, BrokerStartError
+from compat.features import FEATURES
 from compat.matrix import Matrix, render
 from compat.suite import Message, Produced, Record, check_read_back
 
@@ -138,3 +139,9 @@ def test_broker_stop_kill_restart_keep_the_address(tmp_path: Path) -> None:
         assert proc.output_tail().startswith(f"=== start {proc.starts}:")
     finally:
         proc.close()
+
+
+def test_every_feature_is_documented() -> None:
+    docs = (REPO_ROOT / "docs" / "compat.md").read_text()
+    missing = [name for name in FEATURES if f"`{name}`" not in docs]
+    assert not missing, f"features not described in docs/compat.md: {missing}"

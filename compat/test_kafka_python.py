@@ -10,6 +10,7 @@ import kafka
 import kafka.errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from compat import tools
 from compat.suite import (
     OP_TIMEOUT_S,
     Acks,
@@ -54,6 +55,9 @@ class KafkaPythonClient(Client):
         acks: Acks = "all",
         idempotent: bool = False,
     ) -> list[int | None]:
+        if codec == "snappy":
+            # kafka-python compresses snappy only through python-snappy.
+            tools.require_module("snappy")
         producer = KafkaProducer(
             **_common(bootstrap),
             acks="all" if acks == "all" else int(acks),
@@ -218,9 +222,3 @@ class KafkaPythonClient(Client):
 class TestKafkaPython(ClientSuite):
     CLIENT = "kafka-python"
     client: ClassVar[Client] = KafkaPythonClient()
-    UNSUPPORTED: ClassVar[Mapping[str, str]] = {
-        "produce-snappy": (
-            "kafka-python compresses snappy only with the python-snappy package, which is "
-            "not a test dependency (it ignores cramjam, which aiokafka uses)"
-        ),
-    }
