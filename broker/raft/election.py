@@ -4,7 +4,10 @@ Theory of operation
 -------------------
 Voting rules (Raft paper 5.2 and 5.4.1, KIP-595, KIP-996):
 
-* A pre-vote (``pre_vote=True``) changes nothing on the voter.  It is granted
+* A pre-vote (``pre_vote=True``) changes nothing on the voter, save that
+  the candidate's current epoch (``candidate_epoch - 1``) is adopted if it is
+  later than ours (found by the simulator: otherwise a replica left in a later
+  epoch by a lost candidacy is locked out forever).  It is granted
   when the candidate's epoch would be newer than ours, we have no live leader
   (we are neither a Leader nor a Follower whose fetch timer is running), and
   the candidate's log is at least as up to date as ours: a larger last epoch,
@@ -53,7 +56,13 @@ def log_is_up_to_date(node: RaftNode, req: VoteRequest) -> bool:
 def on_vote_request(node: RaftNode, env: Envelope, req: VoteRequest) -> None:
     granted = False
     if req.pre_vote:
-        # KIP-996: no state change; refuse while we follow a live leader.
+        # KIP-996: a pre-vote changes nothing on the voter -- except that the
+        # candidate's *current* epoch (one below the one it asks for) is real:
+        # a replica stuck in a later epoch after a lost candidacy could never
+        # rejoin a leader of an earlier epoch, so the earlier epoch must end.
+        if req.candidate_epoch - 1 > node.epoch:
+            node.become_unattached(req.candidate_epoch - 1)
+        # Refuse while we follow a live leader.
         granted = (
             req.candidate_epoch > node.epoch
             and node.role not in (Role.LEADER, Role.FOLLOWER)

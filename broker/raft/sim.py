@@ -106,9 +106,11 @@ class SimResult:
 
 
 class Simulation:
-    def __init__(self, seed: int, options: SimOptions) -> None:
+    def __init__(self, seed: int, options: SimOptions, skip: frozenset[int] = frozenset()) -> None:
         self.seed = seed
         self.opts = options
+        self.skip = skip
+        self.step_no = 0
         self.rng = SplitMix64(seed)
         n = options.nodes
         self.bootstrap = tuple(range(min(options.voters, n)))
@@ -161,7 +163,7 @@ class Simulation:
         self.cores[i] = None
         self.incarnation[i] += 1
         self.net = [p for p in self.net if p.env.destination != i]
-        self.trace.append(f"crash {i} keep_unflushed={keep} log_end={log.end_offset}")
+        self.log(f"crash {i} keep_unflushed={keep} log_end={log.end_offset}")
 
     def _act(self, i: int, what: str, tag: Packet | None = None) -> None:
         core = self.cores[i]
@@ -174,7 +176,7 @@ class Simulation:
         except RaftInvariantError as exc:
             raise Violation(f"core invariant: {exc}") from exc
         if self.faults and self.rng.random() < self.opts.crash_mid_ready:
-            self.trace.append(f"{what} then crash before ready")
+            self.log(f"{what} then crash before ready")
             self._crash(i)
             return
         self._drain(i, tag)
@@ -204,12 +206,12 @@ class Simulation:
         rng = self.rng
         p = self.opts.targeted
         if voted and rng.random() < p:
-            self.trace.append(f"bounce {i} after voting")
+            self.log(f"bounce {i} after voting")
             self._crash(i)
             self._start(i)
         elif new_leader and rng.random() < p:
             self.group = [1 if j == i else 0 for j in range(len(self.cores))]
-            self.trace.append(f"isolate new leader {i}: {self.group}")
+            self.log(f"isolate new leader {i}: {self.group}")
         elif committed and self.cores[i] is not None and rng.random() < p / 4:
             self._crash(i)
 
@@ -235,7 +237,7 @@ class Simulation:
         if rd.installed_snapshot is not None:
             self.sm[i] = sm = decode_state(rd.installed_snapshot.data)
             self._check_state(i, sm)
-            self.trace.append(f"node {i} installed snapshot {rd.installed_snapshot.snapshot_id}")
+            self.log(f"node {i} installed snapshot {rd.installed_snapshot.snapshot_id}")
         for entry in rd.committed:
             self._apply(i, sm, entry)
 
@@ -302,7 +304,7 @@ class Simulation:
             return
         if self.cores[dst] is None or self.incarnation[dst] != packet.dst_incarnation:
             return
-        self.trace.append(f"deliver {env.source}->{dst} #{env.correlation_id} {env.message}")
+        self.log(f"deliver {env.source}->{dst} #{env.correlation_id} {env.message}")
         self._act(dst, "deliver", packet)
 
     def _alive(self) -> list[int]:
@@ -328,7 +330,7 @@ class Simulation:
         result = core.propose(payload)
         if result.error_code == 0:
             self.proposed.add(payload)
-            self.trace.append(f"propose {payload!r} at {i} -> offset {result.offset}")
+            self.log(f"propose {payload!r} at {i} -> offset {result.offset}")
             self._drain(i)
             return result.offset
         return None
@@ -341,7 +343,7 @@ class Simulation:
             return
         end = start + 1 + self.rng.randrange(core.applied_offset - start)
         core.create_snapshot(end, encode_state(self.sm[i][:end]))
-        self.trace.append(f"snapshot {i} end_offset={end}")
+        self.log(f"snapshot {i} end_offset={end}")
 
     def _change_voters(self) -> None:
         leader = self._leader()
@@ -350,10 +352,10 @@ class Simulation:
         target = self.rng.randrange(self.opts.nodes)
         if target in leader.voters.latest:
             error = leader.remove_voter(target)
-            self.trace.append(f"remove_voter {target} at {leader.node_id} -> {error}")
+            self.log(f"remove_voter {target} at {leader.node_id} -> {error}")
         else:
             error = leader.add_voter(target)
-            self.trace.append(f"add_voter {target} at {leader.node_id} -> {error}")
+            self.log(f"add_voter {target} at {leader.node_id} -> {error}")
         self._drain(leader.node_id)
 
     def _transfer(self) -> None:
@@ -362,7 +364,7 @@ class Simulation:
             return
         target = self.rng.randrange(self.opts.nodes)
         error = leader.transfer_leadership(target)
-        self.trace.append(f"transfer {leader.node_id} -> {target}: {error}")
+        self.log(f"transfer {leader.node_id} -> {target}: {error}")
 
     def step(self) -> None:
         rng = self.rng
@@ -375,7 +377,7 @@ class Simulation:
         elif r < w[1]:
             if alive:
                 i = rng.choice(alive)
-                self.trace.append(f"tick {i}")
+                self.log(f"tick {i}")
                 self._act(i, f"tick {i}")
         elif r < w[2]:
             leader = self._leader()
@@ -390,14 +392,14 @@ class Simulation:
             dead = [i for i, c in enumerate(self.cores) if c is None]
             if dead:
                 i = rng.choice(dead)
-                self.trace.append(f"restart {i}")
+                self.log(f"restart {i}")
                 self._start(i)
         elif r < w[5]:
             self.group = [rng.randrange(2) for _ in self.cores]
-            self.trace.append(f"partition {self.group}")
+            self.log(f"partition {self.group}")
         elif r < w[6]:
             self.group = [0] * len(self.cores)
-            self.trace.append("heal")
+            self.log("heal")
         elif r < w[7]:
             if alive:
                 self._snapshot(rng.choice(alive))
@@ -408,16 +410,30 @@ class Simulation:
 
     # ------------------------------------------------------------------ run
 
-    def run(self) -> SimResult:
+    def log(self, line: str) -> None:
+        self.trace.append(f"{self.step_no:5d} {line}")
+
+    def _seed_step(self, step_no: int) -> None:
+        """Every step draws from its own stream, so that skipping steps (to
+        shrink a failing schedule) leaves the other steps' choices alone."""
+        self.step_no = step_no
+        self.rng = SplitMix64(self.seed * 0x9E3779B1 + step_no * 0x85EBCA77)
+
+    def run(self, liveness: bool = True) -> SimResult:
         violation: str | None = None
         steps = 0
         self.recovery_rounds = -1
         try:
             for steps in range(1, self.opts.steps + 1):
+                if steps in self.skip:
+                    continue
+                self._seed_step(steps)
                 self.step()
                 if steps % 64 == 0:
                     self._check_logs()
-            self._liveness()
+            if liveness:
+                self._seed_step(self.opts.steps + 1)
+                self._liveness()
         except Violation as exc:
             violation = str(exc)
         except Exception as exc:  # a crash of the core is a bug too
@@ -445,7 +461,7 @@ class Simulation:
     def _liveness(self) -> None:
         self.faults = False
         self.group = [0] * len(self.cores)
-        self.trace.append("faults stop")
+        self.log("faults stop")
         for i, core in enumerate(self.cores):
             if core is None:
                 self._start(i)

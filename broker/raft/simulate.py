@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from broker.raft.rng import SplitMix64
 from broker.raft.sim import SimOptions, SimResult, Simulation
@@ -80,6 +81,64 @@ def run_seed(
     return Simulation(seed, options_for_seed(seed, nodes, steps, bug, profile)).run()
 
 
+def violation_kind(violation: str) -> str:
+    """A failure's kind: its words without numbers, up to the first value."""
+    head = violation.split("(")[0]
+    return " ".join(w for w in head.split() if not any(c.isdigit() for c in w))
+
+
+def format_steps(steps: Sequence[int]) -> str:
+    ranges: list[str] = []
+    for step in steps:
+        if ranges and "-" in ranges[-1] and int(ranges[-1].split("-")[1]) == step - 1:
+            ranges[-1] = f"{ranges[-1].split('-')[0]}-{step}"
+        elif ranges and "-" not in ranges[-1] and int(ranges[-1]) == step - 1:
+            ranges[-1] = f"{ranges[-1]}-{step}"
+        else:
+            ranges.append(str(step))
+    return ",".join(ranges)
+
+
+def parse_steps(spec: str) -> list[int]:
+    steps: list[int] = []
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        steps.extend(range(int(first), int(last or first) + 1))
+    return steps
+
+
+def shrink(
+    options: SimOptions, result: SimResult, budget: int = 400
+) -> tuple[list[int], SimResult]:
+    """Delta-debug the schedule: drop chunks of steps while the same kind of
+    violation still happens.  Each step has its own random stream, so the
+    steps that remain choose the same events (a delivery picks the packet at
+    the same index of a possibly different network, so this is a heuristic)."""
+    kind = violation_kind(result.violation or "")
+    kept = list(range(1, result.steps + 1))
+    opts = replace(options, steps=result.steps)
+    best = result
+    chunks = 2
+    while len(kept) >= 2 and budget > 0:
+        size = -(-len(kept) // chunks)
+        for start in range(0, len(kept), size):
+            trial = kept[:start] + kept[start + size :]
+            budget -= 1
+            skip = frozenset(range(1, result.steps + 1)) - set(trial)
+            attempt = Simulation(result.seed, opts, skip).run(liveness=False)
+            if attempt.violation and violation_kind(attempt.violation) == kind:
+                kept, best = trial, attempt
+                chunks = max(chunks - 1, 2)
+                break
+            if budget <= 0:
+                break
+        else:
+            if chunks >= len(kept):
+                break
+            chunks = min(len(kept), chunks * 2)
+    return kept, best
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m broker.raft.simulate")
     parser.add_argument("--seeds", type=int, required=True)
@@ -90,26 +149,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", default="mixed", choices=("mixed", "hostile", "gentle"))
     parser.add_argument("--trace", action="store_true", help="print the whole trace of failures")
     parser.add_argument("--tail", type=int, default=40, help="trace lines shown per failure")
+    parser.add_argument("--no-shrink", action="store_true", help="do not minimise failures")
+    parser.add_argument(
+        "--only-steps", default=None, help="replay only these steps, e.g. 3-17,40 (one seed)"
+    )
     args = parser.parse_args(argv)
     violations = 0
     recovery: list[int] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        result = run_seed(seed, args.nodes, args.steps, args.bug, args.profile)
+        options = options_for_seed(seed, args.nodes, args.steps, args.bug, args.profile)
+        if args.only_steps is not None:
+            only = parse_steps(args.only_steps)
+            options = replace(options, steps=max(only))
+            skip = frozenset(range(1, max(only) + 1)) - set(only)
+            result = Simulation(seed, options, skip).run(liveness=False)
+        else:
+            result = Simulation(seed, options).run()
         if result.violation is None:
             recovery.append(result.recovery_rounds)
             continue
         violations += 1
-        print(f"seed={seed} step={result.steps} VIOLATION: {result.violation}")
-        lines = result.trace if args.trace else result.trace[len(result.trace) - args.tail :]
-        for line in lines:
-            print(f"  {line}")
-        print(
-            f"  replay: python -m broker.raft.simulate --seeds 1 --first-seed {seed}"
+        print(f"seed={seed} step={result.steps} VIOLATION: {result.violation}", flush=True)
+        replay = (
+            f"python -m broker.raft.simulate --seeds 1 --first-seed {seed}"
             + (f" --nodes {args.nodes}" if args.nodes is not None else "")
+            + (f" --steps {args.steps}" if args.steps != 1500 else "")
             + (f" --bug {args.bug}" if args.bug else "")
             + (f" --profile {args.profile}" if args.profile != "mixed" else "")
-            + " --trace"
         )
+        if not args.no_shrink and args.only_steps is None and result.recovery_rounds < 0:
+            kept, small = shrink(options, result)
+            print(f"  minimal trace: {len(kept)} of {result.steps} steps still fail:")
+            lines = small.trace
+            replay += f" --only-steps {format_steps(kept)}"
+        else:
+            lines = result.trace if args.trace else result.trace[len(result.trace) - args.tail :]
+        for line in lines:
+            print(f"  {line}")
+        print(f"  replay: {replay} --trace")
     if recovery:
         recovery.sort()
         print(

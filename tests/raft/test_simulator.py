@@ -79,3 +79,25 @@ def test_command_line_fails_and_prints_replay(capsys: pytest.CaptureFixture[str]
     assert out[-1] == "seeds=1 violations=1"
     assert out[0].startswith(f"seed={seed} step=")
     assert any(f"--first-seed {seed}" in line for line in out)
+
+
+def test_failures_shrink_to_a_replayable_minimal_trace(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    failing = first_violation("forget_vote", range(300))
+    assert failing is not None
+    common = [
+        *("--seeds", "1", "--first-seed", str(failing.seed), "--nodes", "3"),
+        *("--steps", "1000", "--bug", "forget_vote", "--profile", "hostile"),
+    ]
+    assert main(common) == 1
+    out = capsys.readouterr().out.splitlines()
+    summary = next(line for line in out if "minimal trace:" in line)
+    kept = int(summary.split("minimal trace:")[1].split()[0])
+    assert kept < failing.steps
+    replay = next(line for line in out if line.strip().startswith("replay:"))
+    only = replay.split("--only-steps ")[1].split()[0]
+    assert main([*common, "--only-steps", only]) == 1
+    again = capsys.readouterr().out.splitlines()
+    assert again[0].split("VIOLATION: ")[1].startswith("two leaders in epoch")
+    assert again[-1] == "seeds=1 violations=1"
