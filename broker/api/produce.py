@@ -7,6 +7,11 @@ sequences; a retried batch gets its original offset and is not appended
 again. acks=0 sends no response, and an error with acks=0 closes the
 connection so the client notices, as Kafka does. acks=all with the topic's
 ``write.caching=false`` waits until the batch is fsynced.
+
+Topic configs acted on here (see broker/admin.py): ``acks.min`` raises a
+weaker acks to its level; acks=all is refused with NOT_ENOUGH_REPLICAS when
+fewer replicas are in sync than ``min.insync.replicas``; a batch whose codec
+differs from ``compression.type`` is recompressed before it is appended.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from broker import admin
 from broker.api.context import RequestContext
 from broker.api.dispatch import CloseConnection
 from broker.errors import ErrorCode
@@ -65,21 +71,33 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
                         else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                     )
                 else:
-                    last = _append(node, part, data, result)
-                    if last is not None and acks == -1 and node.needs_fsync(part, acks):
+                    settings = admin.produce_settings(node, part)
+                    part_acks = settings.effective_acks(acks)
+                    if part_acks == -1 and settings.min_insync_replicas > admin.in_sync_replicas(
+                        node, part
+                    ):
+                        result.error_code = ErrorCode.NOT_ENOUGH_REPLICAS
+                        last = None
+                    else:
+                        last = _append(node, part, data, result, settings)
+                    if last is not None and part_acks == -1 and node.needs_fsync(part, part_acks):
                         durable.append((part, last))
             failed = failed or result.error_code != ErrorCode.NONE
+    for part, last in durable:
+        await part.ensure_durable(last)
     if acks == 0:
         if failed:
             raise CloseConnection("produce with acks=0 failed")
         return None
-    for part, last in durable:
-        await part.ensure_durable(last)
     return response
 
 
 def _append(
-    node: Node, part: Partition, data: PartitionProduceData, result: PartitionProduceResponse
+    node: Node,
+    part: Partition,
+    data: PartitionProduceData,
+    result: PartitionProduceResponse,
+    settings: admin.ProduceSettings,
 ) -> int | None:
     """Validate and append one partition's records; the last offset, or None."""
     now = int(time.time() * 1000)
@@ -90,6 +108,10 @@ def _append(
         return None
     try:
         batches = validate_produce_records(records, part.log.config, now)
+        if settings.codec is not None:
+            records = admin.recompress(
+                records, settings.codec, settings.level, part.log.config.max_message_bytes
+            )
     except KafkaStorageError as exc:
         result.error_code = exc.error_code
         result.error_message = str(exc)
