@@ -33,3 +33,30 @@ def test_transcript(path: Path, request: pytest.FixtureRequest) -> None:
         path.write_text(actual)
         return
     assert actual == text
+
+
+def test_leader_change_transcript_catches_commit_without_own_epoch_rule() -> None:
+    """The transcript pins the rule: with the rule removed (a test-only flag)
+    the leader commits x on its own before the LEADER_CHANGE record."""
+    text = (TESTDATA / "leader_change.txt").read_text()
+    buggy = text.replace(
+        "cluster voters=1,2,3 max_fetch_records=1",
+        "cluster voters=1,2,3 max_fetch_records=1 inject_bug=commit_old_epoch",
+    )
+    assert buggy != text
+    actual = run_file(buggy)
+    assert actual != buggy
+    assert "2->3 FetchResponse leader=2 epoch=2 hw=2" in actual
+    assert "2->3 FetchResponse leader=2 epoch=2 hw=2" not in text
+
+
+def test_durability_transcript_catches_forgotten_votes() -> None:
+    text = (TESTDATA / "durability.txt").read_text()
+    buggy = text.replace(
+        "cluster voters=1,2,3 pre_vote=false",
+        "cluster voters=1,2,3 pre_vote=false inject_bug=forget_vote",
+    )
+    assert buggy != text
+    actual = run_file(buggy)
+    assert "3->2 VoteResponse granted=True leader=-1 epoch=1" in actual
+    assert "3->2 VoteResponse granted=True" not in text

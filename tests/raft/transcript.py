@@ -192,9 +192,12 @@ class Transcript:
         kv = dict(a.split("=", 1) for a in args)
         voters = tuple(int(v) for v in kv.pop("voters").split(","))
         observers = tuple(int(v) for v in kv.pop("observers", "").split(",") if v)
-        fields: dict[str, int | bool] = {}
+        fields: dict[str, int | bool | str] = {}
         for key, value in kv.items():
-            fields[key] = value == "true" if value in ("true", "false") else int(value)
+            if value in ("true", "false"):
+                fields[key] = value == "true"
+            else:
+                fields[key] = int(value) if value.isdigit() else value
         self.config = RaftConfig(**fields)  # type: ignore[arg-type]
         self.bootstrap = voters
         for node_id in voters + observers:
