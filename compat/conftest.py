@@ -50,7 +50,13 @@ API_KEYS = {
     "Fetch": 1,
     "ListOffsets": 2,
     "Metadata": 3,
+    "OffsetCommit": 8,
+    "OffsetFetch": 9,
     "FindCoordinator": 10,
+    "JoinGroup": 11,
+    "Heartbeat": 12,
+    "LeaveGroup": 13,
+    "SyncGroup": 14,
     "ApiVersions": 18,
     "CreateTopics": 19,
     "DeleteTopics": 20,
@@ -214,7 +220,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def _new_broker(base: Path) -> BrokerProcess:
-    return BrokerProcess(base / "data", num_partitions=NUM_PARTITIONS)
+    # No initial rebalance delay: a group's first member is assigned at once,
+    # as in Kafka's own test setups.
+    return BrokerProcess(
+        base / "data",
+        num_partitions=NUM_PARTITIONS,
+        overrides={"group.initial.rebalance.delay.ms": "0"},
+    )
 
 
 @pytest.fixture(scope="module")

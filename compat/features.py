@@ -46,6 +46,10 @@ FEATURES: dict[str, str] = {
         "DeleteTopics through the client's admin API: the topic leaves the metadata; "
         "deleting it again fails with UNKNOWN_TOPIC_OR_PARTITION."
     ),
+    "consumer-group": (
+        "Subscribe in a consumer group, read everything, commit, leave; a second member "
+        "of the group reads only what was produced after the commit."
+    ),
     "restart-sigterm": (
         "Records acknowledged with acks=all are all read back, once each, after a clean "
         "restart (SIGTERM, exit code 0) on the same data directory."

@@ -39,6 +39,7 @@ Header = tuple[str, bytes]
 
 NUM_PARTITIONS = 2
 OP_TIMEOUT_S = 15.0  # one client operation (produce, fetch, admin call)
+GROUP_TIMEOUT_S = 30.0  # join, read, commit and leave a consumer group
 
 
 class ClientError(Exception):
@@ -152,6 +153,19 @@ class Client(abc.ABC):
     def list_topics(self, bootstrap: str) -> set[str]:
         """Names of all topics (a Metadata request for all topics)."""
 
+    @abc.abstractmethod
+    def consume_group(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        count: int,
+        *,
+        timeout_s: float = GROUP_TIMEOUT_S,
+    ) -> list[Record]:
+        """Join ``group`` subscribed to ``topic`` (from the earliest offset when the
+        group has none), read ``count`` records, commit their offsets, leave."""
+
 
 # -- data ----------------------------------------------------------------------
 
@@ -202,6 +216,14 @@ def make_messages(
             )
         )
     return out
+
+
+def split_by_partition(records: Iterable[Record]) -> dict[int, list[Record]]:
+    """Records as a group consumer delivers them (partitions interleaved), per partition."""
+    out: dict[int, list[Record]] = defaultdict(list)
+    for r in records:
+        out[r.partition].append(r)
+    return dict(out)
 
 
 def by_partition(messages: Iterable[Message]) -> dict[int, list[Message]]:
@@ -496,6 +518,38 @@ class ClientSuite:
         with pytest.raises(ClientError) as info:
             self.client.delete_topic(broker.bootstrap, topic)
         assert info.value.error == "UNKNOWN_TOPIC_OR_PARTITION"
+
+    @pytest.mark.feature("consumer-group")
+    @pytest.mark.apis(
+        "Metadata",
+        "Produce",
+        "Fetch",
+        "FindCoordinator",
+        "JoinGroup",
+        "SyncGroup",
+        "Heartbeat",
+        "LeaveGroup",
+        "OffsetCommit",
+        "OffsetFetch",
+    )
+    def test_consumer_group(self, broker: BrokerProcess, topic: str) -> None:
+        group = f"{topic}.group"
+        first = produce(
+            self.client, broker.bootstrap, topic, make_messages(self.client, "group-1", 6)
+        )
+        got = self.client.consume_group(broker.bootstrap, topic, group, 6)
+        self._check(first, split_by_partition(got))
+        # The group committed: a new member resumes after what was read.
+        second = produce(
+            self.client,
+            broker.bootstrap,
+            topic,
+            make_messages(
+                self.client, "group-2", 4, base_ms=_after(first.messages[-1].timestamp_ms)
+            ),
+        )
+        got = self.client.consume_group(broker.bootstrap, topic, group, 4)
+        self._check(second, split_by_partition(got))
 
     @pytest.mark.feature("restart-sigterm")
     @pytest.mark.apis("Metadata", "Produce", "Fetch")

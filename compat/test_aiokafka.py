@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from compat.suite import (
+    GROUP_TIMEOUT_S,
     OP_TIMEOUT_S,
     Acks,
     Client,
@@ -53,6 +54,10 @@ def _raise_topic_errors(errors: Sequence[Sequence[Any]]) -> None:
         code = entry[1]
         if code:
             raise ClientError(aiokafka.errors.for_code(code).message, repr(tuple(entry)))
+
+
+def _record(r: Any) -> Record:
+    return Record(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp)
 
 
 class AiokafkaClient(Client):
@@ -136,17 +141,7 @@ class AiokafkaClient(Client):
             while pending and time.monotonic() < deadline:
                 batches = await consumer.getmany(*[tps[p] for p in pending], timeout_ms=200)
                 for tp, batch in batches.items():
-                    for r in batch:
-                        got[tp.partition].append(
-                            Record(
-                                r.partition,
-                                r.offset,
-                                r.key,
-                                r.value,
-                                tuple(r.headers or ()),
-                                r.timestamp,
-                            )
-                        )
+                    got[tp.partition] += [_record(r) for r in batch]
                 for p in list(pending):
                     if len(got[p]) >= counts[p]:
                         pending.discard(p)
@@ -239,6 +234,40 @@ class AiokafkaClient(Client):
             return set(await admin.list_topics())
 
         return _run(lambda: self._with_admin(bootstrap, names))
+
+    def consume_group(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        count: int,
+        *,
+        timeout_s: float = GROUP_TIMEOUT_S,
+    ) -> list[Record]:
+        async def go() -> list[Record]:
+            consumer = AIOKafkaConsumer(
+                topic,
+                **_common(bootstrap),
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=200,
+                session_timeout_ms=10_000,
+                heartbeat_interval_ms=1_000,
+            )
+            await consumer.start()
+            got: list[Record] = []
+            try:
+                deadline = time.monotonic() + timeout_s
+                while len(got) < count and time.monotonic() < deadline:
+                    for batch in (await consumer.getmany(timeout_ms=200)).values():
+                        got += [_record(r) for r in batch]
+                await consumer.commit()  # the positions after everything read
+            finally:
+                await consumer.stop()  # leaves the group
+            return got
+
+        return _run(go, timeout_s + 10)
 
 
 class TestAiokafka(ClientSuite):

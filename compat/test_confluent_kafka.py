@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from compat.suite import (
+    GROUP_TIMEOUT_S,
     OP_TIMEOUT_S,
     Acks,
     Client,
@@ -239,6 +240,44 @@ class ConfluentKafkaClient(Client):
     def list_topics(self, bootstrap: str) -> set[str]:
         metadata = self._admin(bootstrap).list_topics(timeout=_REQUEST_TIMEOUT_S)
         return set(metadata.topics)
+
+    def consume_group(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        count: int,
+        *,
+        timeout_s: float = GROUP_TIMEOUT_S,
+    ) -> list[Record]:
+        consumer = Consumer(
+            {
+                **_common(bootstrap),
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 200,
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
+            }
+        )
+        got: list[Record] = []
+        try:
+            consumer.subscribe([topic])
+            deadline = time.monotonic() + timeout_s
+            while len(got) < count and time.monotonic() < deadline:
+                msg = consumer.poll(0.2)
+                if msg is None:
+                    continue
+                err = msg.error()
+                if err is not None:
+                    raise _client_error(err)
+                got.append(_record(msg))
+            if got:
+                consumer.commit(asynchronous=False)  # the positions after everything read
+        finally:
+            consumer.close()  # leaves the group
+        return got
 
 
 class TestConfluentKafka(ClientSuite):

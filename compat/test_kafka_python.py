@@ -12,6 +12,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from compat import tools
 from compat.suite import (
+    GROUP_TIMEOUT_S,
     OP_TIMEOUT_S,
     Acks,
     Client,
@@ -39,6 +40,10 @@ def _client_error(exc: kafka.errors.KafkaError) -> ClientError:
         getattr(exc, "message", None) if isinstance(exc, kafka.errors.BrokerResponseError) else None
     )
     return ClientError(name, f"{type(exc).__name__}: {exc}")
+
+
+def _record(r: Any) -> Record:
+    return Record(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp)
 
 
 class KafkaPythonClient(Client):
@@ -118,17 +123,7 @@ class KafkaPythonClient(Client):
             pending = {p for p in start if counts[p] > 0}
             while pending and time.monotonic() < deadline:
                 for tp, batch in consumer.poll(timeout_ms=200).items():
-                    for r in batch:
-                        got[tp.partition].append(
-                            Record(
-                                r.partition,
-                                r.offset,
-                                r.key,
-                                r.value,
-                                tuple(r.headers or ()),
-                                r.timestamp,
-                            )
-                        )
+                    got[tp.partition] += [_record(r) for r in batch]
                 for p in list(pending):
                     if len(got[p]) >= counts[p]:
                         pending.discard(p)
@@ -217,6 +212,36 @@ class KafkaPythonClient(Client):
             return set(admin.list_topics())
         finally:
             admin.close()
+
+    def consume_group(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        count: int,
+        *,
+        timeout_s: float = GROUP_TIMEOUT_S,
+    ) -> list[Record]:
+        consumer = KafkaConsumer(
+            topic,
+            **_common(bootstrap),
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=200,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+        )
+        got: list[Record] = []
+        try:
+            deadline = time.monotonic() + timeout_s
+            while len(got) < count and time.monotonic() < deadline:
+                for batch in consumer.poll(timeout_ms=200).values():
+                    got += [_record(r) for r in batch]
+            consumer.commit()  # the positions after everything read
+        finally:
+            consumer.close(autocommit=False)  # leaves the group
+        return got
 
 
 class TestKafkaPython(ClientSuite):

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from compat import tools
 from compat.suite import (
+    GROUP_TIMEOUT_S,
     OP_TIMEOUT_S,
     Acks,
     Client,
@@ -61,6 +62,17 @@ def _call(bootstrap: str, op: str, timeout_s: float = OP_TIMEOUT_S + 10, **args:
         error = response["error"]
         raise ClientError(error.get("type"), f"{error.get('name')}: {error.get('message')}")
     return response["ok"]
+
+
+def _record(r: dict[str, Any]) -> Record:
+    return Record(
+        int(r["partition"]),
+        int(r["offset"]),
+        _unb64(r["key"]),
+        _unb64(r["value"]),
+        tuple((name, base64.b64decode(value)) for name, value in r["headers"]),
+        int(r["timestamp"]),
+    )
 
 
 class KafkaJSClient(Client):
@@ -123,20 +135,7 @@ class KafkaJSClient(Client):
             stopAtEnd=stop_at_end,
             timeoutMs=int(timeout_s * 1000),
         )
-        return {
-            int(p): [
-                Record(
-                    int(p),
-                    int(r["offset"]),
-                    _unb64(r["key"]),
-                    _unb64(r["value"]),
-                    tuple((name, base64.b64decode(value)) for name, value in r["headers"]),
-                    int(r["timestamp"]),
-                )
-                for r in records
-            ]
-            for p, records in got.items()
-        }
+        return {int(p): [_record(r) for r in records] for p, records in got.items()}
 
     def list_offsets(
         self, bootstrap: str, topic: str, partitions: Sequence[int]
@@ -180,6 +179,26 @@ class KafkaJSClient(Client):
 
     def list_topics(self, bootstrap: str) -> set[str]:
         return set(_call(bootstrap, "list_topics"))
+
+    def consume_group(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        count: int,
+        *,
+        timeout_s: float = GROUP_TIMEOUT_S,
+    ) -> list[Record]:
+        got = _call(
+            bootstrap,
+            "consume_group",
+            timeout_s=timeout_s + 10,
+            topic=topic,
+            group=group,
+            count=count,
+            timeoutMs=int(timeout_s * 1000),
+        )
+        return [_record(r) for r in got]
 
 
 class TestKafkaJS(ClientSuite):

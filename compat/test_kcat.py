@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from compat import tools
 from compat.suite import (
+    GROUP_TIMEOUT_S,
     OP_TIMEOUT_S,
     Acks,
     Client,
@@ -204,6 +205,25 @@ class KcatClient(Client):
 
     def list_topics(self, bootstrap: str) -> set[str]:
         return {t["topic"] for t in self._metadata(bootstrap, None)["topics"]}
+
+    def consume_group(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        count: int,
+        *,
+        timeout_s: float = GROUP_TIMEOUT_S,
+    ) -> list[Record]:
+        # kcat's balanced consumer (-G) stores each offset as it prints the
+        # record and commits on exit (librdkafka's auto commit on close).
+        args = ["-G", group, "-c", str(count), "-J", "-q"]
+        args += ["-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=10000", topic]
+        try:
+            stdout = _run(bootstrap, args, timeout_s=timeout_s).stdout
+        except subprocess.TimeoutExpired as exc:
+            stdout = exc.stdout or b""
+        return [_json_record(line) for line in stdout.decode().splitlines() if line]
 
 
 class TestKcat(ClientSuite):

@@ -159,6 +159,7 @@ const ops = {
               const batch = new Batch(topicName, String(offset), partitionData)
               for (const m of batch.messages) {
                 records.push({
+                  partition,
                   offset: m.offset,
                   key: b64(m.key),
                   value: b64(m.value),
@@ -178,6 +179,54 @@ const ops = {
       }
     })
     return result
+  },
+
+  async consume_group (req) {
+    const kafka = kafkaFor(req)
+    const consumer = kafka.consumer({
+      groupId: req.group,
+      sessionTimeout: 10000,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 200
+    })
+    const records = []
+    const next = {} // partition -> offset after the last record read
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic: req.topic, fromBeginning: true })
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, req.timeoutMs)
+        consumer.run({
+          autoCommit: false,
+          eachMessage: async ({ partition, message }) => {
+            if (records.length >= req.count) return
+            records.push({
+              partition,
+              offset: message.offset,
+              key: b64(message.key),
+              value: b64(message.value),
+              headers: headersOut(message.headers),
+              timestamp: message.timestamp
+            })
+            next[partition] = (BigInt(message.offset) + 1n).toString()
+            if (records.length >= req.count) {
+              clearTimeout(timer)
+              resolve()
+            }
+          }
+        }).catch(reject)
+      })
+      // Commit while still a member of the group, then leave.
+      const offsets = Object.entries(next).map(([partition, offset]) => ({
+        topic: req.topic,
+        partition: Number(partition),
+        offset
+      }))
+      if (offsets.length > 0) await consumer.commitOffsets(offsets)
+    } finally {
+      await consumer.disconnect()
+    }
+    return records
   },
 
   async metadata (req) {
