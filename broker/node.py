@@ -19,23 +19,33 @@ from broker.api import (
     api_versions,
     create_partitions,
     create_topics,
+    delete_groups,
     delete_records,
     delete_topics,
     describe_cluster,
     describe_configs,
+    describe_groups,
     describe_log_dirs,
     describe_producers,
     describe_topic_partitions,
     elect_leaders,
     fetch,
     find_coordinator,
+    heartbeat,
     incremental_alter_configs,
     init_producer_id,
+    join_group,
+    leave_group,
+    list_groups,
     list_offsets,
     list_partition_reassignments,
     metadata,
+    offset_commit,
+    offset_delete,
+    offset_fetch,
     offset_for_leader_epoch,
     produce,
+    sync_group,
 )
 from broker.api.registry import ApiTable
 from broker.config import BrokerConfig
@@ -43,6 +53,7 @@ from broker.controller import topic_configs
 from broker.controller.controller import Controller, TopicResult, TopicSpec
 from broker.controller.image import MetadataImage
 from broker.controller.quorum import MetadataQuorum, cluster_id
+from broker.groups import GroupService
 from broker.net.server import Server
 from broker.partitions import Partition, ReplicaManager
 from broker.wire.generated.register_broker_record import BrokerEndpoint, RegisterBrokerRecord
@@ -71,6 +82,16 @@ HANDLERS: list[ModuleType] = [
     elect_leaders,
     describe_producers,
     find_coordinator,
+    join_group,
+    sync_group,
+    heartbeat,
+    leave_group,
+    offset_commit,
+    offset_delete,
+    offset_fetch,
+    describe_groups,
+    list_groups,
+    delete_groups,
 ]
 
 
@@ -88,6 +109,7 @@ class Node:
         self.replicas.on_image(MetadataImage(), self.quorum.image)
         self.quorum.listeners.append(self.replicas.on_image)
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
+        self.groups = GroupService(self)
         self.server = Server(
             self.apis,
             self,
@@ -116,6 +138,7 @@ class Node:
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(self.server.serve, addresses)
             await self.register(bound)
+            await nursery.start(self.groups.run)
             nursery.start_soon(self._housekeeping)
             log.info("node %d of cluster %s listening on %s", self.node_id, self.cluster_id, bound)
             task_status.started(bound)

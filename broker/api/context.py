@@ -17,3 +17,4 @@ class RequestContext:
     apis: ApiTable
     node: Any  # the broker's services (issue 4); handlers that need none ignore it
     frame_size: int = 0
+    client_host: str = ""  # the peer's address as Kafka prints it: /127.0.0.1

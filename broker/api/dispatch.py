@@ -33,7 +33,9 @@ class CloseConnection(ProtocolError):
     """The request cannot be answered; Kafka closes the connection here."""
 
 
-async def dispatch(frame: Buffer, apis: ApiTable, node: Any) -> list[Buffer] | None:
+async def dispatch(
+    frame: Buffer, apis: ApiTable, node: Any, client_host: str = ""
+) -> list[Buffer] | None:
     header = peek_header(frame)
     entry = apis.get(header.api_key)
     if header.api_key == API_VERSIONS_KEY and entry and header.api_version > entry.max_version:
@@ -45,7 +47,7 @@ async def dispatch(frame: Buffer, apis: ApiTable, node: Any) -> list[Buffer] | N
         request = decode_request(frame)
     except UnsupportedRequest as exc:
         raise CloseConnection(str(exc)) from exc
-    ctx = RequestContext(request.header, apis, node, len(frame))
+    ctx = RequestContext(request.header, apis, node, len(frame), client_host)
     body = await entry.handler(ctx, request.body)
     if body is None:
         return None

@@ -69,6 +69,7 @@ async def serve_connection(
     drain = drain or Drain()
     reader = FrameReader(max_frame_bytes)
     peer = _peer(stream)
+    client_host = _client_host(stream)
     try:
         while not drain.draining:
             frame = reader.next_frame()
@@ -76,7 +77,7 @@ async def serve_connection(
                 if not await _receive(stream, reader, idle_timeout_s, drain):
                     return  # EOF, idle or draining
                 continue
-            parts = await dispatch(frame, apis, node)
+            parts = await dispatch(frame, apis, node, client_host)
             if parts is not None:
                 await send_buffers(stream, parts)
     except (CloseConnection, ProtocolError) as exc:
@@ -114,6 +115,13 @@ async def _receive(
     if not drain.draining:
         log.info("closing idle connection from %s", _peer(stream))
     return False
+
+
+def _client_host(stream: trio.SocketStream) -> str:
+    try:
+        return "/" + str(stream.socket.getpeername()[0])
+    except (OSError, IndexError):
+        return ""
 
 
 def _peer(stream: trio.SocketStream) -> str:

@@ -1,0 +1,122 @@
+"""The group service shell: handlers -> coordinator tasks -> __consumer_offsets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio.testing
+
+from broker.errors import ErrorCode
+from broker.groups import GroupService
+from broker.node import Node
+from broker.wire.generated.describe_groups_request import DescribeGroupsRequest
+from broker.wire.generated.heartbeat_request import HeartbeatRequest
+from broker.wire.generated.join_group_request import JoinGroupRequest, JoinGroupRequestProtocol
+from broker.wire.generated.offset_commit_request import (
+    OffsetCommitRequest,
+    OffsetCommitRequestPartition,
+    OffsetCommitRequestTopic,
+)
+from broker.wire.generated.offset_fetch_request import OffsetFetchRequest, OffsetFetchRequestTopic
+from broker.wire.generated.sync_group_request import SyncGroupRequest, SyncGroupRequestAssignment
+from tests.broker.helpers import call, make_node
+
+
+def mock_clock_node(tmp_path: Path) -> Node:
+    node = make_node(
+        tmp_path,
+        "offsets.topic.num.partitions=3",
+        "group.initial.rebalance.delay.ms=0",
+        "group.min.session.timeout.ms=1000",
+    )
+    node.groups = GroupService(node, clock=lambda: int(trio.current_time() * 1000))
+    return node
+
+
+def join(member_id: str = "", session_ms: int = 6000) -> JoinGroupRequest:
+    return JoinGroupRequest(
+        group_id="g",
+        session_timeout_ms=session_ms,
+        rebalance_timeout_ms=10_000,
+        member_id=member_id,
+        protocol_type="consumer",
+        protocols=[JoinGroupRequestProtocol("range", b"\x00\x01")],
+    )
+
+
+async def join_and_sync(node: Node, session_ms: int = 6000) -> tuple[str, int]:
+    first = await call(node, 11, 5, join(session_ms=session_ms))
+    assert first.error_code == ErrorCode.MEMBER_ID_REQUIRED
+    joined = await call(node, 11, 5, join(first.member_id, session_ms))
+    assert joined.error_code == 0 and joined.leader == joined.member_id
+    sync = SyncGroupRequest(
+        group_id="g",
+        generation_id=joined.generation_id,
+        member_id=joined.member_id,
+        assignments=[SyncGroupRequestAssignment(joined.member_id, b"plan")],
+    )
+    synced = await call(node, 14, 3, sync)
+    assert synced.error_code == 0 and synced.assignment == b"plan"
+    return joined.member_id, joined.generation_id
+
+
+async def describe_state(node: Node) -> Any:
+    return (await call(node, 15, 5, DescribeGroupsRequest(groups=["g"]))).groups[0]
+
+
+async def test_join_sync_commit_fetch_and_restart(tmp_path: Path) -> None:
+    node = mock_clock_node(tmp_path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.groups.run)
+        member, generation = await join_and_sync(node)
+        assert (await describe_state(node)).group_state == "Stable"
+        commit = OffsetCommitRequest(
+            group_id="g",
+            generation_id_or_member_epoch=generation,
+            member_id=member,
+            topics=[
+                OffsetCommitRequestTopic(name="t", partitions=[OffsetCommitRequestPartition(0, 42)])
+            ],
+        )
+        result = await call(node, 8, 8, commit)
+        assert result.topics[0].partitions[0].error_code == 0
+        nursery.cancel_scope.cancel()
+    await node.shutdown()
+
+    again = mock_clock_node(tmp_path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(again.groups.run)
+        fetched = await call(
+            again,
+            9,
+            7,
+            OffsetFetchRequest(
+                group_id="g", topics=[OffsetFetchRequestTopic(name="t", partition_indexes=[0, 1])]
+            ),
+        )
+        offsets = [(p.partition_index, p.committed_offset) for p in fetched.topics[0].partitions]
+        assert offsets == [(0, 42), (1, -1)]
+        nursery.cancel_scope.cancel()
+    await again.shutdown()
+
+
+async def test_session_timeout_expires_a_silent_member(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    node = mock_clock_node(tmp_path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.groups.run)
+        member, generation = await join_and_sync(node, session_ms=2000)
+        await trio.sleep(1.5)
+        beat = await call(node, 12, 3, HeartbeatRequest("g", generation, member))
+        assert beat.error_code == 0
+        assert (await describe_state(node)).group_state == "Stable"
+        await trio.sleep(2.5)  # no heartbeat: the coordinator's timer fires in the shell
+        described = await describe_state(node)
+        assert described.group_state == "Empty" and described.members == []
+        late = await call(node, 12, 3, HeartbeatRequest("g", generation, member))
+        assert late.error_code == ErrorCode.UNKNOWN_MEMBER_ID
+        nursery.cancel_scope.cancel()
+    await node.shutdown()
