@@ -359,9 +359,13 @@ def create_topics(bootstrap: str, topics: Sequence[str], partitions: int) -> str
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap, "log_level": 3, "allow.auto.create.topics": False}
+    )
     try:
-        admin.list_topics(timeout=5)
+        # Metadata for one named topic: librdkafka's all-topics request (v13) carries
+        # 3 bytes after the body, which a strict broker may refuse.
+        admin.list_topics(topics[0], timeout=5)
     except Exception as e:
         raise RuntimeError(f"Metadata: {_kerr(e)}") from e
     how = "CreateTopics"
