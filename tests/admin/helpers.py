@@ -111,3 +111,12 @@ def partition(node: Node, topic: str, index: int = 0) -> Partition:
     part = node.replicas.get(topic, index)
     assert part is not None
     return part
+
+
+def stored_codecs(data_dir: Path, topic: str, index: int = 0) -> list[int]:
+    """The codec of every data batch in a partition's segment files, read from disk."""
+    out: list[int] = []
+    for path in sorted((data_dir / f"{topic}-{index}").glob("*.log")):
+        batches = split_batches(memoryview(path.read_bytes()))
+        out += [h.compression for _pos, h in batches if not h.is_control]
+    return out
