@@ -24,6 +24,12 @@ from broker.wire.generated.create_partitions_request import (
     CreatePartitionsRequest,
     CreatePartitionsTopic,
 )
+from broker.wire.generated.create_topics_request import (
+    CreatableReplicaAssignment,
+    CreatableTopic,
+    CreatableTopicConfig,
+    CreateTopicsRequest,
+)
 from broker.wire.generated.delete_records_request import (
     DeleteRecordsPartition,
     DeleteRecordsRequest,
@@ -322,3 +328,28 @@ async def test_reassignments_elections_producers(node: Node) -> None:
         (7, 2, 1)
     ]
     assert p3.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+async def test_create_topics_defaults_assignments_validate_only(node: Node) -> None:
+    def request(topic: CreatableTopic, validate_only: bool = False) -> CreateTopicsRequest:
+        return CreateTopicsRequest(topics=[topic], timeout_ms=1000, validate_only=validate_only)
+
+    defaults = await call(node, 19, 7, request(CreatableTopic("d", -1, -1)))
+    assert (defaults.topics[0].num_partitions, defaults.topics[0].replication_factor) == (2, 1)
+    assert sorted(node.image.topics["d"].partitions) == [0, 1]
+    manual = CreatableTopic(
+        "m",
+        -1,
+        -1,
+        assignments=[CreatableReplicaAssignment(0, [1]), CreatableReplicaAssignment(1, [1])],
+    )
+    assert (await call(node, 19, 7, request(manual))).topics[0].error_code == 0
+    assert sorted(node.image.topics["m"].partitions) == [0, 1]
+    dry = CreatableTopic("v", 3, 1, configs=[CreatableTopicConfig("retention.ms", "5")])
+    result = (await call(node, 19, 7, request(dry, validate_only=True))).topics[0]
+    assert (result.error_code, result.num_partitions) == (0, 3)
+    assert {c.name: c.value for c in result.configs}["retention.ms"] == "5"
+    assert "v" not in node.image.topics
+    bad = CreatableTopic("v", 3, 1, configs=[CreatableTopicConfig("retention.ms", "x")])
+    result = (await call(node, 19, 7, request(bad, validate_only=True))).topics[0]
+    assert result.error_code == ErrorCode.INVALID_CONFIG and "retention.ms" in result.error_message
