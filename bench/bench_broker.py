@@ -5,7 +5,9 @@ Run: ``.venv/bin/python -m bench.bench_broker [--brokers ours,tansu] [--quick]``
 Every produce cell (and the consume cell that reads its data back, and each
 latency cell) gets a fresh broker process on a free 127.0.0.1 port (ours with
 a temporary ``log.dirs`` and ``num.partitions``, Tansu with in-memory
-storage), so that data left by one cell does not slow the next. Its topic (1
+storage), so that data left by one cell does not slow the next. The brokers
+take turns session by session, so that a change in the shared machine's load
+hits both sides of a ratio alike. Its topic (1
 or 8 partitions) is made with CreateTopics through confluent-kafka's
 AdminClient, or by auto-creation when the broker does not answer
 CreateTopics. Every cell then runs the librdkafka client
@@ -458,54 +460,64 @@ def _spec(key: Key, topic: str, broker: BrokerProc, budget: Budget, produced: in
     return spec
 
 
-def run_broker(name: str, budget: Budget, cells: dict[Key, Cell], log: list[str]) -> None:
-    """All cells for broker ``name``, session by session."""
-    setup_error = ""  # once start or topic set-up fails, later sessions would too
-    how_seen: set[str] = set()
-    for partitions, topic, keys in sessions():
-        if setup_error:
-            for k in keys:
-                cells[k].results[name] = {"error": setup_error}
-            continue
+def run_session(
+    name: str,
+    session: tuple[int, str, list[Key]],
+    budget: Budget,
+    cells: dict[Key, Cell],
+    log: list[str],
+) -> str:
+    """One session on a fresh broker ``name``; returns a set-up error, or ""."""
+    partitions, topic, keys = session
+    try:
+        broker = start(name, partitions)
+    except (BrokerStartError, OSError) as e:
+        return f"start: {e}"
+    try:
         try:
-            broker = start(name, partitions)
-        except (BrokerStartError, OSError) as e:
-            setup_error = f"start: {e}"
-            for k in keys:
-                cells[k].results[name] = {"error": setup_error}
-            continue
-        try:
-            try:
-                how = create_topics(broker.bootstrap, [topic], partitions)
-            except Exception as e:
-                setup_error = f"topics: {e}"
-                last_log = broker.log_tail(1)
-                if last_log:
-                    setup_error += f" [broker log: {last_log[-160:]}]"
-                for k in keys:
-                    cells[k].results[name] = {"error": setup_error}
+            how = create_topics(broker.bootstrap, [topic], partitions)
+        except Exception as e:
+            error = f"topics: {e}"
+            last_log = broker.log_tail(1)
+            if last_log:
+                error += f" [broker log: {last_log[-160:]}]"
+            return error
+        note = f"{name}: topics made by {how}"
+        if note not in log:
+            log.append(note)
+        produced = 0
+        for k in keys:
+            if not broker.alive():
+                cells[k].results[name] = {"error": broker.describe_exit()}
                 continue
-            if how not in how_seen:
-                how_seen.add(how)
-                log.append(f"{name}: topics made by {how}")
-            produced = 0
-            for k in keys:
-                if not broker.alive():
-                    cells[k].results[name] = {"error": broker.describe_exit()}
-                    continue
-                if k[0] == "consume" and produced <= 0:
-                    cells[k].results[name] = {"error": "nothing was produced"}
-                    continue
-                spec = _spec(k, topic, broker, budget, produced)
-                result = run_worker(spec, float(spec["duration"]) + 60)
-                if "error" in result and not broker.alive():
-                    result = {"error": f"{result['error']}; {broker.describe_exit()}"}
-                if k[0] == "produce" and "msgs" in result:
-                    produced = int(result["msgs"])
-                cells[k].results[name] = result
-                print(f"  {name:5} {describe_key(k):38} {summarize(result)}", file=sys.stderr)
-        finally:
-            broker.stop()
+            if k[0] == "consume" and produced <= 0:
+                cells[k].results[name] = {"error": "nothing was produced"}
+                continue
+            spec = _spec(k, topic, broker, budget, produced)
+            result = run_worker(spec, float(spec["duration"]) + 60)
+            if "error" in result and not broker.alive():
+                result = {"error": f"{result['error']}; {broker.describe_exit()}"}
+            if k[0] == "produce" and "msgs" in result:
+                produced = int(result["msgs"])
+            cells[k].results[name] = result
+            print(f"  {name:5} {describe_key(k):38} {summarize(result)}", file=sys.stderr)
+    finally:
+        broker.stop()
+    return ""
+
+
+def run_all(brokers: Sequence[str], budget: Budget, cells: dict[Key, Cell], log: list[str]) -> None:
+    """Every session, the brokers taking turns, so a change in the machine's load
+    hits both sides of a ratio alike. Once a broker fails to start or to make its
+    topic, its later sessions are not tried (they would fail the same way)."""
+    setup_errors: dict[str, str] = {}
+    for session in sessions():
+        for name in brokers:
+            error = setup_errors.get(name) or run_session(name, session, budget, cells, log)
+            if error:
+                setup_errors[name] = error
+                for k in session[2]:
+                    cells[k].results[name] = {"error": error}
 
 
 def describe_key(key: tuple[str, int, int, str]) -> str:
@@ -687,9 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = _load()
     cells = {k: Cell(k) for k in all_keys()}
     log: list[str] = []
-    for name in brokers:
-        print(f"{name}: load {_load()}", file=sys.stderr)
-        run_broker(name, budget, cells, log)
+    run_all(brokers, budget, cells, log)
     elapsed = time.monotonic() - started
     today = datetime.date.today().isoformat()
     header = [
