@@ -62,6 +62,8 @@ class AbstractIndex:
             self._length = length - length % self._entry_size
             self.entries = self._length // self._entry_size
         self._mm: mmap.mmap | None = None
+        self._last: tuple[int, int] | None = None
+        self._last_slot = -1
         self._map()
 
     # -- mapping -----------------------------------------------------------
@@ -134,12 +136,20 @@ class AbstractIndex:
         fields: tuple[int, int] = self.ENTRY.unpack_from(self._mm, slot * self._entry_size)
         return fields
 
+    def last_raw(self) -> tuple[int, int] | None:
+        """The newest entry as stored (cached: the append path reads it every time)."""
+        if self._last_slot != self.entries:
+            self._last = self.entry(self.entries - 1) if self.entries else None
+            self._last_slot = self.entries
+        return self._last
+
     def _append_raw(self, first: int, second: int) -> None:
         if self.entries >= self.max_entries:
             raise LogStateError(f"{self.path} is full ({self.entries} entries)")
         assert self._mm is not None
         self.ENTRY.pack_into(self._mm, self.entries * self._entry_size, first, second)
         self.entries += 1
+        self._last, self._last_slot = (first, second), self.entries
 
     def _floor_slot(self, target: int, field: int) -> int:
         """The last slot whose `field` is <= target, or -1 if there is none."""

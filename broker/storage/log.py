@@ -56,8 +56,7 @@ NO_TIMESTAMP = -1
 _SegmentPredicate = Callable[[LogSegment, int], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class AppendInfo:
+class AppendInfo(NamedTuple):
     base_offset: int
     last_offset: int
     max_timestamp: int
@@ -317,7 +316,7 @@ class PartitionLog:
         for epoch, base in epochs:
             if epoch >= 0 and epoch > self.epoch_cache.latest_epoch:
                 self.epoch_cache.assign(epoch, base)
-        self._segments[-1].append(pieces, metas)
+        self._segments[-1].append(pieces, metas, size)
 
     def _after_append(self, record_count: int, now_ms: int) -> None:
         self._unflushed_messages += record_count
@@ -374,12 +373,12 @@ class PartitionLog:
         """ListOffsets MAX_TIMESTAMP: the largest timestamp in the log and the
         first record carrying it (None if no batch has a timestamp)."""
         best: LogSegment | None = None
-        for segment in self._segments:
-            if segment.max_timestamp > NO_TIMESTAMP and (
-                best is None or segment.max_timestamp > best.max_timestamp
-            ):
-                best = segment
-        return None if best is None else self._search_segment(best, best.max_timestamp)
+        best_timestamp = NO_TIMESTAMP
+        for segment in self._segments:  # ties: the earliest segment wins
+            timestamp = segment.max_timestamp_from(self._log_start_offset)
+            if timestamp > best_timestamp:
+                best, best_timestamp = segment, timestamp
+        return None if best is None else self._search_segment(best, best_timestamp)
 
     def _search_segment(self, segment: LogSegment, timestamp: int) -> TimestampAndOffset | None:
         mm = segment.mapped()
@@ -465,10 +464,16 @@ class PartitionLog:
         if offset <= self._log_start_offset:
             return False
         self._log_start_offset = offset
-        self.epoch_cache.truncate_from_start(offset)
+        self._truncate_epochs_from_start()
         checkpoint.write_offset(self.directory / checkpoint.LOG_START_OFFSET_CHECKPOINT, offset)
         self._delete_prefix(self._deletable_count(lambda seg, upper: upper <= offset, offset))
         return True
+
+    def _truncate_epochs_from_start(self) -> None:
+        self.epoch_cache.truncate_from_start(self._log_start_offset)
+        # An epoch starting at the log end offset has no batch left (the log
+        # start caught up with the end); reopening would drop it, so drop it now.
+        self.epoch_cache.truncate_from_end(self.log_end_offset)
 
     # -- roll and retention ---------------------------------------------------------
 
@@ -564,7 +569,7 @@ class PartitionLog:
         files.fsync_dir(self.directory)
         if self._segments[0].base_offset > self._log_start_offset:
             self._log_start_offset = self._segments[0].base_offset
-            self.epoch_cache.truncate_from_start(self._log_start_offset)
+            self._truncate_epochs_from_start()
         return count
 
     # -- durability -----------------------------------------------------------------

@@ -44,12 +44,13 @@ class OffsetIndex(AbstractIndex):
 
     def append(self, offset: int, position: int) -> None:
         relative = offset - self.base_offset
-        if self.entries:
-            last_relative, last_position = self.entry(self.entries - 1)
-            self._check(
-                relative > last_relative and position > last_position,
-                f"append ({offset}, {position}) after ({last_relative}, {last_position})",
-            )
+        last = self.last_raw()
+        if last is not None:
+            last_relative, last_position = last
+            if relative <= last_relative or position <= last_position:
+                self._check(
+                    False, f"append ({offset}, {position}) after ({last_relative}, {last_position})"
+                )
         self._append_raw(relative, position)
 
     def lookup(self, offset: int) -> tuple[int, int]:

@@ -49,6 +49,7 @@ from broker.storage.batch import (
 from broker.storage.config import LogConfig
 from broker.storage.errors import KafkaStorageError, LogStateError
 from broker.storage.offset_index import OffsetIndex
+from broker.storage.records import record_timestamps
 from broker.storage.time_index import NO_TIMESTAMP, TimeIndex
 
 _MAX_RELATIVE_OFFSET: Final = (1 << 31) - 1
@@ -140,13 +141,14 @@ class LogSegment:
 
     # -- writing ---------------------------------------------------------------
 
-    def append(self, pieces: Sequence[BytesLike], batches: Sequence[tuple[int, int, int]]) -> None:
-        """Write `pieces` (the stamped batches, in order) and index them.
-
-        `batches` holds (last_offset, max_timestamp, size) for each batch.
+    def append(
+        self, pieces: Sequence[BytesLike], batches: Sequence[tuple[int, int, int]], total: int
+    ) -> None:
+        """Write `pieces` (the stamped batches, in order, `total` bytes) and
+        index them. `batches` holds (last_offset, max_timestamp, size) each.
         """
         position = self.size
-        self._write_all(pieces)
+        self._write_all(pieces, total)
         if self.size == 0 and batches:
             self.rolling_based_timestamp = batches[0][1]
         for last_offset, max_timestamp, size in batches:
@@ -158,14 +160,23 @@ class LogSegment:
         self.size = position
         self.unflushed = True
 
-    def _write_all(self, pieces: Sequence[BytesLike]) -> None:
+    def _write_all(self, pieces: Sequence[BytesLike], total: int) -> None:
         try:
+            written = os.writev(self._fd, pieces) if len(pieces) <= _IOV_MAX else 0
+            if written == total:
+                return
+            # Rare: many pieces, or a short write (a signal, a nearly full
+            # disk). Skip what was written and write the rest.
             remaining = [memoryview(p) for p in pieces if len(p)]
+            while written and remaining:
+                if written >= len(remaining[0]):
+                    written -= len(remaining.pop(0))
+                else:
+                    remaining[0] = remaining[0][written:]
+                    written = 0
             while remaining:
                 chunk = remaining[:_IOV_MAX]
                 written = os.writev(self._fd, chunk)
-                # A regular file may still take fewer bytes than asked (a
-                # signal, a nearly full disk): drop what was written, go on.
                 consumed = 0
                 while consumed < len(chunk) and written >= len(chunk[consumed]):
                     written -= len(chunk[consumed])
@@ -300,6 +311,28 @@ class LogSegment:
                 continue
             if parse_header(mm, batch.position).max_timestamp >= timestamp:
                 yield batch
+
+    def max_timestamp_from(self, starting_offset: int) -> int:
+        """The largest record timestamp at or after `starting_offset` (the
+        log start offset may cut this segment, even its first batch)."""
+        if starting_offset <= self.base_offset:
+            return self.max_timestamp
+        _, position = self.offset_index.lookup(starting_offset)
+        mm = self.mapped()
+        best = NO_TIMESTAMP
+        for batch in self.batches_from(position):
+            assert mm is not None
+            if batch.last_offset < starting_offset:
+                continue
+            if batch.base_offset >= starting_offset:
+                best = max(best, parse_header(mm, batch.position).max_timestamp)
+                continue
+            view = memoryview(mm)[batch.position : batch.position + batch.size]
+            for offset, timestamp in record_timestamps(view):
+                if offset >= starting_offset:
+                    best = max(best, timestamp)
+            view.release()
+        return best
 
     @property
     def largest_timestamp(self) -> int:

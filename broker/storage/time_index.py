@@ -41,10 +41,10 @@ class TimeIndex(AbstractIndex):
 
     def last_entry(self) -> tuple[int, int]:
         """(timestamp, offset) of the newest entry, or (NO_TIMESTAMP, base_offset)."""
-        if self.entries == 0:
+        last = self.last_raw()
+        if last is None:
             return NO_TIMESTAMP, self.base_offset
-        timestamp, relative = self.entry(self.entries - 1)
-        return timestamp, self.base_offset + relative
+        return last[0], self.base_offset + last[1]
 
     def maybe_append(self, timestamp: int, offset: int, *, final: bool = False) -> None:
         """Append (timestamp, offset) if the timestamp grew; `final` may use the
@@ -54,10 +54,8 @@ class TimeIndex(AbstractIndex):
             return
         if not final and self.is_full:
             return
-        self._check(
-            self.entries == 0 or offset >= last_offset,
-            f"timestamp {timestamp} at offset {offset} before offset {last_offset}",
-        )
+        if self.entries and offset < last_offset:
+            self._check(False, f"timestamp {timestamp} at offset {offset} before {last_offset}")
         self._append_raw(timestamp, offset - self.base_offset)
 
     def lookup(self, timestamp: int) -> tuple[int, int]:
