@@ -20,6 +20,7 @@ Everything here is a pure function of its arguments: no I/O, no clock.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -405,16 +406,20 @@ def broker_property(name: str, broker: Mapping[str, Any]) -> tuple[str | None, i
     value = broker.get(name)
     if value is None:
         return None, DEFAULT_CONFIG
-    text = _text(value)
+    if value == _parsed_default(name):
+        return _text(value), DEFAULT_CONFIG
+    return _text(value), STATIC_BROKER_CONFIG
+
+
+@functools.cache
+def _parsed_default(name: str) -> Any:
     key = BROKER_KEYS.get(name)
-    if key is not None and key.default is not None:
-        try:
-            default = key.parse(key.default)
-        except ValueError:
-            default = None
-        if default == value:
-            return text, DEFAULT_CONFIG
-    return text, STATIC_BROKER_CONFIG
+    if key is None or key.default is None:
+        return None
+    try:
+        return key.parse(key.default)
+    except ValueError:
+        return None
 
 
 def _text(value: Any) -> str:
