@@ -291,6 +291,9 @@ def _require_apis(request: pytest.FixtureRequest) -> None:
         brokers = request.node.stash.setdefault(_BROKERS, [])
         if proc not in brokers:
             brokers.append(proc)
+    if not proc.running():
+        # A test before this one (a restart test that failed) left it stopped.
+        proc.start()
     try:
         advertised = proc.api_versions()
     except (OSError, ValueError) as exc:
