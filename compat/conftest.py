@@ -162,11 +162,7 @@ def _full_run(session: pytest.Session) -> bool:
     if any("::" in str(arg) for arg in config.args):
         return False
     on_disk = {p.name for p in COMPAT_DIR.glob("test_*.py")}
-    collected = {
-        Path(str(item.path)).name
-        for item in session.items
-        if Path(str(item.path)).parent == COMPAT_DIR
-    }
+    collected = {item.path.name for item in session.items if item.path.parent == COMPAT_DIR}
     return bool(on_disk) and on_disk <= collected
 
 

@@ -42,9 +42,8 @@ class Matrix:
                 self.outcomes.setdefault(nodeid, "pass")
             return
         result = "skip" if outcome == "skipped" else "FAIL"
-        if _RANK[result] < _RANK.get(self.outcomes.get(nodeid, "pass"), 3) or (
-            nodeid not in self.outcomes
-        ):
+        current = self.outcomes.get(nodeid)
+        if current is None or _RANK[result] < _RANK[current]:
             self.outcomes[nodeid] = result
             if reason:
                 self.reasons[nodeid] = reason

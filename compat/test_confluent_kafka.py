@@ -7,6 +7,7 @@ subscribes or commits, so no group is joined.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -32,8 +33,14 @@ from compat.suite import (
 _REQUEST_TIMEOUT_S = 10.0
 
 
+# librdkafka's log lines go through Python logging (captured per test by
+# pytest) instead of straight to stderr.
+_LOG = logging.getLogger("compat.confluent_kafka")
+
+
 def _common(bootstrap: str) -> dict[str, Any]:
     return {
+        "logger": _LOG,
         "bootstrap.servers": bootstrap,
         "client.id": "compat-confluent-kafka",
         "socket.timeout.ms": int(_REQUEST_TIMEOUT_S * 1000),
