@@ -31,7 +31,7 @@ After every step the checker asserts:
 Then faults stop: partitions heal, crashed nodes restart, the network turns
 reliable, and within ``liveness_rounds`` rounds (each: every node ticks once,
 then every in-flight packet is delivered) a leader must commit a new
-proposal and every node must reach it.
+proposal and every node must reach it (without pre-vote, every voter).
 """
 
 from __future__ import annotations
@@ -458,6 +458,18 @@ class Simulation:
             self.net.append(packet)
             self._deliver(len(self.net) - 1)
 
+    def _must_catch_up(self, leader: RaftNode) -> list[RaftNode]:
+        """Every node must reach the probe -- except that without pre-vote,
+        replicas outside the leader's voter set are exempt: a removed voter
+        that never learned of its removal keeps campaigning, and each of its
+        VoteRequests deposes the leader, so it may never catch up (Raft thesis
+        4.2.3; KIP-996's pre-vote is what makes it harmless)."""
+        cores = [c for c in self.cores if c is not None]
+        if self.opts.config.pre_vote:
+            return cores
+        voters = leader.voters.latest
+        return [c for c in cores if c.node_id in voters]
+
     def _liveness(self) -> None:
         self.faults = False
         self.group = [0] * len(self.cores)
@@ -480,9 +492,9 @@ class Simulation:
             ):
                 probe = b"v%d" % (self.next_payload - 1)
                 probe_epoch = leader.epoch
-            if probe in self.acked:
+            if probe in self.acked and leader is not None:
                 offset = self.acked[probe]
-                if all(c is not None and c.high_watermark > offset for c in self.cores):
+                if all(c.high_watermark > offset for c in self._must_catch_up(leader)):
                     break
         else:
             states = [
