@@ -74,3 +74,11 @@ def test_flexible_response_has_header_v1() -> None:
     frame = b"".join(encode_response(3, 12, 7, MetadataResponse()))
     assert frame[4:8] == b"\0\0\0\x07" and frame[8] == 0  # empty tagged fields
     assert len(frame) - 4 == int.from_bytes(frame[:4], "big")
+
+
+def test_trailing_bytes_after_the_body_are_ignored_as_kafka_does() -> None:
+    # librdkafka 2.16's all-topics Metadata v13 request, as captured
+    frame = bytes.fromhex("0003000d00000003000772646b61666b610000000000010000")
+    request = decode_request(frame)
+    assert request.header.client_id == "rdkafka"
+    assert request.body.topics is None and request.body.allow_auto_topic_creation is False
