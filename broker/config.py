@@ -37,6 +37,16 @@ def _str(text: str) -> str:
     return text.strip()
 
 
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
 def _list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -81,12 +91,16 @@ _KEYS = [
     Key("log.index.size.max.bytes", _int, str(10 * 1024 * 1024), 4),
     Key("log.flush.interval.messages", _int, str(2**63 - 1), 1),
     Key("log.flush.interval.ms", _int, None, 0),
-    Key("log.message.timestamp.type", _str, "CreateTime"),
-    Key("log.cleanup.policy", _str, "delete"),
+    Key("log.message.timestamp.type", _choice("CreateTime", "LogAppendTime"), "CreateTime"),
+    Key("log.cleanup.policy", _choice("delete"), "delete", doc="compact is not supported yet."),
     Key("message.max.bytes", _int, str(1024 * 1024 + 12), 0),
     Key("min.insync.replicas", _int, "1", 1),
     Key("unclean.leader.election.enable", _bool, "false"),
-    Key("compression.type", _str, "producer"),
+    Key(
+        "compression.type",
+        _choice("producer", "uncompressed", "none", "gzip", "snappy", "lz4", "zstd"),
+        "producer",
+    ),
     Key("socket.request.max.bytes", _int, str(100 * 1024 * 1024), 1),
     Key("socket.send.buffer.bytes", _int, "102400", effective=False),
     Key("socket.receive.buffer.bytes", _int, "102400", effective=False),

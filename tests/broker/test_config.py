@@ -57,3 +57,14 @@ def test_listener_parsing_and_retention_precedence() -> None:
     assert config.retention_ms == 120_000
     config = load_config(None, ["log.retention.ms=7", "log.retention.minutes=2"], environ={})
     assert config.retention_ms == 7
+
+
+def test_enumerated_settings_are_checked() -> None:
+    for bad in (
+        "compression.type=brotli",
+        "log.message.timestamp.type=Now",
+        "log.cleanup.policy=compact",
+    ):
+        with pytest.raises(ConfigError, match=bad.split("=")[0].replace(".", r"\.")):
+            load_config(None, [bad], environ={})
+    assert load_config(None, ["compression.type=zstd"], environ={})["compression.type"] == "zstd"
