@@ -1,0 +1,137 @@
+"""Run Kafka clients' own test suites against fresh broker processes.
+
+    python -m compat.suites.run [--suite kafka-python|librdkafka|kcat ...] [--quick] [--update]
+
+Each suite is fetched at a pinned version into the cache dir
+(``compat/suites/.cache``, or ``$COMPAT_SUITES_CACHE``), run against a broker
+process of its own, and its per-test outcomes are checked against
+``compat/suites/expectations/<suite>.txt``. The report goes to
+``compat/suites/results/<suite>.md`` (``<suite>-quick.md`` for ``--quick``).
+
+Exit status: 0 when every suite agrees with its file; 1 when a test expected
+to pass did not, a test expected to fail passed, or a test is missing from the
+file or from the run; 2 when a suite could not be set up (download, build).
+``--update`` rewrites the files to what the run saw, keeping the reasons of
+tests whose status did not change; newly failing tests get a ``TODO:`` reason
+that a person must replace by the feature they wait for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
+
+from compat.suites import common, kafka_python, kcat, librdkafka
+from compat.suites.common import Expectation, SuiteRun, SuiteSetupError
+
+SUITES: dict[str, ModuleType] = {
+    kcat.NAME: kcat,
+    kafka_python.NAME: kafka_python,
+    librdkafka.NAME: librdkafka,
+}
+
+HEADERS = {
+    kcat.NAME: """\
+kcat smoke checks (compat/suites/kcat.py) against raftbroker.
+<status> <check> [reason]; status pass | fail | n/a. A failure's reason starts
+with the broker feature it waits for ("groups: ..."); n/a says why the check
+can never apply. python -m compat.suites.run --suite kcat --update rewrites
+the statuses from a run and keeps these reasons.
+""",
+    kafka_python.NAME: """\
+kafka-python 3.0.12 test/integration (its sdist) against raftbroker, per test.
+<status> <test id under test/integration> [reason]; status pass | fail | n/a.
+A failure's reason starts with the broker feature it waits for; n/a says why
+the test can never apply here (n/a tests are deselected).
+python -m compat.suites.run --suite kafka-python --update rewrites the statuses.
+""",
+    librdkafka.NAME: """\
+librdkafka 2.15.1 tests/ (bundled in npm @confluentinc/kafka-javascript 1.10.1)
+against raftbroker, per test of the test-runner's table (tests/test.c).
+<status> <test> [reason]; status pass | fail | n/a. A failure's reason starts
+with the broker feature it waits for; n/a says why the test can never apply
+(local tests need no broker and are not run).
+python -m compat.suites.run --suite librdkafka --update rewrites the statuses.
+""",
+}
+
+
+def _run_suite(
+    name: str, quick: bool, update: bool, runner: Callable[..., SuiteRun]
+) -> tuple[int, int, int]:
+    """Run one suite; return (agreeing tests, mismatches, setup failures)."""
+    path = common.EXPECTATIONS_DIR / f"{name}.txt"
+    expectations: Mapping[str, Expectation] = (
+        common.load_expectations(name) if path.exists() else {}
+    )
+    print(f"== {name}{' (quick)' if quick else ''}", flush=True)
+    try:
+        run = runner(quick=quick, expectations=expectations)
+    except (SuiteSetupError, OSError) as exc:
+        print(f"{name}: setup failed: {exc}", file=sys.stderr, flush=True)
+        return 0, 0, 1
+    mismatches = common.compare(expectations, run.results, run.selected)
+    if update:
+        entries = common.updated_expectations(
+            expectations, run.results, run.known, run.not_applicable
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(common.render_expectations(HEADERS[name], entries))
+        expectations = common.load_expectations(name)
+        mismatches = common.compare(expectations, run.results, run.selected)
+        print(f"{name}: rewrote {path.relative_to(common.REPO_ROOT)}")
+    report = common.render_report(run.info, expectations, run.results, mismatches)
+    out = common.RESULTS_DIR / f"{name}{'-quick' if quick else ''}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+    c = common.counts(expectations, run.results)
+    print(
+        f"{name}: {c['pass']} passed, {c['fail']} failed, {c['timeout']} timed out, "
+        f"{c['skip']} skipped, {c['n/a']} n/a in {run.info.seconds:.0f} s; "
+        f"report {out.relative_to(common.REPO_ROOT)}",
+        flush=True,
+    )
+    for m in mismatches:
+        print(f"  MISMATCH {m.line()}", flush=True)
+    agreeing = len({*run.selected, *run.results}) - len(mismatches)
+    return agreeing, len(mismatches), 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m compat.suites.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--suite",
+        action="append",
+        choices=list(SUITES),
+        help="suite to run (repeatable; default: all, in the order kcat, kafka-python, librdkafka)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="the fast subset (librdkafka: QUICK test numbers)"
+    )
+    parser.add_argument(
+        "--update", action="store_true", help="rewrite the expectation files from this run"
+    )
+    args = parser.parse_args(argv)
+    names = args.suite or list(SUITES)
+    start = time.monotonic()
+    agreeing = mismatched = broken = 0
+    for name in names:
+        a, m, b = _run_suite(name, args.quick, args.update, SUITES[name].run)
+        agreeing, mismatched, broken = agreeing + a, mismatched + m, broken + b
+    elapsed = time.monotonic() - start
+    print(f"compat suites: {', '.join(names)} in {elapsed:.0f} s")
+    # The closing line counts expectation checks: a test that fails as its
+    # file expects is a check that passed.
+    print(f"suites: {agreeing} passed, {mismatched + broken} failed")
+    if broken:
+        return 2
+    return 1 if mismatched else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
