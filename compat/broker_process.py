@@ -236,9 +236,20 @@ class BrokerProcess:
 
     def output_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines the current (or last) start wrote."""
+        return self.output_since(self._log_offset, lines)
+
+    def log_position(self) -> int:
+        """Where the output written from now on will start (for ``output_since``)."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def output_since(self, position: int, lines: int = 60) -> str:
+        """The last ``lines`` lines written after ``position``, across restarts."""
         try:
             with open(self.log_path, "rb") as log:
-                log.seek(self._log_offset)
+                log.seek(position)
                 text = log.read().decode("utf-8", "replace")
         except OSError as exc:
             return f"(no broker output: {exc})"

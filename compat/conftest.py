@@ -36,10 +36,13 @@ from types import FrameType
 
 import pytest
 
-from compat.broker_process import REPO_ROOT, BrokerProcess
-from compat.features import FEATURES
-from compat.matrix import Matrix, render
-from compat.suite import NUM_PARTITIONS
+# The suite's checks live outside test modules: have pytest explain their asserts.
+pytest.register_assert_rewrite("compat.suite")
+
+from compat.broker_process import REPO_ROOT, BrokerProcess  # noqa: E402
+from compat.features import FEATURES  # noqa: E402
+from compat.matrix import Matrix, render  # noqa: E402
+from compat.suite import NUM_PARTITIONS  # noqa: E402
 
 COMPAT_DIR = Path(__file__).resolve().parent
 MATRIX_PATH = COMPAT_DIR / "MATRIX.md"
@@ -66,7 +69,9 @@ API_KEYS = {
 
 _MATRIX = pytest.StashKey[Matrix]()
 _DESELECTED = pytest.StashKey[int]()
-_BROKERS = pytest.StashKey[list[BrokerProcess]]()
+# The brokers a test used, each with where its output stood when the test began.
+_BROKERS = pytest.StashKey[list[tuple[BrokerProcess, int]]]()
+_COMPLAINT = re.compile(r"\b(?:WARNING|ERROR|CRITICAL)\b.*|^\w*(?:Error|Exception)\b.*")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -145,13 +150,19 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    reason = _reason(report)
     if report.failed:
-        for proc in item.stash.get(_BROKERS, []):
+        for proc, position in item.stash.get(_BROKERS, []):
+            output = proc.output_since(position) or proc.output_tail()
             where = proc.bootstrap if proc.port else "(not started)"
-            report.sections.append((f"broker {where}: output (tail)", proc.output_tail()))
+            report.sections.append((f"broker {where}: output during the test", output))
+            # The broker's own last complaint often says more than the client's error.
+            complaints = [m[0] for m in map(_COMPLAINT.search, output.splitlines()) if m]
+            if complaints:
+                reason = f"{reason} [broker: {complaints[-1]}]"
     matrix = item.config.stash.get(_MATRIX, None)
     if matrix is not None:
-        matrix.record(report.nodeid, report.when, report.outcome, _reason(report))
+        matrix.record(report.nodeid, report.when, report.outcome, reason)
     return report
 
 
@@ -240,7 +251,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
 @pytest.fixture
 def fresh_broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[BrokerProcess]:
     proc = _new_broker(tmp_path)
-    request.node.stash.setdefault(_BROKERS, []).append(proc)
+    request.node.stash.setdefault(_BROKERS, []).append((proc, 0))
     try:
         proc.start()
         yield proc
@@ -286,8 +297,8 @@ def _require_apis(request: pytest.FixtureRequest) -> None:
     proc: BrokerProcess = request.getfixturevalue(name)
     if name == "broker":
         brokers = request.node.stash.setdefault(_BROKERS, [])
-        if proc not in brokers:
-            brokers.append(proc)
+        if all(used is not proc for used, _ in brokers):
+            brokers.append((proc, proc.log_position()))
     if not proc.running():
         # A test before this one (a restart test that failed) left it stopped.
         proc.start()

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import confluent_kafka
+import kafka.errors
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -49,7 +50,11 @@ def _common(bootstrap: str) -> dict[str, Any]:
 
 
 def _client_error(err: KafkaError) -> ClientError:
-    return ClientError(err.name(), err.str())
+    # librdkafka abbreviates some names (UNKNOWN_TOPIC_OR_PART): broker errors
+    # (codes >= 0) are named as Kafka names them; local ones keep librdkafka's.
+    code = err.code()
+    name = kafka.errors.for_code(code).message if code >= 0 else err.name()
+    return ClientError(name, f"{err.name()}: {err.str()}")
 
 
 def _bytes(value: object) -> bytes:
