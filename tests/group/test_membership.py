@@ -21,6 +21,9 @@ def stable_group(shell: Shell, n: int, group: str = "g") -> list[str]:
         assert all(a.error_code == E.NONE for a in done), done
         if len(done) == n and len({a.generation_id for a in done}) == 1:
             break
+        if not done:
+            shell.advance(max(shell.config.initial_rebalance_delay_ms, 1))
+            continue
         joins.update({m: shell.join(group, m) for m, a in answers.items() if a is not None})
     generation = done[0].generation_id
     leader = done[0].leader
