@@ -141,22 +141,27 @@ class PartitionLog:
         segments = loaded.segments
         if not segments:
             segments.append(LogSegment(path, log_start_offset, config, now_ms, new=True))
+            # An fsynced append is only durable if its file's name is.
+            files.fsync_dir(path)
+            files.fsync_dir(path.parent)
         elif not epoch_cache_trusted:
             epoch_cache.clear()
             rebuild_epochs_from_headers(segments, epoch_cache)
         log_end_offset = segments[-1].next_offset
         log_start_offset = max(log_start_offset, segments[0].base_offset)
         segments[-1].on_become_active()
-        stats = RecoveryStats(clean, loaded.segments_recovered, loaded.bytes_truncated)
-        log = cls(
-            path, config, segments, log_start_offset, log_end_offset, epoch_cache, now_ms, stats
-        )
+        stats = RecoveryStats(clean, len(loaded.recovered), loaded.bytes_truncated)
+        durable = log_end_offset if clean else min(recovery_point, log_end_offset)
+        log = cls(path, config, segments, log_start_offset, durable, epoch_cache, now_ms, stats)
+        for segment in loaded.recovered:
+            if segment is segments[-1]:
+                segment.unflushed = True
+            else:
+                log._unflushed_segments.append(segment)
         epoch_cache.truncate_from_end(log_end_offset)
         if log_start_offset > log_end_offset:
             log.truncate_fully_and_start_at(log_start_offset, now_ms)
         epoch_cache.truncate_from_start(log.log_start_offset)
-        if not clean:
-            log.checkpoint()  # recovery flushed what it kept: don't rescan it again
         return log
 
     # -- offsets ---------------------------------------------------------------
@@ -188,6 +193,14 @@ class PartitionLog:
     @property
     def active_segment(self) -> LogSegment:
         return self._segments[-1]
+
+    def update_config(self, config: LogConfig) -> None:
+        """Apply changed topic configs (AlterConfigs). They take effect from
+        the next append, roll or retention pass; index files already created
+        keep their size."""
+        self.config = config
+        for segment in self._segments:
+            segment.config = config
 
     # -- appending --------------------------------------------------------------
 
@@ -503,6 +516,7 @@ class PartitionLog:
             LogSegment(self.directory, base_offset, self.config, now_ms, new=True)
         )
         self._bases.append(base_offset)
+        files.fsync_dir(self.directory)
 
     def roll(self, now_ms: int) -> None:
         """Start a new segment at the log end offset (no-op if the active one is empty)."""

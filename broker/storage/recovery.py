@@ -21,7 +21,9 @@ batch, zeros the filesystem allocated but never wrote, or stale bytes. So:
 
 Nothing after an invalid batch is ever served, because the cut happens before
 the log accepts reads. The leader-epoch cache is then cut back to the
-recovered log end offset.
+recovered log end offset. Recovery does not fsync what it kept (it may be
+only in the page cache after a process crash): the recovery point stays
+where the checkpoint put it until the log's next flush.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from broker.storage.segment import LogSegment
 class LoadedSegments:
     segments: list[LogSegment]
     bytes_truncated: int
-    segments_recovered: int
+    # Rescanned (indexes rebuilt, maybe cut); not fsynced yet: the log's next
+    # flush does that before the recovery point moves past them.
+    recovered: list[LogSegment]
 
 
 def _segment_bases(directory: Path) -> list[int]:
@@ -89,16 +93,25 @@ def load_segments(
             if segment.base_offset <= recovery_point:
                 first_unflushed = i
 
+    # Offsets [start, end) that `epoch` covers in the cache: batches come in
+    # order, so one range answers for many batches.
+    covered = [0, -1, UNDEFINED_EPOCH]
+
     def accept_epoch(epoch: int, base_offset: int) -> bool:
         if epoch_cache_trusted:
+            if covered[0] <= base_offset < covered[1]:
+                return epoch == covered[2]
             # The checkpoint is written before the data, so it knows the
             # epoch of every batch; below its first entry (the log start
             # moved) only an older-or-equal epoch is possible.
-            expected = epoch_cache.epoch_for_offset(base_offset)
-            if expected != UNDEFINED_EPOCH:
-                return epoch == expected
             entries = epoch_cache.entries
-            return not entries or epoch <= entries[0].epoch
+            expected = epoch_cache.epoch_for_offset(base_offset)
+            if expected == UNDEFINED_EPOCH:
+                return not entries or epoch <= entries[0].epoch
+            slot = next(i for i, e in enumerate(entries) if e.epoch == expected)
+            end = entries[slot + 1].start_offset if slot + 1 < len(entries) else 1 << 63
+            covered[:] = [entries[slot].start_offset, end, expected]
+            return epoch == expected
         if epoch < epoch_cache.latest_epoch:
             return False
         if epoch > epoch_cache.latest_epoch:
@@ -106,7 +119,7 @@ def load_segments(
         return True
 
     truncated_total = 0
-    recovered = 0
+    recovered: list[LogSegment] = []
     for i, segment in enumerate(segments):
         rebuild = i >= first_unflushed or needs_rebuild[i]
         if not rebuild:
@@ -116,12 +129,9 @@ def load_segments(
                 rebuild = True
         if not rebuild:
             continue
-        recovered += 1
+        recovered.append(segment)
         truncated = segment.recover(accept_epoch)
         truncated_total += truncated
-        # What recovery kept is durable from here on: the recovery point
-        # moves past it.
-        segment.flush_all()
         if truncated:
             # Whatever follows a cut was written after the lost bytes.
             for later in segments[i + 1 :]:

@@ -34,8 +34,6 @@ def test_new_log_layout(tmp_path: Path) -> None:
         "00000000000000000000.index",
         "00000000000000000000.log",
         "00000000000000000000.timeindex",
-        "log-start-offset-checkpoint",
-        "recovery-point-offset-checkpoint",
     ]
     assert os.path.getsize(log.directory / "00000000000000000000.index") == 8 * 64
     log.close()
@@ -278,4 +276,15 @@ def test_header_of_stored_batch(tmp_path: Path) -> None:
     log.append(build_batch(2, producer_id=9, producer_epoch=1, base_sequence=4), 2, NOW)
     header = parse_header(log.read(0, 1000).records)
     assert (header.base_offset, header.partition_leader_epoch, header.producer_id) == (0, 2, 9)
+    log.close()
+
+
+def test_append_of_more_batches_than_one_writev_takes(tmp_path: Path) -> None:
+    log = _open(tmp_path, LogConfig())
+    one = build_batch(1, value_size=1)
+    info = log.append(one * 700, 0, NOW)  # 1400 pieces: more than IOV_MAX (1024)
+    assert (info.base_offset, info.last_offset) == (0, 699)
+    records = decode_records(log.read(0, 1 << 20).records)
+    assert [r[0] for r in records] == list(range(700))
+    assert log.active_segment.size == 700 * len(one)
     log.close()

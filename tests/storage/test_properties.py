@@ -192,7 +192,7 @@ def _check(log: PartitionLog, model: Model) -> None:
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     database=None,
     deadline=None,
     derandomize=True,

@@ -171,3 +171,14 @@ def test_advance_log_start_offset(tmp_path: Path) -> None:
     assert reopened.log_start_offset == 7
     assert reopened.epoch_cache.entries[0].start_offset == 7
     reopened.close()
+
+
+def test_update_config_applies_to_the_active_segment(tmp_path: Path) -> None:
+    log = _open(tmp_path, LogConfig())
+    log.append(build_batch(2, value_size=100), 0, NOW)
+    log.append(build_batch(2, value_size=100), 0, NOW)
+    assert log.segment_base_offsets == [0]
+    log.update_config(LogConfig(segment_bytes=len(build_batch(2, value_size=100)) * 2))
+    log.append(build_batch(2, value_size=100), 0, NOW)
+    assert log.segment_base_offsets == [0, 4]
+    log.close()
