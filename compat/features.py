@@ -33,6 +33,15 @@ FEATURES: dict[str, str] = {
     "fetch-seek": (
         "Assign a partition and seek into the middle of it: reading starts exactly at that offset."
     ),
+    "null-and-empty": (
+        "Null key, null value (tombstone), empty key and value, and an empty header "
+        "value are read back as sent: null stays null, empty stays empty."
+    ),
+    "fetch-many": (
+        "5000 records (~1.3 MB) in one partition: many producer batches, several "
+        "fetches; all read back in order, nothing after them."
+    ),
+    "produce-large": "A 900 kB record between two small ones is read back intact.",
     "list-offsets": "Earliest and latest offsets (ListOffsets -2/-1) of each partition.",
     "offsets-for-times": (
         "Offset lookup by timestamp (ListOffsets with a timestamp): the first record "

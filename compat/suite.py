@@ -24,6 +24,9 @@ stay well inside Kafka's default bound for future timestamps (one hour).
 from __future__ import annotations
 
 import abc
+import dataclasses
+import random
+import string
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,8 +59,8 @@ class Message:
     """A record to produce."""
 
     partition: int
-    key: bytes
-    value: bytes
+    key: bytes | None
+    value: bytes | None
     headers: tuple[Header, ...]
     timestamp_ms: int | None  # None: the client stamps it
 
@@ -184,13 +187,15 @@ def make_messages(
     *,
     partitions: Sequence[int] = tuple(range(NUM_PARTITIONS)),
     base_ms: int | None = None,
+    step_ms: int = 1000,
 ) -> list[Message]:
     """``count`` distinct keyed records, round-robin over ``partitions``.
 
     Values vary in length (and so in compressibility); for clients that take
     arbitrary bytes they include bytes that are not UTF-8. Headers: a
     per-record id, then one name repeated with two values, and every third
-    record has none, all within what the client can express.
+    record has none, all within what the client can express. Timestamps are
+    ``step_ms`` apart from ``base_ms`` (default: now).
     """
     base = now_ms() if base_ms is None else base_ms
     out = []
@@ -212,7 +217,7 @@ def make_messages(
                 key=f"{label}-key-{i}".encode(),
                 value=value,
                 headers=headers,
-                timestamp_ms=base + 1000 * i if client.sets_timestamps else None,
+                timestamp_ms=base + step_ms * i if client.sets_timestamps else None,
             )
         )
     return out
@@ -274,7 +279,9 @@ def produce(
 # -- checks ----------------------------------------------------------------------
 
 
-def expected_view(m: Message) -> tuple[bytes, bytes, tuple[Header, ...], int | None]:
+def expected_view(
+    m: Message,
+) -> tuple[bytes | None, bytes | None, tuple[Header, ...], int | None]:
     return (m.key, m.value, m.headers, m.timestamp_ms)
 
 
@@ -518,6 +525,58 @@ class ClientSuite:
         with pytest.raises(ClientError) as info:
             self.client.delete_topic(broker.bootstrap, topic)
         assert info.value.error == "UNKNOWN_TOPIC_OR_PARTITION"
+
+    @pytest.mark.feature("null-and-empty")
+    @pytest.mark.apis("Metadata", "Produce", "Fetch")
+    def test_null_and_empty(self, broker: BrokerProcess, topic: str) -> None:
+        base = now_ms()
+        shapes: list[tuple[bytes | None, bytes | None]] = [
+            (None, b"value-without-key"),
+            (b"tombstone-key", None),  # a tombstone: null value
+            (b"", b""),  # empty is not null
+            (b"key", b"value"),
+        ]
+        messages = [
+            Message(
+                partition=0,
+                key=key,
+                value=value,
+                headers=(("empty-header", b""), ("h", b"x")),
+                timestamp_ms=base + 1000 * i if self.client.sets_timestamps else None,
+            )
+            for i, (key, value) in enumerate(shapes)
+        ]
+        produced = produce(self.client, broker.bootstrap, topic, messages)
+        self._check(produced, read_all(self.client, broker.bootstrap, topic, produced, extra=1))
+
+    @pytest.mark.feature("fetch-many")
+    @pytest.mark.apis("Metadata", "Produce", "Fetch")
+    def test_fetch_many(self, broker: BrokerProcess, topic: str) -> None:
+        # ~1.3 MB in one partition: many producer batches, several fetches of
+        # at most the clients' default 1 MiB per partition.
+        messages = make_messages(self.client, "many", 5000, partitions=[0], step_ms=1)
+        produced = produce(self.client, broker.bootstrap, topic, messages, codec="none")
+        self._check(produced, read_all(self.client, broker.bootstrap, topic, produced, extra=1))
+
+    @pytest.mark.feature("produce-large")
+    @pytest.mark.apis("Metadata", "Produce", "Fetch")
+    def test_produce_large(self, broker: BrokerProcess, topic: str) -> None:
+        rng = random.Random(20261126)
+        size = 900_000  # under every client's default 1 MB request/message limit
+        if self.client.binary_safe:
+            big = rng.randbytes(size)
+        else:
+            big = "".join(rng.choices(string.ascii_letters, k=size)).encode()
+        base = now_ms()
+        messages = [
+            Message(0, b"small-before", b"before", (("h", b"1"),), base),
+            Message(0, b"large", big, (("h", b"1"),), base + 1000),
+            Message(0, b"small-after", b"after", (("h", b"1"),), base + 2000),
+        ]
+        if not self.client.sets_timestamps:
+            messages = [dataclasses.replace(m, timestamp_ms=None) for m in messages]
+        produced = produce(self.client, broker.bootstrap, topic, messages)
+        self._check(produced, read_all(self.client, broker.bootstrap, topic, produced, extra=1))
 
     @pytest.mark.feature("consumer-group")
     @pytest.mark.apis(

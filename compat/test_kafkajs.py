@@ -105,8 +105,8 @@ class KafkaJSClient(Client):
             messages=[
                 {
                     "partition": m.partition,
-                    "key": _b64(m.key),
-                    "value": _b64(m.value),
+                    "key": None if m.key is None else _b64(m.key),
+                    "value": None if m.value is None else _b64(m.value),
                     "headers": [[name, _b64(value)] for name, value in m.headers],
                     "timestamp": m.timestamp_ms,
                 }

@@ -78,6 +78,21 @@ def _json_record(line: str) -> Record:
     )
 
 
+def _runs(batch: Sequence[Message]) -> list[tuple[bool, list[Message]]]:
+    """Consecutive messages that one kcat run can send: ``-Z`` (empty means
+    NULL) for those with a null key or value, plain for the others."""
+    out: list[tuple[bool, list[Message]]] = []
+    for m in batch:
+        with_nulls = m.key is None or m.value is None
+        if with_nulls:
+            assert b"" not in (m.key, m.value), "kcat -Z cannot send empty and NULL together"
+        if out and out[-1][0] == with_nulls:
+            out[-1][1].append(m)
+        else:
+            out.append((with_nulls, [m]))
+    return out
+
+
 class KcatClient(Client):
     sets_timestamps = False
     per_message_headers = False
@@ -105,28 +120,46 @@ class KcatClient(Client):
         idempotent: bool = False,
     ) -> list[int | None]:
         for partition, batch in sorted(by_partition(messages).items()):
-            headers = {m.headers for m in batch}
-            assert len(headers) == 1, "kcat sends one header set per run"
-            args = ["-P", "-t", topic, "-p", str(partition), "-K", "\t"]
-            for name, value in batch[0].headers:
-                args += ["-H", f"{name}={_text(value)}"]
-            args += [
-                "-X",
-                f"compression.codec={codec}",
-                "-X",
-                f"acks={acks}",
-                "-X",
-                f"enable.idempotence={str(idempotent).lower()}",
-                "-X",
-                "linger.ms=5",
-                "-X",
-                f"message.timeout.ms={int(OP_TIMEOUT_S * 1000) - 5000}",
-            ]
-            lines = "".join(f"{_text(m.key)}\t{_text(m.value)}\n" for m in batch)
-            done = _run(bootstrap, args, stdin=lines.encode())
-            # kcat exits 0 only when every message was delivered; belt and braces:
-            assert b"Delivery failed" not in done.stderr, done.stderr.decode()
+            for with_nulls, run in _runs(batch):
+                self._produce_run(
+                    bootstrap, topic, partition, run, with_nulls, codec, acks, idempotent
+                )
         return [None] * len(messages)  # kcat does not report offsets
+
+    def _produce_run(
+        self,
+        bootstrap: str,
+        topic: str,
+        partition: int,
+        run: Sequence[Message],
+        with_nulls: bool,
+        codec: str,
+        acks: Acks,
+        idempotent: bool,
+    ) -> None:
+        headers = {m.headers for m in run}
+        assert len(headers) == 1, "kcat sends one header set per run"
+        args = ["-P", "-t", topic, "-p", str(partition), "-K", "\t"]
+        if with_nulls:
+            args.append("-Z")  # an empty key or value is sent as NULL
+        for name, value in run[0].headers:
+            args += ["-H", f"{name}={_text(value)}"]
+        args += [
+            "-X",
+            f"compression.codec={codec}",
+            "-X",
+            f"acks={acks}",
+            "-X",
+            f"enable.idempotence={str(idempotent).lower()}",
+            "-X",
+            "linger.ms=5",
+            "-X",
+            f"message.timeout.ms={int(OP_TIMEOUT_S * 1000) - 5000}",
+        ]
+        lines = "".join(f"{_text(m.key or b'')}\t{_text(m.value or b'')}\n" for m in run)
+        done = _run(bootstrap, args, stdin=lines.encode())
+        # kcat exits 0 only when every message was delivered; belt and braces:
+        assert b"Delivery failed" not in done.stderr, done.stderr.decode()
 
     def fetch(
         self,

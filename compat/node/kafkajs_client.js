@@ -95,31 +95,41 @@ const ops = {
       headers: headersIn(m.headers),
       ...(m.timestamp === null ? {} : { timestamp: String(m.timestamp) })
     }))
-    const metadata = await withClient(producer, () =>
-      producer.send({
-        topic: req.topic,
-        acks: req.acks,
-        timeout: 10000,
-        compression: COMPRESSION[req.compression],
-        messages
-      })
-    )
-    // One send is one batch per partition: the i-th record sent to a
-    // partition has offset baseOffset + i.
-    const base = {}
-    for (const m of metadata || []) {
-      if (m.errorCode !== 0) throw new Error(`partition ${m.partition}: error ${m.errorCode}`)
-      base[m.partition] = BigInt(m.baseOffset)
-    }
-    const seen = {}
-    return req.messages.map((m) => {
-      const i = seen[m.partition] || 0
-      seen[m.partition] = i + 1
-      // acks=0: no response, so no offsets.
-      return base[m.partition] === undefined || base[m.partition] < 0n
-        ? null
-        : String(base[m.partition] + BigInt(i))
+    // KafkaJS puts one send() into one record batch per partition, however
+    // large: send in chunks, one after the other, as an application must to
+    // stay under the broker's message.max.bytes.
+    const chunk = req.chunk || 500
+    const offsets = []
+    await withClient(producer, async () => {
+      for (let start = 0; start < messages.length; start += chunk) {
+        const part = messages.slice(start, start + chunk)
+        const metadata = await producer.send({
+          topic: req.topic,
+          acks: req.acks,
+          timeout: 10000,
+          compression: COMPRESSION[req.compression],
+          messages: part
+        })
+        // The i-th record of a send to a partition has offset baseOffset + i.
+        const base = {}
+        for (const m of metadata || []) {
+          if (m.errorCode !== 0) throw new Error(`partition ${m.partition}: error ${m.errorCode}`)
+          base[m.partition] = BigInt(m.baseOffset)
+        }
+        const seen = {}
+        for (const m of part) {
+          const i = seen[m.partition] || 0
+          seen[m.partition] = i + 1
+          // acks=0: no response, so no offsets.
+          offsets.push(
+            base[m.partition] === undefined || base[m.partition] < 0n
+              ? null
+              : String(base[m.partition] + BigInt(i))
+          )
+        }
+      }
     })
+    return offsets
   },
 
   async fetch (req) {
@@ -314,7 +324,8 @@ async function main () {
       }
     }
   }
-  process.stdout.write(JSON.stringify(response) + '\n')
+  // Exit only once the pipe has taken all of it (stdout to a pipe is async).
+  await new Promise((resolve) => process.stdout.write(JSON.stringify(response) + '\n', resolve))
 }
 
 main().then(
