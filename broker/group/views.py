@@ -184,7 +184,8 @@ def snapshot(group: Group[T]) -> GroupSnapshot | None:
                 client_host=m.client_host,
                 rebalance_timeout_ms=m.rebalance_timeout_ms,
                 session_timeout_ms=m.session_timeout_ms,
-                subscription=m.metadata(protocol) if protocol is not None else b"",
+                # mid-rebalance, members may have dropped the current protocol
+                subscription=dict(m.protocols).get(protocol, b"") if protocol else b"",
                 assignment=m.assignment,
             )
             for m in group.members.values()

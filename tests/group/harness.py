@@ -86,6 +86,7 @@ def encode(response: Any, version: int) -> bytes:
 class Shell:
     config: GroupConfig = TEST_CONFIG
     auto_persist: bool = True
+    fail_next: int = 0  # with auto_persist: fail the next Persist with this error code
     now: int = 0
     coordinator: GroupCoordinator[int] = field(init=False)
     log: list[Record] = field(default_factory=list)
@@ -108,8 +109,10 @@ class Shell:
                 encode(effect.response, self.versions[effect.token])
                 self.answers[effect.token] = effect.response
             elif self.auto_persist:
-                self.log.extend(effect.records)
-                self.run(self.coordinator.persisted(effect.persist_id, 0, self.now))
+                error, self.fail_next = self.fail_next, 0
+                if error == 0:
+                    self.log.extend(effect.records)
+                self.run(self.coordinator.persisted(effect.persist_id, error, self.now))
             else:
                 self.held.append(effect)
 
