@@ -280,6 +280,10 @@ class PartitionLog:
                 raise LogStateError(
                     f"follower batch at offset {header.base_offset}, expected {expected}"
                 )
+            epoch = header.partition_leader_epoch
+            if epoch < (epochs[-1][0] if epochs else self.epoch_cache.latest_epoch):
+                # Raft truncates a diverging suffix before appending the leader's.
+                raise LogStateError(f"follower batch epoch {epoch} after a later epoch")
             if header.max_timestamp > max_timestamp:
                 max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
             metas.append((header.last_offset, header.max_timestamp, header.size_in_bytes))
@@ -329,7 +333,12 @@ class PartitionLog:
         for epoch, base in epochs:
             if epoch >= 0 and epoch > self.epoch_cache.latest_epoch:
                 self.epoch_cache.assign(epoch, base)
-        self._segments[-1].append(pieces, metas, size)
+        try:
+            self._segments[-1].append(pieces, metas, size)
+        except KafkaStorageError:
+            # Nothing was appended: an epoch assigned for it has no batch.
+            self.epoch_cache.truncate_from_end(self.log_end_offset)
+            raise
 
     def _after_append(self, record_count: int, now_ms: int) -> None:
         self._unflushed_messages += record_count

@@ -147,3 +147,50 @@ def test_sigkill_inside_a_write_leaves_a_torn_batch_that_recovery_cuts(tmp_path:
             assert log.log_end_offset == 28
             return
     pytest.fail("no attempt was killed inside a write")
+
+
+# RLIMIT_FSIZE makes the kernel refuse writes past 64 KiB (EFBIG): a real
+# failing disk write, in a child so that the limit does not leak.
+FAILING_WRITE = """
+import resource, signal, sys
+from broker.storage import KafkaStorageError, LogConfig, PartitionLog, errors
+from tests.storage.batches import build_batch
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+log = PartitionLog.open(sys.argv[1], LogConfig(segment_index_bytes=4096), 0)
+resource.setrlimit(resource.RLIMIT_FSIZE, (65_536, resource.RLIM_INFINITY))
+appended = 0
+try:
+    while True:
+        log.append(build_batch(2, value_size=5_000), 1 + appended, 0)  # a new epoch each
+        appended += 1
+except KafkaStorageError as exc:
+    assert exc.error_code == errors.KAFKA_STORAGE_ERROR, exc
+size = log.active_segment.size
+assert log.log_end_offset == 2 * appended
+assert log.epoch_cache.entries[-1].start_offset < log.log_end_offset  # no dangling epoch
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+import os
+assert os.path.getsize(log.active_segment.log_path) == size  # the partial batch was cut
+log.append(build_batch(1), 9, 0)
+log.close()
+print(appended)
+"""
+
+
+def test_a_failed_write_leaves_the_log_as_it_was(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FAILING_WRITE, str(tmp_path / "t-0")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    appended = int(result.stdout)
+    assert appended in range(5, 13)
+    log = PartitionLog.open(tmp_path / "t-0", LogConfig(segment_index_bytes=4096), 0)
+    assert log.recovery.clean_shutdown
+    assert log.log_end_offset == 2 * appended + 1
+    assert [e.epoch for e in log.epoch_cache.entries][-1] == 9
+    log.close()

@@ -288,3 +288,19 @@ def test_append_of_more_batches_than_one_writev_takes(tmp_path: Path) -> None:
     assert [r[0] for r in records] == list(range(700))
     assert log.active_segment.size == 700 * len(one)
     log.close()
+
+
+def test_follower_append_rejects_an_epoch_going_back(tmp_path: Path) -> None:
+    leader = _open(tmp_path / "leader")
+    leader.append(build_batch(1), 2, NOW)
+    old_epoch = bytes(leader.read(0, 1 << 20).records)
+    follower = _open(tmp_path / "follower")
+    follower.append_as_follower(old_epoch, NOW)
+    newer = bytearray(build_batch(1))
+    newer[0:8] = (1).to_bytes(8, "big")
+    newer[12:16] = (1).to_bytes(4, "big")  # epoch 1 after epoch 2
+    with pytest.raises(LogStateError):
+        follower.append_as_follower(bytes(newer), NOW)
+    assert follower.log_end_offset == 1 and follower.epoch_cache.entries == [(2, 0)]
+    leader.close()
+    follower.close()
