@@ -59,6 +59,10 @@ FEATURES: dict[str, str] = {
         "Subscribe in a consumer group, read everything, commit, leave; a second member "
         "of the group reads only what was produced after the commit."
     ),
+    "restart-producer": (
+        "One idempotent producer sends, the broker restarts (SIGTERM), the same "
+        "producer sends more: everything read back once, in order."
+    ),
     "restart-sigterm": (
         "Records acknowledged with acks=all are all read back, once each, after a clean "
         "restart (SIGTERM, exit code 0) on the same data directory."

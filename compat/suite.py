@@ -157,6 +157,19 @@ class Client(abc.ABC):
         """Names of all topics (a Metadata request for all topics)."""
 
     @abc.abstractmethod
+    def produce_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        before: Sequence[Message],
+        after: Sequence[Message],
+        between: Callable[[], None],
+    ) -> list[int | None]:
+        """One idempotent acks=all producer sends ``before``, waits for their acks
+        (where the client can), calls ``between()``, then sends ``after``; the
+        offsets of all, in order (None when unknown)."""
+
+    @abc.abstractmethod
     def consume_group(
         self,
         bootstrap: str,
@@ -609,6 +622,16 @@ class ClientSuite:
         )
         got = self.client.consume_group(broker.bootstrap, topic, group, 4)
         self._check(second, split_by_partition(got))
+
+    @pytest.mark.feature("restart-producer")
+    @pytest.mark.apis("Metadata", "Produce", "Fetch", "InitProducerId")
+    def test_producer_across_restart(self, broker: BrokerProcess, topic: str) -> None:
+        messages = make_messages(self.client, "around", 12, partitions=[0])
+        before, after = messages[:6], messages[6:]
+        started = now_ms()
+        offsets = self.client.produce_around(broker.bootstrap, topic, before, after, broker.restart)
+        produced = Produced(before + after, offsets, started, now_ms())
+        self._check(produced, read_all(self.client, broker.bootstrap, topic, produced, extra=1))
 
     # The restart tests restart the module's broker (one start less per test
     # than a broker of their own, which matters on 2 cores); they come last

@@ -60,6 +60,26 @@ def _record(r: Any) -> Record:
     return Record(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp)
 
 
+async def _send_all(
+    producer: AIOKafkaProducer, topic: str, messages: Sequence[Message]
+) -> list[int | None]:
+    """Send in order, wait for every ack; the offsets."""
+    futures = [
+        await producer.send(
+            topic,
+            m.value,
+            key=m.key,
+            partition=m.partition,
+            timestamp_ms=m.timestamp_ms,
+            headers=list(m.headers),
+        )
+        for m in messages
+    ]
+    results = await asyncio.gather(*futures)
+    # acks=0: the future resolves to None (no response, no offset).
+    return [None if md is None or md.offset < 0 else md.offset for md in results]
+
+
 class AiokafkaClient(Client):
     def version(self) -> str:
         return str(aiokafka.__version__)
@@ -84,24 +104,33 @@ class AiokafkaClient(Client):
             )
             await producer.start()
             try:
-                futures = [
-                    await producer.send(
-                        topic,
-                        m.value,
-                        key=m.key,
-                        partition=m.partition,
-                        timestamp_ms=m.timestamp_ms,
-                        headers=list(m.headers),
-                    )
-                    for m in messages
-                ]
-                results = await asyncio.gather(*futures)
+                return await _send_all(producer, topic, messages)
             finally:
                 await producer.stop()
-            # acks=0: the future resolves to None (no response, no offset).
-            return [None if md is None or md.offset < 0 else md.offset for md in results]
 
         return _run(go)
+
+    def produce_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        before: Sequence[Message],
+        after: Sequence[Message],
+        between: Callable[[], None],
+    ) -> list[int | None]:
+        async def go() -> list[int | None]:
+            producer = AIOKafkaProducer(
+                **_common(bootstrap), acks="all", enable_idempotence=True, linger_ms=5
+            )
+            await producer.start()
+            try:
+                offsets = await _send_all(producer, topic, before)
+                await asyncio.to_thread(between)
+                return offsets + await _send_all(producer, topic, after)
+            finally:
+                await producer.stop()
+
+        return _run(go, 2 * OP_TIMEOUT_S + 30)
 
     async def _with_consumer(
         self, bootstrap: str, use: Callable[[AIOKafkaConsumer], Awaitable[T]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import confluent_kafka
@@ -78,6 +78,38 @@ def _record(msg: confluent_kafka.Message) -> Record:
     )
 
 
+def _send_all(producer: Producer, topic: str, messages: Sequence[Message]) -> list[int | None]:
+    """Produce in order, flush, raise the first delivery error; the offsets."""
+    offsets: list[int | None] = [None] * len(messages)
+    errors: list[KafkaError] = []
+
+    def delivered(index: int) -> Any:
+        def report(err: KafkaError | None, msg: confluent_kafka.Message) -> None:
+            if err is not None:
+                errors.append(err)
+            else:
+                offset = msg.offset()  # acks=0: None (no response)
+                offsets[index] = offset if offset is not None and offset >= 0 else None
+
+        return report
+
+    for i, m in enumerate(messages):
+        producer.produce(
+            topic,
+            value=m.value,
+            key=m.key,
+            partition=m.partition,
+            timestamp=m.timestamp_ms or 0,  # 0: librdkafka stamps it
+            headers=list(m.headers),
+            on_delivery=delivered(i),
+        )
+    left = producer.flush(OP_TIMEOUT_S)
+    assert left == 0, f"{left} messages still undelivered after {OP_TIMEOUT_S} s"
+    if errors:
+        raise _client_error(errors[0])
+    return offsets
+
+
 class ConfluentKafkaClient(Client):
     def version(self) -> str:
         return f"{confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]})"
@@ -102,34 +134,28 @@ class ConfluentKafkaClient(Client):
                 "message.timeout.ms": int(OP_TIMEOUT_S * 1000),
             }
         )
-        offsets: list[int | None] = [None] * len(messages)
-        errors: list[KafkaError] = []
+        return _send_all(producer, topic, messages)
 
-        def delivered(index: int) -> Any:
-            def report(err: KafkaError | None, msg: confluent_kafka.Message) -> None:
-                if err is not None:
-                    errors.append(err)
-                else:
-                    offset = msg.offset()  # acks=0: None (no response)
-                    offsets[index] = offset if offset is not None and offset >= 0 else None
-
-            return report
-
-        for i, m in enumerate(messages):
-            producer.produce(
-                topic,
-                value=m.value,
-                key=m.key,
-                partition=m.partition,
-                timestamp=m.timestamp_ms or 0,  # 0: librdkafka stamps it
-                headers=list(m.headers),
-                on_delivery=delivered(i),
-            )
-        left = producer.flush(OP_TIMEOUT_S)
-        assert left == 0, f"{left} messages still undelivered after {OP_TIMEOUT_S} s"
-        if errors:
-            raise _client_error(errors[0])
-        return offsets
+    def produce_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        before: Sequence[Message],
+        after: Sequence[Message],
+        between: Callable[[], None],
+    ) -> list[int | None]:
+        producer = Producer(
+            {
+                **_common(bootstrap),
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "message.timeout.ms": int(OP_TIMEOUT_S * 1000),
+            }
+        )
+        offsets = _send_all(producer, topic, before)
+        between()
+        return offsets + _send_all(producer, topic, after)
 
     def _consumer(self, bootstrap: str) -> Consumer:
         return Consumer(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import kafka
@@ -46,6 +46,27 @@ def _record(r: Any) -> Record:
     return Record(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp)
 
 
+def _send_all(producer: KafkaProducer, topic: str, messages: Sequence[Message]) -> list[int | None]:
+    """Send in order, wait for every ack; the offsets (None for acks=0's -1)."""
+    futures = [
+        producer.send(
+            topic,
+            key=m.key,
+            value=m.value,
+            headers=list(m.headers),
+            partition=m.partition,
+            timestamp_ms=m.timestamp_ms,
+        )
+        for m in messages
+    ]
+    producer.flush(timeout=OP_TIMEOUT_S)
+    offsets: list[int | None] = []
+    for future in futures:
+        offset = future.get(timeout=OP_TIMEOUT_S).offset
+        offsets.append(offset if offset >= 0 else None)
+    return offsets
+
+
 class KafkaPythonClient(Client):
     def version(self) -> str:
         return str(kafka.__version__)
@@ -73,23 +94,30 @@ class KafkaPythonClient(Client):
             delivery_timeout_ms=_TIMEOUT_MS,
         )
         try:
-            futures = [
-                producer.send(
-                    topic,
-                    key=m.key,
-                    value=m.value,
-                    headers=list(m.headers),
-                    partition=m.partition,
-                    timestamp_ms=m.timestamp_ms,
-                )
-                for m in messages
-            ]
-            producer.flush(timeout=OP_TIMEOUT_S)
-            offsets: list[int | None] = []
-            for future in futures:
-                offset = future.get(timeout=OP_TIMEOUT_S).offset
-                offsets.append(offset if offset >= 0 else None)  # acks=0: -1
-            return offsets
+            return _send_all(producer, topic, messages)
+        finally:
+            producer.close(timeout=5)
+
+    def produce_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        before: Sequence[Message],
+        after: Sequence[Message],
+        between: Callable[[], None],
+    ) -> list[int | None]:
+        producer = KafkaProducer(
+            **_common(bootstrap),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_block_ms=_TIMEOUT_MS,
+            delivery_timeout_ms=_TIMEOUT_MS,
+        )
+        try:
+            offsets = _send_all(producer, topic, before)
+            between()
+            return offsets + _send_all(producer, topic, after)
         finally:
             producer.close(timeout=5)
 

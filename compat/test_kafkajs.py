@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
+import select
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from compat import tools
@@ -41,13 +42,32 @@ def _unb64(text: str | None) -> bytes | None:
     return None if text is None else base64.b64decode(text)
 
 
-def _call(bootstrap: str, op: str, timeout_s: float = OP_TIMEOUT_S + 10, **args: Any) -> Any:
+def _node() -> str:
     node = tools.require_tool("node", tools.node_path())
     tools.require_tool("kafkajs", tools.kafkajs_dir())
-    request = json.dumps({"op": op, "brokers": [bootstrap], **args})
+    return node
+
+
+def _request(bootstrap: str, op: str, **args: Any) -> bytes:
+    return (json.dumps({"op": op, "brokers": [bootstrap], **args}) + "\n").encode()
+
+
+def _response(stdout: bytes, stderr: bytes) -> Any:
+    """The script's last stdout line: the result, or the Kafka error raised."""
+    lines = stdout.decode().strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"node {SCRIPT.name} answered nothing: {stderr.decode()}")
+    response: dict[str, Any] = json.loads(lines[-1])
+    if "error" in response:
+        error = response["error"]
+        raise ClientError(error.get("type"), f"{error.get('name')}: {error.get('message')}")
+    return response["ok"]
+
+
+def _call(bootstrap: str, op: str, timeout_s: float = OP_TIMEOUT_S + 10, **args: Any) -> Any:
     done = subprocess.run(
-        [node, str(SCRIPT)],
-        input=request.encode(),
+        [_node(), str(SCRIPT)],
+        input=_request(bootstrap, op, **args),
         capture_output=True,
         cwd=tools.NODE_DIR,
         timeout=timeout_s,
@@ -57,11 +77,17 @@ def _call(bootstrap: str, op: str, timeout_s: float = OP_TIMEOUT_S + 10, **args:
         raise RuntimeError(
             f"node {SCRIPT.name} {op} exited {done.returncode}: {done.stderr.decode()}"
         )
-    response: dict[str, Any] = json.loads(done.stdout)
-    if "error" in response:
-        error = response["error"]
-        raise ClientError(error.get("type"), f"{error.get('name')}: {error.get('message')}")
-    return response["ok"]
+    return _response(done.stdout, done.stderr)
+
+
+def _wire(m: Message) -> dict[str, Any]:
+    return {
+        "partition": m.partition,
+        "key": None if m.key is None else _b64(m.key),
+        "value": None if m.value is None else _b64(m.value),
+        "headers": [[name, _b64(value)] for name, value in m.headers],
+        "timestamp": m.timestamp_ms,
+    }
 
 
 def _record(r: dict[str, Any]) -> Record:
@@ -102,17 +128,53 @@ class KafkaJSClient(Client):
             acks=_ACKS[acks],
             compression=codec,
             idempotent=idempotent,
-            messages=[
-                {
-                    "partition": m.partition,
-                    "key": None if m.key is None else _b64(m.key),
-                    "value": None if m.value is None else _b64(m.value),
-                    "headers": [[name, _b64(value)] for name, value in m.headers],
-                    "timestamp": m.timestamp_ms,
-                }
-                for m in messages
-            ],
+            messages=[_wire(m) for m in messages],
         )
+        return [None if off is None else int(off) for off in offsets]
+
+    def produce_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        before: Sequence[Message],
+        after: Sequence[Message],
+        between: Callable[[], None],
+    ) -> list[int | None]:
+        request = _request(
+            bootstrap,
+            "produce_around",
+            topic=topic,
+            acks=-1,
+            compression="none",
+            before=[_wire(m) for m in before],
+            after=[_wire(m) for m in after],
+        )
+        proc = subprocess.Popen(
+            [_node(), str(SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tools.NODE_DIR,
+        )
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(request)
+            proc.stdin.flush()
+            # The first line: acks for `before` (or the final error response).
+            ready, _, _ = select.select([proc.stdout], [], [], OP_TIMEOUT_S + 10)
+            first = proc.stdout.readline() if ready else b""
+            if b'"before"' in first:
+                between()
+                proc.stdin.write(b"go\n")
+                proc.stdin.flush()
+                last, stderr = proc.communicate(timeout=OP_TIMEOUT_S + 10)
+            else:
+                last, stderr = first, b""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        offsets = _response(last or first, stderr)
         return [None if off is None else int(off) for off in offsets]
 
     def fetch(

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from compat import tools
@@ -38,10 +39,8 @@ def _kcat() -> str:
     return tools.require_tool("kcat", tools.kcat_path())
 
 
-def _run(
-    bootstrap: str, args: Sequence[str], *, stdin: bytes = b"", timeout_s: float = OP_TIMEOUT_S
-) -> subprocess.CompletedProcess[bytes]:
-    cmd = [
+def _command(bootstrap: str, args: Sequence[str]) -> list[str]:
+    return [
         _kcat(),
         "-b",
         bootstrap,
@@ -53,6 +52,12 @@ def _run(
         "socket.timeout.ms=10000",
         *args,
     ]
+
+
+def _run(
+    bootstrap: str, args: Sequence[str], *, stdin: bytes = b"", timeout_s: float = OP_TIMEOUT_S
+) -> subprocess.CompletedProcess[bytes]:
+    cmd = _command(bootstrap, args)
     done = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout_s, check=False)
     if done.returncode != 0:
         raise ClientError(None, f"{' '.join(cmd)} exited {done.returncode}: {done.stderr.decode()}")
@@ -63,6 +68,12 @@ def _text(data: bytes) -> str:
     text = data.decode("ascii")
     assert "\t" not in text and "\n" not in text, f"kcat cannot send {data!r} as one field"
     return text
+
+
+def _lines(messages: Sequence[Message]) -> bytes:
+    """``key<TAB>value`` lines; null is written as empty (``-Z`` reads it back as null)."""
+    text = "".join(f"{_text(m.key or b'')}\t{_text(m.value or b'')}\n" for m in messages)
+    return text.encode()
 
 
 def _json_record(line: str) -> Record:
@@ -126,6 +137,46 @@ class KcatClient(Client):
                 )
         return [None] * len(messages)  # kcat does not report offsets
 
+    def produce_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        before: Sequence[Message],
+        after: Sequence[Message],
+        between: Callable[[], None],
+    ) -> list[int | None]:
+        # One kcat process reads records from a pipe: `before`, then (after a
+        # pause for delivery, which kcat cannot confirm) the restart, then
+        # `after`; kcat exits 0 only when all were delivered.
+        messages = [*before, *after]
+        assert {m.partition for m in messages} == {0} and len({m.headers for m in messages}) == 1
+        # -E: "all brokers down" during the restart is not a reason to exit.
+        args = ["-P", "-E", "-t", topic, "-p", "0", "-K", "\t"]
+        for name, value in messages[0].headers:
+            args += ["-H", f"{name}={_text(value)}"]
+        args += ["-X", "enable.idempotence=true", "-X", "acks=all", "-X", "linger.ms=5"]
+        args += ["-X", "message.timeout.ms=60000"]
+        proc = subprocess.Popen(
+            _command(bootstrap, args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(_lines(before))
+            proc.stdin.flush()
+            time.sleep(1.0)
+            between()
+            _, stderr = proc.communicate(_lines(after), timeout=2 * OP_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if proc.returncode != 0:
+            raise ClientError(None, f"kcat exited {proc.returncode}: {stderr.decode()}")
+        return [None] * len(messages)
+
     def _produce_run(
         self,
         bootstrap: str,
@@ -156,8 +207,7 @@ class KcatClient(Client):
             "-X",
             f"message.timeout.ms={int(OP_TIMEOUT_S * 1000) - 5000}",
         ]
-        lines = "".join(f"{_text(m.key or b'')}\t{_text(m.value or b'')}\n" for m in run)
-        done = _run(bootstrap, args, stdin=lines.encode())
+        done = _run(bootstrap, args, stdin=_lines(run))
         # kcat exits 0 only when every message was delivered; belt and braces:
         assert b"Delivery failed" not in done.stderr, done.stderr.decode()
 

@@ -1,8 +1,9 @@
 // One KafkaJS operation per run, driven by compat/test_kafkajs.py.
 // Usage: node kafkajs_client.js < request.json > response.json
 //
-// The request is one JSON object {"op": ..., "brokers": ["HOST:PORT"], ...};
-// the response is one JSON object on stdout: {"ok": RESULT} or
+// The request is the first line of stdin, one JSON object {"op": ...,
+// "brokers": ["HOST:PORT"], ...}; the response is the last line of stdout,
+// one JSON object: {"ok": RESULT} or
 // {"error": {"type", "name", "message"}} where "type" is the Kafka error name
 // KafkaJS reports (e.g. TOPIC_ALREADY_EXISTS) when there is one. Keys, values
 // and header values travel base64-encoded; timestamps and offsets as strings
@@ -14,6 +15,7 @@
 // before the fetch offset and control records exactly as the consumer does.
 'use strict'
 
+const readline = require('readline')
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
 const Batch = require('kafkajs/src/consumer/batch')
 
@@ -70,6 +72,59 @@ function headersOut (headers) {
   return out
 }
 
+function producerFor (req) {
+  if (!(req.compression in COMPRESSION)) throw new Error(`unknown codec ${req.compression}`)
+  return kafkaFor(req).producer({
+    allowAutoTopicCreation: true,
+    idempotent: Boolean(req.idempotent),
+    ...(req.idempotent ? { maxInFlightRequests: 1 } : {})
+  })
+}
+
+// Sends the messages in order; their offsets (strings; null without acks).
+// KafkaJS puts one send() into one record batch per partition, however large:
+// send in chunks, one after the other, as an application must to stay under
+// the broker's message.max.bytes.
+async function sendAll (producer, req, wireMessages) {
+  const messages = wireMessages.map((m) => ({
+    partition: m.partition,
+    key: unb64(m.key),
+    value: unb64(m.value),
+    headers: headersIn(m.headers),
+    ...(m.timestamp === null ? {} : { timestamp: String(m.timestamp) })
+  }))
+  const chunk = req.chunk || 500
+  const offsets = []
+  for (let start = 0; start < messages.length; start += chunk) {
+    const part = messages.slice(start, start + chunk)
+    const metadata = await producer.send({
+      topic: req.topic,
+      acks: req.acks,
+      timeout: 10000,
+      compression: COMPRESSION[req.compression],
+      messages: part
+    })
+    // The i-th record of a send to a partition has offset baseOffset + i.
+    const base = {}
+    for (const m of metadata || []) {
+      if (m.errorCode !== 0) throw new Error(`partition ${m.partition}: error ${m.errorCode}`)
+      base[m.partition] = BigInt(m.baseOffset)
+    }
+    const seen = {}
+    for (const m of part) {
+      const i = seen[m.partition] || 0
+      seen[m.partition] = i + 1
+      // acks=0: no response, so no offsets.
+      offsets.push(
+        base[m.partition] === undefined || base[m.partition] < 0n
+          ? null
+          : String(base[m.partition] + BigInt(i))
+      )
+    }
+  }
+  return offsets
+}
+
 async function withClient (client, fn) {
   await client.connect()
   try {
@@ -81,55 +136,22 @@ async function withClient (client, fn) {
 
 const ops = {
   async produce (req) {
-    const kafka = kafkaFor(req)
-    const producer = kafka.producer({
-      allowAutoTopicCreation: true,
-      idempotent: Boolean(req.idempotent),
-      ...(req.idempotent ? { maxInFlightRequests: 1 } : {})
+    const producer = producerFor(req)
+    return withClient(producer, () => sendAll(producer, req, req.messages))
+  },
+
+  // One idempotent producer sends `before`, reports their offsets on a line,
+  // waits for a line on stdin (the test restarts the broker meanwhile), then
+  // sends `after` with the same producer.
+  async produce_around (req, io) {
+    const producer = producerFor({ ...req, idempotent: true })
+    return withClient(producer, async () => {
+      const before = await sendAll(producer, req, req.before)
+      await io.write({ before })
+      await io.nextLine()
+      const after = await sendAll(producer, req, req.after)
+      return before.concat(after)
     })
-    if (!(req.compression in COMPRESSION)) throw new Error(`unknown codec ${req.compression}`)
-    const messages = req.messages.map((m) => ({
-      partition: m.partition,
-      key: unb64(m.key),
-      value: unb64(m.value),
-      headers: headersIn(m.headers),
-      ...(m.timestamp === null ? {} : { timestamp: String(m.timestamp) })
-    }))
-    // KafkaJS puts one send() into one record batch per partition, however
-    // large: send in chunks, one after the other, as an application must to
-    // stay under the broker's message.max.bytes.
-    const chunk = req.chunk || 500
-    const offsets = []
-    await withClient(producer, async () => {
-      for (let start = 0; start < messages.length; start += chunk) {
-        const part = messages.slice(start, start + chunk)
-        const metadata = await producer.send({
-          topic: req.topic,
-          acks: req.acks,
-          timeout: 10000,
-          compression: COMPRESSION[req.compression],
-          messages: part
-        })
-        // The i-th record of a send to a partition has offset baseOffset + i.
-        const base = {}
-        for (const m of metadata || []) {
-          if (m.errorCode !== 0) throw new Error(`partition ${m.partition}: error ${m.errorCode}`)
-          base[m.partition] = BigInt(m.baseOffset)
-        }
-        const seen = {}
-        for (const m of part) {
-          const i = seen[m.partition] || 0
-          seen[m.partition] = i + 1
-          // acks=0: no response, so no offsets.
-          offsets.push(
-            base[m.partition] === undefined || base[m.partition] < 0n
-              ? null
-              : String(base[m.partition] + BigInt(i))
-          )
-        }
-      }
-    })
-    return offsets
   },
 
   async fetch (req) {
@@ -302,19 +324,31 @@ function kafkaErrorType (err) {
   return null
 }
 
-async function readStdin () {
-  const chunks = []
-  for await (const chunk of process.stdin) chunks.push(chunk)
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+// Line-oriented stdin/stdout: the request is the first line; produce_around
+// reads one more. Writes resolve once the pipe has taken the data (stdout to a
+// pipe is asynchronous, and process.exit would cut it short).
+function stdio () {
+  const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+  return {
+    async nextLine () {
+      const { value, done } = await lines.next()
+      if (done) throw new Error('stdin closed')
+      return value
+    },
+    write (obj) {
+      return new Promise((resolve) => process.stdout.write(JSON.stringify(obj) + '\n', resolve))
+    }
+  }
 }
 
 async function main () {
-  const req = await readStdin()
+  const io = stdio()
+  const req = JSON.parse(await io.nextLine())
   const op = ops[req.op]
   if (op === undefined) throw new Error(`unknown op ${req.op}`)
   let response
   try {
-    response = { ok: await op(req) }
+    response = { ok: await op(req, io) }
   } catch (err) {
     response = {
       error: {
@@ -324,8 +358,7 @@ async function main () {
       }
     }
   }
-  // Exit only once the pipe has taken all of it (stdout to a pipe is async).
-  await new Promise((resolve) => process.stdout.write(JSON.stringify(response) + '\n', resolve))
+  await io.write(response)
 }
 
 main().then(
