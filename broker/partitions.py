@@ -134,9 +134,7 @@ class ReplicaManager:
                     self._open(topic, index, part.leader_epoch)
                 else:
                     existing.leader_epoch = part.leader_epoch
-                    existing.log.config = log_config(topic, self.config)
-                    # The active segment rolls by its own copy: give it the new limits.
-                    existing.log.active_segment.config = existing.log.config
+                    existing.log.update_config(log_config(topic, self.config))
 
     def _open(self, topic: TopicImage, index: int, leader_epoch: int) -> None:
         directory = self.data_dir / f"{topic.name}-{index}"
