@@ -73,7 +73,7 @@ ids to names) belongs to the handlers, before they call in here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -128,6 +128,8 @@ from broker.wire.generated.sync_group_request import SyncGroupRequest
 
 _S = GroupState
 _E = ErrorCode
+# Kinds of timer, for _earliest_timer.
+_PENDING, _SESSION, _JOIN, _SYNC = range(4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +236,8 @@ class GroupCoordinator(Membership[T], Offsets[T]):
         """The earliest time a timer is due; None when nothing is scheduled."""
         if self._loading or self._unloaded:
             return None
-        return min((deadline for deadline, _ in self._timers([])), default=None)
+        due = self._earliest_timer()
+        return None if due is None else due[0]
 
     # -- membership requests ------------------------------------------------
 
@@ -431,23 +434,41 @@ class GroupCoordinator(Membership[T], Offsets[T]):
         self._fire_due(now, out)
         return now
 
-    def _timers(self, out: list[Effect[T]]) -> Iterator[tuple[int, Callable[[int], None]]]:
-        """Every armed timer: its deadline and what firing it does. In order:
-        groups as created; in a group, member sessions before its rebalance
-        deadlines, so that ties resolve the same way every run."""
+    def _earliest_timer(self) -> tuple[int, Callable[[int, list[Effect[T]]], None]] | None:
+        """The armed timer with the earliest deadline and what firing it does.
+        Ties go to the first found: groups in creation order; in a group,
+        pending members, then member sessions, then its rebalance deadlines.
+        (A scan over every member: fine for hundreds per coordinator; a heap
+        is the next step if profiles say so.)"""
+        best: int | None = None
+        found: tuple[int, Group[T], object] | None = None
         for g in self._groups.values():
             for member_id, deadline in g.pending_members.items():
-                yield deadline, partial(self._pending_member_expired, g, member_id, out=out)
+                if best is None or deadline < best:
+                    best, found = deadline, (_PENDING, g, member_id)
             for member in g.members.values():
-                if member.heartbeat_deadline_ms is not None:
-                    fire = partial(self._session_expired, g, member, out=out)
-                    yield member.heartbeat_deadline_ms, fire
-            if g.join_deadline_ms is not None:
-                yield g.join_deadline_ms, partial(self._join_deadline_passed, g, out=out)
-            if g.sync_deadline_ms is not None:
-                yield g.sync_deadline_ms, partial(self._sync_deadline_passed, g, out=out)
-        if self._next_retention_check_ms is not None:
-            yield self._next_retention_check_ms, partial(self._retention_check, out=out)
+                deadline_ms = member.heartbeat_deadline_ms
+                if deadline_ms is not None and (best is None or deadline_ms < best):
+                    best, found = deadline_ms, (_SESSION, g, member)
+            if g.join_deadline_ms is not None and (best is None or g.join_deadline_ms < best):
+                best, found = g.join_deadline_ms, (_JOIN, g, None)
+            if g.sync_deadline_ms is not None and (best is None or g.sync_deadline_ms < best):
+                best, found = g.sync_deadline_ms, (_SYNC, g, None)
+        check = self._next_retention_check_ms
+        if check is not None and (best is None or check < best):
+            return check, self._retention_check
+        if best is None or found is None:
+            return None
+        kind, group, key = found
+        if kind == _PENDING:
+            return best, partial(self._pending_member_expired, group, str(key))
+        if kind == _SESSION:
+            if not isinstance(key, Member):
+                raise GroupInvariantError("session timer without a member")
+            return best, partial(self._session_expired, group, key)
+        if kind == _JOIN:
+            return best, partial(self._join_deadline_passed, group)
+        return best, partial(self._sync_deadline_passed, group)
 
     def _fire_due(self, now: int, out: list[Effect[T]]) -> None:
         """Fire every timer due by ``now``, earliest first, each at its own
@@ -455,13 +476,11 @@ class GroupCoordinator(Membership[T], Offsets[T]):
         if self._loading:
             return
         while True:
-            due: tuple[int, Callable[[int], None]] | None = None
-            for deadline, fire in self._timers(out):
-                if deadline <= now and (due is None or deadline < due[0]):
-                    due = (deadline, fire)
-            if due is None:
+            due = self._earliest_timer()
+            if due is None or due[0] > now:
                 return
-            due[1](due[0])
+            deadline, fire = due
+            fire(deadline, out)
 
     def _session_expired(
         self, group: Group[T], member: Member[T], at: int, out: list[Effect[T]]

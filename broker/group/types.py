@@ -81,11 +81,34 @@ class GroupConfig:
 
     @classmethod
     def from_broker_config(cls, config: BrokerConfig) -> GroupConfig:
+        """The settings from the broker's configuration; keys it does not
+        know yet (``group.max.size``, ...) keep Kafka's defaults."""
+        values = config.values
+        default = cls()
+
+        def setting(key: str, fallback: int) -> int:
+            value = values.get(key)
+            return fallback if value is None else int(value)
+
         return cls(
-            initial_rebalance_delay_ms=config["group.initial.rebalance.delay.ms"],
-            min_session_timeout_ms=config["group.min.session.timeout.ms"],
-            max_session_timeout_ms=config["group.max.session.timeout.ms"],
-            offsets_retention_ms=config["offsets.retention.minutes"] * 60_000,
+            initial_rebalance_delay_ms=setting(
+                "group.initial.rebalance.delay.ms", default.initial_rebalance_delay_ms
+            ),
+            min_session_timeout_ms=setting(
+                "group.min.session.timeout.ms", default.min_session_timeout_ms
+            ),
+            max_session_timeout_ms=setting(
+                "group.max.session.timeout.ms", default.max_session_timeout_ms
+            ),
+            max_size=setting("group.max.size", default.max_size),
+            offsets_retention_ms=setting("offsets.retention.minutes", 7 * 24 * 60) * 60_000,
+            offsets_retention_check_interval_ms=setting(
+                "offsets.retention.check.interval.ms",
+                default.offsets_retention_check_interval_ms,
+            ),
+            offset_metadata_max_bytes=setting(
+                "offset.metadata.max.bytes", default.offset_metadata_max_bytes
+            ),
         )
 
 

@@ -207,3 +207,18 @@ def test_tombstones_in_the_log_remove_what_they_name() -> None:
     fresh = replayed(shell)
     assert set(fresh.snapshot()) == {"a"}
     assert [tp for tp, _ in fresh.snapshot()["a"].offsets] == [("t", 1)]
+
+
+def test_group_config_from_broker_config() -> None:
+    from broker.config import load_config
+
+    config = load_config(
+        None,
+        overrides=["group.initial.rebalance.delay.ms=0", "offsets.retention.minutes=60"],
+        environ={},
+    )
+    group_config = GroupConfig.from_broker_config(config)
+    assert group_config.initial_rebalance_delay_ms == 0
+    assert group_config.offsets_retention_ms == 3_600_000
+    assert group_config.min_session_timeout_ms == 6000
+    assert group_config.max_size == 2**31 - 1
