@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python -m bench.bench_broker [--brokers ours,tansu] [--quick]``.
 
 Every produce cell (and the consume cell that reads its data back, and each
-latency cell) gets a fresh broker process on a free 127.0.0.1 port (ours with
+latency cell; with --quick, all cells of a partition count) gets a fresh
+broker process on a free 127.0.0.1 port (ours with
 a temporary ``log.dirs`` and ``num.partitions``, Tansu with in-memory
 storage), so that data left by one cell does not slow the next. The brokers
 take turns session by session, so that a change in the shared machine's load
@@ -72,6 +73,7 @@ class Budget:
     produce_max_bytes: int
     consume_s: float
     latency_s: float
+    fresh_per_cell: bool
 
 
 FULL = Budget(
@@ -80,6 +82,7 @@ FULL = Budget(
     produce_max_bytes=384 << 20,
     consume_s=5.0,
     latency_s=3.0,
+    fresh_per_cell=True,
 )
 QUICK = Budget(
     produce_s=0.7,
@@ -87,6 +90,7 @@ QUICK = Budget(
     produce_max_bytes=96 << 20,
     consume_s=2.0,
     latency_s=1.0,
+    fresh_per_cell=False,
 )
 
 # --------------------------------------------------------------------------
@@ -419,25 +423,33 @@ def all_keys() -> list[Key]:
     return keys
 
 
-def sessions() -> list[tuple[int, str, list[Key]]]:
-    """(partitions, topic, cells): each session runs on a fresh broker process.
+Run = tuple[str, list[Key]]  # a topic and the cells that use it, in order
+Session = tuple[int, list[Run]]  # partitions, runs: one broker process
 
-    A fresh broker per produce cell keeps one cell's stored data from slowing
-    the next (Tansu's memory store does slow down as it grows); a consume cell
-    reads the data its session's produce cell wrote.
+
+def sessions(fresh_per_cell: bool) -> list[Session]:
+    """What runs on each broker process.
+
+    With ``fresh_per_cell`` every produce cell (with the consume cell that reads
+    its data back) and every latency cell gets a fresh broker, so that one
+    cell's stored data does not slow the next (Tansu's memory store slows down
+    as it grows). Without it (``--quick``), one broker per partition count runs
+    all of its cells, each on its own topic: less start-up time, more bias.
     """
-    out: list[tuple[int, str, list[Key]]] = []
+    runs: list[tuple[int, Run]] = []
     for partitions in PARTITIONS:
         for size in SIZES:
             for acks in ACKS:
-                run: list[Key] = [("produce", partitions, size, acks)]
+                keys: list[Key] = [("produce", partitions, size, acks)]
                 if acks == "1":
-                    run.append(("consume", partitions, size, acks))
-                out.append((partitions, topic_name(partitions, size, acks), run))
+                    keys.append(("consume", partitions, size, acks))
+                runs.append((partitions, (topic_name(partitions, size, acks), keys)))
     for partitions in PARTITIONS:
         topic = f"bench-p{partitions}-latency"
-        out.append((partitions, topic, [("latency", partitions, LATENCY_SIZE, "1")]))
-    return out
+        runs.append((partitions, (topic, [("latency", partitions, LATENCY_SIZE, "1")])))
+    if fresh_per_cell:
+        return [(p, [run]) for p, run in runs]
+    return [(p, [run for q, run in runs if q == p]) for p in PARTITIONS]
 
 
 def _spec(key: Key, topic: str, broker: BrokerProc, budget: Budget, produced: int) -> Result:
@@ -461,21 +473,17 @@ def _spec(key: Key, topic: str, broker: BrokerProc, budget: Budget, produced: in
 
 
 def run_session(
-    name: str,
-    session: tuple[int, str, list[Key]],
-    budget: Budget,
-    cells: dict[Key, Cell],
-    log: list[str],
+    name: str, session: Session, budget: Budget, cells: dict[Key, Cell], log: list[str]
 ) -> str:
     """One session on a fresh broker ``name``; returns a set-up error, or ""."""
-    partitions, topic, keys = session
+    partitions, runs = session
     try:
         broker = start(name, partitions)
     except (BrokerStartError, OSError) as e:
         return f"start: {e}"
     try:
         try:
-            how = create_topics(broker.bootstrap, [topic], partitions)
+            how = create_topics(broker.bootstrap, [topic for topic, _ in runs], partitions)
         except Exception as e:
             error = f"topics: {e}"
             last_log = broker.log_tail(1)
@@ -485,24 +493,25 @@ def run_session(
         note = f"{name}: topics made by {how}"
         if note not in log:
             log.append(note)
-        produced = 0
-        for k in keys:
-            if not broker.alive():
-                cells[k].results[name] = {"error": broker.describe_exit()}
-                continue
-            if k[0] == "consume" and produced <= 0:
-                cells[k].results[name] = {"error": "nothing was produced"}
-                continue
-            spec = _spec(k, topic, broker, budget, produced)
-            result = run_worker(spec, float(spec["duration"]) + 60)
-            if "error" in result and not broker.alive():
-                result = {"error": f"{result['error']}; {broker.describe_exit()}"}
-            if k[0] == "produce" and "msgs" in result:
-                produced = int(result["msgs"])
-            cells[k].results[name] = result
-            print(f"  {name:5} {describe_key(k):38} {summarize(result)}", file=sys.stderr)
+        for topic, keys in runs:
+            produced = 0
+            for k in keys:
+                if not broker.alive():
+                    cells[k].results[name] = {"error": broker.describe_exit()}
+                    continue
+                if k[0] == "consume" and produced <= 0:
+                    cells[k].results[name] = {"error": "nothing was produced"}
+                    continue
+                spec = _spec(k, topic, broker, budget, produced)
+                result = run_worker(spec, float(spec["duration"]) + 60)
+                if "error" in result and not broker.alive():
+                    result = {"error": f"{result['error']}; {broker.describe_exit()}"}
+                if k[0] == "produce" and "msgs" in result:
+                    produced = int(result["msgs"])
+                cells[k].results[name] = result
+                print(f"  {name:5} {describe_key(k):38} {summarize(result)}", file=sys.stderr)
     finally:
-        broker.stop()
+        broker.kill()
     return ""
 
 
@@ -511,13 +520,14 @@ def run_all(brokers: Sequence[str], budget: Budget, cells: dict[Key, Cell], log:
     hits both sides of a ratio alike. Once a broker fails to start or to make its
     topic, its later sessions are not tried (they would fail the same way)."""
     setup_errors: dict[str, str] = {}
-    for session in sessions():
+    for session in sessions(budget.fresh_per_cell):
         for name in brokers:
             error = setup_errors.get(name) or run_session(name, session, budget, cells, log)
             if error:
                 setup_errors[name] = error
-                for k in session[2]:
-                    cells[k].results[name] = {"error": error}
+                for _, keys in session[1]:
+                    for k in keys:
+                        cells[k].results[name] = {"error": error}
 
 
 def describe_key(key: tuple[str, int, int, str]) -> str:

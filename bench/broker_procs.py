@@ -14,6 +14,7 @@ its binary is looked for.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import shutil
@@ -117,6 +118,12 @@ class BrokerProc:
         tail = self.log_tail(3).replace("\n", " | ")
         return f"{self.name} broker exited with code {rc}: {tail}"
 
+    def kill(self) -> None:
+        """SIGKILL (a benchmark has no use for a graceful drain); removes the work directory."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.stop()
+
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout``; removes the work directory."""
         if self.proc.poll() is None:
@@ -146,6 +153,14 @@ def _wait_listening(broker: BrokerProc, timeout: float) -> None:
     raise BrokerStartError(f"{broker.name} broker did not listen on {broker.port} in {timeout}s")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the benchmark process dies, so that
+    no broker outlives an interrupted or killed run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
 def _spawn(name: str, argv: list[str], port: int, workdir: Path, timeout: float) -> BrokerProc:
     log_path = workdir / "broker.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed by BrokerProc.stop
@@ -155,6 +170,7 @@ def _spawn(name: str, argv: list[str], port: int, workdir: Path, timeout: float)
         stdout=log_file,
         stderr=subprocess.STDOUT,
         cwd=REPO_ROOT,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     broker = BrokerProc(name, port, proc, log_path, workdir, log_file)
     try:
