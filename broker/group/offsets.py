@@ -10,7 +10,7 @@ from broker.group.base import (
     validate_member,
 )
 from broker.group.errors import ErrorCode, commit_append_error
-from broker.group.group import Group
+from broker.group.group import CONSUMER_PROTOCOL_TYPE, Group
 from broker.group.records import group_tombstone, offset_record, offset_tombstone
 from broker.group.responses import commit_response
 from broker.group.types import (
@@ -177,7 +177,7 @@ class Offsets(CoordinatorBase[T]):
             group_error: int = _E.COORDINATOR_LOAD_IN_PROGRESS
         elif group is None:
             group_error = _E.GROUP_ID_NOT_FOUND
-        elif group.state is _S.EMPTY or group.protocol_type == "consumer":
+        elif group.state is _S.EMPTY or group.protocol_type == CONSUMER_PROTOCOL_TYPE:
             group_error = _E.NONE
         else:
             group_error = _E.NON_EMPTY_GROUP
