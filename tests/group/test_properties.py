@@ -41,7 +41,7 @@ class Client:
     protocol: str = "range"
     needs: str = "join"  # what a well-behaved consumer would send next
     leader_of: list[tuple[str, str | None]] = field(default_factory=list)
-    tokens: dict[int, str] = field(default_factory=dict)  # token -> api
+    tokens: dict[int, tuple[str, str]] = field(default_factory=dict)  # token -> (api, member id)
 
 
 @dataclass
@@ -51,6 +51,8 @@ class World:
     generation: int = -1
     assigners: dict[int, set[str]] = field(default_factory=dict)
     failures: int = 0
+    # Requests of clients that restarted since: still checked, no longer acted on.
+    orphans: dict[int, tuple[str, str, str | None]] = field(default_factory=dict)
 
 
 def identity(member_id: str, instance: str | None) -> bytes:
@@ -59,18 +61,38 @@ def identity(member_id: str, instance: str | None) -> bytes:
 
 def process_answers(world: World) -> None:
     for client in world.clients:
-        for token, api in list(client.tokens.items()):
+        for token, (api, member_id) in list(client.tokens.items()):
             response = world.shell.answer(token)
             if response is None:
                 continue
             del client.tokens[token]
             if api == "join":
-                on_join(world, client, response)
+                check_join(world, response)
+                on_join(client, response)
             elif api == "sync":
+                check_assignment(response, member_id, client.instance)
                 on_sync(client, response)
+    for token, (api, member_id, instance) in list(world.orphans.items()):
+        response = world.shell.answer(token)
+        if response is not None:
+            del world.orphans[token]
+            if api == "join":
+                check_join(world, response)
+            elif api == "sync":
+                check_assignment(response, member_id, instance)
 
 
-def on_join(world: World, client: Client, response: JoinGroupResponse) -> None:
+def check_join(world: World, response: JoinGroupResponse) -> None:
+    """At most one member per generation is asked to compute the assignment."""
+    if response.error_code == E.NONE:
+        assert response.leader
+        if response.members and not response.skip_assignment:
+            assigners = world.assigners.setdefault(response.generation_id, set())
+            assigners.add(response.member_id)
+            assert len(assigners) == 1, f"two assigners in generation {response.generation_id}"
+
+
+def on_join(client: Client, response: JoinGroupResponse) -> None:
     client.needs = "sync" if response.error_code == E.NONE else "join"
     if response.error_code == E.NONE:
         client.member_id = response.member_id
@@ -78,23 +100,23 @@ def on_join(world: World, client: Client, response: JoinGroupResponse) -> None:
         client.protocol = response.protocol_name or "range"
         client.leader_of = []
         if response.members and not response.skip_assignment:
-            assigners = world.assigners.setdefault(response.generation_id, set())
-            assigners.add(response.member_id)
-            assert len(assigners) == 1, f"two assigners in generation {response.generation_id}"
             client.leader_of = [(m.member_id, m.group_instance_id) for m in response.members]
-        assert response.leader
     elif response.error_code == E.MEMBER_ID_REQUIRED:
         client.member_id = response.member_id
     elif response.error_code in (E.UNKNOWN_MEMBER_ID, E.FENCED_INSTANCE_ID):
         client.member_id, client.generation = "", -1
 
 
+def check_assignment(response: SyncGroupResponse, member_id: str, instance: str | None) -> None:
+    """A member is only ever handed its own part (or nothing)."""
+    if response.error_code == E.NONE:
+        assert response.assignment in (b"", identity(member_id, instance))
+
+
 def on_sync(client: Client, response: SyncGroupResponse) -> None:
     client.needs = "heartbeat" if response.error_code == E.NONE else "join"
     if response.error_code in (E.UNKNOWN_MEMBER_ID, E.FENCED_INSTANCE_ID):
         client.member_id, client.generation = "", -1
-    if response.error_code == E.NONE:
-        assert response.assignment in (b"", identity(client.member_id, client.instance))
 
 
 def check(world: World) -> None:
@@ -114,7 +136,7 @@ def check(world: World) -> None:
         world.generation = view.generation_id
         if view.state in (GroupState.STABLE, GroupState.COMPLETING_REBALANCE):
             assert view.protocol_name is not None and ids
-    waiting = sum(len(c.tokens) for c in world.clients)
+    waiting = sum(len(c.tokens) for c in world.clients) + len(world.orphans)
     assert coordinator.statistics().waiting_requests == waiting
 
 
@@ -140,6 +162,9 @@ def step(world: World, op: tuple[Any, ...]) -> None:
         kind = client.needs
         op = (kind, op[1], 9, op[2], True)
     if kind == "restart":
+        for token, (api, member_id) in client.tokens.items():
+            world.orphans[token] = (api, member_id, client.instance)
+        client.tokens.clear()
         client.member_id, client.generation = "", -1
         kind = "join"
     if kind == "join":
@@ -151,7 +176,7 @@ def step(world: World, op: tuple[Any, ...]) -> None:
             instance=client.instance,
             protocols=PROTOCOLS[op[3]],
         )
-        client.tokens[token] = "join"
+        client.tokens[token] = ("join", client.member_id)
     elif kind == "sync":
         assignments = None
         if client.leader_of and op[-1]:
@@ -164,7 +189,7 @@ def step(world: World, op: tuple[Any, ...]) -> None:
             instance=client.instance,
             protocol_name=client.protocol,
         )
-        client.tokens[token] = "sync"
+        client.tokens[token] = ("sync", client.member_id)
     elif kind == "heartbeat":
         code = shell.heartbeat(GROUP, client.member_id, client.generation, instance=client.instance)
         if code != E.NONE:
@@ -234,7 +259,7 @@ def run(ops: list[tuple[Any, ...]]) -> None:
         world.shell.advance(31_000)
         process_answers(world)
         check(world)
-    unanswered = [t for c in world.clients for t in c.tokens]
+    unanswered = [t for c in world.clients for t in c.tokens] + list(world.orphans)
     assert unanswered == []
 
 
