@@ -1,0 +1,134 @@
+"""The suite runners' own logic: expectation files, judging a run, parsing output.
+
+Pure functions only; no broker, no download (the suites themselves run with
+``python -m compat.suites.run``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from compat.suites import common, librdkafka
+from compat.suites.common import Expectation, ExpectationError, TestResult
+
+FILE = """\
+# a comment
+pass t_ok
+fail t_bad   groups: JoinGroup is not served
+n/a  t_never needs a TLS listener
+"""
+
+
+def test_parse_expectations() -> None:
+    exp = common.parse_expectations(FILE)
+    assert list(exp) == ["t_ok", "t_bad", "t_never"]
+    assert exp["t_bad"] == Expectation("t_bad", "fail", "groups: JoinGroup is not served")
+    assert exp["t_bad"].feature == "groups"
+    assert exp["t_never"].reason == "needs a TLS listener"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "maybe t_x",  # unknown status
+        "fail t_x",  # failure without a reason
+        "fail t_x no feature prefix here",
+        "n/a t_x",  # n/a without a reason
+        "pass t_x\npass t_x",  # listed twice
+        "pass",  # no test name
+    ],
+)
+def test_parse_expectations_rejects(text: str) -> None:
+    with pytest.raises(ExpectationError):
+        common.parse_expectations(text)
+
+
+def _results(**outcomes: str) -> dict[str, TestResult]:
+    return {name: TestResult(name, outcome) for name, outcome in outcomes.items()}  # type: ignore[arg-type]
+
+
+def test_compare_agrees() -> None:
+    exp = common.parse_expectations(FILE)
+    results = _results(t_ok="pass", t_bad="timeout", t_never="skip")
+    assert common.compare(exp, results, ["t_ok", "t_bad"]) == []
+    # An n/a test that was not run at all agrees too.
+    assert common.compare(exp, _results(t_ok="pass", t_bad="fail"), ["t_ok", "t_bad"]) == []
+
+
+def test_compare_mismatches() -> None:
+    exp = common.parse_expectations(FILE)
+    results = _results(t_ok="fail", t_bad="pass", t_never="pass", t_new="fail")
+    found = {m.name: m for m in common.compare(exp, results, ["t_ok", "t_bad"])}
+    assert found["t_ok"].expected == "pass" and found["t_ok"].outcome == "fail"
+    assert found["t_bad"].expected == "fail" and found["t_bad"].outcome == "pass"
+    assert found["t_never"].outcome == "pass"  # n/a, yet it ran
+    assert found["t_new"].expected == "(not in the file)"
+    # A selected test that never reported is a mismatch; an unselected one is not.
+    missing = common.compare(exp, {}, ["t_ok"])
+    assert [(m.name, m.outcome) for m in missing] == [("t_ok", "not-run")]
+
+
+def test_updated_expectations_keeps_reasons() -> None:
+    exp = common.parse_expectations(FILE)
+    results = _results(t_ok="fail", t_bad="fail", t_new="pass", t_local="skip")
+    results["t_ok"].detail = "AssertionError: boom"
+    rows = common.updated_expectations(
+        exp, results, ["t_ok", "t_bad", "t_never", "t_new", "t_local"], {"t_local": "local"}
+    )
+    by = {e.name: e for e in rows}
+    assert by["t_ok"] == Expectation("t_ok", "fail", "TODO: AssertionError: boom")
+    assert by["t_bad"] == exp["t_bad"]
+    assert by["t_never"] == exp["t_never"]
+    assert by["t_new"] == Expectation("t_new", "pass")
+    assert by["t_local"] == Expectation("t_local", "n/a", "local")
+    # What it renders parses back to the same thing.
+    text = common.render_expectations("header", rows)
+    assert list(common.parse_expectations(text).values()) == rows
+
+
+TABLE = """\
+struct test tests[] = {
+    {.name = "<MAIN>", .flags = TEST_F_LOCAL},
+    _TEST(0001_alpha, 0),
+    _TEST(0002_beta,
+          TEST_F_LOCAL,
+          /* a comment, with (parentheses) */
+          TEST_BRKVER(0, 11, 0, 0)),
+    _TEST(0003_gamma, TEST_F_SOCKEM, TEST_BRKVER(0, 9, 0, 0), .scenario = "noautocreate"),
+    _TEST(8000_manual, TEST_F_MANUAL),
+    {NULL}};
+"""
+
+
+def test_parse_test_table() -> None:
+    tests = librdkafka.parse_test_table(TABLE)
+    assert [t.name for t in tests] == ["0001_alpha", "0002_beta", "0003_gamma", "8000_manual"]
+    assert [t.needs_broker for t in tests] == [True, False, True, False]
+    assert tests[2].scenarios == ("noautocreate",)
+    assert tests[2].flags == frozenset({"TEST_F_SOCKEM"})
+    assert tests[0].scenarios == ("default",)
+
+
+def test_parse_output() -> None:
+    log = "\n".join(
+        [
+            "[0001_alpha  /  0.000s] ================= Running test 0001_alpha =================",
+            "[0001_alpha  /  1.500s] \x1b[32m================= Test 0001_alpha PASSED =================\x1b[0m",
+            "[0003_gamma  /  0.000s] ================= Running test 0003_gamma =================",
+            '\x1b[31m### Test "0003_gamma (sub:12)" failed at 0003.c:40:f() at now: ###',
+            "expected 3 messages, got 2",
+            "[0004_delta  /  0.000s] SKIPPING TEST: needs a SASL listener",
+            "[0004_delta  /  0.000s] ================= Test 0004_delta SKIPPED =================",
+            '### Test "<MAIN>" failed at test.c:1:w() at now: ###',
+            "2 thread(s) still active in librdkafka",
+        ]
+    )
+    results, started, main_failure = librdkafka.parse_output(log)
+    assert results["0001_alpha"].outcome == "pass"
+    assert results["0001_alpha"].seconds == 1.5
+    assert results["0003_gamma"].outcome == "fail"
+    assert results["0003_gamma"].detail.startswith("expected 3 messages, got 2")
+    assert results["0004_delta"].outcome == "skip"
+    assert results["0004_delta"].detail == "needs a SASL listener"
+    assert started == {"0001_alpha", "0003_gamma"}
+    assert main_failure == "2 thread(s) still active in librdkafka"
