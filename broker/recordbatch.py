@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from crc32c import crc32c
 
 from broker.storage.batch import HEADER, HEADER_SIZE, BytesLike, parse_header, split_batches
-from broker.storage.records import decompress
+from broker.storage.records import decompress, read_varint
 
 CONTROL_ATTRIBUTE = 0x20
 
@@ -49,21 +49,6 @@ def _zigzag(value: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
-
-
-def _read_zigzag(buf: BytesLike, pos: int) -> tuple[int, int]:
-    shift = 0
-    raw = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        raw |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            break
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-    return (raw >> 1) ^ -(raw & 1), pos
 
 
 def _bytes_field(data: bytes | None) -> bytes:
@@ -122,14 +107,14 @@ def iter_records(buf: BytesLike) -> Iterator[tuple[int, Record]]:
             body = decompress(header.compression, bytes(body))
         pos = 0
         for _ in range(header.records_count):
-            length, pos = _read_zigzag(body, pos)
+            length, pos = read_varint(body, pos)
             rec_end = pos + length
             pos += 1  # attributes
-            ts_delta, pos = _read_zigzag(body, pos)
-            off_delta, pos = _read_zigzag(body, pos)
+            ts_delta, pos = read_varint(body, pos)
+            off_delta, pos = read_varint(body, pos)
             key, pos = _read_bytes(body, pos)
             value, pos = _read_bytes(body, pos)
-            n_headers, pos = _read_zigzag(body, pos)
+            n_headers, pos = read_varint(body, pos)
             headers = []
             for _h in range(n_headers):
                 hkey, pos = _read_bytes(body, pos)
@@ -149,7 +134,7 @@ def iter_records(buf: BytesLike) -> Iterator[tuple[int, Record]]:
 
 
 def _read_bytes(buf: BytesLike, pos: int) -> tuple[bytes | None, int]:
-    n, pos = _read_zigzag(buf, pos)
+    n, pos = read_varint(buf, pos)
     if n < 0:
         return None, pos
     return bytes(buf[pos : pos + n]), pos + n

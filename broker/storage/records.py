@@ -34,7 +34,7 @@ _XERIAL_MAGIC: Final = b"\x82SNAPPY\x00"
 _XERIAL_HEADER_SIZE: Final = 16  # magic (8), version (4), compatible version (4)
 
 
-def _read_varint(buf: BytesLike, position: int) -> tuple[int, int]:
+def read_varint(buf: BytesLike, position: int) -> tuple[int, int]:
     """(value, next position) of the zigzag varint at `position`."""
     shift = 0
     raw = 0
@@ -101,11 +101,11 @@ def record_timestamps(batch: BytesLike) -> list[tuple[int, int]]:
     out = []
     position = 0
     for _ in range(header.records_count):
-        length, position = _read_varint(body, position)
+        length, position = read_varint(body, position)
         end = position + length
         position += 1  # attributes
-        timestamp_delta, position = _read_varint(body, position)
-        offset_delta, position = _read_varint(body, position)
+        timestamp_delta, position = read_varint(body, position)
+        offset_delta, position = read_varint(body, position)
         out.append((header.base_offset + offset_delta, header.base_timestamp + timestamp_delta))
         position = end
     return out
