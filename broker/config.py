@@ -117,6 +117,9 @@ _KEYS = [
     Key("group.initial.rebalance.delay.ms", _int, "3000", 0),
     Key("group.min.session.timeout.ms", _int, "6000", 0),
     Key("group.max.session.timeout.ms", _int, "1800000", 0),
+    Key("group.max.size", _int, str(2**31 - 1), 1),
+    Key("offsets.retention.check.interval.ms", _int, "600000", 1),
+    Key("offset.metadata.max.bytes", _int, "4096", 0),
     Key("shutdown.timeout.ms", _int, "5000", 0, doc="Drain deadline on SIGTERM."),
 ]
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}

@@ -68,3 +68,19 @@ def test_enumerated_settings_are_checked() -> None:
         with pytest.raises(ConfigError, match=bad.split("=")[0].replace(".", r"\.")):
             load_config(None, [bad], environ={})
     assert load_config(None, ["compression.type=zstd"], environ={})["compression.type"] == "zstd"
+
+
+def test_group_settings_reach_the_coordinator_config() -> None:
+    from broker.group import GroupConfig
+
+    config = load_config(
+        None,
+        ["group.max.size=3", "offset.metadata.max.bytes=10", "offsets.retention.minutes=2"],
+        environ={},
+    )
+    group = GroupConfig.from_broker_config(config)
+    assert (group.max_size, group.offset_metadata_max_bytes, group.offsets_retention_ms) == (
+        3,
+        10,
+        120_000,
+    )
