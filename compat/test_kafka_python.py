@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import kafka
@@ -27,12 +27,20 @@ from compat.suite import (
 
 _TIMEOUT_MS = int(OP_TIMEOUT_S * 1000)
 
-# kafka-python leaves the socket of a refused connection attempt open (they pile
-# up while the broker restarts under a live producer); the garbage collector
-# reports them later as unraisable ResourceWarnings, in whichever test it runs.
+# kafka-python's producer leaves the socket of a refused connection attempt open
+# (its sender thread retries while a broker restarts or stops); the garbage
+# collector reports them as unraisable ResourceWarnings in whichever test it
+# happens to run. Collect after each test of this module, and ignore exactly
+# that report here.
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:Exception ignored in. <socket\.socket:pytest.PytestUnraisableExceptionWarning"
 )
+
+
+@pytest.fixture(autouse=True)
+def _collect_leaked_sockets() -> Iterator[None]:
+    yield
+    gc.collect()
 
 
 def _common(bootstrap: str) -> dict[str, Any]:
@@ -129,7 +137,6 @@ class KafkaPythonClient(Client):
             return offsets + _send_all(producer, topic, after)
         finally:
             producer.close(timeout=5)
-            gc.collect()  # its leaked sockets are reported here (see pytestmark)
 
     def _consumer(self, bootstrap: str) -> KafkaConsumer:
         return KafkaConsumer(
