@@ -480,6 +480,11 @@ class SuiteRun:
     not_applicable: dict[str, str] = field(default_factory=dict)
 
 
+def chosen(name: str, only: Sequence[str]) -> bool:
+    """Whether ``--only`` (name prefixes; empty: everything) picks test ``name``."""
+    return not only or any(name.startswith(prefix) for prefix in only)
+
+
 def sha256_of(path: Path) -> str:
     import hashlib
 

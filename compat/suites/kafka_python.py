@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from compat.suites import common
@@ -169,7 +169,9 @@ def _collect(python: Path, root: Path, env: Mapping[str, str]) -> list[str]:
     return ids
 
 
-def run(*, quick: bool, expectations: Mapping[str, Expectation]) -> SuiteRun:
+def run(
+    *, quick: bool, expectations: Mapping[str, Expectation], only: Sequence[str] = ()
+) -> SuiteRun:
     """Run the suite once; ``quick`` runs every test too, with a shorter per-test deadline."""
     cache = common.cache_dir()
     started = time.monotonic()
@@ -200,7 +202,9 @@ def run(*, quick: bool, expectations: Mapping[str, Expectation]) -> SuiteRun:
         )
         known = _collect(python, root, env)
         timeout_s = QUICK_TEST_TIMEOUT_S if quick else TEST_TIMEOUT_S
-        not_applicable = [t for t in known if _status(expectations, t) == "n/a"]
+        not_applicable = [
+            t for t in known if _status(expectations, t) == "n/a" or not common.chosen(t, only)
+        ]
         selected = [t for t in known if t not in not_applicable]
         cmd = [
             str(python),

@@ -181,7 +181,9 @@ CHECKS: dict[str, Callable[[Kcat], None]] = {
 }
 
 
-def run(*, quick: bool, expectations: Mapping[str, Expectation]) -> SuiteRun:
+def run(
+    *, quick: bool, expectations: Mapping[str, Expectation], only: Sequence[str] = ()
+) -> SuiteRun:
     """Every check, in both modes (they take seconds)."""
     path = tools.kcat_path()
     if path is None:
@@ -189,7 +191,11 @@ def run(*, quick: bool, expectations: Mapping[str, Expectation]) -> SuiteRun:
     started = time.monotonic()
     info = common.RunInfo(suite=NAME, version="?", broker_version="?", quick=quick)
     results: dict[str, TestResult] = {}
-    selected = [n for n in CHECKS if not (n in expectations and expectations[n].status == "n/a")]
+    selected = [
+        n
+        for n in CHECKS
+        if common.chosen(n, only) and not (n in expectations and expectations[n].status == "n/a")
+    ]
     with common.scratch_dir(NAME) as work, common.running_broker(work) as broker:
         info.broker_version = ".".join(map(str, common.inferred_kafka_version(broker)))
         kcat = Kcat(path, broker.bootstrap)

@@ -60,7 +60,7 @@ python -m compat.suites.run --suite librdkafka --update rewrites the statuses.
 
 
 def _run_suite(
-    name: str, quick: bool, update: bool, runner: Callable[..., SuiteRun]
+    name: str, quick: bool, update: bool, only: Sequence[str], runner: Callable[..., SuiteRun]
 ) -> tuple[int, int, int]:
     """Run one suite; return (agreeing tests, mismatches, setup failures)."""
     path = common.EXPECTATIONS_DIR / f"{name}.txt"
@@ -69,7 +69,7 @@ def _run_suite(
     )
     print(f"== {name}{' (quick)' if quick else ''}", flush=True)
     try:
-        run = runner(quick=quick, expectations=expectations)
+        run = runner(quick=quick, expectations=expectations, only=only)
     except (SuiteSetupError, OSError) as exc:
         print(f"{name}: setup failed: {exc}", file=sys.stderr, flush=True)
         return 0, 0, 1
@@ -84,7 +84,8 @@ def _run_suite(
         mismatches = common.compare(expectations, run.results, run.selected)
         print(f"{name}: rewrote {path.relative_to(common.REPO_ROOT)}")
     report = common.render_report(run.info, expectations, run.results, mismatches)
-    out = common.RESULTS_DIR / f"{name}{'-quick' if quick else ''}.md"
+    suffix = "-only" if only else "-quick" if quick else ""
+    out = common.RESULTS_DIR / f"{name}{suffix}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report)
     c = common.counts(expectations, run.results)
@@ -116,12 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--update", action="store_true", help="rewrite the expectation files from this run"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="PREFIX[,PREFIX...]",
+        help="only the tests whose names start so (librdkafka: their whole test numbers run)",
+    )
     args = parser.parse_args(argv)
     names = args.suite or list(SUITES)
     start = time.monotonic()
     agreeing = mismatched = broken = 0
     for name in names:
-        a, m, b = _run_suite(name, args.quick, args.update, SUITES[name].run)
+        only = tuple(p for p in args.only.split(",") if p)
+        a, m, b = _run_suite(name, args.quick, args.update, only, SUITES[name].run)
         agreeing, mismatched, broken = agreeing + a, mismatched + m, broken + b
     elapsed = time.monotonic() - start
     print(f"compat suites: {', '.join(names)} in {elapsed:.0f} s")
