@@ -63,6 +63,10 @@ FEATURES: dict[str, str] = {
         "One idempotent producer sends, the broker restarts (SIGTERM), the same "
         "producer sends more: everything read back once, in order."
     ),
+    "restart-consumer": (
+        "A consumer reads, the broker restarts (SIGTERM) and takes more records, the "
+        "same consumer reads on: everything once, in order."
+    ),
     "restart-sigterm": (
         "Records acknowledged with acks=all are all read back, once each, after a clean "
         "restart (SIGTERM, exit code 0) on the same data directory."

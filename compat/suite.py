@@ -170,6 +170,19 @@ class Client(abc.ABC):
         offsets of all, in order (None when unknown)."""
 
     @abc.abstractmethod
+    def fetch_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        partition: int,
+        first: int,
+        second: int,
+        between: Callable[[], None],
+    ) -> list[Record]:
+        """One consumer assigned to ``partition`` from offset 0 reads ``first``
+        records, ``between()`` runs, the same consumer reads ``second`` more."""
+
+    @abc.abstractmethod
     def consume_group(
         self,
         bootstrap: str,
@@ -632,6 +645,24 @@ class ClientSuite:
         offsets = self.client.produce_around(broker.bootstrap, topic, before, after, broker.restart)
         produced = Produced(before + after, offsets, started, now_ms())
         self._check(produced, read_all(self.client, broker.bootstrap, topic, produced, extra=1))
+
+    @pytest.mark.feature("restart-consumer")
+    @pytest.mark.apis("Metadata", "Produce", "Fetch", "ListOffsets")
+    def test_consumer_across_restart(self, broker: BrokerProcess, topic: str) -> None:
+        messages = make_messages(self.client, "consumed", 12, partitions=[0])
+        first = produce(self.client, broker.bootstrap, topic, messages[:6])
+        later: list[Produced] = []
+
+        def restart_and_produce() -> None:
+            broker.restart()
+            later.append(produce(self.client, broker.bootstrap, topic, messages[6:]))
+
+        records = self.client.fetch_around(broker.bootstrap, topic, 0, 6, 6, restart_and_produce)
+        [second] = later
+        both = Produced(
+            messages, first.offsets + second.offsets, first.started_ms, second.finished_ms
+        )
+        self._check(both, {0: records})
 
     # The restart tests restart the module's broker (one start less per test
     # than a broker of their own, which matters on 2 cores); they come last

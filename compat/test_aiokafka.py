@@ -182,6 +182,32 @@ class AiokafkaClient(Client):
         _run(lambda: self._with_consumer(bootstrap, read), timeout_s + 10)
         return {p: records[: counts[p]] for p, records in got.items()}
 
+    def fetch_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        partition: int,
+        first: int,
+        second: int,
+        between: Callable[[], None],
+    ) -> list[Record]:
+        got: list[Record] = []
+
+        async def read(consumer: AIOKafkaConsumer) -> None:
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            for want in (first, first + second):
+                deadline = time.monotonic() + OP_TIMEOUT_S
+                while len(got) < want and time.monotonic() < deadline:
+                    for batch in (await consumer.getmany(tp, timeout_ms=200)).values():
+                        got.extend(_record(r) for r in batch)
+                if want == first:
+                    await asyncio.to_thread(between)
+
+        _run(lambda: self._with_consumer(bootstrap, read), 3 * OP_TIMEOUT_S + 30)
+        return got
+
     def list_offsets(
         self, bootstrap: str, topic: str, partitions: Sequence[int]
     ) -> dict[int, tuple[int, int]]:

@@ -205,6 +205,36 @@ class ConfluentKafkaClient(Client):
             consumer.close()
         return {p: records[: counts[p]] for p, records in got.items()}
 
+    def fetch_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        partition: int,
+        first: int,
+        second: int,
+        between: Callable[[], None],
+    ) -> list[Record]:
+        consumer = self._consumer(bootstrap)
+        got: list[Record] = []
+        try:
+            consumer.assign([TopicPartition(topic, partition, 0)])
+            for want in (first, first + second):
+                deadline = time.monotonic() + OP_TIMEOUT_S
+                while len(got) < want and time.monotonic() < deadline:
+                    msg = consumer.poll(0.2)
+                    if msg is None:
+                        continue
+                    err = msg.error()
+                    if err is None:
+                        got.append(_record(msg))
+                    elif err.code() != KafkaError._PARTITION_EOF and not err.retriable():
+                        raise _client_error(err)
+                if want == first:
+                    between()
+        finally:
+            consumer.close()
+        return got
+
     def list_offsets(
         self, bootstrap: str, topic: str, partitions: Sequence[int]
     ) -> dict[int, tuple[int, int]]:

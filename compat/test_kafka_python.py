@@ -180,6 +180,32 @@ class KafkaPythonClient(Client):
             consumer.close(autocommit=False)
         return {p: records[: counts[p]] for p, records in got.items()}
 
+    def fetch_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        partition: int,
+        first: int,
+        second: int,
+        between: Callable[[], None],
+    ) -> list[Record]:
+        consumer = self._consumer(bootstrap)
+        got: list[Record] = []
+        try:
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            for want in (first, first + second):
+                deadline = time.monotonic() + OP_TIMEOUT_S
+                while len(got) < want and time.monotonic() < deadline:
+                    for batch in consumer.poll(timeout_ms=200).values():
+                        got += [_record(r) for r in batch]
+                if want == first:
+                    between()
+        finally:
+            consumer.close(autocommit=False)
+        return got
+
     def list_offsets(
         self, bootstrap: str, topic: str, partitions: Sequence[int]
     ) -> dict[int, tuple[int, int]]:

@@ -80,6 +80,43 @@ def _call(bootstrap: str, op: str, timeout_s: float = OP_TIMEOUT_S + 10, **args:
     return _response(done.stdout, done.stderr)
 
 
+def _call_around(request: bytes, between: Callable[[], None]) -> Any:
+    """Run a two-phase op: once the script reports its first phase on a line,
+    run ``between()`` and tell it to go on; the final response."""
+    proc = subprocess.Popen(
+        [_node(), str(SCRIPT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tools.NODE_DIR,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(request)
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], OP_TIMEOUT_S + 10)
+        # The script writes its phase report and waits for us, so this reads
+        # exactly one line, and communicate() below misses nothing.
+        first = proc.stdout.readline() if ready else b""
+        if not first:
+            proc.kill()
+            _, stderr = proc.communicate()
+            raise RuntimeError(f"node {SCRIPT.name}: no first phase: {stderr.decode()}")
+        # The first line is the phase report, or already the final (error) response.
+        if b'"ok"' not in first and b'"error"' not in first:
+            between()
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+            last, stderr = proc.communicate(timeout=OP_TIMEOUT_S + 10)
+        else:
+            last, stderr = first, b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return _response(last, stderr)
+
+
 def _wire(m: Message) -> dict[str, Any]:
     return {
         "partition": m.partition,
@@ -149,33 +186,29 @@ class KafkaJSClient(Client):
             before=[_wire(m) for m in before],
             after=[_wire(m) for m in after],
         )
-        proc = subprocess.Popen(
-            [_node(), str(SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=tools.NODE_DIR,
-        )
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(request)
-            proc.stdin.flush()
-            # The first line: acks for `before` (or the final error response).
-            ready, _, _ = select.select([proc.stdout], [], [], OP_TIMEOUT_S + 10)
-            first = proc.stdout.readline() if ready else b""
-            if b'"before"' in first:
-                between()
-                proc.stdin.write(b"go\n")
-                proc.stdin.flush()
-                last, stderr = proc.communicate(timeout=OP_TIMEOUT_S + 10)
-            else:
-                last, stderr = first, b""
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        offsets = _response(last or first, stderr)
+        offsets = _call_around(request, between)
         return [None if off is None else int(off) for off in offsets]
+
+    def fetch_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        partition: int,
+        first: int,
+        second: int,
+        between: Callable[[], None],
+    ) -> list[Record]:
+        request = _request(
+            bootstrap,
+            "fetch_around",
+            topic=topic,
+            partition=partition,
+            offset="0",
+            first=first,
+            second=second,
+            timeoutMs=int(OP_TIMEOUT_S * 1000),
+        )
+        return [_record(r) for r in _call_around(request, between)]
 
     def fetch(
         self,

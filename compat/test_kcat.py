@@ -12,7 +12,9 @@ Kafka's -2/-1 for earliest/latest).
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -68,6 +70,25 @@ def _text(data: bytes) -> str:
     text = data.decode("ascii")
     assert "\t" not in text and "\n" not in text, f"kcat cannot send {data!r} as one field"
     return text
+
+
+def _read_lines(fd: int, count: int, timeout_s: float) -> list[bytes]:
+    """Up to ``count`` lines from a pipe (unbuffered: nothing read ahead is lost)."""
+    lines: list[bytes] = []
+    pending = b""
+    deadline = time.monotonic() + timeout_s
+    while len(lines) < count and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        chunk = os.read(fd, 1)  # one byte at a time: never read past `count` lines
+        if not chunk:
+            break
+        pending += chunk
+        if chunk == b"\n":
+            lines.append(pending)
+            pending = b""
+    return lines
 
 
 def _lines(messages: Sequence[Message]) -> bytes:
@@ -235,6 +256,40 @@ class KcatClient(Client):
                 stdout = exc.stdout or b""
             out[partition] = [_json_record(line) for line in stdout.decode().splitlines() if line]
         return out
+
+    def fetch_around(
+        self,
+        bootstrap: str,
+        topic: str,
+        partition: int,
+        first: int,
+        second: int,
+        between: Callable[[], None],
+    ) -> list[Record]:
+        # One kcat consumer (-E: it rides out "all brokers down"; -u: unbuffered
+        # output, records reach us as they arrive); the test's
+        # restart happens once it has printed `first` records.
+        args = ["-C", "-E", "-t", topic, "-p", str(partition), "-o", "0"]
+        args += ["-c", str(first + second), "-J", "-q", "-u", "-X", "fetch.wait.max.ms=200"]
+        proc = subprocess.Popen(
+            _command(bootstrap, args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert proc.stdout is not None
+            lines = _read_lines(proc.stdout.fileno(), first, OP_TIMEOUT_S)
+            if len(lines) == first:
+                between()
+                lines += _read_lines(proc.stdout.fileno(), second, OP_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+        return [_json_record(line.decode()) for line in lines if line.strip()]
 
     def _query(self, bootstrap: str, topic: str, timestamps: Mapping[int, int]) -> dict[int, int]:
         args = ["-Q"]

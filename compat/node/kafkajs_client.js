@@ -125,6 +125,73 @@ async function sendAll (producer, req, wireMessages) {
   return offsets
 }
 
+// Reads one partition from an offset through the Cluster/Broker/Batch layer.
+// fetchOnce() is one Fetch: the records it returned (control records and those
+// before the offset dropped, as the consumer drops them) and whether the
+// partition's high watermark has been reached.
+function partitionReader (cluster, topic, partition, startOffset) {
+  let offset = BigInt(startOffset)
+  return {
+    async fetchOnce () {
+      const leaders = cluster.findLeaderForPartitions(topic, [partition])
+      const nodeId = Object.keys(leaders)[0]
+      const broker = await cluster.findBroker({ nodeId })
+      const { responses } = await broker.fetch({
+        maxWaitTime: 200,
+        minBytes: 1,
+        isolationLevel: 1,
+        topics: [{ topic, partitions: [{ partition, fetchOffset: String(offset), maxBytes: 1048576 }] }]
+      })
+      const records = []
+      let atEnd = false
+      for (const { topicName, partitions } of responses) {
+        for (const partitionData of partitions) {
+          if (partitionData.errorCode !== 0) {
+            throw new Error(`fetch ${topicName}/${partition}: error ${partitionData.errorCode}`)
+          }
+          const batch = new Batch(topicName, String(offset), partitionData)
+          for (const m of batch.messages) {
+            records.push({
+              partition,
+              offset: m.offset,
+              key: b64(m.key),
+              value: b64(m.value),
+              headers: headersOut(m.headers),
+              timestamp: m.timestamp
+            })
+          }
+          if (!batch.isEmptyIncludingFiltered()) {
+            offset = BigInt(batch.lastOffset()) + 1n
+          }
+          atEnd = offset >= BigInt(partitionData.highWatermark)
+        }
+      }
+      return { records, atEnd }
+    }
+  }
+}
+
+// Fetches until `want` records (or the end with stopAtEnd, or the deadline).
+// With `recover` (the cluster), a failed fetch is followed by a metadata
+// refresh and another try, as KafkaJS's consumer recovers.
+async function readRecords (reader, want, deadline, { stopAtEnd = false, recover = null }) {
+  const records = []
+  while (records.length < want && Date.now() < deadline) {
+    let got
+    try {
+      got = await reader.fetchOnce()
+    } catch (err) {
+      if (recover === null) throw err
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await recover.refreshMetadata().catch(() => {})
+      continue
+    }
+    records.push(...got.records)
+    if (stopAtEnd && got.atEnd) break
+  }
+  return records
+}
+
 async function withClient (client, fn) {
   await client.connect()
   try {
@@ -155,62 +222,40 @@ const ops = {
   },
 
   async fetch (req) {
-    const kafka = kafkaFor(req)
-    const cluster = clusterFor(kafka)
+    const cluster = clusterFor(kafkaFor(req))
     const deadline = Date.now() + req.timeoutMs
     const result = {}
     await withClient(cluster, async () => {
       await cluster.addTargetTopic(req.topic)
       await cluster.refreshMetadata()
-      for (const [partitionText, startOffset] of Object.entries(req.offsets)) {
-        const partition = Number(partitionText)
-        const want = req.counts[partitionText]
-        const records = []
-        let offset = BigInt(startOffset)
-        let atEnd = false
-        while (records.length < want && !atEnd && Date.now() < deadline) {
-          const leaders = cluster.findLeaderForPartitions(req.topic, [partition])
-          const nodeId = Object.keys(leaders)[0]
-          const broker = await cluster.findBroker({ nodeId })
-          const { responses } = await broker.fetch({
-            maxWaitTime: 200,
-            minBytes: 1,
-            isolationLevel: 1,
-            topics: [
-              {
-                topic: req.topic,
-                partitions: [{ partition, fetchOffset: String(offset), maxBytes: 1048576 }]
-              }
-            ]
-          })
-          for (const { topicName, partitions } of responses) {
-            for (const partitionData of partitions) {
-              if (partitionData.errorCode !== 0) {
-                throw new Error(`fetch ${topicName}/${partition}: error ${partitionData.errorCode}`)
-              }
-              const batch = new Batch(topicName, String(offset), partitionData)
-              for (const m of batch.messages) {
-                records.push({
-                  partition,
-                  offset: m.offset,
-                  key: b64(m.key),
-                  value: b64(m.value),
-                  headers: headersOut(m.headers),
-                  timestamp: m.timestamp
-                })
-              }
-              if (!batch.isEmptyIncludingFiltered()) {
-                offset = BigInt(batch.lastOffset()) + 1n
-              }
-              // stopAtEnd: nothing more to read once we reach the high watermark.
-              atEnd = Boolean(req.stopAtEnd) && offset >= BigInt(partitionData.highWatermark)
-            }
-          }
-        }
-        result[partitionText] = records.slice(0, want)
+      for (const [partition, offset] of Object.entries(req.offsets)) {
+        const reader = partitionReader(cluster, req.topic, Number(partition), offset)
+        const want = req.counts[partition]
+        const records = await readRecords(reader, want, deadline, { stopAtEnd: req.stopAtEnd })
+        result[partition] = records.slice(0, want)
       }
     })
     return result
+  },
+
+  // Reads `first` records from `offset`, says so on a line, waits for a line on
+  // stdin (the test restarts the broker and produces more meanwhile), then
+  // reads `second` more with the same cluster/reader, recovering from failed
+  // fetches as KafkaJS's consumer does.
+  async fetch_around (req, io) {
+    const cluster = clusterFor(kafkaFor(req))
+    return withClient(cluster, async () => {
+      await cluster.addTargetTopic(req.topic)
+      await cluster.refreshMetadata()
+      const reader = partitionReader(cluster, req.topic, req.partition, req.offset)
+      const first = await readRecords(reader, req.first, Date.now() + req.timeoutMs, {})
+      await io.write({ first: first.length })
+      await io.nextLine()
+      const second = await readRecords(reader, req.second, Date.now() + req.timeoutMs, {
+        recover: cluster
+      })
+      return first.concat(second)
+    })
   },
 
   async consume_group (req) {
