@@ -375,11 +375,16 @@ def running_broker(
     try:
         broker.start()
         yield broker
-        if broker.running():
-            try:
-                broker.stop()
-            except AssertionError as exc:  # BrokerStopError: report it, keep the results
-                print(f"warning: {exc}", file=sys.stderr)
+        if not broker.running():
+            print(
+                "warning: the broker exited during the run:\n" + broker.output_tail(),
+                file=sys.stderr,
+            )
+            return
+        try:
+            broker.stop()
+        except AssertionError as exc:  # BrokerStopError: report it, keep the results
+            print(f"warning: {exc}", file=sys.stderr)
     finally:
         broker.close()
 
