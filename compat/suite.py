@@ -36,6 +36,7 @@ from typing import ClassVar, Literal, TypeVar
 import pytest
 
 from compat.broker_process import BrokerProcess
+from compat.features import CODECS
 
 Acks = Literal["0", "1", "all"]
 Header = tuple[str, bytes]
@@ -394,8 +395,6 @@ def eventually(
 
 
 def _codec_params() -> list[object]:
-    from compat.features import CODECS
-
     return [
         pytest.param(codec, marks=pytest.mark.feature(f"produce-{codec}"), id=codec)
         for codec in CODECS
