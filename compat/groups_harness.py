@@ -21,6 +21,7 @@ The checks:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -129,6 +130,7 @@ class Member:
             with self._cond:
                 self.events.append(event)
                 self._cond.notify_all()
+        self.proc.stdout.close()
         with self._cond:
             self._cond.notify_all()
 
@@ -158,9 +160,7 @@ class Member:
     def _raise_on_error(self) -> None:
         errors = [e for e in self.events if e["ev"] == "error"]
         if errors:
-            raise AssertionError(
-                f"{self.name} failed: {errors[0]['error']}\n" + self.stderr_tail()
-            )
+            raise AssertionError(f"{self.name} failed: {errors[0]['error']}\n" + self.stderr_tail())
 
     def check_no_error(self) -> None:
         with self._cond:
@@ -284,6 +284,15 @@ class Members:
     def committed(self) -> dict[str, set[int]]:
         return {m.name: m.committed_batches() for m in self.all}
 
+    def dump_events(self) -> list[Path]:
+        """Write every member's events to ``<log dir>/<name>.events.jsonl``."""
+        paths = []
+        for m in self.all:
+            path = self.log_dir / f"{m.name}.events.jsonl"
+            path.write_text("".join(json.dumps(e) + "\n" for e in m.snapshot()))
+            paths.append(path)
+        return paths
+
     def describe(self) -> str:
         lines = []
         for m in self.all:
@@ -396,7 +405,7 @@ def check_exactly_once(
     for where, ps in sorted(by_record.items()):
         ps.sort(key=lambda p: p.t)
         redelivered += len(ps) - 1
-        for earlier, later in zip(ps, ps[1:], strict=False):
+        for earlier, later in itertools.pairwise(ps):
             if earlier.batch in committed.get(earlier.member, set()):
                 violations.append(
                     f"partition {where[0]} offset {where[1]}: committed by {earlier.member} "
@@ -421,7 +430,7 @@ def fully_committed(
         for p in members.processings():
             if p.batch in committed[p.member]:
                 done.add((p.partition, p.offset))
-        return len(done) >= len(produced) and set(produced) <= done
+        return set(produced) <= done
 
     return probe
 

@@ -257,9 +257,7 @@ async def _aiokafka(rep: Reporter) -> None:
                     continue  # revoked meanwhile: stale
                 await asyncio.sleep(rep.delay_s * len(recs))
                 batch = rep.processed(recs)
-                offsets = {
-                    TopicPartition(topic, p): off for p, off in _next_offsets(recs).items()
-                }
+                offsets = {TopicPartition(topic, p): off for p, off in _next_offsets(recs).items()}
                 try:
                     await consumer.commit(offsets)
                 except aiokafka.errors.KafkaError as exc:
@@ -319,7 +317,9 @@ def run_confluent_kafka(rep: Reporter) -> None:
                     rep.emit("client_error", error=str(err))
                     continue
                 raise KafkaException(err)
-            recs.append((msg.partition(), msg.offset(), _key(msg.key())))
+            partition, offset = msg.partition(), msg.offset()
+            assert partition is not None and offset is not None
+            recs.append((partition, offset, _key(msg.key())))
         if not recs:
             continue
         time.sleep(rep.delay_s * len(recs))

@@ -58,7 +58,11 @@ async function main () {
     emit('assignment', { partitions: (payload.memberAssignment[topic] || []).slice().sort((a, b) => a - b) })
   })
   consumer.on(consumer.events.CRASH, ({ payload }) => {
-    emit('client_error', { error: String(payload.error), restart: payload.restart })
+    emit('client_error', {
+      type: (payload.error && payload.error.type) || null,
+      error: String(payload.error),
+      restart: payload.restart
+    })
   })
 
   const stopped = new Promise((resolve) => {
