@@ -212,11 +212,11 @@ def updated_expectations(
         elif exp is not None and exp.status == "fail":
             out.append(exp)
         else:
-            out.append(Expectation(name, "fail", f"TODO: {_one_line(res.detail)[:150]}"))
+            out.append(Expectation(name, "fail", f"TODO: {one_line(res.detail)[:150]}"))
     return out
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
@@ -327,7 +327,7 @@ def render_report(
 
 
 def _cell(text: str, limit: int = 200) -> str:
-    text = _one_line(text).replace("|", "\\|")
+    text = one_line(text).replace("|", "\\|")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -179,7 +179,8 @@ def run(
     python = _prepare_venv(cache)
     runs = cache / "runs" / NAME
     runs.mkdir(parents=True, exist_ok=True)
-    outcomes = runs / "outcomes.jsonl"
+    tag = "-only" if only else ""  # a retry (--only) keeps the full run's log
+    outcomes = runs / f"outcomes{tag}.jsonl"
     outcomes.unlink(missing_ok=True)
     info = common.RunInfo(
         suite=NAME,
@@ -226,12 +227,12 @@ def run(
             "--tb=short",
             "-q",
             "-rfE",
-            f"--junitxml={runs / 'junit.xml'}",
+            f"--junitxml={runs / f'junit{tag}.xml'}",
         ]
         for test in not_applicable:
             cmd += ["--deselect", TEST_PREFIX + test]
         finished = common.run_bounded(
-            cmd, timeout_s=RUN_TIMEOUT_S, log_path=runs / "pytest.log", cwd=root, env=env
+            cmd, timeout_s=RUN_TIMEOUT_S, log_path=runs / f"pytest{tag}.log", cwd=root, env=env
         )
         if finished.returncode is None:
             info.notes.append(f"pytest was stopped at its {RUN_TIMEOUT_S} s deadline")
@@ -239,7 +240,7 @@ def run(
     info.seconds = time.monotonic() - started
     info.notes.append(
         f"per-test deadline {timeout_s} s (pytest-timeout, signal method); "
-        f"log: {_shown(runs / 'pytest.log')}"
+        f"log: {_shown(runs / f'pytest{tag}.log')}"
     )
     return SuiteRun(info=info, results=results, selected=selected, known=known)
 

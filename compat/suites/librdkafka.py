@@ -400,8 +400,9 @@ def run(
         quick=quick,
     )
     log_dir = cache / "runs" / NAME
-    shutil.rmtree(log_dir, ignore_errors=True)
-    log_dir.mkdir(parents=True)
+    if not only:  # a retry (--only) keeps the logs of the other tests
+        shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
     timeout_s = QUICK_PROCESS_TIMEOUT_S if quick else PROCESS_TIMEOUT_S
     run_deadline = time.monotonic() + (QUICK_RUN_TIMEOUT_S if quick else RUN_TIMEOUT_S)
     kafka_path = kafka_tools.write_bin_dir(cache / "kafka-tools", sys.executable)

@@ -59,6 +59,46 @@ python -m compat.suites.run --suite librdkafka --update rewrites the statuses.
 }
 
 
+def _status(expectations: Mapping[str, Expectation], name: str) -> str:
+    exp = expectations.get(name)
+    return exp.status if exp else ""
+
+
+def _retry(
+    name: str,
+    quick: bool,
+    expectations: Mapping[str, Expectation],
+    run: SuiteRun,
+    tests: Sequence[str],
+    runner: Callable[..., SuiteRun],
+) -> list[common.Mismatch]:
+    """Run the tests that disagreed with the file once more, against a fresh broker.
+
+    A test that agrees on the retry takes the retry's outcome and is reported
+    as flaky; one that disagrees again is a mismatch.
+    """
+    print(f"{name}: retrying {len(tests)} test(s) that disagree with the file: {', '.join(tests)}")
+    try:
+        again = runner(quick=quick, expectations=expectations, only=tuple(tests))
+    except (SuiteSetupError, OSError) as exc:
+        run.info.notes.append(f"the retry of {', '.join(tests)} could not run: {exc}")
+        return common.compare(expectations, run.results, run.selected)
+    run.info.seconds += again.info.seconds
+    flaky = []
+    for test in tests:
+        first = run.results.get(test)
+        second = again.results.get(test)
+        if second is None:
+            continue
+        run.results[test] = second
+        if not common.compare(expectations, {test: second}, [test]):
+            was = f"{first.outcome}: {first.detail}" if first else "not-run"
+            flaky.append(f"`{test}` (first run {common.one_line(was)[:160]})")
+    if flaky:
+        run.info.notes.append("flaky, agreed with the file only on a retry: " + "; ".join(flaky))
+    return common.compare(expectations, run.results, run.selected)
+
+
 def _run_suite(
     name: str, quick: bool, update: bool, only: Sequence[str], runner: Callable[..., SuiteRun]
 ) -> tuple[int, int, int]:
@@ -74,6 +114,9 @@ def _run_suite(
         print(f"{name}: setup failed: {exc}", file=sys.stderr, flush=True)
         return 0, 0, 1
     mismatches = common.compare(expectations, run.results, run.selected)
+    retry = [m.name for m in mismatches if _status(expectations, m.name) in ("pass", "fail")]
+    if retry:
+        mismatches = _retry(name, quick, expectations, run, retry, runner)
     if update:
         entries = common.updated_expectations(
             expectations, run.results, run.known, run.not_applicable
