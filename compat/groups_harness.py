@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,8 +212,15 @@ class Member:
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Ask for a clean stop (leave the group); exit code 0 within the deadline."""
+        self.request_stop()
+        self.wait_stopped(timeout_s)
+
+    def request_stop(self) -> None:
+        """Ask for a clean stop without waiting (``wait_stopped`` waits)."""
         self.stopped_at = now_ms()
         self._send_stop()
+
+    def wait_stopped(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         try:
             code = self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -269,6 +276,14 @@ class Members:
 
     def live(self) -> list[Member]:
         return [m for m in self.all if m.live()]
+
+    def stop_live(self) -> None:
+        """Stop every live member cleanly, all at once."""
+        live = self.live()
+        for m in live:
+            m.request_stop()
+        for m in live:
+            m.wait_stopped()
 
     def close(self) -> None:
         for m in self.all:
@@ -437,19 +452,3 @@ def fully_committed(
 
 def count_processed(members: Members) -> Callable[[], int]:
     return lambda: len({(p.partition, p.offset) for p in members.processings()})
-
-
-@contextlib.contextmanager
-def reporting(members: Members, broker_tail: Callable[[], str]) -> Iterator[None]:
-    """On failure, print the members' state and the broker's output (pytest
-    shows a failed test's captured stdout)."""
-    try:
-        yield
-    except BaseException:
-        print("== members ==")
-        print(members.describe())
-        print("== broker output (tail) ==")
-        print(broker_tail())
-        raise
-    finally:
-        members.close()

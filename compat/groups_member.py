@@ -125,6 +125,8 @@ def _next_offsets(recs: list[Rec]) -> dict[int, int]:
 
 # -- kafka-python -------------------------------------------------------------------
 
+KAFKA_PYTHON_POLL_MS = 2500
+
 
 def run_kafka_python(rep: Reporter) -> None:
     import kafka.errors
@@ -165,7 +167,14 @@ def run_kafka_python(rep: Reporter) -> None:
     consumer.subscribe([cfg["topic"]], listener=Listener())
     topic = cfg["topic"]
     while rep.running():
-        polled = consumer.poll(timeout_ms=100, max_records=cfg["max_records"])
+        # A long poll: kafka-python 3.0.12 loses a join when poll() times out
+        # while its JoinGroup is in flight and, meanwhile, the leader's
+        # assignment made need_rejoin() false (a leader rejoining because its
+        # topic metadata arrived after the first assignment): the next poll
+        # never completes the join, the member gets no partitions, stops
+        # heartbeating and is evicted (docs/groups-compat.md). A poll longer
+        # than any rebalance here (heartbeat 1 s) avoids that window.
+        polled = consumer.poll(timeout_ms=KAFKA_PYTHON_POLL_MS, max_records=cfg["max_records"])
         recs = [(r.partition, r.offset, _key(r.key)) for batch in polled.values() for r in batch]
         if not recs:
             continue
@@ -346,7 +355,15 @@ RUNNERS: dict[str, Callable[[Reporter], None]] = {
 
 def main(argv: list[str]) -> int:
     config: dict[str, Any] = json.loads(argv[1])
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    # GROUPS_MEMBER_DEBUG=kafka.coordinator,...: those loggers of the client
+    # at DEBUG on stderr (the test keeps each member's stderr by its events).
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    for name in filter(None, os.environ.get("GROUPS_MEMBER_DEBUG", "").split(",")):
+        logging.getLogger(name).setLevel(logging.DEBUG)
     rep = Reporter(config)
     rep.emit("start", pid=os.getpid())
     try:

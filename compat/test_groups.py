@@ -280,8 +280,7 @@ def finish(
 ) -> None:
     """``wait_done``, stop the live members cleanly, and run the checks."""
     wait_done(members, produced, broker, group, timeout_s)
-    for m in members.live():
-        m.stop()
+    members.stop_live()
     outcome = check_exactly_once(produced, members.processings(), members.committed())
     print(f"{group}: {outcome}")
     check_final_commit(broker.bootstrap, group, produced)
@@ -337,6 +336,8 @@ def test_join_and_leave(
             members=members,
         )
         assert count_processed(members)() < len(produced), "joined too late to share the work"
+        subscribed = max(m.first_time("subscribe") for m in joined)
+        join_ms = settle_time([first, *joined], PARTITIONS, subscribed) - subscribed
         first.stop()
         wait_until(
             lambda: balanced(joined, PARTITIONS),
@@ -344,12 +345,16 @@ def test_join_and_leave(
             "two members sharing the partitions",
             members=members,
         )
+        assert first.stopped_at is not None
+        leave_ms = settle_time(joined, PARTITIONS, first.stopped_at) - first.stopped_at
+        print(
+            f"rebalance timing [{client}] 2 members join a busy member -> 3 assigned "
+            f"{join_ms:.0f} ms; 1 stops cleanly -> 2 assigned {leave_ms:.0f} ms"
+        )
         finish(members, produced, broker, group)
 
 
 # -- 2 and 6. a 4th member joins; a member is SIGKILLed ------------------------------------
-
-TIMINGS: dict[str, dict[str, float]] = {}
 
 
 @pytest.mark.parametrize("client", ALL_CLIENTS)
@@ -401,7 +406,6 @@ def test_join_and_kill_timing(
         )
         kill_ms = settle_time(survivors, PARTITIONS, killed_at) - killed_at
 
-        TIMINGS[client] = {"join_ms": join_ms, "kill_ms": kill_ms}
         print(
             f"rebalance timing [{client}] session {SESSION_MS} ms, heartbeat {HEARTBEAT_MS} ms: "
             f"4th member joins -> all 4 assigned {join_ms:.0f} ms; "
@@ -650,8 +654,7 @@ def test_broker_restart(
         # (one that forgot them answers UNKNOWN_MEMBER_ID and they rejoin).
         rejoins = [assignment_changes(m) - n for m, n in zip(pair, rejoins, strict=True)]
         assert rejoins == [0, 0], f"assignment changes after the restart: {rejoins}"
-        for m in pair:
-            m.stop()
+        members.stop_live()
         check_exactly_once(during, members.processings(), members.committed())
 
         # The group is Empty with its offsets: new members start from them.
