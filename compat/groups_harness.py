@@ -257,9 +257,8 @@ class Member:
         self._reader.join(5)
 
     def close(self) -> None:
-        """Cleanup: kill a process still running."""
-        if self.proc.poll() is None:
-            self._hard_kill()
+        """Cleanup: kill a process still running, close its pipes."""
+        self._hard_kill()
 
 
 class Members:

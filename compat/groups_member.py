@@ -17,6 +17,7 @@ SIGKILL loses at most the line being written):
     {"ev": "records", "t": T, "batch": N, "recs": [[partition, offset, key], ...]}
     {"ev": "committed", "t": T, "batch": N}              the commit of batch N succeeded
     {"ev": "commit_failed", "t": T, "batch": N, "error": "..."}
+    {"ev": "client_error", "t": T, "error": "..."}      a retriable error, carrying on
     {"ev": "closed", "t": T}                             left the group, about to exit 0
     {"ev": "error", "t": T, "error": "..."}              about to exit 1
 
@@ -174,7 +175,16 @@ def run_kafka_python(rep: Reporter) -> None:
         # never completes the join, the member gets no partitions, stops
         # heartbeating and is evicted (docs/groups-compat.md). A poll longer
         # than any rebalance here (heartbeat 1 s) avoids that window.
-        polled = consumer.poll(timeout_ms=KAFKA_PYTHON_POLL_MS, max_records=cfg["max_records"])
+        try:
+            polled = consumer.poll(timeout_ms=KAFKA_PYTHON_POLL_MS, max_records=cfg["max_records"])
+        except kafka.errors.KafkaError as exc:
+            # poll() raises what it meets (ECONNREFUSED while the broker
+            # restarts): an application retries the retriable ones.
+            if not exc.retriable:
+                raise
+            rep.emit("client_error", error=f"{type(exc).__name__}: {exc}")
+            time.sleep(0.1)
+            continue
         recs = [(r.partition, r.offset, _key(r.key)) for batch in polled.values() for r in batch]
         if not recs:
             continue
@@ -254,7 +264,14 @@ async def _aiokafka(rep: Reporter) -> None:
         rep.emit("subscribe")
         consumer.subscribe([topic], listener=Listener())
         while rep.running():
-            polled = await consumer.getmany(timeout_ms=100, max_records=cfg["max_records"])
+            try:
+                polled = await consumer.getmany(timeout_ms=100, max_records=cfg["max_records"])
+            except aiokafka.errors.KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                rep.emit("client_error", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.1)
+                continue
             seen = revocations  # no await since getmany() returned
             recs = [
                 (r.partition, r.offset, _key(r.key)) for batch in polled.values() for r in batch
