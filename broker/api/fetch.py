@@ -74,10 +74,7 @@ def _read(
     total = 0
     hosted: list[Partition] = []
     for topic in body.topics:
-        name = topic.topic
-        if version >= 13:
-            found = node.image.topic_by_id(topic.topic_id)
-            name = found.name if found is not None else ""
+        name = node.image.resolve_topic(topic.topic, topic.topic_id, by_id=version >= 13)
         out = FetchableTopicResponse(topic=topic.topic, topic_id=topic.topic_id)
         response.responses.append(out)
         for fp in topic.partitions:

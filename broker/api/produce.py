@@ -50,10 +50,7 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
     durable: list[tuple[Partition, int]] = []
     failed = False
     for topic in body.topic_data:
-        name = topic.name
-        if version >= 13:
-            found = node.image.topic_by_id(topic.topic_id)
-            name = found.name if found is not None else ""
+        name = node.image.resolve_topic(topic.name, topic.topic_id, by_id=version >= 13)
         out = TopicProduceResponse(name=topic.name, topic_id=topic.topic_id)
         response.responses.append(out)
         for data in topic.partition_data:

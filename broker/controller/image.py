@@ -65,6 +65,14 @@ class MetadataImage:
         name = self.topic_ids.get(topic_id)
         return None if name is None else self.topics.get(name)
 
+    def resolve_topic(self, name: str, topic_id: uuid.UUID, by_id: bool) -> str:
+        """The topic a request names: by id when ``by_id`` (Produce v13+, Fetch
+        v13+), else by name; "" when the id is unknown."""
+        if not by_id:
+            return name
+        found = self.topic_by_id(topic_id)
+        return found.name if found is not None else ""
+
 
 def replay(image: MetadataImage, offset: int, record: Any) -> MetadataImage:
     """The image after ``record`` (at ``offset``) is applied."""
