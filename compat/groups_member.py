@@ -116,6 +116,14 @@ def _key(key: bytes | None) -> str | None:
     return None if key is None else key.decode()
 
 
+# A commit that fails with a retriable error (the coordinator unreachable
+# while the broker restarts) is sent again, as Java's commitSync() does, for
+# this long; one refused because the group rebalanced is not (its partitions
+# may be someone else's now): the records are then read again by their next
+# owner, which at-least-once allows.
+COMMIT_RETRY_S = 15.0
+
+
 def _next_offsets(recs: list[Rec]) -> dict[int, int]:
     """The offset to commit per partition: one past the batch's last record there."""
     out: dict[int, int] = {}
@@ -194,12 +202,20 @@ def run_kafka_python(rep: Reporter) -> None:
             TopicPartition(topic, p): OffsetAndMetadata(off, "", -1)
             for p, off in _next_offsets(recs).items()
         }
-        try:
-            consumer.commit(offsets)
-        except kafka.errors.KafkaError as exc:
-            rep.emit("commit_failed", batch=batch, error=f"{type(exc).__name__}: {exc}")
-        else:
-            rep.emit("committed", batch=batch)
+        deadline = time.monotonic() + COMMIT_RETRY_S
+        while True:
+            try:
+                consumer.commit(offsets)
+            except kafka.errors.KafkaError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if exc.retriable and time.monotonic() < deadline:
+                    rep.emit("client_error", error=error)
+                    time.sleep(0.2)
+                    continue
+                rep.emit("commit_failed", batch=batch, error=error)
+            else:
+                rep.emit("committed", batch=batch)
+            break
     consumer.close(autocommit=False)
 
 
@@ -351,15 +367,24 @@ def run_confluent_kafka(rep: Reporter) -> None:
         time.sleep(rep.delay_s * len(recs))
         batch = rep.processed(recs)
         offsets = [TopicPartition(topic, p, off) for p, off in _next_offsets(recs).items()]
-        try:
-            result = consumer.commit(offsets=offsets, asynchronous=False)
-            failed = [tp for tp in result or [] if tp.error is not None]
-            if failed:
-                raise KafkaException(failed[0].error)
-        except KafkaException as exc:
-            rep.emit("commit_failed", batch=batch, error=str(exc))
-        else:
-            rep.emit("committed", batch=batch)
+        deadline = time.monotonic() + COMMIT_RETRY_S
+        while True:
+            try:
+                result = consumer.commit(offsets=offsets, asynchronous=False)
+                failed = [tp for tp in result or [] if tp.error is not None]
+                if failed:
+                    raise KafkaException(failed[0].error)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                retriable = bool(getattr(err, "retriable", lambda: False)())
+                if retriable and time.monotonic() < deadline:
+                    rep.emit("client_error", error=str(exc))
+                    time.sleep(0.2)
+                    continue
+                rep.emit("commit_failed", batch=batch, error=str(exc))
+            else:
+                rep.emit("committed", batch=batch)
+            break
     consumer.close()
 
 

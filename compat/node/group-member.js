@@ -10,9 +10,9 @@
 //
 // KafkaJS runs eachBatch with auto-resolve and auto-commit off: each chunk of
 // at most max_records records is "processed" (delay_ms per record), reported,
-// resolved (so the next fetch starts after it) and committed with the batch's
-// own commitOffsetsIfNecessary(offsets), one OffsetCommit for exactly that
-// chunk. Between chunks it heartbeats, which is how KafkaJS learns of a
+// committed with the batch's own commitOffsetsIfNecessary(offsets), one
+// OffsetCommit for exactly that chunk, and then resolved (so the next fetch
+// starts after it). Between chunks it heartbeats, which is how KafkaJS learns of a
 // rebalance; it stops a batch that went stale (partition revoked or sought).
 // KafkaJS has no revocation callback: its GROUP_JOIN event carries the new
 // whole assignment, and that is what "assignment" reports.
@@ -33,6 +33,32 @@ const lifetime = setTimeout(() => {
   emit('error', { error: `lifetime of ${config.lifetime_s} s over` })
   process.exit(3)
 }, (config.lifetime_s || 150) * 1000)
+
+// Commit one chunk. A retriable error (the coordinator unreachable while
+// the broker restarts) is retried for up to 15 s, as Java's commitSync()
+// does; any other error (the group rebalanced: the partition may be someone
+// else's now) is thrown, and KafkaJS rejoins and fetches again from the last
+// resolved offset, which does not include this chunk.
+async function commit (commitOffsetsIfNecessary, partition, offset, batchNo) {
+  const deadline = Date.now() + 15000
+  for (;;) {
+    try {
+      await commitOffsetsIfNecessary({
+        topics: [{ topic: config.topic, partitions: [{ partition, offset }] }]
+      })
+      return
+    } catch (err) {
+      const error = `${err.type || err.name}: ${err.message}`
+      if (err.retriable && Date.now() < deadline) {
+        emit('client_error', { error })
+        await sleep(200)
+        continue
+      }
+      emit('commit_failed', { batch: batchNo, error })
+      throw err
+    }
+  }
+}
 
 async function main () {
   const kafka = new Kafka({
@@ -90,16 +116,10 @@ async function main () {
           recs: chunk.map((m) => [batch.partition, Number(m.offset), m.key === null ? null : m.key.toString()])
         })
         const next = String(BigInt(chunk[chunk.length - 1].offset) + 1n)
-        resolveOffset(chunk[chunk.length - 1].offset)
-        try {
-          await commitOffsetsIfNecessary({
-            topics: [{ topic, partitions: [{ partition: batch.partition, offset: next }] }]
-          })
-        } catch (err) {
-          emit('commit_failed', { batch: batchNo, error: `${err.type || err.name}: ${err.message}` })
-          throw err // a rebalance: KafkaJS rejoins
-        }
+        await commit(commitOffsetsIfNecessary, batch.partition, next, batchNo)
         emit('committed', { batch: batchNo })
+        // Only now may the next fetch start after the chunk.
+        resolveOffset(chunk[chunk.length - 1].offset)
         await heartbeat()
       }
     }
