@@ -140,6 +140,7 @@ class Node:
             await self.register(bound)
             await nursery.start(self.groups.run)
             nursery.start_soon(self._housekeeping)
+            self.server.ready.set()
             log.info("node %d of cluster %s listening on %s", self.node_id, self.cluster_id, bound)
             task_status.started(bound)
 

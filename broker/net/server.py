@@ -37,6 +37,9 @@ class Server:
         self.bound: list[tuple[str, int]] = []
         self.drain = Drain()
         self._accepting = trio.CancelScope()
+        # Listeners are bound at once (so the ports are known) but connections
+        # wait in the kernel's backlog until the node is ready to serve them.
+        self.ready = trio.Event()
 
     async def serve(
         self,
@@ -58,6 +61,7 @@ class Server:
         self, listeners: list[trio.SocketListener], nursery: trio.Nursery
     ) -> None:
         with self._accepting:
+            await self.ready.wait()
             async with trio.open_nursery() as accepting:
                 for listener in listeners:
                     accepting.start_soon(self._accept_loop, listener, nursery)

@@ -17,6 +17,7 @@ async def _start(nursery: trio.Nursery, tmp_path: Path, idle_s: float = 60.0) ->
     node = make_node(tmp_path)
     server = Server(node.apis, node, max_frame_bytes=1024, idle_timeout_s=idle_s, max_connections=3)
     bound = await nursery.start(server.serve, [("127.0.0.1", 0)])
+    server.ready.set()
     return server, bound[0][1]
 
 
