@@ -18,15 +18,15 @@ At start-up ``__consumer_offsets`` is created if it does not exist, and each
 coordinator replays its partition before it answers anything (until then it
 says COORDINATOR_LOAD_IN_PROGRESS, as Kafka does).
 
-Times given to coordinators are wall-clock milliseconds (they end up in
-commit timestamps); deadlines are turned back into Trio time relative to now.
+Times given to coordinators are wall-clock milliseconds from the node's clock
+(they end up in commit timestamps); deadlines are turned back into Trio time
+relative to now.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -58,10 +58,6 @@ OFFSETS_TOPIC = "__consumer_offsets"
 INBOX_SIZE = 128
 
 
-def wall_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class Pending:
     """A request waiting for its response from a coordinator task."""
 
@@ -86,10 +82,10 @@ class CoordinatorTask:
         node: Node,
         partition: Partition,
         config: GroupConfig,
-        clock: Callable[[], int] = wall_ms,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self.node = node
-        self.clock = clock
+        self.clock = clock or node.clock.now_ms
         self.partition = partition
         self.coordinator: GroupCoordinator[Pending] = GroupCoordinator(
             config, lambda: str(uuid.uuid4())
@@ -168,9 +164,9 @@ class CoordinatorTask:
 
 
 class GroupService:
-    def __init__(self, node: Node, clock: Callable[[], int] = wall_ms) -> None:
+    def __init__(self, node: Node, clock: Callable[[], int] | None = None) -> None:
         self.node = node
-        self.clock = clock
+        self.clock = clock or node.clock.now_ms
         self.config = GroupConfig.from_broker_config(node.config)
         self.tasks: list[CoordinatorTask] = []
         self.ready = trio.Event()

@@ -8,7 +8,6 @@ these through the node; each piece keeps its own state.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from types import ModuleType
 
@@ -48,6 +47,7 @@ from broker.api import (
     sync_group,
 )
 from broker.api.registry import ApiTable
+from broker.clock import Clock, SystemClock
 from broker.config import BrokerConfig
 from broker.controller import topic_configs
 from broker.controller.controller import Controller, TopicResult, TopicSpec
@@ -96,17 +96,19 @@ HANDLERS: list[ModuleType] = [
 
 
 class Node:
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
         self.config = config
+        # The shell's one clock (broker/clock.py): every wall-clock read goes through it.
+        self.clock: Clock = clock or SystemClock()
         self.node_id = config.node_id
         self.cluster_id = cluster_id(config.data_dir, self.node_id, config["cluster.id"])
         self.apis = ApiTable(HANDLERS)
         self.controller = Controller(
             self.node_id, config["num.partitions"], config["default.replication.factor"]
         )
-        self.quorum = MetadataQuorum(config.data_dir)
-        self.replicas = ReplicaManager(config)
-        self.replicas.on_image(MetadataImage(), self.quorum.image)
+        self.quorum = MetadataQuorum(config.data_dir, self.clock)
+        self.replicas = ReplicaManager(config, self.clock)
+        self.replicas.load(self.quorum.image)
         self.quorum.listeners.append(self.replicas.on_image)
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
         self.groups = GroupService(self)
@@ -139,6 +141,7 @@ class Node:
             bound = await nursery.start(self.server.serve, addresses)
             await self.register(bound)
             await nursery.start(self.groups.run)
+            nursery.start_soon(self.replicas.run_flusher)
             nursery.start_soon(self._housekeeping)
             self.server.ready.set()
             log.info("node %d of cluster %s listening on %s", self.node_id, self.cluster_id, bound)
@@ -166,14 +169,15 @@ class Node:
         interval = min(self.config["log.retention.check.interval.ms"], 5000) / 1000
         while True:
             await trio.sleep(interval)
-            now = int(time.time() * 1000)
             for part in list(self.replicas.partitions.values()):
                 try:
-                    part.log.delete_old_segments(now, part.high_watermark)
-                    if part.log.config.flush_ms < 2**62:
-                        async with part.append_lock:
-                            if part.log.config.flush_ms < 2**62:
-                                await trio.to_thread.run_sync(part.log.maybe_flush, now)
+                    # Under the lock: a flush in a worker thread may be using
+                    # the files of the segments retention deletes.
+                    async with part.append_lock:
+                        now = self.clock.now_ms()
+                        part.log.delete_old_segments(now, part.high_watermark)
+                        if part.log.flush_interval_elapsed(now):
+                            await part.flush()
                 except Exception:
                     log.exception("housekeeping of %s-%d failed", part.topic, part.index)
 

@@ -4,9 +4,19 @@ Theory of operation
 -------------------
 :class:`ReplicaManager` owns one :class:`Partition` per topic partition in the
 metadata image: it opens or creates the partition's log when the partition
-appears and closes and deletes it when its topic is removed. All log calls
-happen on the Trio thread (the storage engine is synchronous and its appends
-land in the page cache); only fsyncs go to a worker thread.
+appears (in a worker thread: opening may recover a log) and closes and deletes
+it when its topic is removed. Log calls happen on the Trio thread (the storage
+engine is synchronous and its appends land in the page cache and never
+fsync); fsyncs go to a worker thread, one flush at a time per partition, under
+its ``append_lock``.
+
+Durability. A flush captures the log end offset before its fsyncs start and
+moves the recovery point only that far: a batch appended while another
+request's fsync runs in its worker thread waits for the next one
+(`ensure_durable`). A roll, or ``flush.messages``, makes the log ask for a
+flush (``flush_due``); the produce path waits for a ``flush.messages`` flush
+as Kafka does, and the manager's flusher task (`ReplicaManager.run_flusher`)
+flushes a rolled segment in the background.
 
 On one node the high watermark is the log end offset after each append.
 Fetches that find too little data wait on the partition's ``data_arrived``
@@ -18,12 +28,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
 
+from broker.clock import Clock
 from broker.config import BrokerConfig
 from broker.controller import topic_configs
 from broker.controller.image import MetadataImage, TopicImage
@@ -33,10 +44,6 @@ from broker.storage.config import LogConfig
 from broker.storage.log import PartitionLog
 
 log = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def log_config(topic: TopicImage, broker: BrokerConfig) -> LogConfig:
@@ -63,7 +70,14 @@ def log_config(topic: TopicImage, broker: BrokerConfig) -> LogConfig:
 
 class Partition:
     def __init__(
-        self, topic: str, topic_id: uuid.UUID, index: int, plog: PartitionLog, leader_epoch: int
+        self,
+        topic: str,
+        topic_id: uuid.UUID,
+        index: int,
+        plog: PartitionLog,
+        leader_epoch: int,
+        clock: Clock,
+        on_flush_due: Callable[[Partition], None] = lambda part: None,
     ) -> None:
         self.topic = topic
         self.topic_id = topic_id
@@ -74,6 +88,8 @@ class Partition:
         self.producers = ProducerStateManager()
         self.data_arrived = trio.Event()
         self.append_lock = trio.Lock()
+        self.clock = clock
+        self._on_flush_due = on_flush_due
         self._rebuild_producer_state()
 
     def _rebuild_producer_state(self) -> None:
@@ -100,29 +116,62 @@ class Partition:
     async def ensure_durable(self, last_offset: int) -> None:
         """Return once ``last_offset`` is fsynced. Concurrent callers share
         fsyncs: whoever holds the lock flushes everything appended so far, and
-        those queued behind it usually find their offset already durable."""
+        those queued behind it find their offset durable if it was appended
+        before that flush began."""
         async with self.append_lock:
             if self.log.recovery_point > last_offset:
                 return
-            await trio.to_thread.run_sync(self.log.flush)
+            await self.flush()
+
+    async def flush_if_due(self) -> None:
+        """Flush if the log's policy still asks for it (the flusher task)."""
+        async with self.append_lock:
+            if self.log.flush_due:
+                await self.flush()
+
+    async def flush(self) -> None:
+        """fsync everything appended before this call, in a worker thread,
+        while appends go on. The caller holds ``append_lock``."""
+        pending = self.log.begin_flush(self.clock.now_ms())
+        try:
+            await trio.to_thread.run_sync(pending.run)
+        except BaseException:
+            self.log.abort_flush(pending)
+            raise
+        self.log.end_flush(pending)
 
     def advance_high_watermark(self) -> None:
+        """After an append: wake fetchers; ask for a flush if the log wants one."""
         self.high_watermark = self.log.log_end_offset
         event, self.data_arrived = self.data_arrived, trio.Event()
         event.set()
+        if self.log.flush_due:
+            self._on_flush_due(self)
 
 
 class ReplicaManager:
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, clock: Clock) -> None:
         self.config = config
+        self.clock = clock
         self.data_dir = config.data_dir
         self.partitions: dict[tuple[str, int], Partition] = {}
+        self._flush_wanted: dict[Partition, None] = {}  # in request order, no duplicates
+        self._flush_requested = trio.Event()
 
     def get(self, topic: str, index: int) -> Partition | None:
         return self.partitions.get((topic, index))
 
-    def on_image(self, old: MetadataImage, new: MetadataImage) -> None:
-        """Create logs for new partitions, delete those of removed topics."""
+    def load(self, image: MetadataImage) -> None:
+        """Open every partition of ``image``, on this thread: at start-up,
+        before any connection is accepted."""
+        for topic in image.topics.values():
+            for index, part in topic.partitions.items():
+                plog = self._open_log(topic, index, self.clock.now_ms())
+                self._install(topic, index, part.leader_epoch, plog)
+
+    async def on_image(self, old: MetadataImage, new: MetadataImage) -> None:
+        """Create logs for new partitions (in a worker thread each), delete
+        those of removed topics."""
         for name, topic in old.topics.items():
             current = new.topics.get(name)
             if current is None or current.topic_id != topic.topic_id:
@@ -131,17 +180,43 @@ class ReplicaManager:
             for index, part in topic.partitions.items():
                 existing = self.partitions.get((topic.name, index))
                 if existing is None:
-                    self._open(topic, index, part.leader_epoch)
+                    plog = await trio.to_thread.run_sync(
+                        self._open_log, topic, index, self.clock.now_ms()
+                    )
+                    self._install(topic, index, part.leader_epoch, plog)
                 else:
                     existing.leader_epoch = part.leader_epoch
                     existing.log.update_config(log_config(topic, self.config))
 
-    def _open(self, topic: TopicImage, index: int, leader_epoch: int) -> None:
+    def _open_log(self, topic: TopicImage, index: int, now_ms: int) -> PartitionLog:
         directory = self.data_dir / f"{topic.name}-{index}"
-        plog = PartitionLog.open(directory, log_config(topic, self.config), now_ms())
+        return PartitionLog.open(directory, log_config(topic, self.config), now_ms)
+
+    def _install(
+        self, topic: TopicImage, index: int, leader_epoch: int, plog: PartitionLog
+    ) -> None:
         self.partitions[(topic.name, index)] = Partition(
-            topic.name, topic.topic_id, index, plog, leader_epoch
+            topic.name, topic.topic_id, index, plog, leader_epoch, self.clock, self._request_flush
         )
+
+    def _request_flush(self, part: Partition) -> None:
+        self._flush_wanted[part] = None
+        self._flush_requested.set()
+
+    async def run_flusher(self) -> None:
+        """Flush the partitions whose log asked for it (a rolled segment),
+        one at a time, each in a worker thread."""
+        while True:
+            await self._flush_requested.wait()
+            self._flush_requested = trio.Event()
+            wanted, self._flush_wanted = self._flush_wanted, {}
+            for part in wanted:
+                if self.partitions.get((part.topic, part.index)) is not part:
+                    continue  # its topic was deleted meanwhile
+                try:
+                    await part.flush_if_due()
+                except Exception:
+                    log.exception("flushing %s-%d failed", part.topic, part.index)
 
     def _remove_topic(self, topic: TopicImage) -> None:
         for index in list(topic.partitions):

@@ -16,14 +16,14 @@ With one voter the node is the quorum; the Raft issue replicates this log.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from broker.clock import Clock
 from broker.controller.image import MetadataImage, replay
 from broker.controller.records import decode_record, encode_record
 from broker.recordbatch import build_batch, iter_records
@@ -34,11 +34,7 @@ log = logging.getLogger(__name__)
 
 METADATA_TOPIC = "__cluster_metadata"
 METADATA_EPOCH = 1
-Listener = Callable[[MetadataImage, MetadataImage], None]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+Listener = Callable[[MetadataImage, MetadataImage], Awaitable[None]]
 
 
 def read_all(plog: PartitionLog, start: int = 0) -> list[tuple[int, Any]]:
@@ -57,9 +53,10 @@ def read_all(plog: PartitionLog, start: int = 0) -> list[tuple[int, Any]]:
 
 
 class MetadataQuorum:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, clock: Clock) -> None:
         self.directory = data_dir / f"{METADATA_TOPIC}-0"
-        self.log = PartitionLog.open(self.directory, LogConfig(), now_ms())
+        self.clock = clock
+        self.log = PartitionLog.open(self.directory, LogConfig(), clock.now_ms())
         self.image = MetadataImage()
         for offset, record in read_all(self.log):
             self.image = replay(self.image, offset, record)
@@ -76,8 +73,11 @@ class MetadataQuorum:
         if not records:
             return self.image
         async with self._lock:
-            batch = build_batch([(None, encode_record(r)) for r in records], timestamp=now_ms())
-            info = self.log.append(batch, METADATA_EPOCH, now_ms())
+            now = self.clock.now_ms()
+            batch = build_batch([(None, encode_record(r)) for r in records], timestamp=now)
+            info = self.log.append(batch, METADATA_EPOCH, now)
+            # Appends to this log happen only here, under the lock: the
+            # flush's worker thread has the log to itself.
             await trio.to_thread.run_sync(self.log.flush)
             old = self.image
             new = old
@@ -85,7 +85,7 @@ class MetadataQuorum:
                 new = replay(new, info.base_offset + i, record)
             self.image = new
             for listener in self.listeners:
-                listener(old, new)
+                await listener(old, new)
             return new
 
     def close(self) -> None:

@@ -20,6 +20,11 @@ Files in a partition directory:
 Kafka keeps the recovery-point and log-start-offset checkpoints and the marker
 once per log directory for all partitions; we keep them per partition so that
 each partition's owner task can write its own without coordinating.
+
+A checkpoint written with ``durable=False`` replaces the file through a
+temporary one but fsyncs nothing, so the owner's thread never waits on the
+disk; the log's next flush fsyncs it (`sync_file`) and the directory before
+any data that depends on it, in a worker thread.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from broker.storage.files import atomic_write, fsync_dir
+from broker.storage.files import TMP_SUFFIX, atomic_write, fsync_dir
 
 LEADER_EPOCH_CHECKPOINT: Final = "leader-epoch-checkpoint"
 RECOVERY_POINT_CHECKPOINT: Final = "recovery-point-offset-checkpoint"
@@ -63,8 +68,26 @@ def decode_checkpoint(data: bytes, fields: int) -> list[tuple[int, ...]]:
     return entries
 
 
-def write_checkpoint(path: Path, entries: Sequence[Sequence[int]]) -> None:
-    atomic_write(path, encode_checkpoint(entries))
+def write_checkpoint(path: Path, entries: Sequence[Sequence[int]], *, durable: bool = True) -> None:
+    data = encode_checkpoint(entries)
+    if durable:
+        atomic_write(path, data)
+        return
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def sync_file(path: Path) -> None:
+    """fsync a file written with ``durable=False`` (its directory is the caller's)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_checkpoint(path: Path, fields: int) -> list[tuple[int, ...]] | None:
@@ -88,8 +111,8 @@ def read_offset(path: Path) -> int | None:
     return entries[0][0]
 
 
-def write_offset(path: Path, offset: int) -> None:
-    write_checkpoint(path, [(offset,)])
+def write_offset(path: Path, offset: int, *, durable: bool = True) -> None:
+    write_checkpoint(path, [(offset,)], durable=durable)
 
 
 def has_clean_shutdown_marker(directory: Path) -> bool:

@@ -12,7 +12,9 @@ OffsetsForLeaderEpoch returns.
 
 The entries are written to ``leader-epoch-checkpoint`` (checkpoint.py) before
 the first batch of a new epoch is written to the log, so the file never misses
-an epoch the log has. It may be ahead of the log after a crash; the log
+an epoch the log has. The write fsyncs nothing (``unsynced`` becomes True):
+the log's next flush fsyncs the file before the batches it covers, in a
+worker thread, so that an append never waits on the disk. It may be ahead of the log after a crash; the log
 corrects that at open by truncating the cache to the recovered log end offset,
 and re-assigns the epochs of every batch it rescans.
 """
@@ -43,6 +45,7 @@ class EpochEndOffset(NamedTuple):
 class LeaderEpochCache:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.unsynced = False  # written since the last fsync of the file
         self._entries: list[EpochEntry] = []
         try:
             stored = read_checkpoint(path, 2)
@@ -140,4 +143,5 @@ class LeaderEpochCache:
         self.flush()
 
     def flush(self) -> None:
-        write_checkpoint(self.path, self._entries)
+        write_checkpoint(self.path, self._entries, durable=False)
+        self.unsynced = True

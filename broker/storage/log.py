@@ -17,12 +17,27 @@ Offsets kept here:
   below it.
 * ``log_end_offset``: one past the last appended offset.
 * ``recovery_point``: everything below it is fsynced. It moves when the log is
-  flushed (by the fsync policy, a roll, or the owner) and is checkpointed by
-  `checkpoint` and `close`; a stale checkpoint only costs rescanning.
+  flushed (by the owner, when the fsync policy or a roll asks for it) and is
+  checkpointed by `checkpoint` and `close`; a stale checkpoint only costs
+  rescanning.
 
 The high watermark belongs to Raft; it is passed in where it matters (read
 bounds, retention). The class is synchronous and single-owner: one task calls
-it, through a worker thread for the blocking parts.
+it, on its own thread.
+
+Flushing without blocking the owner. Appends, rolls and checkpoints never
+fsync: they write to the page cache and note what needs an fsync (the active
+segment, rolled segments, the directory after a segment was created or
+deleted, checkpoint files). A flush is three steps: `begin_flush` (owner's
+thread) captures the log end offset and that list; `PendingFlush.run` does the
+fsyncs and may run in a worker thread while the owner keeps appending;
+`end_flush` (owner's thread) moves the recovery point to the offset captured
+at the start, never further, since a batch appended while the fsync ran may
+not be covered by it. `flush_due` tells the owner when the fsync policy
+(``flush.messages``) or a roll (``flush_on_roll``) wants a flush. `flush` does
+the three steps in one call. While a flush runs, the owner must not delete or
+truncate segments (`delete_old_segments`, `advance_log_start_offset`,
+`truncate_to`, `close`): the worker is using their files.
 """
 
 from __future__ import annotations
@@ -88,6 +103,43 @@ class RecoveryStats:
     bytes_truncated: int
 
 
+class PendingFlush:
+    """The fsyncs that make a log durable up to ``end_offset``, captured by
+    `PartitionLog.begin_flush`. `run` touches only the files captured here, so
+    it may run in a worker thread while the owner appends to the log."""
+
+    __slots__ = ("active", "directory", "end_offset", "files", "messages", "rolled", "sync_dir")
+
+    def __init__(
+        self,
+        directory: Path,
+        end_offset: int,
+        rolled: list[LogSegment],
+        active: LogSegment,
+        files: list[Path],
+        sync_dir: bool,
+        messages: int,
+    ) -> None:
+        self.directory = directory
+        self.end_offset = end_offset
+        self.rolled = rolled
+        self.active = active
+        self.files = files
+        self.sync_dir = sync_dir
+        self.messages = messages
+
+    def run(self) -> None:
+        # Checkpoints and segment names first: data is only durable once its
+        # file's name is, and the epochs it carries are in the epoch checkpoint.
+        for path in self.files:
+            checkpoint.sync_file(path)
+        if self.sync_dir or self.files:
+            files.fsync_dir(self.directory)
+        for segment in self.rolled:
+            segment.flush_all()
+        self.active.flush()
+
+
 class PartitionLog:
     def __init__(
         self,
@@ -109,6 +161,10 @@ class PartitionLog:
         self.epoch_cache = epoch_cache
         self._unflushed_messages = 0
         self._unflushed_segments: list[LogSegment] = []
+        self._roll_flush_due = False
+        self._dir_unsynced = False  # a segment was created or deleted since the last flush
+        self._files_unsynced: set[Path] = set()  # checkpoints written since the last flush
+        self._flushing: PendingFlush | None = None
         self._last_flush_ms = now_ms
         self.recovery = recovery
         self._closed = False
@@ -342,8 +398,6 @@ class PartitionLog:
 
     def _after_append(self, record_count: int, now_ms: int) -> None:
         self._unflushed_messages += record_count
-        if self._unflushed_messages >= self.config.flush_messages:
-            self.flush(now_ms)
 
     # -- reading -----------------------------------------------------------------
 
@@ -426,7 +480,7 @@ class PartitionLog:
         """Remove every batch holding an offset >= `offset` (Raft divergence).
         A batch straddling `offset` is removed whole, so the new log end offset
         may be below `offset`. The truncation is fsynced before returning."""
-        self._check_open()
+        self._check_not_flushing()
         if offset < 0:
             raise ValueError(f"negative truncation offset {offset}")
         if offset >= self.log_end_offset:
@@ -460,7 +514,7 @@ class PartitionLog:
     def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:
         """Delete everything; the log restarts empty at `offset` (a follower
         far behind a leader whose log now starts later)."""
-        self._check_open()
+        self._check_not_flushing()
         for segment in self._segments:
             segment.delete()
         self._unflushed_segments.clear()
@@ -477,7 +531,7 @@ class PartitionLog:
         """DeleteRecords: make `offset` the first readable offset and delete
         the segments wholly below it. The caller checks `offset` against the
         high watermark; here it may not pass the log end offset."""
-        self._check_open()
+        self._check_not_flushing()
         if offset > self.log_end_offset:
             raise KafkaStorageError(
                 errors.OFFSET_OUT_OF_RANGE,
@@ -508,13 +562,10 @@ class PartitionLog:
         new = LogSegment(self.directory, base_offset, self.config, now_ms, new=True)
         self._segments.append(new)
         self._bases.append(base_offset)
-        files.fsync_dir(self.directory)
+        self._dir_unsynced = True
+        self._unflushed_segments.append(old)
         if self.config.flush_on_roll:
-            old.flush_all()
-            if not self._unflushed_segments:
-                self._recovery_point = max(self._recovery_point, base_offset)
-        else:
-            self._unflushed_segments.append(old)
+            self._roll_flush_due = True
 
     def _replace_empty_active(self, base_offset: int, now_ms: int) -> None:
         if self._segments[-1].base_offset == base_offset:
@@ -525,7 +576,7 @@ class PartitionLog:
             LogSegment(self.directory, base_offset, self.config, now_ms, new=True)
         )
         self._bases.append(base_offset)
-        files.fsync_dir(self.directory)
+        self._dir_unsynced = True
 
     def roll(self, now_ms: int) -> None:
         """Start a new segment at the log end offset (no-op if the active one is empty)."""
@@ -536,7 +587,7 @@ class PartitionLog:
         """Retention: delete whole segments below the log start offset, then
         by ``retention.bytes``, then by ``retention.ms``; only segments whose
         every offset is below `high_watermark`. Returns how many went."""
-        self._check_open()
+        self._check_not_flushing()
         deleted = self._delete_prefix(
             self._deletable_count(
                 lambda seg, upper: upper <= self._log_start_offset, high_watermark
@@ -589,7 +640,7 @@ class PartitionLog:
             if segment in self._unflushed_segments:
                 self._unflushed_segments.remove(segment)
             segment.delete()
-        files.fsync_dir(self.directory)
+        self._dir_unsynced = True
         if self._segments[0].base_offset > self._log_start_offset:
             self._log_start_offset = self._segments[0].base_offset
             self._truncate_epochs_from_start()
@@ -597,37 +648,116 @@ class PartitionLog:
 
     # -- durability -----------------------------------------------------------------
 
-    def flush(self, now_ms: int | None = None) -> None:
-        """fsync everything appended so far; the recovery point becomes the log end offset."""
+    @property
+    def flush_due(self) -> bool:
+        """The fsync policy wants a flush now: ``flush.messages`` messages
+        were appended since the last one, or a segment was rolled (with
+        ``flush_on_roll``). The owner flushes; appends never do."""
+        return self._roll_flush_due or self._unflushed_messages >= self.config.flush_messages
+
+    @property
+    def flushing(self) -> bool:
+        return self._flushing is not None
+
+    def begin_flush(self, now_ms: int | None = None) -> PendingFlush:
+        """Capture what a flush must fsync to make everything appended so far
+        durable. Run the result (in a worker thread if you like), then pass it
+        to `end_flush`, or to `abort_flush` if it raised."""
         self._check_open()
-        for segment in self._unflushed_segments:
-            segment.flush_all()
-        self._unflushed_segments.clear()
-        self._segments[-1].flush()
-        self._recovery_point = self.log_end_offset
+        if self._flushing is not None:
+            raise LogStateError(f"log {self.directory} is already being flushed")
+        files_unsynced = self._files_unsynced
+        if self.epoch_cache.unsynced:
+            files_unsynced.add(self.epoch_cache.path)
+            self.epoch_cache.unsynced = False
+        pending = PendingFlush(
+            self.directory,
+            self.log_end_offset,
+            list(self._unflushed_segments),
+            self._segments[-1],
+            sorted(files_unsynced),
+            self._dir_unsynced,
+            self._unflushed_messages,
+        )
+        self._files_unsynced = set()
+        self._dir_unsynced = False
+        self._roll_flush_due = False
         self._unflushed_messages = 0
+        self._flushing = pending
         if now_ms is not None:
             self._last_flush_ms = now_ms
+        return pending
 
-    def maybe_flush(self, now_ms: int) -> bool:
-        """The ``flush.ms`` policy: the owner calls this on its timer."""
-        if self._recovery_point >= self.log_end_offset and not self._unflushed_segments:
+    def end_flush(self, pending: PendingFlush) -> None:
+        """The fsyncs of `pending` returned: everything below the log end
+        offset it captured is durable (not what was appended since)."""
+        self._expect_flushing(pending)
+        self._recovery_point = max(self._recovery_point, pending.end_offset)
+        for segment in pending.rolled:
+            if segment in self._unflushed_segments:
+                self._unflushed_segments.remove(segment)
+        self._flushing = None
+
+    def abort_flush(self, pending: PendingFlush) -> None:
+        """The fsyncs of `pending` failed: everything it covered is due again."""
+        self._expect_flushing(pending)
+        self._files_unsynced.update(pending.files)
+        self._dir_unsynced = self._dir_unsynced or pending.sync_dir
+        self._roll_flush_due = self._roll_flush_due or bool(pending.rolled)
+        self._unflushed_messages += pending.messages
+        pending.active.unflushed = True
+        self._flushing = None
+
+    def _expect_flushing(self, pending: PendingFlush) -> None:
+        if self._flushing is not pending:
+            raise LogStateError(f"log {self.directory}: not the flush in progress")
+
+    def flush(self, now_ms: int | None = None) -> None:
+        """fsync everything appended so far, on this thread; the recovery point
+        becomes the log end offset."""
+        pending = self.begin_flush(now_ms)
+        try:
+            pending.run()
+        except BaseException:
+            self.abort_flush(pending)
+            raise
+        self.end_flush(pending)
+
+    def flush_interval_elapsed(self, now_ms: int) -> bool:
+        """The ``flush.ms`` policy, checked by the owner on its timer: True if
+        there is something to flush and ``flush.ms`` passed since the last flush."""
+        if self._flushing is not None:
+            return False
+        if (
+            self._recovery_point >= self.log_end_offset
+            and not self._unflushed_segments
+            and not self._dir_unsynced
+        ):
             self._last_flush_ms = now_ms
             return False
-        if now_ms - self._last_flush_ms < self.config.flush_ms:
+        return now_ms - self._last_flush_ms >= self.config.flush_ms
+
+    def maybe_flush(self, now_ms: int) -> bool:
+        """`flush` if `flush_interval_elapsed`."""
+        if not self.flush_interval_elapsed(now_ms):
             return False
         self.flush(now_ms)
         return True
 
     def checkpoint(self) -> None:
-        """Persist the recovery point and the log start offset (Kafka does
-        this every ``log.flush.offset.checkpoint.interval.ms``)."""
-        checkpoint.write_offset(
-            self.directory / checkpoint.RECOVERY_POINT_CHECKPOINT, self._recovery_point
-        )
-        checkpoint.write_offset(
-            self.directory / checkpoint.LOG_START_OFFSET_CHECKPOINT, self._log_start_offset
-        )
+        """Write the recovery point and the log start offset (Kafka does this
+        every ``log.flush.offset.checkpoint.interval.ms``). Nothing is fsynced
+        here: the next flush makes them durable."""
+        self._write_checkpoints(durable=False)
+
+    def _write_checkpoints(self, *, durable: bool) -> None:
+        for name, offset in (
+            (checkpoint.RECOVERY_POINT_CHECKPOINT, self._recovery_point),
+            (checkpoint.LOG_START_OFFSET_CHECKPOINT, self._log_start_offset),
+        ):
+            checkpoint.write_offset(self.directory / name, offset, durable=durable)
+            if not durable:
+                self._files_unsynced.add(self.directory / name)
 
     def close(self) -> None:
         """Flush, seal the indexes, checkpoint, and leave the clean-shutdown marker."""
@@ -637,7 +767,7 @@ class PartitionLog:
         active = self._segments[-1]
         active.on_become_inactive()
         active.flush_all()
-        self.checkpoint()
+        self._write_checkpoints(durable=True)
         for segment in self._segments:
             segment.close()
         self._closed = True
@@ -655,3 +785,8 @@ class PartitionLog:
     def _check_open(self) -> None:
         if self._closed:
             raise LogStateError(f"log {self.directory} is closed")
+
+    def _check_not_flushing(self) -> None:
+        self._check_open()
+        if self._flushing is not None:
+            raise LogStateError(f"log {self.directory} is being flushed")

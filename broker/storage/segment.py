@@ -205,8 +205,14 @@ class LogSegment:
 
     def flush(self) -> None:
         if self.unflushed:
-            os.fdatasync(self._fd)
+            # Cleared before the fdatasync, which may run in a worker thread:
+            # an append made meanwhile sets it again for the next flush.
             self.unflushed = False
+            try:
+                os.fdatasync(self._fd)
+            except BaseException:
+                self.unflushed = True
+                raise
 
     def flush_all(self) -> None:
         """The log and both indexes (a rolled or closing segment)."""

@@ -8,18 +8,19 @@ from typing import Any
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from broker.api.dispatch import dispatch
+from broker.clock import Clock
 from broker.config import load_config
 from broker.node import Node
 from broker.wire.protocol import RequestHeader, decode_response, encode_request
 
 
-def make_node(tmp_path: Path, *overrides: str) -> Node:
+def make_node(tmp_path: Path, *overrides: str, clock: Clock | None = None) -> Node:
     config = load_config(
         None,
         ["listeners=PLAINTEXT://127.0.0.1:9092", f"log.dirs={tmp_path}", *overrides],
         environ={},
     )
-    return Node(config)
+    return Node(config, clock)
 
 
 async def call(node: Node, api_key: int, version: int, body: Any) -> Any:

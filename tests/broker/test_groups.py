@@ -8,8 +8,8 @@ from typing import Any
 import trio
 import trio.testing
 
+from broker.clock import TrioClock
 from broker.errors import ErrorCode
-from broker.groups import GroupService
 from broker.node import Node
 from broker.wire.generated.describe_groups_request import DescribeGroupsRequest
 from broker.wire.generated.heartbeat_request import HeartbeatRequest
@@ -25,14 +25,13 @@ from tests.broker.helpers import call, make_node
 
 
 def mock_clock_node(tmp_path: Path) -> Node:
-    node = make_node(
+    return make_node(
         tmp_path,
         "offsets.topic.num.partitions=3",
         "group.initial.rebalance.delay.ms=0",
         "group.min.session.timeout.ms=1000",
+        clock=TrioClock(),
     )
-    node.groups = GroupService(node, clock=lambda: int(trio.current_time() * 1000))
-    return node
 
 
 def join(member_id: str = "", session_ms: int = 6000) -> JoinGroupRequest:

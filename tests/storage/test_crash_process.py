@@ -34,6 +34,8 @@ while True:
     batch = build_batch(4, timestamp=1_000 + n, value=bytes([n % 251]) * value_size)
     print("begin", flush=True)
     info = log.append(batch, 1 + n // 20, 0)
+    if log.flush_due:
+        log.flush()
     print(info.last_offset, flush=True)
     n += 1
 """

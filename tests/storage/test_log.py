@@ -151,17 +151,76 @@ def test_read_moves_across_segments(tmp_path: Path) -> None:
     log.close()
 
 
-def test_flush_messages_policy_moves_recovery_point(tmp_path: Path) -> None:
+def test_flush_messages_policy_asks_the_owner_to_flush(tmp_path: Path) -> None:
     log = _open(tmp_path, LogConfig(flush_messages=5))
     log.append(build_batch(3), 0, NOW)
-    assert log.recovery_point == 0
+    assert not log.flush_due and log.recovery_point == 0
     log.append(build_batch(3), 0, NOW)
-    assert log.recovery_point == 6
+    # The append itself never fsyncs (it runs on the owner's thread).
+    assert log.flush_due and log.recovery_point == 0
+    log.flush()
+    assert not log.flush_due and log.recovery_point == 6
     every = _open(tmp_path / "b", LogConfig(flush_messages=1))
     every.append(build_batch(1), 0, NOW)
+    assert every.flush_due
+    every.flush()
     assert every.recovery_point == 1
     log.close()
     every.close()
+
+
+def test_recovery_point_stops_where_the_flush_began(tmp_path: Path) -> None:
+    """A batch appended while a flush runs (in a worker thread) is not
+    covered by it: the recovery point moves to the end captured at its start."""
+    log = _open(tmp_path, LogConfig(flush_messages=1))
+    log.append(build_batch(2), 0, NOW)
+    pending = log.begin_flush()
+    log.append(build_batch(3), 0, NOW)  # the owner keeps appending meanwhile
+    pending.run()
+    log.end_flush(pending)
+    assert log.recovery_point == 2 and log.flush_due
+    log.flush()
+    assert log.recovery_point == 5
+    log.close()
+
+
+def test_a_flush_started_before_a_roll_leaves_the_rolled_segment_due(tmp_path: Path) -> None:
+    batch = build_batch(2, value_size=100)
+    log = _open(tmp_path, LogConfig(segment_bytes=2 * len(batch)))
+    log.append(batch, 0, NOW)
+    pending = log.begin_flush()
+    for _ in range(2):
+        log.append(batch, 0, NOW)  # rolls while the flush runs
+    assert log.segment_base_offsets == [0, 4]
+    with pytest.raises(LogStateError):  # the worker may be using the segments' files
+        log.delete_old_segments(NOW, log.log_end_offset)
+    pending.run()
+    log.end_flush(pending)
+    assert log.recovery_point == 2 and log.flush_due  # the roll still wants its flush
+    log.flush()
+    assert log.recovery_point == 6 and not log.flush_due
+    log.close()
+
+
+def test_a_failed_flush_leaves_everything_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _open(tmp_path, LogConfig(flush_messages=1))
+    log.append(build_batch(2), 0, NOW)
+    pending = log.begin_flush()
+
+    def fail(fd: int) -> None:
+        raise OSError(5, "EIO")
+
+    monkeypatch.setattr(os, "fdatasync", fail)
+    with pytest.raises(OSError):
+        pending.run()
+    log.abort_flush(pending)
+    monkeypatch.undo()
+    assert log.flush_due and log.recovery_point == 0
+    log.flush()
+    assert log.recovery_point == 2
+    log.close()
 
 
 def test_flush_ms_policy_is_driven_by_the_caller(tmp_path: Path) -> None:

@@ -37,14 +37,16 @@ def test_roll_by_segment_bytes(tmp_path: Path) -> None:
         log.append(build_batch(2, timestamp=NOW + 10 * i, value_size=100), 0, NOW)
     assert log.segment_base_offsets == [0, 6, 12]
     first = log.directory / "00000000000000000000"
-    # A rolled segment's indexes are trimmed to their entries and fsynced;
-    # the recovery point moved to the new segment.
+    # A rolled segment's indexes are trimmed to their entries; the roll asks
+    # the owner for a flush, which moves the recovery point.
+    assert log.flush_due and log.recovery_point == 0
+    log.flush()
     assert os.path.getsize(f"{first}.log") == 3 * size
     # The first batch of a segment is never indexed (position 0 is implied).
     assert os.path.getsize(f"{first}.index") == 2 * 8
     # The roll's final time entry repeats the last one's timestamp: not added.
     assert os.path.getsize(f"{first}.timeindex") == 2 * 12
-    assert log.recovery_point == 12
+    assert log.recovery_point == 14
     assert [r[0] for r in decode_records(log.read(5, 10_000).records)] == [4, 5]
     log.close()
 
@@ -56,6 +58,7 @@ def test_roll_without_flush_on_roll(tmp_path: Path) -> None:
     for _ in range(5):
         log.append(batch, 0, NOW)
     assert len(log.segment_base_offsets) == 3 and log.recovery_point == 0
+    assert not log.flush_due
     log.flush()
     assert log.recovery_point == 10
     log.close()
