@@ -111,6 +111,7 @@ class Node:
         self.replicas.load(self.quorum.image)
         self.quorum.listeners.append(self.replicas.on_image)
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
+        self._producer_ids_lock = trio.Lock()
         self.groups = GroupService(self)
         self.server = Server(
             self.apis,
@@ -201,13 +202,19 @@ class Node:
         return results
 
     async def next_producer_id(self) -> int:
-        next_id, end = self._producer_ids
-        if next_id >= end:
-            first, records = self.controller.allocate_producer_ids(self.image, self.image.offset)
-            await self.quorum.append(records)
-            next_id, end = first, self.image.next_producer_id
-        self._producer_ids = (next_id + 1, end)
-        return next_id
+        # One allocation at a time: requests arriving while a block is written
+        # to the metadata log would otherwise each allocate from the same image
+        # and hand out the same ids.
+        async with self._producer_ids_lock:
+            next_id, end = self._producer_ids
+            if next_id >= end:
+                first, records = self.controller.allocate_producer_ids(
+                    self.image, self.image.offset
+                )
+                await self.quorum.append(records)
+                next_id, end = first, self.image.next_producer_id
+            self._producer_ids = (next_id + 1, end)
+            return next_id
 
     def topic_config(self, own: dict[str, str]) -> dict[str, str]:
         defaults = dict(self.config.values)
