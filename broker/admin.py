@@ -180,6 +180,7 @@ async def delete_records(node: Node, topic: str, index: int, offset: int) -> tup
             return ErrorCode.OFFSET_OUT_OF_RANGE, -1
         try:
             part.log.advance_log_start_offset(target)
+            await part.flush()  # the new log start offset is durable before the answer
         except KafkaStorageError as exc:
             return ErrorCode(exc.error_code), -1
         except OSError:

@@ -530,7 +530,8 @@ class PartitionLog:
     def advance_log_start_offset(self, offset: int) -> bool:
         """DeleteRecords: make `offset` the first readable offset and delete
         the segments wholly below it. The caller checks `offset` against the
-        high watermark; here it may not pass the log end offset."""
+        high watermark; here it may not pass the log end offset. The new log
+        start offset is checkpointed, durably once the log is next flushed."""
         self._check_not_flushing()
         if offset > self.log_end_offset:
             raise KafkaStorageError(
@@ -541,7 +542,9 @@ class PartitionLog:
             return False
         self._log_start_offset = offset
         self._truncate_epochs_from_start()
-        checkpoint.write_offset(self.directory / checkpoint.LOG_START_OFFSET_CHECKPOINT, offset)
+        path = self.directory / checkpoint.LOG_START_OFFSET_CHECKPOINT
+        checkpoint.write_offset(path, offset, durable=False)
+        self._files_unsynced.add(path)  # durable at the next flush
         self._delete_prefix(self._deletable_count(lambda seg, upper: upper <= offset, offset))
         return True
 

@@ -21,6 +21,11 @@ import pytest
 import trio
 import trio.testing
 
+from broker.wire.generated.delete_records_request import (
+    DeleteRecordsPartition,
+    DeleteRecordsRequest,
+    DeleteRecordsTopic,
+)
 from tests.admin.helpers import (
     codecs,
     create,
@@ -30,7 +35,12 @@ from tests.admin.helpers import (
     started_node,
     values,
 )
-from tests.broker.helpers import client_batch
+from tests.broker.helpers import call, client_batch
+
+
+def delete_records_request(topic: str, offset: int) -> DeleteRecordsRequest:
+    partitions = [DeleteRecordsPartition(0, offset)]
+    return DeleteRecordsRequest([DeleteRecordsTopic(topic, partitions)], 5000)
 
 
 class FsyncThreads:
@@ -73,11 +83,20 @@ async def test_no_fsync_runs_on_the_event_loop(
             assert part.log.recovery_point == part.log.log_end_offset == i + 1
         assert len(part.log.segment_base_offsets) > 2
         assert (await produce(node, "u", client_batch([b"x"]), acks=-1)).error_code == 0
+        # DeleteRecords: its log-start-offset checkpoint is fsynced, in a worker.
+        deleted = await call(node, 21, 2, delete_records_request("t", 3))
+        assert deleted.topics[0].partitions[0].low_watermark == 3
         await trio.testing.wait_all_tasks_blocked()  # the flusher's roll flushes too
         nursery.cancel_scope.cancel()
     assert fsyncs.on_loop == []
     synced = {Path(p).name for p in fsyncs.in_workers}
-    assert {"leader-epoch-checkpoint", "t-0", "u-0", "00000000000000000000.log"} <= synced
+    assert {
+        "leader-epoch-checkpoint",
+        "log-start-offset-checkpoint",
+        "t-0",
+        "u-0",
+        "00000000000000000000.log",
+    } <= synced
     assert any(name.endswith(".index") for name in synced)  # a rolled segment's indexes
     await node.shutdown()
 
