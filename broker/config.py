@@ -386,8 +386,9 @@ def _listeners(_value: Any, config: BrokerConfig) -> str | None:
         for name, host, port in listeners:
             protocol = config.security_protocol(name)
             if protocol != "PLAINTEXT":
+                where = "" if key == "listeners" else f" (in {key})"
                 return (
-                    f"{key}: {name}://{host}:{port} uses security protocol {protocol}; TLS and "
+                    f"{name}://{host}:{port}{where} uses security protocol {protocol}; TLS and "
                     "SASL are not implemented, and it would be served as PLAINTEXT"
                 )
     return None

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import re
+import resource
+import selectors
+import signal
+import socket
 import struct
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
@@ -246,3 +257,207 @@ async def test_a_complete_request_restarts_the_idle_clock_and_slow_complete_requ
         assert await client.receive_some() == b""  # idle now: closed
         assert 4 <= trio.current_time() - start <= 6
         nursery.cancel_scope.cancel()
+
+
+# -- real broker processes: fd exhaustion (item 4) and start-up (item 13) ------------
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class BrokerProcess:
+    """``python -m broker serve`` in a subprocess, its stderr collected by a thread."""
+
+    def __init__(self, args: list[str], limit_fds: tuple[int, int] | None = None) -> None:
+        def preexec() -> None:
+            if limit_fds is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, limit_fds)
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "broker", "serve", *args],
+            cwd=REPO,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=preexec,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if m := re.search(pattern, line):
+                    return m
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+
+    def port(self) -> int:
+        return int(self.wait_for_line(r"listening on \[\('[^']*', (\d+)\)")[1])
+
+    def wait(self, timeout: float = 30) -> int:
+        rc = self.proc.wait(timeout)
+        self._reader.join(5)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        return rc
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait()
+
+
+def _request(sock: socket.socket, corr: int) -> None:
+    sock.sendall(encode_request(RequestHeader(18, 3, corr, "t"), ApiVersionsRequest("n", "1")))
+
+
+def _response(sock: socket.socket, timeout: float) -> int | None:
+    """The correlation id of the next ApiVersions response, or None if none in time."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+    except TimeoutError:
+        return None
+    return decode_response(18, 3, data[4:])[0]
+
+
+def _answered(socks: list[socket.socket], quiet_s: float = 1.0) -> list[socket.socket]:
+    """The sockets that got an ApiVersions response, waiting until none came for ``quiet_s``."""
+    pending = {s.fileno(): s for s in socks}
+    buffers: dict[int, bytes] = dict.fromkeys(pending, b"")
+    done: list[socket.socket] = []
+    with selectors.DefaultSelector() as sel:
+        for sock in pending.values():
+            sel.register(sock, selectors.EVENT_READ)
+        while pending:
+            events = sel.select(quiet_s)
+            if not events:
+                break
+            for key, _ in events:
+                sock = pending[key.fd]
+                chunk = sock.recv(65536)
+                data = buffers[key.fd] = buffers[key.fd] + chunk
+                if not chunk or (
+                    len(data) >= 4 and len(data) >= 4 + struct.unpack(">i", data[:4])[0]
+                ):
+                    sel.unregister(sock)
+                    del pending[key.fd]
+                    if chunk:
+                        done.append(sock)
+    return done
+
+
+def test_out_of_file_descriptors_the_broker_keeps_serving_and_accepts_again(
+    tmp_path: Path,
+) -> None:
+    broker = BrokerProcess(
+        [
+            "--override",
+            "listeners=PLAINTEXT://127.0.0.1:0",
+            "--override",
+            f"log.dirs={tmp_path}",
+            "--override",
+            "offsets.topic.num.partitions=1",
+        ],
+        limit_fds=(64, 128),
+    )
+    clients: list[socket.socket] = []
+    try:
+        port = broker.port()
+        broker.wait_for_line(r"open file limit raised from 64 to 128")
+        for i in range(200):  # far more than 128 descriptors allow
+            sock = socket.create_connection(("127.0.0.1", port))
+            _request(sock, i)
+            clients.append(sock)
+        answered = _answered(clients)
+        waiting = [s for s in clients if s not in answered]
+        broker.wait_for_line(r"cannot accept connections \(EMFILE\)")
+        assert broker.proc.poll() is None, "the broker died"
+        assert 30 < len(answered) < 128 and waiting
+        # The accepted connections are still served ...
+        for j, sock in enumerate(answered[:10]):
+            _request(sock, 1000 + j)
+            assert _response(sock, 10) == 1000 + j
+        # ... and once they close, the connections waiting in the backlog get in.
+        for sock in answered:
+            sock.close()
+        assert len(_answered(waiting[:20], quiet_s=10)) == 20
+        broker.wait_for_line(r"accepting connections again")
+    finally:
+        for sock in clients:
+            sock.close()
+        assert broker.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["listeners=PLAINTEXT://nosuchhost.invalid:9092"], "cannot listen on nosuchhost.invalid"),
+        (["listeners=PLAINTEXT://127.0.0.1:{busy}"], "Address already in use"),
+        (["listeners=PLAINTEXT://127.0.0.1:123456"], "port 123456 is outside"),
+        (["log.dirs={tmp}/a-file/data"], "cannot be created: Not a directory"),
+        (["log.dirs={tmp}/a-file"], "exists and is not a directory"),
+        (["listeners=SASL_SSL://127.0.0.1:0"], "SASL_SSL"),
+        (["controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093"], "controller.quorum.voters"),
+    ],
+)
+def test_start_up_errors_are_one_line_and_a_non_zero_exit(
+    tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        args = ["--override", "listeners=PLAINTEXT://127.0.0.1:0"]
+        args += ["--override", f"log.dirs={tmp_path}/data"]
+        for item in overrides:
+            args += ["--override", item.format(busy=busy.getsockname()[1], tmp=tmp_path)]
+        broker = BrokerProcess(args)
+        rc = broker.wait()
+    assert rc != 0
+    errors = [line for line in broker.lines if line.startswith("broker: ")]
+    assert len(errors) == 1 and message in errors[0], broker.lines
+    assert not any("Traceback" in line for line in broker.lines), broker.lines
+
+
+def test_kafka4_stock_server_properties_starts_listing_what_it_ignores(tmp_path: Path) -> None:
+    broker = BrokerProcess(
+        [
+            "--config",
+            str(FIXTURES / "kafka4-server.properties"),
+            # Only what is specific to this machine: free ports and a data directory.
+            "--override",
+            "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+            "--override",
+            "advertised.listeners=PLAINTEXT://127.0.0.1:0",
+            "--override",
+            f"log.dirs={tmp_path}",
+        ]
+    )
+    try:
+        port = broker.port()
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            _request(sock, 3)
+            assert _response(sock, 10) == 3
+        ignored = [line for line in broker.lines if "ignoring settings" in line]
+        assert len(ignored) == 1
+        assert "share.coordinator.state.topic.replication.factor" in ignored[0]
+        assert "num.network.threads" in ignored[0]
+    finally:
+        assert broker.stop() == 0
