@@ -4,9 +4,20 @@ Sources, later ones winning: built-in defaults, ``--config`` (a Java-style
 ``server.properties``), ``KAFKA_*`` environment variables mapped the way the
 apache/kafka container image maps them (``KAFKA_LOG_DIRS`` -> ``log.dirs``;
 ``__`` -> ``_``, ``___`` -> ``-``), then ``--override key=value``. An unknown
-key or a value that does not parse fails start-up with an error naming it.
-Keys marked "accepted" exist so that stock Kafka configurations start, but
-have no effect here; docs/configuration.md lists them.
+key in a file or an override, or a value that does not parse, fails start-up
+with an error naming it; a ``KAFKA_*`` variable that is not a broker setting
+is ignored with a warning, as Kafka does with the properties the image writes
+from them. ``CLUSTER_ID`` (the image's variable) is the cluster id.
+
+Three kinds of setting are not plain values:
+
+- ignored: they only tune a feature this broker does not have (share groups,
+  metrics reporters, thread pools, replica fetchers); accepted so that stock
+  configurations start, and listed once at start-up (:attr:`BrokerConfig.ignored`);
+- refused: a value that would promise what is not implemented (security,
+  replication, a multi-node quorum) fails start-up: :data:`NOT_IMPLEMENTED`,
+  checked by :func:`refuse_unimplemented`;
+- everything else takes effect. docs/configuration.md lists all three.
 """
 
 from __future__ import annotations
@@ -68,11 +79,17 @@ _KEYS = [
     Key("cluster.id", _str, None, doc="Cluster id; generated and stored at first start."),
     Key("listeners", _list, "PLAINTEXT://localhost:9092", doc="Where to listen."),
     Key("advertised.listeners", _list, None, doc="What to tell clients; defaults to listeners."),
-    Key("listener.security.protocol.map", _str, None, effective=False),
-    Key("controller.listener.names", _str, None, effective=False),
+    Key(
+        "listener.security.protocol.map",
+        _list,
+        None,
+        doc="Listener name -> security protocol; only PLAINTEXT is implemented.",
+    ),
+    Key("security.inter.broker.protocol", _str, "PLAINTEXT", doc="Only PLAINTEXT."),
+    Key("controller.listener.names", _list, None, doc="Listeners mapped to PLAINTEXT by default."),
     Key("inter.broker.listener.name", _str, None, effective=False),
-    Key("controller.quorum.voters", _str, None, effective=False),
-    Key("controller.quorum.bootstrap.servers", _str, None, effective=False),
+    Key("controller.quorum.voters", _list, None, doc="id@host:port; one voter (this node)."),
+    Key("controller.quorum.bootstrap.servers", _list, None, doc="host:port; one server."),
     Key("log.dirs", _str, None, doc="Data directory (the first one is used)."),
     Key("log.dir", _str, "./data", doc="Data directory when log.dirs is unset."),
     Key("num.partitions", _int, "1", 1),
@@ -104,7 +121,23 @@ _KEYS = [
     Key("socket.request.max.bytes", _int, str(100 * 1024 * 1024), 1),
     Key("socket.send.buffer.bytes", _int, "102400", effective=False),
     Key("socket.receive.buffer.bytes", _int, "102400", effective=False),
-    Key("connections.max.idle.ms", _int, "600000", 1),
+    Key(
+        "connections.max.idle.ms", _int, "600000", 1, doc="Close after this long between requests."
+    ),
+    Key(
+        "queued.max.request.bytes",
+        _int,
+        str(200 * 1024 * 1024),
+        -1,
+        doc="Request bytes buffered across connections before reading pauses (-1: no bound).",
+    ),
+    Key(
+        "request.receive.timeout.ms",
+        _int,
+        "30000",
+        1,
+        doc="A request whose first byte arrived must be complete within this.",
+    ),
     Key("max.connections", _int, str(2**31 - 1), 0),
     Key("num.network.threads", _int, "3", effective=False),
     Key("num.io.threads", _int, "8", effective=False),
@@ -112,8 +145,16 @@ _KEYS = [
     Key("offsets.topic.replication.factor", _int, "1", 1),
     Key("offsets.topic.num.partitions", _int, "50", 1),
     Key("offsets.retention.minutes", _int, "10080", 1),
-    Key("transaction.state.log.replication.factor", _int, "1", effective=False),
+    Key("transaction.state.log.replication.factor", _int, "1", 1, effective=False),
     Key("transaction.state.log.min.isr", _int, "1", effective=False),
+    Key("background.threads", _int, "10", effective=False),
+    Key("queued.max.requests", _int, "500", effective=False),
+    Key("num.replica.fetchers", _int, "1", effective=False),
+    Key("metric.reporters", _str, "", effective=False),
+    Key("auto.include.jmx.reporter", _bool, "true", effective=False),
+    Key("auto.leader.rebalance.enable", _bool, "true", effective=False),
+    Key("group.coordinator.rebalance.protocols", _list, "classic,consumer", effective=False),
+    Key("unstable.api.versions.enable", _bool, "false", effective=False),
     Key("group.initial.rebalance.delay.ms", _int, "3000", 0),
     Key("group.min.session.timeout.ms", _int, "6000", 0),
     Key("group.max.session.timeout.ms", _int, "1800000", 0),
@@ -123,6 +164,24 @@ _KEYS = [
     Key("shutdown.timeout.ms", _int, "5000", 0, doc="Drain deadline on SIGTERM."),
 ]
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}
+
+# Families of settings that only tune features this broker lacks: accepted
+# with any value, listed as ignored at start-up.
+IGNORED_PREFIXES = (
+    "share.coordinator.",  # share groups (KIP-932)
+    "group.share.",
+    "group.consumer.",  # the KIP-848 consumer protocol
+    "transaction.",  # transactions
+    "replica.",  # replica fetchers (replication is refused separately)
+    "log.cleaner.",  # compaction
+    "metrics.",  # metrics and reporters
+    "kafka.metrics.",
+    "leader.imbalance.",
+    "controlled.shutdown.",
+    "log.flush.scheduler.",
+    "log.flush.offset.checkpoint.",
+    "log.flush.start.offset.checkpoint.",
+)
 
 
 def env_to_key(var: str) -> str | None:
@@ -139,8 +198,29 @@ def env_to_key(var: str) -> str | None:
     )
 
 
-# Variables of the apache/kafka image that configure the container, not Kafka.
-_IMAGE_ENV = {"KAFKA_HEAP_OPTS", "KAFKA_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_LOG4J_OPTS"}
+# Variables of the apache/kafka image (and of Kafka's start scripts) that
+# configure the JVM or the container, not the broker: the image does not turn
+# them into properties.
+IMAGE_ENV = frozenset(
+    {
+        "KAFKA_VERSION",
+        "KAFKA_HEAP_OPT",
+        "KAFKA_HEAP_OPTS",
+        "KAFKA_OPTS",
+        "KAFKA_JMX_OPTS",
+        "KAFKA_JMX_PORT",
+        "KAFKA_JMX_HOSTNAME",
+        "KAFKA_JVM_PERFORMANCE_OPTS",
+        "KAFKA_GC_LOG_OPTS",
+        "KAFKA_LOG4J_OPTS",
+        "KAFKA_LOG4J_ROOT_LOGLEVEL",
+        "KAFKA_LOG4J_LOGGERS",
+        "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+        "KAFKA_DEBUG",
+        "KAFKA_HOME",
+    }
+)
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -163,6 +243,8 @@ def read_properties(path: Path) -> dict[str, str]:
 @dataclass(frozen=True)
 class BrokerConfig:
     values: Mapping[str, Any]
+    ignored: tuple[str, ...] = ()  # settings given that have no effect here
+    ignored_env: tuple[str, ...] = ()  # KAFKA_* variables that are not settings
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -199,6 +281,25 @@ class BrokerConfig:
         adv = self.values.get("advertised.listeners")
         return [parse_listener(x) for x in adv] if adv else self.listeners
 
+    def security_protocol(self, listener_name: str) -> str:
+        """The listener's security protocol, as Kafka resolves it."""
+        mapping = self.values.get("listener.security.protocol.map")
+        if mapping is None:
+            # Kafka's default map is each protocol to itself; a controller
+            # listener missing from an unset map is PLAINTEXT.
+            if listener_name in (self.values.get("controller.listener.names") or ()):
+                return "PLAINTEXT"
+            if listener_name in SECURITY_PROTOCOLS:
+                return listener_name
+        else:
+            for entry in mapping:
+                name, _, protocol = entry.partition(":")
+                if name.strip() == listener_name:
+                    return str(protocol).strip()
+        raise ConfigError(
+            f"listener.security.protocol.map: no security protocol for listener {listener_name}"
+        )
+
 
 def parse_listener(text: str) -> tuple[str, str, int]:
     """``NAME://host:port`` -> (name, host, port); an empty host means all interfaces."""
@@ -208,7 +309,156 @@ def parse_listener(text: str) -> tuple[str, str, int]:
     host, _, port = rest.rpartition(":")
     if not port.isdigit():
         raise ConfigError(f"listeners: {text!r} has no port")
+    if int(port) > 65535:
+        raise ConfigError(f"listeners: {text!r}: port {port} is outside 0..65535")
     return name, host.strip("[]"), int(port)
+
+
+# -- what is refused until it is implemented ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NotImplementedSetting:
+    """A setting (or a family: a prefix ending in ".") whose value would promise
+    something this broker does not do. ``problem`` returns why, or None when
+    the value is one we honour."""
+
+    key: str
+    problem: Callable[[Any, BrokerConfig], str | None]
+
+
+def _roles(value: list[str], _config: BrokerConfig) -> str | None:
+    if sorted(value) == ["broker", "controller"]:
+        return None
+    return "only the combined roles broker,controller are implemented"
+
+
+def _voters(value: list[str] | None, config: BrokerConfig) -> str | None:
+    if not value:
+        return None
+    if len(value) > 1:
+        return (
+            f"{len(value)} voters: a multi-node controller quorum is not implemented yet, "
+            "so each process would start a cluster of its own"
+        )
+    voter_id, sep, _address = value[0].partition("@")
+    if not sep or not voter_id.strip().isdigit():
+        return f"{value[0]!r} is not id@host:port"
+    if int(voter_id) != config.node_id:
+        return f"the one voter is node {voter_id}, not this node ({config.node_id})"
+    return None
+
+
+def _bootstrap(value: list[str] | None, _config: BrokerConfig) -> str | None:
+    if value and len(value) > 1:
+        return (
+            f"{len(value)} servers: a multi-node controller quorum is not implemented yet, "
+            "so each process would start a cluster of its own"
+        )
+    return None
+
+
+def _replication(value: int, _config: BrokerConfig) -> str | None:
+    if value > 1:
+        return f"{value} replicas: replication is not implemented, every partition has one"
+    return None
+
+
+def _plaintext_only(value: str, _config: BrokerConfig) -> str | None:
+    if value == "PLAINTEXT":
+        return None
+    return f"{value}: only PLAINTEXT is implemented (no TLS, no SASL)"
+
+
+def _listeners(_value: Any, config: BrokerConfig) -> str | None:
+    mapping = config.values.get("listener.security.protocol.map") or []
+    for entry in mapping:
+        name, sep, protocol = entry.partition(":")
+        if not sep or protocol.strip() not in SECURITY_PROTOCOLS:
+            return (
+                f"listener.security.protocol.map entry {entry!r} is not "
+                f"LISTENER:PROTOCOL with PROTOCOL one of {', '.join(SECURITY_PROTOCOLS)}"
+            )
+    for key, listeners in (
+        ("listeners", config.listeners),
+        ("advertised.listeners", config.advertised_listeners),
+    ):
+        for name, host, port in listeners:
+            protocol = config.security_protocol(name)
+            if protocol != "PLAINTEXT":
+                where = "" if key == "listeners" else f" (in {key})"
+                return (
+                    f"{name}://{host}:{port}{where} uses security protocol {protocol}; TLS and "
+                    "SASL are not implemented, and it would be served as PLAINTEXT"
+                )
+    return None
+
+
+def _set(reason: str) -> Callable[[Any, BrokerConfig], str | None]:
+    return lambda value, _config: reason if value not in (None, "") else None
+
+
+# The one table of refusals: a row goes when the feature lands (the cluster
+# work replaces the quorum rows). Security and replication are refused rather
+# than ignored because their absence changes what the operator is promised.
+NOT_IMPLEMENTED: tuple[NotImplementedSetting, ...] = (
+    NotImplementedSetting("process.roles", _roles),
+    NotImplementedSetting("controller.quorum.voters", _voters),
+    NotImplementedSetting("controller.quorum.bootstrap.servers", _bootstrap),
+    NotImplementedSetting("default.replication.factor", _replication),
+    NotImplementedSetting("offsets.topic.replication.factor", _replication),
+    NotImplementedSetting("transaction.state.log.replication.factor", _replication),
+    NotImplementedSetting("listeners", _listeners),
+    NotImplementedSetting("security.inter.broker.protocol", _plaintext_only),
+    NotImplementedSetting("ssl.", _set("TLS is not implemented")),
+    NotImplementedSetting("sasl.", _set("SASL authentication is not implemented")),
+    NotImplementedSetting("listener.name.", _set("per-listener security is not implemented")),
+    NotImplementedSetting("security.providers", _set("security is not implemented")),
+    NotImplementedSetting("principal.builder.class", _set("authentication is not implemented")),
+    NotImplementedSetting("delegation.token.", _set("delegation tokens are not implemented")),
+    NotImplementedSetting(
+        "authorizer.class.name", _set("authorization (ACLs) is not implemented: all is allowed")
+    ),
+    NotImplementedSetting("super.users", _set("authorization (ACLs) is not implemented")),
+    NotImplementedSetting(
+        "allow.everyone.if.no.acl.found", _set("authorization (ACLs) is not implemented")
+    ),
+)
+
+
+def refuse_unimplemented(config: BrokerConfig, given: Mapping[str, str]) -> None:
+    """Fail start-up, naming the key, on a setting whose promise we cannot keep.
+
+    ``given`` holds the settings as given, including families that are not in
+    :data:`KEYS` (``ssl.*``); keys in :data:`KEYS` are checked parsed.
+    """
+    for row in NOT_IMPLEMENTED:
+        hits: list[tuple[str, Any]]
+        if row.key.endswith("."):
+            hits = sorted((k, v) for k, v in given.items() if k.startswith(row.key))
+        elif row.key in KEYS:
+            hits = [(row.key, config.values.get(row.key))]
+        else:
+            hits = [(row.key, given[row.key])] if row.key in given else []
+        for key, value in hits:
+            problem = row.problem(value, config)
+            if problem is not None:
+                raise ConfigError(f"{key}: {problem}")
+
+
+def _is_refused_family(key: str) -> bool:
+    return any(
+        key == row.key or (row.key.endswith(".") and key.startswith(row.key))
+        for row in NOT_IMPLEMENTED
+        if row.key not in KEYS
+    )
+
+
+def _is_ignored(key: str) -> bool:
+    spec = KEYS.get(key)
+    if spec is not None:
+        return not spec.effective
+    return key.startswith(IGNORED_PREFIXES)
 
 
 def load_config(
@@ -220,27 +470,46 @@ def load_config(
     if path:
         raw.update(read_properties(Path(path)))
     env = os.environ if environ is None else environ
-    for var, value in env.items():
-        if var in _IMAGE_ENV:
+    ignored_env: list[str] = []
+    for var, value in sorted(env.items()):
+        if var in IMAGE_ENV:
+            ignored_env.append(var)
             continue
         key = env_to_key(var)
-        if key is not None:
+        if key is None:
+            continue
+        if key in KEYS or _is_refused_family(key) or key.startswith(IGNORED_PREFIXES):
             raw[key] = value
+        else:
+            ignored_env.append(var)  # as Kafka warns of a property it does not know
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--override {item!r}: expected key=value")
         key, value = item.split("=", 1)
         raw[key.strip()] = value
+    cluster_env = env.get("CLUSTER_ID")
+    if cluster_env:
+        given_id = raw.get("cluster.id")
+        if given_id is not None and given_id.strip() != cluster_env.strip():
+            raise ConfigError(f"cluster.id {given_id!r} differs from CLUSTER_ID {cluster_env!r}")
+        raw["cluster.id"] = cluster_env
+    given = dict(raw)
+    ignored = sorted(k for k in raw if _is_ignored(k))
     values: dict[str, Any] = {}
     for key, spec in KEYS.items():
         text = raw.pop(key, spec.default)
         values[key] = None if text is None else _parse(spec, text)
-    if raw:
-        unknown = ", ".join(sorted(raw))
-        raise ConfigError(f"unknown setting(s): {unknown}")
-    config = BrokerConfig(values)
+    unknown = sorted(
+        k for k in raw if not _is_refused_family(k) and not k.startswith(IGNORED_PREFIXES)
+    )
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+    if values["queued.max.request.bytes"] == 0:
+        raise ConfigError("queued.max.request.bytes: 0 would never read a request (-1: no bound)")
+    config = BrokerConfig(values, tuple(ignored), tuple(ignored_env))
     for listener in config.listeners + config.advertised_listeners:
         _ = listener  # parsing validates each one
+    refuse_unimplemented(config, given)
     return config
 
 

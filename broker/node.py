@@ -119,6 +119,8 @@ class Node:
             max_frame_bytes=config["socket.request.max.bytes"],
             idle_timeout_s=config["connections.max.idle.ms"] / 1000,
             max_connections=config["max.connections"],
+            request_timeout_s=config["request.receive.timeout.ms"] / 1000,
+            queued_max_request_bytes=config["queued.max.request.bytes"],
         )
 
     @property

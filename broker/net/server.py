@@ -2,20 +2,38 @@
 
 Every connection task lives in the server's nursery; the number of open
 connections is capped by ``max.connections`` (a connection over the cap is
-closed at once, as Kafka does). Shutdown is cancellation of that nursery.
+closed at once, as Kafka does), and the request bytes they buffer share one
+:class:`~broker.net.memory.RequestMemoryPool` (``queued.max.request.bytes``).
+Shutdown is cancellation of that nursery.
+
+Running out of file descriptors (or kernel memory) makes ``accept`` fail;
+that is load, not a fault: the listener backs off and retries while the
+open connections keep being served, and the connections waiting in the
+kernel's backlog are accepted once descriptors are free again.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
 import trio
 
 from broker.api.registry import ApiTable
-from broker.net.connection import Drain, serve_connection
+from broker.net.connection import DEFAULT_REQUEST_TIMEOUT_S, Drain, serve_connection
+from broker.net.memory import RequestMemoryPool
 
 log = logging.getLogger(__name__)
+
+# accept() failures that mean "no resources right now": back off and retry.
+ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+ACCEPT_BACKOFF_S = 0.1
+DEFAULT_QUEUED_MAX_REQUEST_BYTES = 200 * 1024 * 1024
+
+
+class StartupError(Exception):
+    """The server cannot start (a listener cannot be bound); the message says why."""
 
 
 class Server:
@@ -27,13 +45,18 @@ class Server:
         max_frame_bytes: int,
         idle_timeout_s: float,
         max_connections: int,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        queued_max_request_bytes: int = DEFAULT_QUEUED_MAX_REQUEST_BYTES,
     ) -> None:
         self.apis = apis
         self.node = node
         self.max_frame_bytes = max_frame_bytes
         self.idle_timeout_s = idle_timeout_s
+        self.request_timeout_s = request_timeout_s
         self.max_connections = max_connections
+        self.memory = RequestMemoryPool(queued_max_request_bytes)
         self.open_connections = 0
+        self.accept_failures = 0  # accept() calls that failed for lack of resources
         self.bound: list[tuple[str, int]] = []
         self.drain = Drain()
         self._accepting = trio.CancelScope()
@@ -49,7 +72,7 @@ class Server:
     ) -> None:
         listeners: list[trio.SocketListener] = []
         for host, port in addresses:
-            listeners += await trio.open_tcp_listeners(port, host=host or None)
+            listeners += await open_listeners(host, port)
         for listener in listeners:
             sockname = listener.socket.getsockname()
             self.bound.append((sockname[0], sockname[1]))
@@ -76,8 +99,28 @@ class Server:
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         async with listener:
+            starved = False
             while True:
-                stream = await listener.accept()
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
+                        raise
+                    self.accept_failures += 1
+                    if not starved:
+                        log.warning(
+                            "cannot accept connections (%s) with %d open; "
+                            "serving those and retrying every %d ms",
+                            errno.errorcode.get(exc.errno or 0, exc.errno),
+                            self.open_connections,
+                            ACCEPT_BACKOFF_S * 1000,
+                        )
+                        starved = True
+                    await trio.sleep(ACCEPT_BACKOFF_S)
+                    continue
+                if starved:
+                    log.warning("accepting connections again (%d open)", self.open_connections)
+                    starved = False
                 if self.open_connections >= self.max_connections:
                     log.warning("max.connections (%d) reached; refusing", self.max_connections)
                     await stream.aclose()
@@ -94,6 +137,21 @@ class Server:
                 self.max_frame_bytes,
                 self.idle_timeout_s,
                 self.drain,
+                request_timeout_s=self.request_timeout_s,
+                pool=self.memory,
             )
         finally:
             self.open_connections -= 1
+
+
+async def open_listeners(host: str, port: int) -> list[trio.SocketListener]:
+    """Bind ``host:port``; a bad host or a busy port is a :class:`StartupError`."""
+    where = f"{host or '*'}:{port}"
+    try:
+        return await trio.open_tcp_listeners(port, host=host or None)
+    except OSError as exc:
+        # socket.gaierror is an OSError too: the host does not resolve.
+        reason = exc.strerror or str(exc)
+        raise StartupError(f"cannot listen on {where}: {reason}") from None
+    except OverflowError:
+        raise StartupError(f"cannot listen on {where}: port out of range") from None

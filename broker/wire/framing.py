@@ -7,13 +7,17 @@ bytes. :class:`FrameReader` is fed whatever the socket produced and hands out
 complete frame bodies (without the size). It checks the size against
 ``socket.request.max.bytes`` as soon as the four size bytes are in, before
 buffering anything of the body: a negative or oversized size raises
-:class:`FrameTooLarge`, and the caller closes the connection. Nothing is ever
-allocated from an untrusted size beyond that limit.
+:class:`FrameTooLarge`, and the caller closes the connection.
 
-Small frames are sliced out of one accumulation buffer. A large frame gets
-its own ``bytearray`` of exactly its size, so the shell can ``recv_into`` the
-rest of it directly (:meth:`FrameReader.recv_buffer`) and the produce path
-can keep ``memoryview`` slices of it without copying.
+The size prefix is a claim, not a fact: memory is spent only on bytes that
+have arrived. Small frames are sliced out of one accumulation buffer. A large
+frame gets its own ``bytearray``, which starts at ``LARGE_FRAME_BYTES`` (or
+what has arrived) and at most doubles each time it fills, never past the
+frame's size; so a peer that announces 100 MiB and sends ten bytes costs
+64 KiB, and a frame that does arrive whole costs at most its size plus one
+copy per doubling. The shell ``recv_into`` s the rest of a large frame
+directly (:meth:`FrameReader.recv_buffer`) and the produce path keeps
+``memoryview`` slices of the finished frame without copying.
 """
 
 from __future__ import annotations
@@ -29,26 +33,52 @@ class FrameTooLarge(ProtocolError):
 
 
 class FrameReader:
-    __slots__ = ("_buf", "_large", "_large_filled", "_max", "_ready")
+    __slots__ = ("_buf", "_large", "_large_filled", "_large_size", "_max", "_ready", "large_frames")
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self._max = max_frame_bytes
         self._buf = bytearray()
-        self._large: bytearray | None = None
+        self._large: bytearray | None = None  # grows towards _large_size
+        self._large_size = 0
         self._large_filled = 0
         self._ready: list[bytearray] = []
+        self.large_frames = 0  # large frames begun so far (a new one: a new claim)
+
+    @property
+    def large_frame_size(self) -> int:
+        """The size the large frame being received claims, or 0 if there is none."""
+        return self._large_size
 
     @property
     def buffered_bytes(self) -> int:
-        return len(self._buf) + self._large_filled
+        """Bytes received and not yet handed out by :meth:`next_frame`."""
+        return len(self._buf) + self._large_filled + sum(len(f) for f in self._ready)
+
+    @property
+    def allocated_bytes(self) -> int:
+        """Memory held for received frames, including a large frame's spare room."""
+        large = len(self._large) if self._large is not None else 0
+        return len(self._buf) + large + sum(len(f) for f in self._ready)
+
+    @property
+    def claimed_bytes(self) -> int:
+        """Like :attr:`allocated_bytes`, with a large frame counted at its full size."""
+        return len(self._buf) + self._large_size + sum(len(f) for f in self._ready)
+
+    @property
+    def in_frame(self) -> bool:
+        """True when part of a frame (at least one byte of it) has arrived."""
+        return self._large is not None or bool(self._buf)
 
     def feed(self, data: Buffer) -> None:
         """Take bytes the peer sent; complete frames queue up for :meth:`next_frame`."""
-        view = memoryview(data)
+        view = memoryview(data).cast("B")
         while view:
             if self._large is not None:
-                take = min(len(view), len(self._large) - self._large_filled)
-                self._large[self._large_filled : self._large_filled + take] = view[:take]
+                room = self._room()
+                take = min(len(view), len(room))
+                room[:take] = view[:take]
+                room.release()
                 view = view[take:]
                 self._advance_large(take)
                 continue
@@ -57,10 +87,14 @@ class FrameReader:
             self._split()
 
     def recv_buffer(self) -> memoryview | None:
-        """Where the rest of a large frame goes: ``recv_into`` it, then :meth:`advance`."""
+        """Where the next bytes of a large frame go: ``recv_into`` it, then :meth:`advance`.
+
+        The view must be released (or dropped) before the next call: the buffer
+        behind it may grow then.
+        """
         if self._large is None:
             return None
-        return memoryview(self._large)[self._large_filled :]
+        return self._room()
 
     def advance(self, n: int) -> None:
         """Record that ``n`` bytes were received into :meth:`recv_buffer`."""
@@ -72,13 +106,23 @@ class FrameReader:
             return self._ready.pop(0)
         return None
 
+    def _room(self) -> memoryview:
+        """The unfilled part of the large frame's buffer, grown if it is full."""
+        large = self._large
+        assert large is not None
+        if self._large_filled == len(large):
+            grown = min(self._large_size, max(2 * len(large), LARGE_FRAME_BYTES))
+            large += bytes(grown - len(large))
+        return memoryview(large)[self._large_filled :]
+
     def _advance_large(self, n: int) -> None:
         assert self._large is not None
         self._large_filled += n
-        if self._large_filled == len(self._large):
+        if self._large_filled == self._large_size:
             self._ready.append(self._large)
             self._large = None
             self._large_filled = 0
+            self._large_size = 0
 
     def _split(self) -> None:
         buf = self._buf
@@ -95,10 +139,13 @@ class FrameReader:
                 start += 4 + size
                 continue
             if size >= LARGE_FRAME_BYTES:
-                large = bytearray(size)
+                # Only what has arrived (at least LARGE_FRAME_BYTES); _room grows it.
+                large = bytearray(max(have, LARGE_FRAME_BYTES))
                 large[:have] = buf[start + 4 :]
                 self._large = large
+                self._large_size = size
                 self._large_filled = have
+                self.large_frames += 1
                 start = len(buf)
             break
         if start:
