@@ -193,7 +193,14 @@ class RaftNode:
         elif not self.may_campaign:
             self.forget_leader(resigned=False)  # observers never stand for election
         elif self.now >= self.deadline:
-            self.become_prospective()
+            lost = self.known_leader()
+            if role is Role.PROSPECTIVE and lost is not None and lost != self.node_id:
+                # KIP-996: a Prospective whose election timed out goes back to
+                # its leader and tries fetching again (a one-way cut may have
+                # healed); it times out into a new pre-vote if the leader is gone.
+                self.become_follower(self.epoch, lost)
+            else:
+                self.become_prospective()
         elif role in (Role.PROSPECTIVE, Role.CANDIDATE) and self.now >= self.next_vote_retry:
             self._send_vote_requests()
 
@@ -210,7 +217,7 @@ class RaftNode:
         elif isinstance(msg, (FetchRequest, FetchSnapshotRequest)) and self.role is not Role.LEADER:
             replication.reply_not_leader(self, env, msg)
         elif isinstance(msg, (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse)):
-            if not self.observe(msg.leader_epoch, msg.leader_id):
+            if not self.observe(msg.leader_epoch, msg.leader_id, env.source):
                 self._step_role(env)
         else:
             self._step_role(env)
@@ -452,9 +459,26 @@ class RaftNode:
         self._enter(Role.RESIGNED, self._step_resigned)
         self.reset_election_timer()
 
-    def observe(self, epoch: int, leader_id: int) -> bool:
-        """Learn of an epoch or leader from a peer; True if the role changed."""
+    def observe(self, epoch: int, leader_id: int, source: int | None = None) -> bool:
+        """Learn of an epoch or leader from a peer (``source``, when it is not
+        the leader itself); True if the role changed.
+
+        A Prospective has lost its leader: a peer that still names that
+        leader only says the peer has not timed out yet, so it does not send
+        the Prospective back (as in Kafka).  Otherwise, with staggered fetch
+        deadlines, the survivors of a dead leader take turns being refused
+        and return to following it, for ever."""
         leader = None if leader_id == NO_LEADER else leader_id
+        if (
+            self.role is Role.PROSPECTIVE
+            and epoch == self.epoch
+            and leader is not None
+            and leader == self.leader_id
+            and source is not None
+            and source != leader
+            and self.config.inject_bug != "prospective_follows_lost_leader"
+        ):
+            return False
         if epoch > self.epoch:
             if leader is not None and leader != self.node_id:
                 self.become_follower(epoch, leader)
