@@ -120,7 +120,11 @@ class RaftNode:
         self.now = 0
         self.deadline = 0
         self.messages: list[Envelope] = []
-        self.state_dirty = False
+        self._state_version = 0
+        self._persisted_version = 0
+        self._outstanding: Ready | None = None
+        self._outstanding_version = 0
+        self._truncated_since_ready: int | None = None
         self.installed: Snapshot | None = None
         self.next_correlation = 0
         self.granted: set[int] = set()
@@ -292,8 +296,16 @@ class RaftNode:
         self.voters.compact_to(end_offset)
         return snapshot
 
+    @property
+    def state_dirty(self) -> bool:
+        """The election state changed since the last Ready that carried it
+        was acknowledged."""
+        return self._state_version != self._persisted_version
+
     def has_ready(self) -> bool:
-        return bool(
+        """True if ``ready()`` has work for the host now (never while a Ready
+        is outstanding: ``advance()`` it first)."""
+        return self._outstanding is None and bool(
             self.state_dirty
             or self.messages
             or self.installed is not None
@@ -302,6 +314,18 @@ class RaftNode:
         )
 
     def ready(self) -> Ready:
+        """Hand the host what to persist, flush, send and apply.
+
+        The Ready owns what it holds: the outgoing messages are moved out of
+        the node and the election state is a copy.  Steps and ticks may go
+        on while the host works on it (an fsync in a thread); what they
+        produce waits for the next Ready, so a message never leaves before
+        the state it depends on is in a Ready the host persists first.  One
+        Ready at a time: ``advance()`` acknowledges it.
+        """
+        if self._outstanding is not None:
+            raise RuntimeError(f"node {self.node_id}: ready() before advance() of the last Ready")
+        live = self.config.inject_bug == "live_ready"
         state = None
         if self.state_dirty:
             voted = None if self.config.inject_bug == "forget_vote" else self.voted_for
@@ -312,26 +336,54 @@ class RaftNode:
             committed = self.log.read(
                 self.applied_offset, self.high_watermark - self.applied_offset
             )
-        return Ready(
+        messages = self.messages
+        if not live:
+            self.messages = []
+        rd = Ready(
             election_state=state,
             flush_offset=end if end != self.durable_end else None,
-            messages=self.messages,
+            messages=messages,
             committed=committed,
             installed_snapshot=self.installed,
             high_watermark=self.high_watermark,
         )
-
-    def advance(self, rd: Ready) -> None:
-        if rd.election_state is not None:
-            self.state_dirty = False
-        if rd.flush_offset is not None:
-            self.durable_end = rd.flush_offset
-        self.messages = []
-        if rd.committed:
-            self.applied_offset = rd.committed[-1].offset + 1
         self.installed = None
+        self._outstanding = rd
+        self._outstanding_version = self._state_version
+        self._truncated_since_ready = None
+        return rd
+
+    def advance(self, rd: Ready | None = None) -> None:
+        """Acknowledge the outstanding Ready: what it asked to persist is
+        durable, its messages are sent, its entries applied.  Only what that
+        Ready contained counts: state changed or entries truncated since
+        ``ready()`` stay pending.  ``rd``, if given, must be that Ready."""
+        out = self._outstanding
+        if out is None or (rd is not None and rd is not out):
+            raise RuntimeError(f"node {self.node_id}: advance() without its Ready")
+        self._outstanding = None
+        if self.config.inject_bug == "live_ready":
+            if out.election_state is not None:
+                self._persisted_version = self._state_version
+            self.messages = []
+        elif out.election_state is not None:
+            self._persisted_version = self._outstanding_version
+        if out.flush_offset is not None:
+            flushed = out.flush_offset
+            if self._truncated_since_ready is not None:
+                flushed = min(flushed, self._truncated_since_ready)
+            self.durable_end = max(self.durable_end, min(flushed, self.log.end_offset))
+        if out.committed:
+            self.applied_offset = max(self.applied_offset, out.committed[-1].offset + 1)
         if self.role is Role.LEADER:
             replication.maybe_advance_high_watermark(self)
+
+    def note_truncation(self, offset: int) -> None:
+        """The log was cut back to ``offset``: nothing at or above it is
+        durable, whatever an outstanding Ready flushed."""
+        self.durable_end = min(self.durable_end, offset)
+        if self._truncated_since_ready is None or offset < self._truncated_since_ready:
+            self._truncated_since_ready = offset
 
     # ------------------------------------------------------------ transitions
 
@@ -345,7 +397,7 @@ class RaftNode:
     def set_election(self, epoch: int, leader_id: int | None, voted_for: int | None) -> None:
         if (epoch, leader_id, voted_for) != (self.epoch, self.leader_id, self.voted_for):
             self.epoch, self.leader_id, self.voted_for = epoch, leader_id, voted_for
-            self.state_dirty = True
+            self._state_version += 1
 
     def reset_election_timer(self) -> None:
         timeout = self.config.election_timeout

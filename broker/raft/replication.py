@@ -163,7 +163,7 @@ def _truncate_to_common_point(node: RaftNode, diverging: EpochEndOffset) -> None
         )
     log.truncate_to(offset)
     node.voters.truncate_to(offset)
-    node.durable_end = min(node.durable_end, offset)
+    node.note_truncation(offset)
 
 
 def _send_fetch_snapshot(node: RaftNode, snapshot_id: SnapshotId) -> None:
@@ -207,7 +207,8 @@ def on_fetch_snapshot_response(node: RaftNode, env: Envelope, resp: FetchSnapsho
         node.voters.reset(snapshot.voters)
         node.high_watermark = end
         node.applied_offset = end
-        node.durable_end = end
+        node.note_truncation(end)
+        node.durable_end = end  # install_snapshot is durable on return
         node.installed = snapshot
     send_fetch(node, env.source)
 
