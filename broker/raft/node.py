@@ -522,6 +522,15 @@ class RaftNode:
         and return to following it, for ever."""
         leader = None if leader_id == NO_LEADER else leader_id
         if (
+            leader is None
+            and epoch > self.epoch
+            and not self.may_campaign
+            and self.config.inject_bug != "observer_fetch_deposes"
+        ):
+            # An observer only looks for the leader: a later epoch without
+            # one (a voter's lost candidacy) would detach it from the leader.
+            return False
+        if (
             self.role is Role.PROSPECTIVE
             and epoch == self.epoch
             and leader is not None

@@ -248,10 +248,14 @@ def on_fetch_request(node: RaftNode, env: Envelope, req: FetchRequest) -> None:
     ld = node.leader_state
     assert ld is not None
     log = node.log
-    if req.current_leader_epoch > node.epoch:
-        # Someone is in a later epoch: this leadership is stale (Raft 5.1).
-        # Without this, a replica dragged to a later epoch by a failed
-        # candidacy could never follow this leader again.
+    if req.current_leader_epoch > node.epoch and (
+        req.replica_id in node.voters.latest or node.config.inject_bug == "observer_fetch_deposes"
+    ):
+        # A voter is in a later epoch: this leadership is stale (Raft 5.1).
+        # Without this, a voter dragged to a later epoch by a failed
+        # candidacy could never follow this leader again.  An observer's
+        # epoch proves nothing (it may have heard of a lost candidacy): it
+        # gets UNKNOWN_LEADER_EPOCH below, as in Kafka.
         node.become_unattached(req.current_leader_epoch)
         reply_not_leader(node, env, req)
         return
@@ -390,7 +394,14 @@ def tick_leader(node: RaftNode) -> None:
         if live * 2 <= len(voters):
             node.resign()
             return
-    if ld.begin_pending and node.now >= ld.next_begin_tick:
-        send_begin_quorum_epoch(node, ld)
+    if node.now >= ld.next_begin_tick:
+        # Voters that never fetched in this epoch, or stopped fetching: a
+        # voter stuck in a later epoch answers FENCED_LEADER_EPOCH with it.
+        horizon = node.now - config.fetch_timeout
+        for voter, replica in ld.replicas.items():
+            if replica.last_fetch_tick < horizon:
+                ld.begin_pending.add(voter)
+        if ld.begin_pending:
+            send_begin_quorum_epoch(node, ld)
     if ld.transfer_target is not None and node.now >= ld.transfer_deadline:
         ld.transfer_target = None

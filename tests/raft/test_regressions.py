@@ -5,8 +5,19 @@ Each drives real :class:`RaftNode` cores through ``tests/raft/cluster.py``.
 
 from __future__ import annotations
 
-from broker.raft.messages import Envelope, VoteResponse
-from broker.raft.types import RaftConfig, Role
+from broker.raft.messages import (
+    NO_LEADER,
+    NOT_LEADER_OR_FOLLOWER,
+    UNKNOWN_LEADER_EPOCH,
+    Envelope,
+    FetchRequest,
+    FetchResponse,
+    LeaderIdAndEpoch,
+    VoteRequest,
+    VoteResponse,
+)
+from broker.raft.node import RaftNode
+from broker.raft.types import ElectionState, RaftConfig, Role
 from tests.raft.cluster import Cluster
 
 
@@ -95,3 +106,98 @@ def test_a_host_stepping_during_its_fsync_cannot_elect_two_leaders() -> None:
         cluster.deliver(env)  # Cluster.check asserts one leader per epoch
     leaders = {h.node_id for h in cluster.hosts.values() if h.core and h.core.role is Role.LEADER}
     assert len(leaders) <= 1
+
+
+def _settled(cluster: Cluster) -> RaftNode:
+    leader = cluster.run_until_leader(300)
+    assert leader is not None
+    for _ in range(20):
+        cluster.round()
+    assert cluster.leader() is leader
+    return leader
+
+
+def test_a_pre_vote_changes_nothing_on_the_receiver() -> None:
+    """KIP-996: a PreVote asks; it does not move the receiver to the
+    candidate's epoch (which detached followers and deposed leaders)."""
+    cluster = Cluster((1, 2, 3), RaftConfig())
+    leader = _settled(cluster)
+    epoch = leader.epoch
+    for voter in (1, 2, 3):
+        core = cluster.core(voter)
+        role = core.role
+        core.step(Envelope(9, voter, 77, VoteRequest(epoch + 5, 9, voter, epoch, 1000, True)))
+        assert (core.epoch, core.role) == (epoch, role)
+        assert core.messages[-1].message == VoteResponse(
+            0, leader.node_id, epoch, vote_granted=False
+        )
+        cluster.drain(voter)
+    assert cluster.leader() is leader
+
+
+def test_observers_do_not_vote() -> None:
+    """A candidate whose log is not ahead of an observer's has the same voter
+    set, without the observer: the observer refuses and keeps its epoch.
+    (One whose log is ahead may hold the record that added the observer.)"""
+    cluster = Cluster((1, 2, 3), RaftConfig(), observers=(4,))
+    leader = _settled(cluster)
+    observer = cluster.core(4)
+    assert observer.role is Role.FOLLOWER
+    epoch = observer.epoch
+    log = observer.log
+    for pre_vote in (True, False):
+        request = VoteRequest(epoch + 1, 2, 4, log.last_epoch, log.end_offset, pre_vote)
+        observer.step(Envelope(2, 4, 78, request))
+        reply = observer.messages[-1].message
+        assert isinstance(reply, VoteResponse) and not reply.vote_granted
+        assert observer.epoch == epoch
+        cluster.drain(4)
+    assert cluster.leader() is leader
+
+
+def test_an_observer_told_of_a_later_epoch_does_not_depose_a_healthy_leader() -> None:
+    """A voter left in a later epoch by a lost candidacy answers an
+    observer's (discovery) fetch with that epoch and no leader.  The
+    observer must not take the epoch, and the leader must not step down
+    when an observer fetches in a later epoch."""
+    cluster = Cluster((1, 2, 3), RaftConfig(), observers=(4,))
+    leader = _settled(cluster)
+    epoch = leader.epoch
+    observer = cluster.core(4)
+    inflight = observer.fetch_inflight
+    if inflight is None:
+        observer.tick()
+        inflight = observer.fetch_inflight
+    assert inflight is not None
+    later = LeaderIdAndEpoch(NO_LEADER, epoch + 3)
+    observer.step(Envelope(1, 4, inflight, FetchResponse(NOT_LEADER_OR_FOLLOWER, -1, -1, later)))
+    cluster.drain(4)
+    for _ in range(100):
+        cluster.round()
+    assert (leader.role, leader.epoch) == (Role.LEADER, epoch)
+    assert observer.high_watermark == leader.high_watermark
+    # And a fetch in a later epoch from an observer gets UNKNOWN_LEADER_EPOCH.
+    fetch = FetchRequest(4, -1, epoch + 3, observer.log.end_offset, observer.log.last_epoch, 0, 16)
+    leader.step(Envelope(4, leader.node_id, 999, fetch))
+    assert (leader.role, leader.epoch) == (Role.LEADER, epoch)
+    reply = leader.messages[-1].message
+    assert isinstance(reply, FetchResponse) and reply.error_code == UNKNOWN_LEADER_EPOCH
+
+
+def test_a_voter_left_in_a_later_epoch_rejoins() -> None:
+    """A voter stuck in a later epoch (a lost candidacy nobody heard of)
+    cannot win pre-votes while the others follow the leader; the leader's
+    repeated BeginQuorumEpoch draws a FENCED_LEADER_EPOCH answer carrying the
+    later epoch, and the quorum moves on without it being locked out."""
+    cluster = Cluster((1, 2, 3), RaftConfig())
+    leader = _settled(cluster)
+    stuck = next(i for i in (1, 2, 3) if i != leader.node_id)
+    cluster.kill(stuck)
+    cluster.hosts[stuck].stored = ElectionState(leader.epoch + 1, None, stuck)
+    cluster.start(stuck)
+    for _ in range(300):
+        cluster.round()
+    final = cluster.leader()
+    assert final is not None
+    assert all(cluster.core(i).epoch == final.epoch for i in (1, 2, 3))
+    assert cluster.core(stuck).high_watermark == final.high_watermark
