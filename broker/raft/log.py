@@ -50,7 +50,24 @@ class Snapshot:
 
 
 class RaftLog(Protocol):
-    """What the Raft core needs from a replicated log's storage."""
+    """What the Raft core needs from a replicated log's storage.
+
+    Durability on return (what a crash right after the call may not undo):
+
+    * ``append``: nothing; entries are volatile until a ``flush`` that
+      *started* after the append returned.  A crash keeps a prefix of them.
+    * ``truncate_to``: the truncation.  After a crash the log never again
+      holds an entry at or above ``offset`` that was there before the call
+      (a later flush may make *new* entries there durable).  The core
+      truncates only above its high watermark, and reports fetch offsets
+      only after flushing what it appended after truncating.
+    * ``create_snapshot``: the snapshot, and the log start moving up to its
+      end (the entries it covers may linger on disk until deleted).
+    * ``install_snapshot``: the snapshot replacing the whole log: after a
+      crash the log is the snapshot (plus what was flushed after it), never
+      the old log; the core counts the snapshot's end as durable at once.
+    * ``flush``: every entry appended before the call.
+    """
 
     @property
     def log_start_offset(self) -> int: ...
@@ -63,9 +80,13 @@ class RaftLog(Protocol):
         """Epoch of the last entry, else of the latest snapshot, else 0."""
         ...
 
-    def append(self, entries: Sequence[LogEntry]) -> None: ...
+    def append(self, entries: Sequence[LogEntry]) -> None:
+        """Append at ``end_offset``; volatile until flushed."""
+        ...
 
-    def truncate_to(self, offset: int) -> None: ...
+    def truncate_to(self, offset: int) -> None:
+        """Remove every entry at or above ``offset``; durable on return."""
+        ...
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch: ...
 
@@ -73,12 +94,18 @@ class RaftLog(Protocol):
 
     def latest_snapshot(self) -> Snapshot | None: ...
 
-    def create_snapshot(self, snapshot: Snapshot) -> None: ...
+    def create_snapshot(self, snapshot: Snapshot) -> None:
+        """Record ``snapshot`` and drop the entries below its end; durable on
+        return."""
+        ...
 
-    def install_snapshot(self, snapshot: Snapshot) -> None: ...
+    def install_snapshot(self, snapshot: Snapshot) -> None:
+        """Replace the whole log with ``snapshot``; durable on return."""
+        ...
 
     def flush(self) -> int:
-        """Make every appended entry durable; return the durable end offset."""
+        """Make every entry appended before the call durable; return the
+        durable end offset."""
         ...
 
 

@@ -102,7 +102,13 @@ class RaftNode:
         rng: RandomSource,
         config: RaftConfig | None = None,
         election_state: ElectionState | None = None,
+        *,
+        incarnation: int = 0,
     ) -> None:
+        """``incarnation`` counts the host's restarts (kept by the host, e.g.
+        next to the quorum-state file): correlation ids of one incarnation
+        never repeat those of an earlier one, so a late response to a request
+        sent before a restart cannot pass for the answer to a new one."""
         self.node_id = node_id
         self.log = log
         self.config = config or RaftConfig()
@@ -126,7 +132,12 @@ class RaftNode:
         self._outstanding_version = 0
         self._truncated_since_ready: int | None = None
         self.installed: Snapshot | None = None
-        self.next_correlation = 0
+        if self.config.inject_bug == "reset_correlation":
+            incarnation = 0
+        self.next_correlation = incarnation << 32
+        self.serving: dict[SnapshotId, tuple[Snapshot, int]] = {}
+        """Leader: snapshots older than the latest that followers are still
+        fetching in chunks, with the tick of their last request."""
         self.granted: set[int] = set()
         self.answered: set[int] = set()
         self.next_vote_retry = 0
@@ -292,6 +303,10 @@ class RaftNode:
         epoch = self.log.read(end_offset - 1, 1)[0].epoch
         voters = tuple(sorted(self.voters.at(end_offset)))
         snapshot = Snapshot(SnapshotId(end_offset, epoch), voters, data)
+        if self.config.inject_bug == "snapshot_starve":
+            self.serving.clear()
+        # A snapshot a follower is fetching in chunks stays in ``serving``:
+        # otherwise frequent snapshots could starve its transfer.
         self.log.create_snapshot(snapshot)
         self.voters.compact_to(end_offset)
         return snapshot

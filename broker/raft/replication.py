@@ -324,11 +324,15 @@ def on_fetch_snapshot_request(node: RaftNode, env: Envelope, req: FetchSnapshotR
     leader = current_leader(node)
     error = _epoch_error(node, req.current_leader_epoch)
     snapshot = node.log.latest_snapshot()
-    if error == NONE and (snapshot is None or snapshot.snapshot_id != req.snapshot_id):
+    if snapshot is None or snapshot.snapshot_id != req.snapshot_id:
+        retained = node.serving.get(req.snapshot_id)
+        snapshot = retained[0] if retained is not None else None
+    if error == NONE and snapshot is None:
         error = SNAPSHOT_NOT_FOUND
     if error != NONE or snapshot is None:
         node.reply(env, FetchSnapshotResponse(error, leader, req.snapshot_id, -1, -1, b""))
         return
+    node.serving[req.snapshot_id] = (snapshot, node.now)
     _replica(node, ld, req.replica_id)
     blob = encode_snapshot(snapshot)
     if req.position > len(blob):
@@ -405,3 +409,9 @@ def tick_leader(node: RaftNode) -> None:
             send_begin_quorum_epoch(node, ld)
     if ld.transfer_target is not None and node.now >= ld.transfer_deadline:
         ld.transfer_target = None
+    if node.serving:
+        # Forget snapshots nobody asked for within a fetch timeout.
+        horizon = node.now - config.fetch_timeout
+        for snapshot_id, (_, last) in list(node.serving.items()):
+            if last < horizon:
+                del node.serving[snapshot_id]

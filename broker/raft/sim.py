@@ -149,7 +149,15 @@ class Simulation:
 
     def _start(self, i: int) -> None:
         rng = SplitMix64(self.seed * 1_000_003 + i * 7_919 + self.incarnation[i] * 104_729)
-        core = RaftNode(i, self.logs[i], self.bootstrap, rng, self.opts.config, self.stored[i])
+        core = RaftNode(
+            i,
+            self.logs[i],
+            self.bootstrap,
+            rng,
+            self.opts.config,
+            self.stored[i],
+            incarnation=self.incarnation[i],
+        )
         self.cores[i] = core
         self.hw_seen[i] = core.high_watermark
         snapshot = self.logs[i].latest_snapshot()

@@ -36,6 +36,7 @@ class Cluster:
         self.config = config
         self.hosts = {i: Host(i) for i in voters + observers}
         self.net: list[Envelope] = []
+        self.sent: list[Envelope] = []
         self.cut: set[tuple[int, int]] = set()
         """Directed links (source, destination) that drop everything."""
         self.leaders: dict[int, int] = {}
@@ -50,7 +51,9 @@ class Cluster:
     def start(self, node_id: int) -> None:
         host = self.hosts[node_id]
         rng = SplitMix64(node_id * 7919 + host.restarts)
-        host.core = RaftNode(node_id, host.log, self.voters, rng, self.config, host.stored)
+        host.core = RaftNode(
+            node_id, host.log, self.voters, rng, self.config, host.stored, incarnation=host.restarts
+        )
 
     def kill(self, node_id: int) -> None:
         host = self.hosts[node_id]
@@ -68,6 +71,7 @@ class Cluster:
         if rd.flush_offset is not None:
             host.log.flush()
         self.net.extend(rd.messages)
+        self.sent.extend(rd.messages)
 
     def drain(self, node_id: int) -> None:
         host = self.hosts[node_id]

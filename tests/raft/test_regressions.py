@@ -5,6 +5,7 @@ Each drives real :class:`RaftNode` cores through ``tests/raft/cluster.py``.
 
 from __future__ import annotations
 
+from broker.raft.log import MemoryLog
 from broker.raft.messages import (
     NO_LEADER,
     NOT_LEADER_OR_FOLLOWER,
@@ -201,3 +202,49 @@ def test_a_voter_left_in_a_later_epoch_rejoins() -> None:
     assert final is not None
     assert all(cluster.core(i).epoch == final.epoch for i in (1, 2, 3))
     assert cluster.core(stuck).high_watermark == final.high_watermark
+
+
+def test_correlation_ids_do_not_restart_at_zero_after_a_restart() -> None:
+    """A late response to the previous incarnation must not match a request
+    of the new one: the host supplies a restart counter (its incarnation)."""
+    cluster = Cluster((1, 2, 3), RaftConfig())
+    sent: dict[int, set[int]] = {0: set(), 1: set()}
+    for incarnation in (0, 1):
+        if incarnation:
+            cluster.kill(2)
+            cluster.start(2)
+        cluster.sent = []
+        for _ in range(60):
+            cluster.round()
+        sent[incarnation] = {e.correlation_id for e in cluster.sent if e.source == 2}
+    assert sent[0] and sent[1]
+    assert not sent[0] & sent[1]
+
+
+def test_frequent_leader_snapshots_do_not_starve_a_chunked_transfer() -> None:
+    """The leader snapshots after every commit while a follower fetches a
+    snapshot in 16-byte chunks.  The snapshot being fetched stays available
+    until the follower stops asking for it, so the transfer completes."""
+    cluster = Cluster((1, 2, 3), RaftConfig(max_snapshot_bytes=16))
+    leader = _settled(cluster)
+    behind = next(i for i in (1, 2, 3) if i != leader.node_id)
+    cluster.kill(behind)
+    cluster.hosts[behind].log = MemoryLog()  # far behind: an empty log
+    for n in range(4):
+        leader.propose(b"p%d" % n)
+        cluster.drain(leader.node_id)
+        for _ in range(4):
+            cluster.round()
+    leader.create_snapshot(leader.applied_offset, b"s" * 300)
+    cluster.start(behind)
+    installs = 0
+    for n in range(400):
+        cluster.round()
+        if cluster.core(behind).log.log_start_offset > 0:
+            installs += 1
+            break
+        leader.propose(b"q%d" % n)
+        cluster.drain(leader.node_id)
+        if leader.applied_offset > leader.log.log_start_offset:
+            leader.create_snapshot(leader.applied_offset, b"s" * 300)
+    assert installs == 1
