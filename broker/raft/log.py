@@ -116,7 +116,7 @@ class LogCorruption(Exception):
 class MemoryLog:
     """In-memory :class:`RaftLog` with an explicit durable prefix."""
 
-    __slots__ = ("_durable", "_entries", "_epoch_starts", "_snapshot", "_start")
+    __slots__ = ("_durable", "_entries", "_epoch_starts", "_flushing", "_snapshot", "_start")
 
     def __init__(self) -> None:
         self._entries: list[LogEntry] = []
@@ -124,6 +124,7 @@ class MemoryLog:
         self._epoch_starts: list[tuple[int, int]] = []
         self._snapshot: Snapshot | None = None
         self._durable = 0
+        self._flushing: int | None = None
 
     @property
     def log_start_offset(self) -> int:
@@ -164,6 +165,8 @@ class MemoryLog:
         while self._epoch_starts and self._epoch_starts[-1][1] >= offset:
             self._epoch_starts.pop()
         self._durable = min(self._durable, offset)
+        if self._flushing is not None:
+            self._flushing = min(self._flushing, offset)
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
         runs = self._runs()
@@ -211,9 +214,24 @@ class MemoryLog:
         self._epoch_starts = []
         self._start = snapshot.snapshot_id.end_offset
         self._durable = self._start
+        if self._flushing is not None:
+            self._flushing = min(self._flushing, self._start)
 
     def flush(self) -> int:
-        self._durable = self.end_offset
+        self.start_flush()
+        return self.complete_flush()
+
+    def start_flush(self) -> None:
+        """An asynchronous fsync starts: it covers what is written now."""
+        self._flushing = self.end_offset
+
+    def complete_flush(self) -> int:
+        """The fsync started by :meth:`start_flush` completes.  Entries
+        appended since it started are not covered, nor anything truncated
+        meanwhile (a truncation lowers what it covers)."""
+        if self._flushing is not None:
+            self._durable = max(self._durable, min(self._flushing, self.end_offset))
+            self._flushing = None
         return self._durable
 
     def crash(self, keep_unflushed: int) -> None:
@@ -221,3 +239,4 @@ class MemoryLog:
         ``keep_unflushed`` of the entries written after it."""
         self.truncate_to(min(self.end_offset, self._durable + keep_unflushed))
         self._durable = self.end_offset
+        self._flushing = None

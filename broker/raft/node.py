@@ -140,6 +140,8 @@ class RaftNode:
         fetching in chunks, with the tick of their last request."""
         self.granted: set[int] = set()
         self.answered: set[int] = set()
+        self.vote_requests: set[int] = set()
+        """Correlation ids of this round's VoteRequests."""
         self.next_vote_retry = 0
         self.leader_state: LeaderState | None = None
         self.leader_resigned = False
@@ -459,6 +461,7 @@ class RaftNode:
     def _request_votes(self, pre_vote: bool) -> None:
         self.granted = {self.node_id}
         self.answered = {self.node_id}
+        self.vote_requests = set()
         self._send_vote_requests()
         self._maybe_win()
 
@@ -469,16 +472,18 @@ class RaftNode:
         self.next_vote_retry = self.now + self.config.request_timeout
         for voter in sorted(self.voters.latest):
             if voter not in self.answered:
-                self.send(
-                    voter,
-                    VoteRequest(
-                        candidate_epoch=request_epoch,
-                        candidate_id=self.node_id,
-                        voter_id=voter,
-                        last_offset_epoch=self.log.last_epoch,
-                        last_offset=self.log.end_offset,
-                        pre_vote=pre_vote,
-                    ),
+                self.vote_requests.add(
+                    self.send(
+                        voter,
+                        VoteRequest(
+                            candidate_epoch=request_epoch,
+                            candidate_id=self.node_id,
+                            voter_id=voter,
+                            last_offset_epoch=self.log.last_epoch,
+                            last_offset=self.log.end_offset,
+                            pre_vote=pre_vote,
+                        ),
+                    )
                 )
 
     def _maybe_win(self) -> None:
@@ -602,7 +607,15 @@ class RaftNode:
 
     def _step_candidate(self, env: Envelope) -> None:
         msg = env.message
-        if isinstance(msg, VoteResponse) and msg.leader_epoch == self.epoch:
+        if not isinstance(msg, VoteResponse) or env.correlation_id not in self.vote_requests:
+            return
+        # A pre-vote may be granted by a voter in an earlier epoch (say, an
+        # observer that has not fetched the record making it a voter): it
+        # has no leader and our log is ahead, and the real VoteRequest will
+        # bring it to our epoch.  Real votes count only in our epoch.
+        if msg.leader_epoch == self.epoch or (
+            self.role is Role.PROSPECTIVE and msg.leader_epoch < self.epoch
+        ):
             self.answered.add(env.source)
             if msg.vote_granted:
                 self.granted.add(env.source)

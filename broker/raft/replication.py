@@ -162,7 +162,8 @@ def _truncate_to_common_point(node: RaftNode, diverging: EpochEndOffset) -> None
             f"{node.high_watermark}"
         )
     log.truncate_to(offset)
-    node.voters.truncate_to(offset)
+    if node.config.inject_bug != "keep_voters_on_truncate":
+        node.voters.truncate_to(offset)
     node.note_truncation(offset)
 
 
@@ -352,9 +353,10 @@ def maybe_advance_high_watermark(node: RaftNode) -> None:
     ld = node.leader_state
     assert ld is not None
     voters = node.voters.latest
+    own = node.log.end_offset if node.config.inject_bug == "count_unflushed" else node.durable_end
     offsets = sorted(
         (
-            node.durable_end
+            own
             if voter == node.node_id
             else ld.replicas[voter].end_offset
             if voter in ld.replicas
