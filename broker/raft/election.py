@@ -4,14 +4,22 @@ Theory of operation
 -------------------
 Voting rules (Raft paper 5.2 and 5.4.1, KIP-595, KIP-996):
 
-* A pre-vote (``pre_vote=True``) changes nothing on the voter, save that
-  the candidate's current epoch (``candidate_epoch - 1``) is adopted if it is
-  later than ours (found by the simulator: otherwise a replica left in a later
-  epoch by a lost candidacy is locked out forever).  It is granted
-  when the candidate's epoch would be newer than ours, we have no live leader
-  (we are neither a Leader nor a Follower whose fetch timer is running), and
-  the candidate's log is at least as up to date as ours: a larger last epoch,
-  or the same last epoch and an end offset at least as large.
+* A pre-vote (``pre_vote=True``) changes nothing on the voter (KIP-996): not
+  its epoch, not its vote, not its leader.  It is granted when the
+  candidate's epoch would be newer than ours, we have no live leader (we are
+  neither a Leader nor a Follower whose fetch timer is running), and the
+  candidate's log is at least as up to date as ours: a larger last epoch, or
+  the same last epoch and an end offset at least as large.  (A replica left
+  in a later epoch by a lost candidacy is not locked out: the leader keeps
+  sending BeginQuorumEpoch to voters that do not fetch, and the
+  FENCED_LEADER_EPOCH answer carries the later epoch back to it.)
+* Observers (replicas that may not stand for election in their own view)
+  refuse, and take no epoch from the request, unless the candidate's log is
+  strictly ahead of theirs.  A candidate whose log is not ahead has the
+  observer's view of the voter set, in which the observer has no vote; one
+  that is ahead may hold the KRAFT_VOTERS record that made the observer a
+  voter (a new voter must be able to vote before it has fetched that
+  record, Raft thesis 4.1, or adding a voter can deadlock the quorum).
 * A real vote for a newer epoch first moves us to that epoch (Unattached).
   Within an epoch a replica votes at most once, and never for a second
   candidate once it knows a leader of the epoch: the persisted
@@ -53,19 +61,25 @@ def log_is_up_to_date(node: RaftNode, req: VoteRequest) -> bool:
     return (req.last_offset_epoch, req.last_offset) >= mine
 
 
+def candidate_is_ahead(node: RaftNode, req: VoteRequest) -> bool:
+    mine = (node.log.last_epoch, node.log.end_offset)
+    return (req.last_offset_epoch, req.last_offset) > mine
+
+
 def on_vote_request(node: RaftNode, env: Envelope, req: VoteRequest) -> None:
     granted = False
-    if req.pre_vote:
-        # KIP-996: a pre-vote changes nothing on the voter -- except that the
-        # candidate's *current* epoch (one below the one it asks for) is real:
-        # a replica stuck in a later epoch after a lost candidacy could never
-        # rejoin a leader of an earlier epoch, so the earlier epoch must end.
-        if req.candidate_epoch - 1 > node.epoch:
+    bug = node.config.inject_bug
+    if not node.may_campaign and not candidate_is_ahead(node, req) and bug != "observer_votes":
+        pass  # an observer answers with its own epoch and changes nothing
+    elif req.pre_vote:
+        if bug == "prevote_adopts_epoch" and req.candidate_epoch - 1 > node.epoch:
             node.become_unattached(req.candidate_epoch - 1)
-        # Refuse while we follow a live leader.
+        # KIP-996: change nothing; refuse while we follow a live leader.
         granted = (
             req.candidate_epoch > node.epoch
-            and node.role not in (Role.LEADER, Role.FOLLOWER)
+            and (
+                node.role not in (Role.LEADER, Role.FOLLOWER) or bug == "prevote_grants_with_leader"
+            )
             and log_is_up_to_date(node, req)
         )
     else:

@@ -50,7 +50,24 @@ class Snapshot:
 
 
 class RaftLog(Protocol):
-    """What the Raft core needs from a replicated log's storage."""
+    """What the Raft core needs from a replicated log's storage.
+
+    Durability on return (what a crash right after the call may not undo):
+
+    * ``append``: nothing; entries are volatile until a ``flush`` that
+      *started* after the append returned.  A crash keeps a prefix of them.
+    * ``truncate_to``: the truncation.  After a crash the log never again
+      holds an entry at or above ``offset`` that was there before the call
+      (a later flush may make *new* entries there durable).  The core
+      truncates only above its high watermark, and reports fetch offsets
+      only after flushing what it appended after truncating.
+    * ``create_snapshot``: the snapshot, and the log start moving up to its
+      end (the entries it covers may linger on disk until deleted).
+    * ``install_snapshot``: the snapshot replacing the whole log: after a
+      crash the log is the snapshot (plus what was flushed after it), never
+      the old log; the core counts the snapshot's end as durable at once.
+    * ``flush``: every entry appended before the call.
+    """
 
     @property
     def log_start_offset(self) -> int: ...
@@ -63,9 +80,13 @@ class RaftLog(Protocol):
         """Epoch of the last entry, else of the latest snapshot, else 0."""
         ...
 
-    def append(self, entries: Sequence[LogEntry]) -> None: ...
+    def append(self, entries: Sequence[LogEntry]) -> None:
+        """Append at ``end_offset``; volatile until flushed."""
+        ...
 
-    def truncate_to(self, offset: int) -> None: ...
+    def truncate_to(self, offset: int) -> None:
+        """Remove every entry at or above ``offset``; durable on return."""
+        ...
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch: ...
 
@@ -73,12 +94,18 @@ class RaftLog(Protocol):
 
     def latest_snapshot(self) -> Snapshot | None: ...
 
-    def create_snapshot(self, snapshot: Snapshot) -> None: ...
+    def create_snapshot(self, snapshot: Snapshot) -> None:
+        """Record ``snapshot`` and drop the entries below its end; durable on
+        return."""
+        ...
 
-    def install_snapshot(self, snapshot: Snapshot) -> None: ...
+    def install_snapshot(self, snapshot: Snapshot) -> None:
+        """Replace the whole log with ``snapshot``; durable on return."""
+        ...
 
     def flush(self) -> int:
-        """Make every appended entry durable; return the durable end offset."""
+        """Make every entry appended before the call durable; return the
+        durable end offset."""
         ...
 
 
@@ -89,7 +116,7 @@ class LogCorruption(Exception):
 class MemoryLog:
     """In-memory :class:`RaftLog` with an explicit durable prefix."""
 
-    __slots__ = ("_durable", "_entries", "_epoch_starts", "_snapshot", "_start")
+    __slots__ = ("_durable", "_entries", "_epoch_starts", "_flushing", "_snapshot", "_start")
 
     def __init__(self) -> None:
         self._entries: list[LogEntry] = []
@@ -97,6 +124,7 @@ class MemoryLog:
         self._epoch_starts: list[tuple[int, int]] = []
         self._snapshot: Snapshot | None = None
         self._durable = 0
+        self._flushing: int | None = None
 
     @property
     def log_start_offset(self) -> int:
@@ -137,6 +165,8 @@ class MemoryLog:
         while self._epoch_starts and self._epoch_starts[-1][1] >= offset:
             self._epoch_starts.pop()
         self._durable = min(self._durable, offset)
+        if self._flushing is not None:
+            self._flushing = min(self._flushing, offset)
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
         runs = self._runs()
@@ -184,9 +214,24 @@ class MemoryLog:
         self._epoch_starts = []
         self._start = snapshot.snapshot_id.end_offset
         self._durable = self._start
+        if self._flushing is not None:
+            self._flushing = min(self._flushing, self._start)
 
     def flush(self) -> int:
-        self._durable = self.end_offset
+        self.start_flush()
+        return self.complete_flush()
+
+    def start_flush(self) -> None:
+        """An asynchronous fsync starts: it covers what is written now."""
+        self._flushing = self.end_offset
+
+    def complete_flush(self) -> int:
+        """The fsync started by :meth:`start_flush` completes.  Entries
+        appended since it started are not covered, nor anything truncated
+        meanwhile (a truncation lowers what it covers)."""
+        if self._flushing is not None:
+            self._durable = max(self._durable, min(self._flushing, self.end_offset))
+            self._flushing = None
         return self._durable
 
     def crash(self, keep_unflushed: int) -> None:
@@ -194,3 +239,4 @@ class MemoryLog:
         ``keep_unflushed`` of the entries written after it."""
         self.truncate_to(min(self.end_offset, self._durable + keep_unflushed))
         self._durable = self.end_offset
+        self._flushing = None

@@ -102,7 +102,13 @@ class RaftNode:
         rng: RandomSource,
         config: RaftConfig | None = None,
         election_state: ElectionState | None = None,
+        *,
+        incarnation: int = 0,
     ) -> None:
+        """``incarnation`` counts the host's restarts (kept by the host, e.g.
+        next to the quorum-state file): correlation ids of one incarnation
+        never repeat those of an earlier one, so a late response to a request
+        sent before a restart cannot pass for the answer to a new one."""
         self.node_id = node_id
         self.log = log
         self.config = config or RaftConfig()
@@ -120,11 +126,22 @@ class RaftNode:
         self.now = 0
         self.deadline = 0
         self.messages: list[Envelope] = []
-        self.state_dirty = False
+        self._state_version = 0
+        self._persisted_version = 0
+        self._outstanding: Ready | None = None
+        self._outstanding_version = 0
+        self._truncated_since_ready: int | None = None
         self.installed: Snapshot | None = None
-        self.next_correlation = 0
+        if self.config.inject_bug == "reset_correlation":
+            incarnation = 0
+        self.next_correlation = incarnation << 32
+        self.serving: dict[SnapshotId, tuple[Snapshot, int]] = {}
+        """Leader: snapshots older than the latest that followers are still
+        fetching in chunks, with the tick of their last request."""
         self.granted: set[int] = set()
         self.answered: set[int] = set()
+        self.vote_requests: set[int] = set()
+        """Correlation ids of this round's VoteRequests."""
         self.next_vote_retry = 0
         self.leader_state: LeaderState | None = None
         self.leader_resigned = False
@@ -193,7 +210,14 @@ class RaftNode:
         elif not self.may_campaign:
             self.forget_leader(resigned=False)  # observers never stand for election
         elif self.now >= self.deadline:
-            self.become_prospective()
+            lost = self.known_leader()
+            if role is Role.PROSPECTIVE and lost is not None and lost != self.node_id:
+                # KIP-996: a Prospective whose election timed out goes back to
+                # its leader and tries fetching again (a one-way cut may have
+                # healed); it times out into a new pre-vote if the leader is gone.
+                self.become_follower(self.epoch, lost)
+            else:
+                self.become_prospective()
         elif role in (Role.PROSPECTIVE, Role.CANDIDATE) and self.now >= self.next_vote_retry:
             self._send_vote_requests()
 
@@ -210,7 +234,7 @@ class RaftNode:
         elif isinstance(msg, (FetchRequest, FetchSnapshotRequest)) and self.role is not Role.LEADER:
             replication.reply_not_leader(self, env, msg)
         elif isinstance(msg, (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse)):
-            if not self.observe(msg.leader_epoch, msg.leader_id):
+            if not self.observe(msg.leader_epoch, msg.leader_id, env.source):
                 self._step_role(env)
         else:
             self._step_role(env)
@@ -281,12 +305,24 @@ class RaftNode:
         epoch = self.log.read(end_offset - 1, 1)[0].epoch
         voters = tuple(sorted(self.voters.at(end_offset)))
         snapshot = Snapshot(SnapshotId(end_offset, epoch), voters, data)
+        if self.config.inject_bug == "snapshot_starve":
+            self.serving.clear()
+        # A snapshot a follower is fetching in chunks stays in ``serving``:
+        # otherwise frequent snapshots could starve its transfer.
         self.log.create_snapshot(snapshot)
         self.voters.compact_to(end_offset)
         return snapshot
 
+    @property
+    def state_dirty(self) -> bool:
+        """The election state changed since the last Ready that carried it
+        was acknowledged."""
+        return self._state_version != self._persisted_version
+
     def has_ready(self) -> bool:
-        return bool(
+        """True if ``ready()`` has work for the host now (never while a Ready
+        is outstanding: ``advance()`` it first)."""
+        return self._outstanding is None and bool(
             self.state_dirty
             or self.messages
             or self.installed is not None
@@ -295,6 +331,18 @@ class RaftNode:
         )
 
     def ready(self) -> Ready:
+        """Hand the host what to persist, flush, send and apply.
+
+        The Ready owns what it holds: the outgoing messages are moved out of
+        the node and the election state is a copy.  Steps and ticks may go
+        on while the host works on it (an fsync in a thread); what they
+        produce waits for the next Ready, so a message never leaves before
+        the state it depends on is in a Ready the host persists first.  One
+        Ready at a time: ``advance()`` acknowledges it.
+        """
+        if self._outstanding is not None:
+            raise RuntimeError(f"node {self.node_id}: ready() before advance() of the last Ready")
+        live = self.config.inject_bug == "live_ready"
         state = None
         if self.state_dirty:
             voted = None if self.config.inject_bug == "forget_vote" else self.voted_for
@@ -305,26 +353,54 @@ class RaftNode:
             committed = self.log.read(
                 self.applied_offset, self.high_watermark - self.applied_offset
             )
-        return Ready(
+        messages = self.messages
+        if not live:
+            self.messages = []
+        rd = Ready(
             election_state=state,
             flush_offset=end if end != self.durable_end else None,
-            messages=self.messages,
+            messages=messages,
             committed=committed,
             installed_snapshot=self.installed,
             high_watermark=self.high_watermark,
         )
-
-    def advance(self, rd: Ready) -> None:
-        if rd.election_state is not None:
-            self.state_dirty = False
-        if rd.flush_offset is not None:
-            self.durable_end = rd.flush_offset
-        self.messages = []
-        if rd.committed:
-            self.applied_offset = rd.committed[-1].offset + 1
         self.installed = None
+        self._outstanding = rd
+        self._outstanding_version = self._state_version
+        self._truncated_since_ready = None
+        return rd
+
+    def advance(self, rd: Ready | None = None) -> None:
+        """Acknowledge the outstanding Ready: what it asked to persist is
+        durable, its messages are sent, its entries applied.  Only what that
+        Ready contained counts: state changed or entries truncated since
+        ``ready()`` stay pending.  ``rd``, if given, must be that Ready."""
+        out = self._outstanding
+        if out is None or (rd is not None and rd is not out):
+            raise RuntimeError(f"node {self.node_id}: advance() without its Ready")
+        self._outstanding = None
+        if self.config.inject_bug == "live_ready":
+            if out.election_state is not None:
+                self._persisted_version = self._state_version
+            self.messages = []
+        elif out.election_state is not None:
+            self._persisted_version = self._outstanding_version
+        if out.flush_offset is not None:
+            flushed = out.flush_offset
+            if self._truncated_since_ready is not None:
+                flushed = min(flushed, self._truncated_since_ready)
+            self.durable_end = max(self.durable_end, min(flushed, self.log.end_offset))
+        if out.committed:
+            self.applied_offset = max(self.applied_offset, out.committed[-1].offset + 1)
         if self.role is Role.LEADER:
             replication.maybe_advance_high_watermark(self)
+
+    def note_truncation(self, offset: int) -> None:
+        """The log was cut back to ``offset``: nothing at or above it is
+        durable, whatever an outstanding Ready flushed."""
+        self.durable_end = min(self.durable_end, offset)
+        if self._truncated_since_ready is None or offset < self._truncated_since_ready:
+            self._truncated_since_ready = offset
 
     # ------------------------------------------------------------ transitions
 
@@ -338,7 +414,7 @@ class RaftNode:
     def set_election(self, epoch: int, leader_id: int | None, voted_for: int | None) -> None:
         if (epoch, leader_id, voted_for) != (self.epoch, self.leader_id, self.voted_for):
             self.epoch, self.leader_id, self.voted_for = epoch, leader_id, voted_for
-            self.state_dirty = True
+            self._state_version += 1
 
     def reset_election_timer(self) -> None:
         timeout = self.config.election_timeout
@@ -385,6 +461,7 @@ class RaftNode:
     def _request_votes(self, pre_vote: bool) -> None:
         self.granted = {self.node_id}
         self.answered = {self.node_id}
+        self.vote_requests = set()
         self._send_vote_requests()
         self._maybe_win()
 
@@ -395,16 +472,18 @@ class RaftNode:
         self.next_vote_retry = self.now + self.config.request_timeout
         for voter in sorted(self.voters.latest):
             if voter not in self.answered:
-                self.send(
-                    voter,
-                    VoteRequest(
-                        candidate_epoch=request_epoch,
-                        candidate_id=self.node_id,
-                        voter_id=voter,
-                        last_offset_epoch=self.log.last_epoch,
-                        last_offset=self.log.end_offset,
-                        pre_vote=pre_vote,
-                    ),
+                self.vote_requests.add(
+                    self.send(
+                        voter,
+                        VoteRequest(
+                            candidate_epoch=request_epoch,
+                            candidate_id=self.node_id,
+                            voter_id=voter,
+                            last_offset_epoch=self.log.last_epoch,
+                            last_offset=self.log.end_offset,
+                            pre_vote=pre_vote,
+                        ),
+                    )
                 )
 
     def _maybe_win(self) -> None:
@@ -452,9 +531,35 @@ class RaftNode:
         self._enter(Role.RESIGNED, self._step_resigned)
         self.reset_election_timer()
 
-    def observe(self, epoch: int, leader_id: int) -> bool:
-        """Learn of an epoch or leader from a peer; True if the role changed."""
+    def observe(self, epoch: int, leader_id: int, source: int | None = None) -> bool:
+        """Learn of an epoch or leader from a peer (``source``, when it is not
+        the leader itself); True if the role changed.
+
+        A Prospective has lost its leader: a peer that still names that
+        leader only says the peer has not timed out yet, so it does not send
+        the Prospective back (as in Kafka).  Otherwise, with staggered fetch
+        deadlines, the survivors of a dead leader take turns being refused
+        and return to following it, for ever."""
         leader = None if leader_id == NO_LEADER else leader_id
+        if (
+            leader is None
+            and epoch > self.epoch
+            and not self.may_campaign
+            and self.config.inject_bug != "observer_fetch_deposes"
+        ):
+            # An observer only looks for the leader: a later epoch without
+            # one (a voter's lost candidacy) would detach it from the leader.
+            return False
+        if (
+            self.role is Role.PROSPECTIVE
+            and epoch == self.epoch
+            and leader is not None
+            and leader == self.leader_id
+            and source is not None
+            and source != leader
+            and self.config.inject_bug != "prospective_follows_lost_leader"
+        ):
+            return False
         if epoch > self.epoch:
             if leader is not None and leader != self.node_id:
                 self.become_follower(epoch, leader)
@@ -502,7 +607,15 @@ class RaftNode:
 
     def _step_candidate(self, env: Envelope) -> None:
         msg = env.message
-        if isinstance(msg, VoteResponse) and msg.leader_epoch == self.epoch:
+        if not isinstance(msg, VoteResponse) or env.correlation_id not in self.vote_requests:
+            return
+        # A pre-vote may be granted by a voter in an earlier epoch (say, an
+        # observer that has not fetched the record making it a voter): it
+        # has no leader and our log is ahead, and the real VoteRequest will
+        # bring it to our epoch.  Real votes count only in our epoch.
+        if msg.leader_epoch == self.epoch or (
+            self.role is Role.PROSPECTIVE and msg.leader_epoch < self.epoch
+        ):
             self.answered.add(env.source)
             if msg.vote_granted:
                 self.granted.add(env.source)

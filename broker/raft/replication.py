@@ -162,8 +162,9 @@ def _truncate_to_common_point(node: RaftNode, diverging: EpochEndOffset) -> None
             f"{node.high_watermark}"
         )
     log.truncate_to(offset)
-    node.voters.truncate_to(offset)
-    node.durable_end = min(node.durable_end, offset)
+    if node.config.inject_bug != "keep_voters_on_truncate":
+        node.voters.truncate_to(offset)
+    node.note_truncation(offset)
 
 
 def _send_fetch_snapshot(node: RaftNode, snapshot_id: SnapshotId) -> None:
@@ -207,7 +208,8 @@ def on_fetch_snapshot_response(node: RaftNode, env: Envelope, resp: FetchSnapsho
         node.voters.reset(snapshot.voters)
         node.high_watermark = end
         node.applied_offset = end
-        node.durable_end = end
+        node.note_truncation(end)
+        node.durable_end = end  # install_snapshot is durable on return
         node.installed = snapshot
     send_fetch(node, env.source)
 
@@ -247,10 +249,14 @@ def on_fetch_request(node: RaftNode, env: Envelope, req: FetchRequest) -> None:
     ld = node.leader_state
     assert ld is not None
     log = node.log
-    if req.current_leader_epoch > node.epoch:
-        # Someone is in a later epoch: this leadership is stale (Raft 5.1).
-        # Without this, a replica dragged to a later epoch by a failed
-        # candidacy could never follow this leader again.
+    if req.current_leader_epoch > node.epoch and (
+        req.replica_id in node.voters.latest or node.config.inject_bug == "observer_fetch_deposes"
+    ):
+        # A voter is in a later epoch: this leadership is stale (Raft 5.1).
+        # Without this, a voter dragged to a later epoch by a failed
+        # candidacy could never follow this leader again.  An observer's
+        # epoch proves nothing (it may have heard of a lost candidacy): it
+        # gets UNKNOWN_LEADER_EPOCH below, as in Kafka.
         node.become_unattached(req.current_leader_epoch)
         reply_not_leader(node, env, req)
         return
@@ -319,11 +325,15 @@ def on_fetch_snapshot_request(node: RaftNode, env: Envelope, req: FetchSnapshotR
     leader = current_leader(node)
     error = _epoch_error(node, req.current_leader_epoch)
     snapshot = node.log.latest_snapshot()
-    if error == NONE and (snapshot is None or snapshot.snapshot_id != req.snapshot_id):
+    if snapshot is None or snapshot.snapshot_id != req.snapshot_id:
+        retained = node.serving.get(req.snapshot_id)
+        snapshot = retained[0] if retained is not None else None
+    if error == NONE and snapshot is None:
         error = SNAPSHOT_NOT_FOUND
     if error != NONE or snapshot is None:
         node.reply(env, FetchSnapshotResponse(error, leader, req.snapshot_id, -1, -1, b""))
         return
+    node.serving[req.snapshot_id] = (snapshot, node.now)
     _replica(node, ld, req.replica_id)
     blob = encode_snapshot(snapshot)
     if req.position > len(blob):
@@ -343,9 +353,10 @@ def maybe_advance_high_watermark(node: RaftNode) -> None:
     ld = node.leader_state
     assert ld is not None
     voters = node.voters.latest
+    own = node.log.end_offset if node.config.inject_bug == "count_unflushed" else node.durable_end
     offsets = sorted(
         (
-            node.durable_end
+            own
             if voter == node.node_id
             else ld.replicas[voter].end_offset
             if voter in ld.replicas
@@ -389,7 +400,20 @@ def tick_leader(node: RaftNode) -> None:
         if live * 2 <= len(voters):
             node.resign()
             return
-    if ld.begin_pending and node.now >= ld.next_begin_tick:
-        send_begin_quorum_epoch(node, ld)
+    if node.now >= ld.next_begin_tick:
+        # Voters that never fetched in this epoch, or stopped fetching: a
+        # voter stuck in a later epoch answers FENCED_LEADER_EPOCH with it.
+        horizon = node.now - config.fetch_timeout
+        for voter, replica in ld.replicas.items():
+            if replica.last_fetch_tick < horizon:
+                ld.begin_pending.add(voter)
+        if ld.begin_pending:
+            send_begin_quorum_epoch(node, ld)
     if ld.transfer_target is not None and node.now >= ld.transfer_deadline:
         ld.transfer_target = None
+    if node.serving:
+        # Forget snapshots nobody asked for within a fetch timeout.
+        horizon = node.now - config.fetch_timeout
+        for snapshot_id, (_, last) in list(node.serving.items()):
+            if last < horizon:
+                del node.serving[snapshot_id]

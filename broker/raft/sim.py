@@ -40,8 +40,9 @@ import struct
 import traceback
 from dataclasses import dataclass, field
 
+from broker.raft.control import decode_voters
 from broker.raft.log import MemoryLog
-from broker.raft.messages import REQUEST_TYPES, Envelope, LogEntry, VoteResponse
+from broker.raft.messages import REQUEST_TYPES, ControlKind, Envelope, LogEntry, VoteResponse
 from broker.raft.node import RaftNode
 from broker.raft.rng import SplitMix64
 from broker.raft.types import ElectionState, RaftConfig, RaftInvariantError, Ready, Role
@@ -90,6 +91,18 @@ class SimOptions:
     """Chance of a targeted fault after a vote, an election or a commit."""
     liveness_rounds: int = 1000
     max_in_flight: int = 400
+    async_host: float = 0.0
+    """Chance that a host holds a Ready open (its fsync runs) and keeps
+    stepping the node until a later "complete" event finishes it."""
+    disk_loss: float = 0.0
+    """Percent of steps that wipe the disk of a replica that never was a voter."""
+    dead_for_good: bool = False
+    """Keep a minority of voters (the leader, often) dead through the liveness phase."""
+    stability_rounds: int = 0
+    """After liveness, cut the leader -> one follower link for this many
+    rounds: a healthy leader must not be deposed (pre-vote seeds only)."""
+    max_work: int = 3_000_000
+    """Watchdog: core calls per seed (steps, ticks, Ready rounds)."""
     config: RaftConfig = field(default_factory=RaftConfig)
 
 
@@ -103,6 +116,9 @@ class SimResult:
     committed: int
     acked: int
     recovery_rounds: int
+    disruptions: int = 0
+    """Leaders that lost leadership while alive, in their voter set, not
+    transferring and linked both ways to a majority of their voters."""
 
 
 class Simulation:
@@ -118,7 +134,15 @@ class Simulation:
         self.stored: list[ElectionState | None] = [None] * n
         self.incarnation = [0] * n
         self.cores: list[RaftNode | None] = [None] * n
-        self.group = [0] * n
+        self.cut: set[tuple[int, int]] = set()
+        """Directed links (source, destination) that lose every packet."""
+        self.held: list[tuple[Ready, Packet | None] | None] = [None] * n
+        self.leading: list[int | None] = [None] * n
+        self.transferring: list[int | None] = [None] * n
+        self.ever_voter: set[int] = set(self.bootstrap)
+        self.dead: set[int] = set()
+        self.disruptions = 0
+        self.work = 0
         self.net: list[Packet] = []
         self.drop = options.drop
         self.duplicate = options.duplicate
@@ -134,8 +158,9 @@ class Simulation:
         self.faults = True
         o = options
         # deliver, tick, propose, crash, restart, partition, heal, snapshot,
-        # voter change, transfer
+        # voter change, complete a held Ready, lose a disk, transfer
         spans = [45.0, 37.0, 10.0, o.crash, 4 * o.crash, o.partition, 2.5 * o.partition, 1.2, 1.1]
+        spans += [12.0 if o.async_host else 0.0, o.disk_loss]
         self.weights: list[float] = []
         total = 0.0
         for span in spans:
@@ -149,9 +174,18 @@ class Simulation:
 
     def _start(self, i: int) -> None:
         rng = SplitMix64(self.seed * 1_000_003 + i * 7_919 + self.incarnation[i] * 104_729)
-        core = RaftNode(i, self.logs[i], self.bootstrap, rng, self.opts.config, self.stored[i])
+        core = RaftNode(
+            i,
+            self.logs[i],
+            self.bootstrap,
+            rng,
+            self.opts.config,
+            self.stored[i],
+            incarnation=self.incarnation[i],
+        )
         self.cores[i] = core
         self.hw_seen[i] = core.high_watermark
+        self.epoch_seen[i] = core.epoch  # the in-memory epoch, per incarnation
         snapshot = self.logs[i].latest_snapshot()
         self.sm[i] = decode_state(snapshot.data) if snapshot else []
         self._check_state(i, self.sm[i])
@@ -161,13 +195,31 @@ class Simulation:
         keep = self.rng.randrange(log.end_offset - log.durable_end_offset + 1)
         log.crash(keep)
         self.cores[i] = None
+        self.held[i] = None
+        self.leading[i] = None
         self.incarnation[i] += 1
         self.net = [p for p in self.net if p.env.destination != i]
         self.log(f"crash {i} keep_unflushed={keep} log_end={log.end_offset}")
 
+    def _lose_disk(self, i: int) -> None:
+        """A replica that never was a voter loses its disk (it has no vote
+        to forget; a voter would need KIP-853 directory ids to rejoin)."""
+        if self.cores[i] is not None:
+            self._crash(i)
+        self.logs[i] = MemoryLog()
+        self.stored[i] = None
+        self.log(f"disk of {i} lost")
+        self._start(i)
+
+    def _count_work(self) -> None:
+        self.work += 1
+        if self.work > self.opts.max_work:
+            raise Violation(f"watchdog: more than {self.opts.max_work} core calls in one seed")
+
     def _act(self, i: int, what: str, tag: Packet | None = None) -> None:
         core = self.cores[i]
         assert core is not None
+        self._count_work()
         try:
             if tag is not None:
                 core.step(tag.env)
@@ -175,6 +227,7 @@ class Simulation:
                 core.tick()
         except RaftInvariantError as exc:
             raise Violation(f"core invariant: {exc}") from exc
+        self._watch_leader(i, core)
         if self.faults and self.rng.random() < self.opts.crash_mid_ready:
             self.log(f"{what} then crash before ready")
             self._crash(i)
@@ -184,20 +237,82 @@ class Simulation:
     def _drain(self, i: int, tag: Packet | None = None) -> None:
         core = self.cores[i]
         assert core is not None
+        if self.held[i] is not None:
+            return  # the host is busy with a Ready; steps pile up in the core
         voted = new_leader = committed = False
+        rounds = 0
         while core.has_ready():
+            rounds += 1
+            if rounds > 64:
+                raise Violation(f"watchdog: node {i} never runs out of Ready")
+            self._count_work()
             rd = core.ready()
-            self._handle_ready(i, rd, tag)
-            core.advance(rd)
-            new_leader = new_leader or (core.role is Role.LEADER and core.epoch not in self.leaders)
-            self._check_node(i, core)
-            voted = voted or any(
-                isinstance(env.message, VoteResponse) and env.message.vote_granted
-                for env in rd.messages
-            )
-            committed = committed or bool(rd.committed)
+            if self.faults and self.rng.random() < self.opts.async_host:
+                self.held[i] = (rd, tag)
+                self.logs[i].start_flush()
+                self.log(f"node {i} holds its Ready (fsync running)")
+                return
+            v, n, c = self._finish(i, core, rd, tag, flush=True)
+            voted, new_leader, committed = voted or v, new_leader or n, committed or c
         if self.faults:
             self._strike(i, voted, new_leader, committed)
+
+    def _finish(
+        self, i: int, core: RaftNode, rd: Ready, tag: Packet | None, flush: bool
+    ) -> tuple[bool, bool, bool]:
+        self._handle_ready(i, rd, tag, flush)
+        core.advance()
+        new_leader = core.role is Role.LEADER and core.epoch not in self.leaders
+        self._check_node(i, core)
+        voted = any(
+            isinstance(env.message, VoteResponse) and env.message.vote_granted
+            for env in rd.messages
+        )
+        return voted, new_leader, bool(rd.committed)
+
+    def _complete(self, i: int) -> None:
+        """The fsync of a held Ready completes: persist, send, apply, advance."""
+        held = self.held[i]
+        core = self.cores[i]
+        assert held is not None and core is not None
+        self.held[i] = None
+        rd, tag = held
+        self.logs[i].complete_flush()
+        self.log(f"node {i} completes its Ready")
+        voted, new_leader, committed = self._finish(i, core, rd, tag, flush=False)
+        if self.faults:
+            self._strike(i, voted, new_leader, committed)
+        if self.cores[i] is core:
+            self._drain(i)
+
+    def _watch_leader(self, i: int, core: RaftNode) -> None:
+        """Count disruptions: a leader that stops leading while healthy."""
+        epoch = self.leading[i]
+        if core.role is Role.LEADER:
+            if epoch != core.epoch:
+                if epoch is not None:
+                    self._deposed(i, core, epoch)
+                self.leading[i] = core.epoch
+            return
+        if epoch is not None:
+            self.leading[i] = None
+            self._deposed(i, core, epoch)
+
+    def _deposed(self, i: int, core: RaftNode, epoch: int) -> None:
+        if self.transferring[i] == epoch:
+            return
+        voters = core.voters.latest
+        if i not in voters:
+            return
+        linked = sum(
+            1
+            for v in voters
+            if v == i
+            or (self.cores[v] is not None and (i, v) not in self.cut and (v, i) not in self.cut)
+        )
+        if linked * 2 > len(voters):
+            self.disruptions += 1
+            self.log(f"healthy leader {i} of epoch {epoch} deposed")
 
     def _strike(self, i: int, voted: bool, new_leader: bool, committed: bool) -> None:
         """Faults aimed at the moments that matter: right after a vote (is
@@ -210,15 +325,21 @@ class Simulation:
             self._crash(i)
             self._start(i)
         elif new_leader and rng.random() < p:
-            self.group = [1 if j == i else 0 for j in range(len(self.cores))]
-            self.log(f"isolate new leader {i}: {self.group}")
+            n = len(self.cores)
+            self.cut = {(i, j) for j in range(n)} | {(j, i) for j in range(n)}
+            self.log(f"isolate new leader {i}")
         elif committed and self.cores[i] is not None and rng.random() < p / 4:
             self._crash(i)
 
-    def _handle_ready(self, i: int, rd: Ready, tag: Packet | None) -> None:
-        if rd.election_state is not None:
-            self.stored[i] = rd.election_state
-        if rd.flush_offset is not None:
+    def _handle_ready(self, i: int, rd: Ready, tag: Packet | None, flush: bool) -> None:
+        state, stored = rd.election_state, self.stored[i]
+        if state is not None:
+            if stored is not None and state.epoch < stored.epoch:
+                raise Violation(
+                    f"node {i} persisted epoch went back {stored.epoch} -> {state.epoch}"
+                )
+            self.stored[i] = state
+        if flush and rd.flush_offset is not None:
             self.logs[i].flush()
         for env in rd.messages:
             if (
@@ -260,6 +381,7 @@ class Simulation:
                 raise Violation(f"node {i} snapshot has {item} at {offset}, committed {known}")
 
     def _check_node(self, i: int, core: RaftNode) -> None:
+        self.ever_voter |= core.voters.latest
         if core.role is Role.LEADER:
             leader = self.leaders.setdefault(core.epoch, i)
             if leader != i:
@@ -267,6 +389,9 @@ class Simulation:
         if core.epoch < self.epoch_seen[i]:
             raise Violation(f"node {i} epoch went back {self.epoch_seen[i]} -> {core.epoch}")
         self.epoch_seen[i] = core.epoch
+        stored = self.stored[i]
+        if stored is not None and core.epoch < stored.epoch:
+            raise Violation(f"node {i} in epoch {core.epoch} below its persisted {stored.epoch}")
         if core.high_watermark < self.hw_seen[i]:
             raise Violation(
                 f"node {i} high watermark went back {self.hw_seen[i]} -> {core.high_watermark}"
@@ -279,13 +404,25 @@ class Simulation:
                 continue
             log = self.logs[i]
             start = log.log_start_offset
-            for entry in log.read(start, core.high_watermark - start):
-                if self.committed.get(entry.offset) != (entry.epoch, entry.payload):
+            snapshot = log.latest_snapshot()
+            voters = frozenset(snapshot.voters if snapshot else self.bootstrap)
+            for entry in log.read(start, log.end_offset - start):
+                if entry.control is ControlKind.KRAFT_VOTERS:
+                    voters = frozenset(decode_voters(entry.payload)[0])
+                if entry.offset >= core.high_watermark:
+                    continue
+                item = (entry.epoch, entry.payload)
+                known = self.committed.setdefault(entry.offset, item)
+                if known != item:
                     raise Violation(
                         f"node {i} log has ({entry.epoch}, {entry.payload!r}) at "
-                        f"{entry.offset} below its high watermark, committed "
-                        f"{self.committed.get(entry.offset)}"
+                        f"{entry.offset} below its high watermark, committed {known}"
                     )
+            if core.voters.latest != voters:
+                raise Violation(
+                    f"node {i} uses voters {sorted(core.voters.latest)}, its log says "
+                    f"{sorted(voters)}"
+                )
 
     # --------------------------------------------------------------- events
 
@@ -300,7 +437,7 @@ class Simulation:
                 return
             if self.rng.random() < self.duplicate:
                 self.net.append(packet)
-        if self.group[env.source] != self.group[dst]:
+        if (env.source, dst) in self.cut:
             return
         if self.cores[dst] is None or self.incarnation[dst] != packet.dst_incarnation:
             return
@@ -364,7 +501,25 @@ class Simulation:
             return
         target = self.rng.randrange(self.opts.nodes)
         error = leader.transfer_leadership(target)
+        if error == 0:
+            self.transferring[leader.node_id] = leader.epoch
         self.log(f"transfer {leader.node_id} -> {target}: {error}")
+
+    def _partition(self) -> None:
+        """Two or three groups, or one-way cuts around one node."""
+        rng = self.rng
+        n = len(self.cores)
+        kind = rng.randrange(3)
+        if kind < 2:
+            group = [rng.randrange(2 + kind) for _ in range(n)]
+            self.cut = {(a, b) for a in range(n) for b in range(n) if group[a] != group[b]}
+            self.log(f"partition {group}")
+            return
+        x = rng.randrange(n)
+        inbound = rng.randrange(2) == 0
+        self.cut = {(j, x) if inbound else (x, j) for j in range(n) if j != x}
+        self.cut |= {(a, b) for a in range(n) for b in range(n) if a != b and rng.random() < 0.1}
+        self.log(f"one-way cut {'into' if inbound else 'out of'} {x}: {sorted(self.cut)}")
 
     def step(self) -> None:
         rng = self.rng
@@ -395,16 +550,23 @@ class Simulation:
                 self.log(f"restart {i}")
                 self._start(i)
         elif r < w[5]:
-            self.group = [rng.randrange(2) for _ in self.cores]
-            self.log(f"partition {self.group}")
+            self._partition()
         elif r < w[6]:
-            self.group = [0] * len(self.cores)
+            self.cut = set()
             self.log("heal")
         elif r < w[7]:
             if alive:
                 self._snapshot(rng.choice(alive))
         elif r < w[8]:
             self._change_voters()
+        elif r < w[9]:
+            busy = [i for i in alive if self.held[i] is not None]
+            if busy:
+                self._complete(rng.choice(busy))
+        elif r < w[10]:
+            never = [i for i in range(len(self.cores)) if i not in self.ever_voter]
+            if never:
+                self._lose_disk(rng.choice(never))
         else:
             self._transfer()
 
@@ -448,9 +610,13 @@ class Simulation:
             committed=len(self.committed),
             acked=len(self.acked),
             recovery_rounds=self.recovery_rounds,
+            disruptions=self.disruptions,
         )
 
     def _round(self) -> None:
+        for i in self._alive():
+            if self.held[i] is not None:
+                self._complete(i)
         for i in self._alive():
             self._act(i, f"tick {i}")
         batch, self.net = self.net, []
@@ -470,13 +636,42 @@ class Simulation:
         voters = leader.voters.latest
         return [c for c in cores if c.node_id in voters]
 
+    def _kill_minority(self) -> None:
+        """Pick replicas to keep dead: the leader first, half the time, then
+        others, as long as every voter set in use keeps a live majority."""
+        rng = self.rng
+        sets = [frozenset(self.bootstrap)]
+        for core in self.cores:
+            if core is not None:
+                sets += [core.voters.latest, core.voters.at(core.high_watermark)]
+        order = list(range(len(self.cores)))
+        for k in range(len(order) - 1, 0, -1):
+            j = rng.randrange(k + 1)
+            order[k], order[j] = order[j], order[k]
+        leader = self._leader()
+        if leader is not None and rng.randrange(2) == 0:
+            order.remove(leader.node_id)
+            order.insert(0, leader.node_id)
+        for i in order:
+            trial = self.dead | {i}
+            if all(len(v - trial) * 2 > len(v) for v in sets if v):
+                self.dead = trial
+                if rng.randrange(2) == 0:
+                    break
+        for i in sorted(self.dead):
+            if self.cores[i] is not None:
+                self._crash(i)
+        self.log(f"dead for good: {sorted(self.dead)}")
+
     def _liveness(self) -> None:
         self.faults = False
-        self.group = [0] * len(self.cores)
+        self.cut = set()
         self.log("faults stop")
         for i, core in enumerate(self.cores):
             if core is None:
                 self._start(i)
+        if self.opts.dead_for_good:
+            self._kill_minority()
         probe: bytes | None = None
         probe_epoch = -1
         for rounds in range(1, self.opts.liveness_rounds + 1):
@@ -514,3 +709,26 @@ class Simulation:
         for payload, offset in self.acked.items():
             if offset >= len(sm) or sm[offset][1] != payload:
                 raise Violation(f"acknowledged {payload!r} at offset {offset} was lost")
+        if self.opts.stability_rounds and self.opts.config.pre_vote:
+            self._stability(leader)
+
+    def _stability(self, leader: RaftNode) -> None:
+        """KIP-996's promise: a follower that stops hearing from a healthy
+        leader (a one-way cut) cannot depose it; the other voters still
+        follow the leader and refuse its pre-votes."""
+        i, epoch = leader.node_id, leader.epoch
+        voters = leader.voters.latest
+        followers = [v for v in sorted(voters) if v != i and self.cores[v] is not None]
+        # Healthy: without the cut follower, the leader still has a majority.
+        if i not in voters or len(followers) * 2 <= len(voters):
+            return
+        f = self.rng.choice(followers)
+        self.cut = {(i, f)}
+        self.log(f"stability: cut {i} -> {f}")
+        for _ in range(self.opts.stability_rounds):
+            self._round()
+            if leader.role is not Role.LEADER or leader.epoch != epoch:
+                raise Violation(
+                    f"healthy leader {i} of epoch {epoch} deposed while only {i}->{f} was cut "
+                    f"(now {leader.role.value} in epoch {leader.epoch})"
+                )

@@ -32,6 +32,12 @@ def options_for_seed(
     rng = SplitMix64(seed ^ 0x5EED_0F_0A7)
     n = nodes if nodes is not None else 3 + rng.randrange(3)
     voters = n if n <= 3 else 3 + rng.randrange(n - 2)
+    gentle = profile == "gentle"
+    # Item 11's hostile host and disk: asynchronous fsyncs (a host that
+    # keeps stepping while one runs), lost disks, a minority dead for good.
+    async_host = 0.0 if gentle else rng.choice((0.0, 0.2, 0.5, 0.8))
+    disk_loss = 0.0 if gentle or voters == n else rng.choice((0.0, 0.3))
+    dead_for_good = not gentle and rng.randrange(2) == 0
     if profile == "hostile" or (profile == "mixed" and rng.randrange(4) == 0):
         return SimOptions(
             nodes=n,
@@ -39,6 +45,9 @@ def options_for_seed(
             steps=steps,
             crash=2.0,
             targeted=0.5,
+            async_host=async_host,
+            disk_loss=disk_loss,
+            dead_for_good=dead_for_good,
             config=RaftConfig(
                 election_timeout=4,
                 fetch_timeout=6,
@@ -62,6 +71,10 @@ def options_for_seed(
         nodes=n,
         voters=voters,
         steps=steps,
+        async_host=async_host,
+        disk_loss=disk_loss,
+        dead_for_good=dead_for_good,
+        stability_rounds=0 if gentle else 6 * (config.fetch_timeout + 2 * election_timeout),
         drop=rng.choice((0.0, 0.05, 0.2)),
         duplicate=rng.choice((0.0, 0.03, 0.1)),
         crash=rng.choice((0.2, 0.6, 2.0)),
@@ -155,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     violations = 0
+    disruptions = 0
     recovery: list[int] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         options = options_for_seed(seed, args.nodes, args.steps, args.bug, args.profile)
@@ -165,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = Simulation(seed, options, skip).run(liveness=False)
         else:
             result = Simulation(seed, options).run()
+        disruptions += result.disruptions
         if result.violation is None:
             recovery.append(result.recovery_rounds)
             continue
@@ -194,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"median={recovery[len(recovery) // 2]} "
             f"p99={recovery[len(recovery) * 99 // 100]} max={recovery[-1]}"
         )
+    print(
+        f"healthy leaders deposed: {disruptions} ({disruptions / max(1, args.seeds):.2f} per seed)"
+    )
     print(f"seeds={args.seeds} violations={violations}")
     return 1 if violations else 0
 

@@ -60,8 +60,9 @@ class RaftConfig:
     pre_vote: bool = True
     check_quorum: bool = True
     inject_bug: str = ""
-    """Test-only: "commit_old_epoch" drops the own-epoch commit rule,
-    "forget_vote" leaves votes out of the persisted election state."""
+    """Test-only mutants that show the checks bite (see docs/raft.md):
+    "commit_old_epoch", "forget_vote", "live_ready",
+    "prospective_follows_lost_leader", ..."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +77,15 @@ class Ready:
     """What the host must do, in this order, before calling ``advance``:
 
     1. persist ``election_state`` if it is not None (the quorum-state file);
-    2. flush the log through ``flush_offset`` if it is not None;
+    2. flush the log through ``flush_offset`` if it is not None (an fsync
+       that starts after ``ready()`` returned covers it);
     3. send ``messages``;
     4. apply ``installed_snapshot`` then ``committed`` to the state machine.
+
+    The Ready owns its contents: the node keeps no reference to
+    ``messages``, and the host may keep stepping and ticking the node while
+    it works through the steps above.  Whatever those steps produce waits
+    for the next Ready; ``advance()`` acknowledges only this one.
     """
 
     election_state: ElectionState | None

@@ -49,6 +49,33 @@ def test_catches_votes_that_are_not_persisted() -> None:
     assert result.violation.startswith("two leaders in epoch")
 
 
+def first_caught(bug: str, seeds: range) -> SimResult | None:
+    for seed in seeds:
+        result = run_seed(seed, bug=bug)
+        if result.violation is not None:
+            return result
+    return None
+
+
+@pytest.mark.parametrize(
+    ("bug", "expected"),
+    [
+        # The livelock after a leader's death (a minority dead for good).
+        ("prospective_follows_lost_leader", "liveness"),
+        # The host steps between ready() and advance() (asynchronous fsync).
+        ("live_ready", "two leaders"),
+        # A pre-vote granted while following a live leader (one-way cut).
+        ("prevote_grants_with_leader", "healthy leader"),
+        # The voter set not cut back with the log.
+        ("keep_voters_on_truncate", "voters"),
+    ],
+)
+def test_hostile_fault_model_catches_the_review_bugs(bug: str, expected: str) -> None:
+    result = first_caught(bug, range(60))
+    assert result is not None, bug
+    assert result.violation is not None and expected in result.violation
+
+
 @pytest.mark.parametrize("bug", ["", "forget_vote"])
 def test_a_seed_replays_exactly(bug: str) -> None:
     first = run_seed(7, steps=600, bug=bug, profile="hostile")
