@@ -106,6 +106,7 @@ class Node:
         )
         self.quorum = MetadataQuorum(config.data_dir)
         self.replicas = ReplicaManager(config)
+        self.replicas.reconcile(self.quorum.image, keep=frozenset({self.quorum.directory.name}))
         self.replicas.on_image(MetadataImage(), self.quorum.image)
         self.quorum.listeners.append(self.replicas.on_image)
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block

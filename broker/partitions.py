@@ -17,10 +17,8 @@ appends, never by polling.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 import uuid
-from pathlib import Path
 
 import trio
 
@@ -28,6 +26,7 @@ from broker.config import BrokerConfig
 from broker.controller import topic_configs
 from broker.controller.image import MetadataImage, TopicImage
 from broker.producer_state import ProducerStateManager
+from broker.storage import files, log_dir
 from broker.storage.batch import split_batches
 from broker.storage.config import LogConfig
 from broker.storage.log import PartitionLog
@@ -136,8 +135,27 @@ class ReplicaManager:
                     existing.leader_epoch = part.leader_epoch
                     existing.log.update_config(log_config(topic, self.config))
 
+    def reconcile(self, image: MetadataImage, *, keep: frozenset[str]) -> None:
+        """At start-up, before any partition is opened: delete the directories
+        the image does not claim (see `broker.storage.log_dir`)."""
+        expected = {
+            (topic.name, index): topic.topic_id
+            for topic in image.topics.values()
+            for index in topic.partitions
+        }
+        log_dir.reconcile(self.data_dir, expected, keep=keep)
+
     def _open(self, topic: TopicImage, index: int, leader_epoch: int) -> None:
-        directory = self.data_dir / f"{topic.name}-{index}"
+        directory = self.data_dir / log_dir.partition_dir_name(topic.name, index)
+        if directory.exists() and not log_dir.belongs_to(directory, topic.topic_id):
+            # An older incarnation's directory (its removal failed): never serve it.
+            log.warning("%s belongs to another topic id: deleting it", directory)
+            log_dir.delete_partition_dir(directory)
+        if not (directory / log_dir.PARTITION_METADATA).exists():
+            # Durable before the first segment: the directory says whose it is.
+            directory.mkdir(parents=True, exist_ok=True)
+            log_dir.write_partition_metadata(directory, topic.topic_id)
+            files.fsync_dir(self.data_dir)
         plog = PartitionLog.open(directory, log_config(topic, self.config), now_ms())
         self.partitions[(topic.name, index)] = Partition(
             topic.name, topic.topic_id, index, plog, leader_epoch
@@ -150,13 +168,9 @@ class ReplicaManager:
                 continue
             part.log.abandon()
             part.advance_high_watermark()  # wake fetchers; they find the topic gone
-            _delete_dir(part.log.directory)
+            log_dir.delete_partition_dir(part.log.directory)
         log.info("deleted topic %s", topic.name)
 
     def close(self) -> None:
         for part in self.partitions.values():
             part.log.close()
-
-
-def _delete_dir(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
