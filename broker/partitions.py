@@ -29,9 +29,15 @@ from broker.producer_state import ProducerStateManager
 from broker.storage import files, log_dir
 from broker.storage.batch import split_batches
 from broker.storage.config import LogConfig
+from broker.storage.errors import KafkaStorageError
 from broker.storage.log import PartitionLog
 
 log = logging.getLogger(__name__)
+
+# Descriptors opening one partition holds at once (log, index, time index,
+# checkpoint or directory fsyncs), and those left for everything else.
+_FDS_TO_OPEN_PARTITION = 8
+_FDS_RESERVED = 64
 
 
 def now_ms() -> int:
@@ -116,9 +122,40 @@ class ReplicaManager:
         self.config = config
         self.data_dir = config.data_dir
         self.partitions: dict[tuple[str, int], Partition] = {}
+        # Partitions in the image whose log could not be opened (a full or
+        # failing disk, no descriptor left), with why: served with
+        # KAFKA_STORAGE_ERROR, opened again at the next image change.
+        self.offline: dict[tuple[str, int], str] = {}
 
     def get(self, topic: str, index: int) -> Partition | None:
         return self.partitions.get((topic, index))
+
+    def is_offline(self, topic: str, index: int) -> bool:
+        return (topic, index) in self.offline
+
+    def hosting_error(self, new_partitions: int) -> str | None:
+        """Why this node cannot open `new_partitions` more partitions now, or
+        None. Idle partitions hold no descriptor (storage keeps at most its
+        budget, ``files.OPEN_FILES``, open), but opening them can grow storage
+        to that budget: if the process would then pass its RLIMIT_NOFILE, the
+        creation is refused rather than committed and then failed."""
+        if new_partitions <= 0:
+            return None
+        in_use = files.open_fd_count()
+        if in_use is None:
+            return None
+        limit = files.soft_fd_limit()
+        budget = files.OPEN_FILES
+        growth = min(new_partitions * 4, max(0, budget.capacity - budget.live))
+        needed = growth + _FDS_TO_OPEN_PARTITION
+        if in_use + needed + _FDS_RESERVED <= limit:
+            return None
+        return (
+            f"Cannot host {new_partitions} more partitions: {in_use} of the {limit} file "
+            f"descriptors this broker may open (RLIMIT_NOFILE) are in use and opening them "
+            f"needs {needed} more plus {_FDS_RESERVED} spare; raise the limit (ulimit -n) "
+            f"or close connections"
+        )
 
     def on_image(self, old: MetadataImage, new: MetadataImage) -> None:
         """Create logs for new partitions, delete those of removed topics."""
@@ -130,7 +167,7 @@ class ReplicaManager:
             for index, part in topic.partitions.items():
                 existing = self.partitions.get((topic.name, index))
                 if existing is None:
-                    self._open(topic, index, part.leader_epoch)
+                    self._open_or_mark_offline(topic, index, part.leader_epoch)
                 else:
                     existing.leader_epoch = part.leader_epoch
                     existing.log.update_config(log_config(topic, self.config))
@@ -144,6 +181,18 @@ class ReplicaManager:
             for index in topic.partitions
         }
         log_dir.reconcile(self.data_dir, expected, keep=keep)
+
+    def _open_or_mark_offline(self, topic: TopicImage, index: int, leader_epoch: int) -> None:
+        """Open a partition's log; if the disk or the descriptors fail, the
+        partition is offline (the topic is committed: dying here would make
+        the broker unable to start)."""
+        try:
+            self._open(topic, index, leader_epoch)
+        except (KafkaStorageError, OSError) as exc:
+            self.offline[(topic.name, index)] = str(exc)
+            log.error("partition %s-%d is offline: cannot open its log: %s", topic.name, index, exc)
+        else:
+            self.offline.pop((topic.name, index), None)
 
     def _open(self, topic: TopicImage, index: int, leader_epoch: int) -> None:
         directory = self.data_dir / log_dir.partition_dir_name(topic.name, index)
@@ -165,6 +214,9 @@ class ReplicaManager:
         for index in list(topic.partitions):
             part = self.partitions.pop((topic.name, index), None)
             if part is None:
+                if self.offline.pop((topic.name, index), None) is not None:
+                    directory = self.data_dir / log_dir.partition_dir_name(topic.name, index)
+                    log_dir.delete_partition_dir(directory)
                 continue
             part.log.abandon()
             part.advance_high_watermark()  # wake fetchers; they find the topic gone
@@ -173,4 +225,11 @@ class ReplicaManager:
 
     def close(self) -> None:
         for part in self.partitions.values():
-            part.log.close()
+            try:
+                part.log.close()
+            except (KafkaStorageError, OSError) as exc:
+                # A full disk: the checkpoints or the clean-shutdown marker
+                # could not be written. Everything fsynced stays; the next
+                # start recovers the rest. Close the other partitions anyway.
+                part.log.abandon()
+                log.error("partition %s-%d not closed cleanly: %s", part.topic, part.index, exc)

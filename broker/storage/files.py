@@ -88,6 +88,9 @@ def atomic_write(path: Path, data: bytes) -> None:
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk: give the space back
+        raise
     finally:
         os.close(fd)
     os.replace(tmp, path)
@@ -113,6 +116,14 @@ _T = TypeVar("_T")
 class HandleHolder(Protocol):
     def release_handles(self) -> None:
         """Forget every descriptor-holding object (they close once unused)."""
+
+
+def open_fd_count() -> int | None:
+    """Descriptors this process has open (None where /proc is missing)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
 
 
 def soft_fd_limit() -> int:

@@ -39,7 +39,7 @@ import contextlib
 import mmap
 import os
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -215,8 +215,10 @@ class LogSegment:
         position = self.size
         # Room for the index entries first: once the batches are written
         # their entries must not fail for lack of space.
-        self.offset_index.reserve(len(batches))
-        self.time_index.reserve(len(batches))
+        entries = self._index_entries_for(size for _, _, size in batches)
+        if entries:
+            self.offset_index.reserve(entries)
+            self.time_index.reserve(entries)
         self._write_all(pieces, total)
         if self.size == 0 and batches:
             self.rolling_based_timestamp = batches[0][1]
@@ -260,6 +262,15 @@ class LogSegment:
             with contextlib.suppress(OSError):
                 os.truncate(self.log_path, self.size)
             raise KafkaStorageError(errors.KAFKA_STORAGE_ERROR, f"append failed: {exc}") from exc
+
+    def _index_entries_for(self, sizes: Iterable[int]) -> int:
+        """How many index entries `_index_batch` will add for batches of these sizes."""
+        since, count = self.bytes_since_last_index_entry, 0
+        for size in sizes:
+            if since > self.config.index_interval_bytes:
+                count, since = count + 1, 0
+            since += size
+        return count
 
     def _index_batch(self, position: int, last_offset: int, max_timestamp: int, size: int) -> None:
         if max_timestamp > self.max_timestamp:
@@ -314,15 +325,18 @@ class LogSegment:
 
     def on_become_inactive(self) -> None:
         """Seal a segment that is no longer the last one."""
-        # No room for the final entry (a full disk, and the index never had
-        # one allocated): a reopen then finds the largest timestamp by
-        # scanning from the last offset index entry, as it does anyway.
+        self._append_final_time_entry()
+        self.offset_index.trim()
+        self.time_index.trim()
+
+    def _append_final_time_entry(self) -> None:
+        # No room for it (a full disk, and the page it needs was never
+        # allocated): a reopen then finds the largest timestamp by scanning
+        # from the last offset index entry, as it does anyway.
         with contextlib.suppress(KafkaStorageError):
             self.time_index.maybe_append(
                 self.max_timestamp, self.offset_of_max_timestamp, final=True
             )
-        self.offset_index.trim()
-        self.time_index.trim()
 
     def on_become_active(self) -> None:
         self.offset_index.preallocate()
@@ -525,7 +539,7 @@ class LogSegment:
         truncated = self.size - position
         if truncated:
             self._shrink_file(position)
-        self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, final=True)
+        self._append_final_time_entry()
         return truncated
 
     def truncate_to(self, offset: int) -> int:
