@@ -181,7 +181,13 @@ def test_full_tmpfs_gives_storage_errors_not_sigbus(tmpfs: Path) -> None:
         for i in range(2000):
             name = TOPICS[i % len(TOPICS)]
             value = b"%d" % i
-            code = client.produce(name, value)
+            try:
+                code = client.produce(name, value)
+            except ConnectionError:
+                died = broker.wait(10)
+                raise AssertionError(
+                    f"the broker died ({signal.Signals(-died).name if died < 0 else died})"
+                ) from None
             codes.append(code)
             if code == 0:
                 acked[name].append(value)
