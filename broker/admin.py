@@ -161,6 +161,7 @@ async def create_partitions(
     node: Node, specs: list[PartitionsSpec], *, validate_only: bool
 ) -> list[TopicResult]:
     results, records = node.controller.create_partitions(node.image, specs)
+    results, records = node.refuse_unhostable(results, records)
     if not validate_only:
         await node.quorum.append(records)
     return results

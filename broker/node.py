@@ -7,9 +7,11 @@ these through the node; each piece keeps its own state.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from types import ModuleType
+from typing import Any
 
 import trio
 
@@ -53,9 +55,12 @@ from broker.controller import topic_configs
 from broker.controller.controller import Controller, TopicResult, TopicSpec
 from broker.controller.image import MetadataImage
 from broker.controller.quorum import MetadataQuorum, cluster_id
+from broker.errors import ErrorCode
 from broker.groups import GroupService
 from broker.net.server import Server
 from broker.partitions import Partition, ReplicaManager
+from broker.storage.errors import KafkaStorageError
+from broker.wire.generated.partition_record import PartitionRecord
 from broker.wire.generated.register_broker_record import BrokerEndpoint, RegisterBrokerRecord
 
 log = logging.getLogger(__name__)
@@ -108,6 +113,7 @@ class Node:
         )
         self.quorum = MetadataQuorum(config.data_dir, self.clock)
         self.replicas = ReplicaManager(config, self.clock)
+        self.replicas.reconcile(self.quorum.image, keep=frozenset({self.quorum.directory.name}))
         self.replicas.load(self.quorum.image)
         self.quorum.listeners.append(self.replicas.on_image)
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
@@ -165,7 +171,18 @@ class Node:
             rack=None,
             fenced=False,
         )
-        await self.quorum.append([record])
+        try:
+            await self.quorum.append([record])
+        except (KafkaStorageError, OSError) as exc:
+            # A full disk. If the last registration says the same, serve
+            # under it (reads work; writes answer KAFKA_STORAGE_ERROR).
+            previous = self.image.brokers.get(self.node_id)
+            same = previous is not None and list(previous.endpoints) == [
+                (e.name, e.host, e.port) for e in endpoints
+            ]
+            if not same:
+                raise
+            log.error("cannot record this start in the metadata log (%s): serving as before", exc)
 
     async def _housekeeping(self) -> None:
         """Retention and time-based flushes, every few seconds."""
@@ -194,9 +211,29 @@ class Node:
         self, specs: list[TopicSpec], *, validate_only: bool
     ) -> list[TopicResult]:
         results, records = self.controller.create_topics(self.image, specs)
+        results, records = self.refuse_unhostable(results, records)
         if not validate_only:
             await self.quorum.append(records)
         return results
+
+    def refuse_unhostable(
+        self, results: list[TopicResult], records: list[Any]
+    ) -> tuple[list[TopicResult], list[Any]]:
+        """CreateTopics/CreatePartitions (and auto-creation): refuse, before
+        anything is committed, partitions this node could not open (see
+        `ReplicaManager.hosting_error`); POLICY_VIOLATION names the limit."""
+        new = sum(1 for record in records if isinstance(record, PartitionRecord))
+        problem = self.replicas.hosting_error(new)
+        if problem is None:
+            return results, records
+        log.warning("refused to create %d partitions: %s", new, problem)
+        refused = [
+            dataclasses.replace(r, error=ErrorCode.POLICY_VIOLATION, message=problem)
+            if r.error == ErrorCode.NONE
+            else r
+            for r in results
+        ]
+        return refused, []
 
     async def delete_topics(self, names: list[str], ids: list[uuid.UUID]) -> list[TopicResult]:
         results, records = self.controller.delete_topics(self.image, names, ids)
@@ -231,5 +268,12 @@ class Node:
 
     async def shutdown(self) -> None:
         self.replicas.close()
-        self.quorum.close()
+        try:
+            self.quorum.close()
+        except OSError as exc:
+            # A full disk: the checkpoints could not be written; what was
+            # fsynced stays and the next start recovers the rest.
+            self.quorum.log.abandon()
+            log.error("metadata log not closed cleanly: %s", exc)
+            return
         log.info("node %d stopped cleanly", self.node_id)

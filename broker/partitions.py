@@ -27,10 +27,8 @@ appends, never by polling.
 from __future__ import annotations
 
 import logging
-import shutil
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import trio
 
@@ -39,11 +37,18 @@ from broker.config import BrokerConfig
 from broker.controller import topic_configs
 from broker.controller.image import MetadataImage, TopicImage
 from broker.producer_state import ProducerStateManager
+from broker.storage import files, log_dir
 from broker.storage.batch import split_batches
 from broker.storage.config import LogConfig
+from broker.storage.errors import KafkaStorageError
 from broker.storage.log import PartitionLog
 
 log = logging.getLogger(__name__)
+
+# Descriptors opening one partition holds at once (log, index, time index,
+# checkpoint or directory fsyncs), and those left for everything else.
+_FDS_TO_OPEN_PARTITION = 8
+_FDS_RESERVED = 64
 
 
 def log_config(topic: TopicImage, broker: BrokerConfig) -> LogConfig:
@@ -157,17 +162,52 @@ class ReplicaManager:
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._flush_wanted: dict[Partition, None] = {}  # in request order, no duplicates
         self._flush_requested = trio.Event()
+        # Partitions in the image whose log could not be opened (a full or
+        # failing disk, no descriptor left), with why: served with
+        # KAFKA_STORAGE_ERROR, opened again at the next image change.
+        self.offline: dict[tuple[str, int], str] = {}
 
     def get(self, topic: str, index: int) -> Partition | None:
         return self.partitions.get((topic, index))
+
+    def is_offline(self, topic: str, index: int) -> bool:
+        return (topic, index) in self.offline
+
+    def hosting_error(self, new_partitions: int) -> str | None:
+        """Why this node cannot open `new_partitions` more partitions now, or
+        None. Idle partitions hold no descriptor (storage keeps at most its
+        budget, ``files.OPEN_FILES``, open), but opening them can grow storage
+        to that budget: if the process would then pass its RLIMIT_NOFILE, the
+        creation is refused rather than committed and then failed."""
+        if new_partitions <= 0:
+            return None
+        in_use = files.open_fd_count()
+        if in_use is None:
+            return None
+        limit = files.soft_fd_limit()
+        budget = files.OPEN_FILES
+        growth = min(new_partitions * 4, max(0, budget.capacity - budget.live))
+        needed = growth + _FDS_TO_OPEN_PARTITION
+        if in_use + needed + _FDS_RESERVED <= limit:
+            return None
+        return (
+            f"Cannot host {new_partitions} more partitions: {in_use} of the {limit} file "
+            f"descriptors this broker may open (RLIMIT_NOFILE) are in use and opening them "
+            f"needs {needed} more plus {_FDS_RESERVED} spare; raise the limit (ulimit -n) "
+            f"or close connections"
+        )
 
     def load(self, image: MetadataImage) -> None:
         """Open every partition of ``image``, on this thread: at start-up,
         before any connection is accepted."""
         for topic in image.topics.values():
             for index, part in topic.partitions.items():
-                plog = self._open_log(topic, index, self.clock.now_ms())
-                self._install(topic, index, part.leader_epoch, plog)
+                try:
+                    plog = self._open_log(topic, index, self.clock.now_ms())
+                except (KafkaStorageError, OSError) as exc:
+                    self._mark_offline(topic, index, exc)
+                else:
+                    self._install(topic, index, part.leader_epoch, plog)
 
     async def on_image(self, old: MetadataImage, new: MetadataImage) -> None:
         """Create logs for new partitions (in a worker thread each), delete
@@ -180,21 +220,53 @@ class ReplicaManager:
             for index, part in topic.partitions.items():
                 existing = self.partitions.get((topic.name, index))
                 if existing is None:
-                    plog = await trio.to_thread.run_sync(
-                        self._open_log, topic, index, self.clock.now_ms()
-                    )
-                    self._install(topic, index, part.leader_epoch, plog)
+                    try:
+                        plog = await trio.to_thread.run_sync(
+                            self._open_log, topic, index, self.clock.now_ms()
+                        )
+                    except (KafkaStorageError, OSError) as exc:
+                        self._mark_offline(topic, index, exc)
+                    else:
+                        self._install(topic, index, part.leader_epoch, plog)
                 else:
                     existing.leader_epoch = part.leader_epoch
                     existing.log.update_config(log_config(topic, self.config))
 
+    def reconcile(self, image: MetadataImage, *, keep: frozenset[str]) -> None:
+        """At start-up, before any partition is opened: delete the directories
+        the image does not claim (see `broker.storage.log_dir`)."""
+        expected = {
+            (topic.name, index): topic.topic_id
+            for topic in image.topics.values()
+            for index in topic.partitions
+        }
+        log_dir.reconcile(self.data_dir, expected, keep=keep)
+
+    def _mark_offline(self, topic: TopicImage, index: int, exc: Exception) -> None:
+        """A log that could not be opened (a full or failing disk, no
+        descriptor left): the partition is offline, not the broker (the topic
+        is committed: dying here would make the broker unable to start)."""
+        self.offline[(topic.name, index)] = str(exc)
+        log.error("partition %s-%d is offline: cannot open its log: %s", topic.name, index, exc)
+
     def _open_log(self, topic: TopicImage, index: int, now_ms: int) -> PartitionLog:
-        directory = self.data_dir / f"{topic.name}-{index}"
+        """Blocking: may create the directory, fsync it, and recover the log."""
+        directory = self.data_dir / log_dir.partition_dir_name(topic.name, index)
+        if directory.exists() and not log_dir.belongs_to(directory, topic.topic_id):
+            # An older incarnation's directory (its removal failed): never serve it.
+            log.warning("%s belongs to another topic id: deleting it", directory)
+            log_dir.delete_partition_dir(directory)
+        if not (directory / log_dir.PARTITION_METADATA).exists():
+            # Durable before the first segment: the directory says whose it is.
+            directory.mkdir(parents=True, exist_ok=True)
+            log_dir.write_partition_metadata(directory, topic.topic_id)
+            files.fsync_dir(self.data_dir)
         return PartitionLog.open(directory, log_config(topic, self.config), now_ms)
 
     def _install(
         self, topic: TopicImage, index: int, leader_epoch: int, plog: PartitionLog
     ) -> None:
+        self.offline.pop((topic.name, index), None)
         self.partitions[(topic.name, index)] = Partition(
             topic.name, topic.topic_id, index, plog, leader_epoch, self.clock, self._request_flush
         )
@@ -222,16 +294,22 @@ class ReplicaManager:
         for index in list(topic.partitions):
             part = self.partitions.pop((topic.name, index), None)
             if part is None:
+                if self.offline.pop((topic.name, index), None) is not None:
+                    directory = self.data_dir / log_dir.partition_dir_name(topic.name, index)
+                    log_dir.delete_partition_dir(directory)
                 continue
             part.log.abandon()
             part.advance_high_watermark()  # wake fetchers; they find the topic gone
-            _delete_dir(part.log.directory)
+            log_dir.delete_partition_dir(part.log.directory)
         log.info("deleted topic %s", topic.name)
 
     def close(self) -> None:
         for part in self.partitions.values():
-            part.log.close()
-
-
-def _delete_dir(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
+            try:
+                part.log.close()
+            except (KafkaStorageError, OSError) as exc:
+                # A full disk: the checkpoints or the clean-shutdown marker
+                # could not be written. Everything fsynced stays; the next
+                # start recovers the rest. Close the other partitions anyway.
+                part.log.abandon()
+                log.error("partition %s-%d not closed cleanly: %s", part.topic, part.index, exc)

@@ -87,6 +87,8 @@ def _read(
                 pd.error_code = (
                     ErrorCode.UNKNOWN_TOPIC_ID
                     if version >= 13 and topic.topic_id != ZERO_UUID and not name
+                    else ErrorCode.KAFKA_STORAGE_ERROR
+                    if node.replicas.is_offline(name, fp.partition)
                     else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 )
                 continue

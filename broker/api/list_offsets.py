@@ -47,7 +47,9 @@ async def handle(ctx: RequestContext, body: ListOffsetsRequest) -> ListOffsetsRe
                 out.partitions.append(
                     ListOffsetsPartitionResponse(
                         partition_index=req.partition_index,
-                        error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                        error_code=ErrorCode.KAFKA_STORAGE_ERROR
+                        if node.replicas.is_offline(topic.name, req.partition_index)
+                        else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                     )
                 )
                 continue

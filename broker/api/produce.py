@@ -69,6 +69,8 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
                     result.error_code = (
                         ErrorCode.UNKNOWN_TOPIC_ID
                         if unknown_id
+                        else ErrorCode.KAFKA_STORAGE_ERROR
+                        if node.replicas.is_offline(name, data.index)
                         else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                     )
                 else:

@@ -139,6 +139,8 @@ class LeaderEpochCache:
         self.flush()
 
     def clear(self) -> None:
+        if not self._entries and not self.path.exists():
+            return  # nothing to write (and no space may be left to write it)
         self._entries.clear()
         self.flush()
 

@@ -17,8 +17,17 @@ Both indexes are sparse and sorted by both of their fields, so one binary
 search (`_floor_slot`) serves lookups by offset, by position and by timestamp.
 
 The mapping is never handed out (callers get tuples), so it can be closed and
-remapped at will: `resize` does both, for trimming and for re-growing a
-segment that becomes active again after a truncation.
+remapped at will: `resize` closes it, for trimming and for re-growing a
+segment that becomes active again after a truncation, and `release` forgets
+it when the segment goes idle (the open-file budget, ``files.OPEN_FILES``);
+the next lookup maps the file again. No descriptor is kept: the mapping is
+made from a descriptor closed at once, and flush opens the file by name.
+
+Space. The sparse file has no blocks behind its holes, and a store into a
+hole of a mapping on a full file system (tmpfs included) is a SIGBUS that
+kills the process. So space is allocated for real (`posix_fallocate`) a page
+ahead of the entries before any store, and a full disk is an error the
+append reports (KAFKA_STORAGE_ERROR), on append and on recovery alike.
 """
 
 from __future__ import annotations
@@ -26,10 +35,12 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Final
 
-from broker.storage.errors import LogStateError
+from broker.storage import errors, files
+from broker.storage.errors import KafkaStorageError, LogStateError
 
 # Bytes of the index that a binary search looks at first. Appends and reads of
 # a live partition hit the newest entries: a consumer at the tail, a follower,
@@ -40,41 +51,86 @@ from broker.storage.errors import LogStateError
 # AbstractIndex makes the same choice with an 8 KiB warm section.)
 _WARM_BYTES = 8192
 
+# Index space is allocated this far ahead of the entries (see `reserve`): one
+# fallocate per page of entries, and an idle partition holds two pages.
+_ALLOCATE_AHEAD: Final = mmap.PAGESIZE
+
 
 class AbstractIndex:
     ENTRY: ClassVar[struct.Struct]
+    # Entries beyond the next one to keep allocated: the time index keeps one
+    # for the entry a roll or close appends (`final`), so that it finds room.
+    _SLACK: ClassVar[int] = 0
 
-    def __init__(self, path: Path, base_offset: int, max_index_size: int, *, new: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        base_offset: int,
+        max_index_size: int,
+        *,
+        new: bool,
+        on_map: Callable[[], None] | None = None,
+    ) -> None:
         self.path = path
         self.base_offset = base_offset
         self._entry_size = self.ENTRY.size
         self._max_size = max_index_size - max_index_size % self._entry_size
-        flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if new else 0)
-        self._fd = os.open(path, flags, 0o644)
+        self._on_map = on_map
         if new:
-            os.ftruncate(self._fd, self._max_size)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.ftruncate(fd, self._max_size)
+            finally:
+                os.close(fd)
             self._length = self._max_size
             self.entries = 0
             self.misaligned = False
         else:
-            length = os.fstat(self._fd).st_size
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # missing: rebuilt empty
+            try:
+                length = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
             self.misaligned = length % self._entry_size != 0
             self._length = length - length % self._entry_size
             self.entries = self._length // self._entry_size
+        # Bytes from the start of the file that are backed by allocated space
+        # (fallocate'd by this object); writes into the mapping stay below it.
+        self._allocated = 0
         self._mm: mmap.mmap | None = None
         self._last: tuple[int, int] | None = None
         self._last_slot = -1
-        self._map()
 
     # -- mapping -----------------------------------------------------------
 
-    def _map(self) -> None:
-        self._mm = mmap.mmap(self._fd, self._length) if self._length else None
+    def _mapping(self) -> mmap.mmap:
+        """The read-write mapping of the file, mapped on first use after a
+        release. Callers keep the returned object for the whole operation:
+        `release` (from any thread) only forgets it."""
+        mm = self._mm
+        if mm is None:
+            fd = os.open(self.path, os.O_RDWR)
+            try:
+                mm = mmap.mmap(fd, self._length)
+            finally:
+                os.close(fd)
+            self._mm = files.OPEN_FILES.track(mm)
+            if self._on_map is not None:
+                self._on_map()
+        return mm
+
+    def release(self) -> None:
+        """Forget the mapping (an idle segment); the next use maps again."""
+        self._mm = None
 
     def _unmap(self) -> None:
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
+        mm, self._mm = self._mm, None
+        if mm is not None:
+            mm.close()
+
+    @property
+    def is_mapped(self) -> bool:
+        return self._mm is not None
 
     @property
     def max_entries(self) -> int:
@@ -89,22 +145,23 @@ class AbstractIndex:
         return self.entries * self._entry_size
 
     def resize(self, new_size: int) -> None:
-        """Set the file length (rounded down to whole entries) and remap."""
+        """Set the file length (rounded down to whole entries)."""
         new_length = new_size - new_size % self._entry_size
         if new_length == self._length:
             return
         self._unmap()
-        os.ftruncate(self._fd, new_length)
+        os.truncate(self.path, new_length)
         self._length = new_length
+        self._allocated = min(self._allocated, new_length)
         self.entries = min(self.entries, new_length // self._entry_size)
-        self._map()
 
     def trim(self) -> None:
         """Cut the file to the valid entries (when the segment is rolled)."""
         self.resize(self.entries * self._entry_size)
 
     def preallocate(self) -> None:
-        """Grow back to the full size (when the segment becomes active again)."""
+        """Grow back to the full size (when the segment becomes active again).
+        The growth is sparse; `reserve` allocates space before it is written."""
         self.resize(self._max_size)
 
     def reset(self) -> None:
@@ -112,18 +169,39 @@ class AbstractIndex:
         self.entries = 0
         self.preallocate()
 
+    def reserve(self, count: int) -> None:
+        """Allocate room for `count` more entries (and the slack) before they
+        are written. The file is sparse, and touching a hole of a mapping on a
+        full disk is a SIGBUS, not an error: so space is allocated for real,
+        a few pages ahead, and a full disk fails here with KAFKA_STORAGE_ERROR."""
+        needed = min(self._length, (self.entries + count + self._SLACK) * self._entry_size)
+        if needed <= self._allocated:
+            return
+        target = min(self._length, needed + _ALLOCATE_AHEAD - needed % _ALLOCATE_AHEAD)
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+            try:
+                os.posix_fallocate(fd, self._allocated, target - self._allocated)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise KafkaStorageError(
+                errors.KAFKA_STORAGE_ERROR, f"no space for index {self.path}: {exc}"
+            ) from exc
+        self._allocated = target
+
     def flush(self) -> None:
-        if self._mm is not None and self.entries:
-            # msync only the pages holding entries: a preallocated 10 MiB
-            # index costs milliseconds to msync whole, even when sparse.
-            used = self.entries * self._entry_size
-            used += -used % mmap.PAGESIZE
-            self._mm.flush(0, min(used, self._length))
-        os.fsync(self._fd)
+        # fsync of any descriptor of the file writes the pages dirtied through
+        # the mapping too (one page cache), so the mapping is not needed here
+        # and a worker thread never touches it.
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         self._unmap()
-        os.close(self._fd)
 
     def delete(self) -> None:
         self.close()
@@ -132,8 +210,8 @@ class AbstractIndex:
     # -- entries -------------------------------------------------------------
 
     def entry(self, slot: int) -> tuple[int, int]:
-        assert self._mm is not None
-        fields: tuple[int, int] = self.ENTRY.unpack_from(self._mm, slot * self._entry_size)
+        mm = self._mm or self._mapping()
+        fields: tuple[int, int] = self.ENTRY.unpack_from(mm, slot * self._entry_size)
         return fields
 
     def last_raw(self) -> tuple[int, int] | None:
@@ -143,11 +221,13 @@ class AbstractIndex:
             self._last_slot = self.entries
         return self._last
 
-    def _append_raw(self, first: int, second: int) -> None:
+    def _append_raw(self, first: int, second: int, *, final: bool = False) -> None:
         if self.entries >= self.max_entries:
             raise LogStateError(f"{self.path} is full ({self.entries} entries)")
-        assert self._mm is not None
-        self.ENTRY.pack_into(self._mm, self.entries * self._entry_size, first, second)
+        if (self.entries + 1) * self._entry_size > self._allocated:
+            self.reserve(0 if final else 1)
+        mm = self._mm or self._mapping()
+        self.ENTRY.pack_into(mm, self.entries * self._entry_size, first, second)
         self.entries += 1
         self._last, self._last_slot = (first, second), self.entries
 

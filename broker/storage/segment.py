@@ -23,6 +23,12 @@ must stay inside the file, or touching them is a SIGBUS. So:
   old name; pinned views keep reading the old, unlinked inode. If nothing is
   pinned the file is simply ``ftruncate``'d.
 
+Handles. A segment opens its append descriptor and maps its log and indexes
+on first use, and forgets them when the process-wide open-file budget
+(``files.OPEN_FILES``) finds it idle; a forgotten handle closes itself once no
+caller and no view uses it. Flushes open their own descriptor. So a broker
+with 10,000 partitions holds descriptors only for the segments in use.
+
 Indexing. Every batch goes through `_index_batch`, on append and on recovery
 alike, so an index rebuilt by recovery equals the one built by appends.
 """
@@ -32,7 +38,8 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -83,20 +90,25 @@ class LogSegment:
         self.base_offset = base_offset
         self.config = config
         self.log_path = files.log_path(directory, base_offset)
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | (os.O_TRUNC if new else 0)
-        self._fd = os.open(self.log_path, flags, 0o644)
-        self.size = os.fstat(self._fd).st_size
+        self._handles = files.OPEN_FILES
+        if new:
+            os.close(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+            self.size = 0
+        else:
+            self.size = os.stat(self.log_path).st_size
         self.offset_index = OffsetIndex(
             files.index_path(directory, base_offset),
             base_offset,
             config.segment_index_bytes,
             new=new,
+            on_map=self._touch,
         )
         self.time_index = TimeIndex(
             files.time_index_path(directory, base_offset),
             base_offset,
             config.segment_index_bytes,
             new=new,
+            on_map=self._touch,
         )
         self.next_offset = base_offset
         self.max_timestamp = NO_TIMESTAMP
@@ -105,41 +117,91 @@ class LogSegment:
         self.created_ms = now_ms
         self.bytes_since_last_index_entry = 0
         self.unflushed = False
+        # Handles, opened on demand and forgotten when the segment is idle
+        # (`release_handles`, files.OPEN_FILES): the append descriptor, the
+        # read-only mapping of the log and the mappings no longer current.
+        self._file: files.Descriptor | None = None
         self._map: mmap.mmap | None = None
         self._mapped_size = 0
-        self._retired: list[mmap.mmap] = []
+        self._retired: list[weakref.ref[mmap.mmap]] = []
+
+    # -- handles -----------------------------------------------------------------
+
+    def _touch(self) -> None:
+        self._handles.touch(self)
+
+    def _writer(self) -> int:
+        """The log's O_APPEND descriptor (the caller keeps the number only
+        for the call: `release_handles` may forget the object meanwhile,
+        but the object stays referenced here until it returns)."""
+        f = self._file
+        if f is None:
+            f = self._file = self._handles.open(self.log_path, os.O_WRONLY | os.O_APPEND)
+            self._touch()
+        return f.fd
+
+    def release_handles(self) -> None:
+        """Forget every handle (the segment is idle); each closes once no
+        caller uses it, and the next use opens or maps again."""
+        mm, self._map = self._map, None
+        if mm is not None:
+            self._retired.append(weakref.ref(mm))
+        self._file = None
+        self.offset_index.release()
+        self.time_index.release()
+
+    @property
+    def holds_handles(self) -> bool:
+        return (
+            self._file is not None
+            or self._map is not None
+            or self.offset_index.is_mapped
+            or self.time_index.is_mapped
+        )
 
     # -- mapping ---------------------------------------------------------------
 
     def mapped(self) -> mmap.mmap | None:
         """A read-only mapping covering the whole file (None while it is empty)."""
-        if self._mapped_size != self.size:
-            if self._map is not None:
-                self._retired.append(self._map)
-            self._map = (
-                mmap.mmap(self._fd, self.size, access=mmap.ACCESS_READ) if self.size else None
-            )
+        mm = self._map
+        if self._mapped_size != self.size or (mm is None and self.size):
+            if mm is not None:
+                self._retired.append(weakref.ref(mm))
+            mm = self._map = self._map_file() if self.size else None
             self._mapped_size = self.size
             self._close_unpinned()
-        return self._map
+        return mm
+
+    def _map_file(self) -> mmap.mmap:
+        fd = os.open(self.log_path, os.O_RDONLY)
+        try:
+            mm = mmap.mmap(fd, self.size, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        self._touch()
+        return self._handles.track(mm)
 
     def _close_unpinned(self) -> bool:
         """Close retired mappings no view pins; True if none is left."""
         still_pinned = []
-        for old in self._retired:
+        for ref in self._retired:
+            old = ref()
+            if old is None:
+                continue
             try:
                 old.close()
             except BufferError:
-                still_pinned.append(old)
+                still_pinned.append(ref)
         self._retired = still_pinned
         return not still_pinned
 
     def _release_all_maps(self) -> bool:
         """Retire the current mapping too; True if no view pins any mapping."""
-        if self._map is not None:
-            self._retired.append(self._map)
-            self._map = None
-            self._mapped_size = 0
+        mm, self._map = self._map, None
+        if mm is not None:
+            self._retired.append(weakref.ref(mm))
+        self._mapped_size = 0
+        del mm
         return self._close_unpinned()
 
     # -- writing ---------------------------------------------------------------
@@ -151,6 +213,12 @@ class LogSegment:
         index them. `batches` holds (last_offset, max_timestamp, size) each.
         """
         position = self.size
+        # Room for the index entries first: once the batches are written
+        # their entries must not fail for lack of space.
+        entries = self._index_entries_for(size for _, _, size in batches)
+        if entries:
+            self.offset_index.reserve(entries)
+            self.time_index.reserve(entries)
         self._write_all(pieces, total)
         if self.size == 0 and batches:
             self.rolling_based_timestamp = batches[0][1]
@@ -164,8 +232,10 @@ class LogSegment:
         self.unflushed = True
 
     def _write_all(self, pieces: Sequence[BytesLike], total: int) -> None:
+        self._touch()
         try:
-            written = os.writev(self._fd, pieces) if len(pieces) <= _IOV_MAX else 0
+            fd = self._writer()
+            written = os.writev(fd, pieces) if len(pieces) <= _IOV_MAX else 0
             if written == total:
                 return
             # Rare: many pieces, or a short write (a signal, a nearly full
@@ -179,7 +249,7 @@ class LogSegment:
                     written = 0
             while remaining:
                 chunk = remaining[:_IOV_MAX]
-                written = os.writev(self._fd, chunk)
+                written = os.writev(fd, chunk)
                 consumed = 0
                 while consumed < len(chunk) and written >= len(chunk[consumed]):
                     written -= len(chunk[consumed])
@@ -190,8 +260,17 @@ class LogSegment:
         except OSError as exc:
             # Cut any partial batch so the file matches what we think it holds.
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self.size)
+                os.truncate(self.log_path, self.size)
             raise KafkaStorageError(errors.KAFKA_STORAGE_ERROR, f"append failed: {exc}") from exc
+
+    def _index_entries_for(self, sizes: Iterable[int]) -> int:
+        """How many index entries `_index_batch` will add for batches of these sizes."""
+        since, count = self.bytes_since_last_index_entry, 0
+        for size in sizes:
+            if since > self.config.index_interval_bytes:
+                count, since = count + 1, 0
+            since += size
+        return count
 
     def _index_batch(self, position: int, last_offset: int, max_timestamp: int, size: int) -> None:
         if max_timestamp > self.max_timestamp:
@@ -209,14 +288,23 @@ class LogSegment:
             # an append made meanwhile sets it again for the next flush.
             self.unflushed = False
             try:
-                os.fdatasync(self._fd)
+                self._fdatasync()
             except BaseException:
                 self.unflushed = True
                 raise
 
+    def _fdatasync(self) -> None:
+        # Its own descriptor: any descriptor of the file syncs its data, and
+        # a worker thread then shares no handle with the owner or eviction.
+        fd = os.open(self.log_path, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
     def flush_all(self) -> None:
         """The log and both indexes (a rolled or closing segment)."""
-        os.fdatasync(self._fd)
+        self._fdatasync()
         self.unflushed = False
         self.offset_index.flush()
         self.time_index.flush()
@@ -243,9 +331,18 @@ class LogSegment:
 
     def on_become_inactive(self) -> None:
         """Seal a segment that is no longer the last one."""
-        self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, final=True)
+        self._append_final_time_entry()
         self.offset_index.trim()
         self.time_index.trim()
+
+    def _append_final_time_entry(self) -> None:
+        # No room for it (a full disk, and the page it needs was never
+        # allocated): a reopen then finds the largest timestamp by scanning
+        # from the last offset index entry, as it does anyway.
+        with contextlib.suppress(KafkaStorageError):
+            self.time_index.maybe_append(
+                self.max_timestamp, self.offset_of_max_timestamp, final=True
+            )
 
     def on_become_active(self) -> None:
         self.offset_index.preallocate()
@@ -297,6 +394,11 @@ class LogSegment:
         mm = self.mapped()
         if end <= first.position or mm is None:
             return memoryview(b""), first
+        self._touch()
+        if self._handles.crowded:
+            # Views in flight pin too many mappings (each holds a
+            # descriptor): copy rather than pin one more.
+            return memoryview(mm[first.position : end]), first
         return memoryview(mm)[first.position : end], first
 
     def _last_boundary_at_or_before(self, position: int, start: int) -> int:
@@ -348,7 +450,7 @@ class LogSegment:
         """For retention.ms: the largest batch timestamp, else the file's mtime."""
         if self.max_timestamp >= 0:
             return self.max_timestamp
-        return os.fstat(self._fd).st_mtime_ns // 1_000_000
+        return os.stat(self.log_path).st_mtime_ns // 1_000_000
 
     # -- recovery and truncation ----------------------------------------------------
 
@@ -407,7 +509,7 @@ class LogSegment:
         self.bytes_since_last_index_entry = 0
         self.rolling_based_timestamp = None
         self.next_offset = self.base_offset
-        self.size = size_on_disk = os.fstat(self._fd).st_size
+        self.size = size_on_disk = os.stat(self.log_path).st_size
         mm = self.mapped()
         position = 0
         # The hot loop of a recovery: one unpack, one CRC over a view of the
@@ -443,7 +545,7 @@ class LogSegment:
         truncated = self.size - position
         if truncated:
             self._shrink_file(position)
-        self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, final=True)
+        self._append_final_time_entry()
         return truncated
 
     def truncate_to(self, offset: int) -> int:
@@ -462,7 +564,7 @@ class LogSegment:
 
     def _shrink_file(self, new_size: int) -> None:
         if self._release_all_maps():
-            os.ftruncate(self._fd, new_size)
+            os.truncate(self.log_path, new_size)
         else:
             self._copy_prefix_to_new_file(new_size)
         self.size = new_size
@@ -471,35 +573,37 @@ class LogSegment:
     def _copy_prefix_to_new_file(self, new_size: int) -> None:
         tmp = self.log_path.with_name(self.log_path.name + files.TMP_SUFFIX)
         # copy_file_range refuses an O_APPEND destination: copy, then reopen.
-        tmp_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        src_fd = os.open(self.log_path, os.O_RDONLY)
         try:
-            copied = 0
-            while copied < new_size:
-                n = os.copy_file_range(self._fd, tmp_fd, new_size - copied, copied, copied)
-                if n == 0:
-                    raise LogStateError(f"{self.log_path} ended while copying")
-                copied += n
-            os.fdatasync(tmp_fd)
+            tmp_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                copied = 0
+                while copied < new_size:
+                    n = os.copy_file_range(src_fd, tmp_fd, new_size - copied, copied, copied)
+                    if n == 0:
+                        raise LogStateError(f"{self.log_path} ended while copying")
+                    copied += n
+                os.fdatasync(tmp_fd)
+            finally:
+                os.close(tmp_fd)
         finally:
-            os.close(tmp_fd)
+            os.close(src_fd)
         os.replace(tmp, self.log_path)
         files.fsync_dir(self.directory)
-        os.close(self._fd)
-        self._fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND)
+        self._file = None  # appends go to the new file
 
     # -- lifecycle -----------------------------------------------------------
 
     def close(self) -> None:
         self._release_all_maps()
         self._retired.clear()  # pinned ones are closed when their last view dies
+        self._file = None
         self.offset_index.close()
         self.time_index.close()
-        os.close(self._fd)
+        self._handles.forget(self)
 
     def delete(self) -> None:
-        self._release_all_maps()
-        self._retired.clear()
+        self.close()
         self.offset_index.delete()
         self.time_index.delete()
-        os.close(self._fd)
         self.log_path.unlink(missing_ok=True)

@@ -34,6 +34,7 @@ NO_TIMESTAMP: Final = -1
 
 class TimeIndex(AbstractIndex):
     ENTRY: ClassVar[struct.Struct] = ENTRY
+    _SLACK: ClassVar[int] = 1  # the reserved last slot: room for it is allocated too
 
     @property
     def is_full(self) -> bool:
@@ -56,7 +57,7 @@ class TimeIndex(AbstractIndex):
             return
         if self.entries and offset < last_offset:
             self._check(False, f"timestamp {timestamp} at offset {offset} before {last_offset}")
-        self._append_raw(timestamp, offset - self.base_offset)
+        self._append_raw(timestamp, offset - self.base_offset, final=final)
 
     def lookup(self, timestamp: int) -> tuple[int, int]:
         """(timestamp, offset) of the last entry with timestamp <= `timestamp`,
