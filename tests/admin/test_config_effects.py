@@ -105,6 +105,23 @@ async def test_cleanup_policy_delete_only(node: Node) -> None:
     assert "compaction is not implemented" in result.error_message
 
 
+async def test_empty_cleanup_policy_keeps_every_segment(node: Node) -> None:
+    # Kafka: a policy without "delete" ignores retention.ms and retention.bytes.
+    old = now_ms() - 60_000
+    tight = {"segment.bytes": "1024", "retention.ms": "10000", "retention.bytes": "1024"}
+    await create(node, "kept", tight)
+    assert (await set_configs(node, "kept", cleanup_policy="")).error_code == 0
+    await fill(node, "kept", 20, timestamp=old)
+    part = partition(node, "kept")
+    assert part.log.delete_old_segments(now_ms(), part.high_watermark) == 0
+    assert part.log.log_start_offset == 0
+    # Back to delete: the same retention now applies.
+    assert (await set_configs(node, "kept", cleanup_policy="delete")).error_code == 0
+    part = partition(node, "kept")
+    assert part.log.delete_old_segments(now_ms(), part.high_watermark) > 0
+    assert part.log.log_start_offset > 0
+
+
 # -- what a produce may carry ----------------------------------------------------------
 
 
