@@ -12,6 +12,10 @@ Topic configs acted on here (see broker/admin.py): ``acks.min`` raises a
 weaker acks to its level; acks=all is refused with NOT_ENOUGH_REPLICAS when
 fewer replicas are in sync than ``min.insync.replicas``; a batch whose codec
 differs from ``compression.type`` is recompressed before it is appended.
+
+Clients may not write to internal topics (``__consumer_offsets`` and the
+other names below): Kafka's ReplicaManager answers INVALID_TOPIC_EXCEPTION,
+and so do we, so that no client record reaches the group coordinator's replay.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ API_KEY = 0
 MIN_VERSION = 3
 MAX_VERSION = 13
 
+# Kafka's Topic.INTERNAL_TOPICS plus the metadata log: never written by a client.
+INTERNAL_TOPICS = frozenset(
+    {"__consumer_offsets", "__transaction_state", "__share_group_state", "__cluster_metadata"}
+)
+
 
 async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse | None:
     node: Node = ctx.node
@@ -67,6 +76,9 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
                         if unknown_id
                         else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                     )
+                elif name in INTERNAL_TOPICS:
+                    result.error_code = ErrorCode.INVALID_TOPIC_EXCEPTION
+                    result.error_message = f"Cannot append to internal topic {name}"
                 else:
                     settings = admin.produce_settings(node, part)
                     part_acks = settings.effective_acks(acks)
