@@ -192,6 +192,28 @@ async def test_compression_type_recompresses(node: Node, sent: int, target: int)
     assert (retry.error_code, retry.base_offset) == (0, 0)
 
 
+async def test_zip_bomb_to_a_recompressing_topic_is_refused_without_inflating(
+    node: Node,
+) -> None:
+    """Issue 11 item 6: 1 GiB of zeros in 32 KB of zstd, sent to a topic whose
+    compression.type makes the broker recompress, must not inflate whole."""
+    import tracemalloc
+
+    from tests.storage.test_record_validation import bomb_batch
+
+    await create(node, "t", {"compression.type": "lz4"})
+    bomb = bomb_batch(ZSTD)
+    tracemalloc.start()
+    try:
+        result = await produce(node, "t", bomb)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.error_code == ErrorCode.MESSAGE_TOO_LARGE, result.error_message
+    assert peak < 64 << 20, f"peak {peak >> 20} MiB"
+    assert partition(node, "t").log.log_end_offset == 0
+
+
 async def test_compression_type_producer_keeps_the_batch(node: Node) -> None:
     await create(node, "t")
     batch = client_batch([b"x" * 100], compression=GZIP)
