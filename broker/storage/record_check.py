@@ -73,20 +73,28 @@ def walk_framing(body: BytesLike, count: int) -> str | None:
     """Why ``body`` is not exactly ``count`` length-framed records, or None."""
     end = len(body)
     pos = 0
+    index = -1
     try:
         for index in range(count):
             byte = body[pos]
-            if byte < 0x80:
+            if byte < 0x80:  # a length below 64
                 if byte & 1:
                     return f"record {index} has a negative length"
                 pos += 1 + (byte >> 1)
+                continue
+            second = body[pos + 1]
+            if second < 0x80:  # a length below 8192
+                raw = (byte & 0x7F) | (second << 7)
+                if raw & 1:
+                    return f"record {index} has a negative length"
+                pos += 2 + (raw >> 1)
                 continue
             length, pos = _varint_tail(body, pos + 1, byte, _INT_BYTES)
             if length < 0:
                 return f"record {index} has a negative length"
             pos += length
     except _BadVarint as exc:
-        return f"record length: {exc}"
+        return f"record {index} length: {exc}"
     except IndexError:
         return f"the records end before the {count} the batch declares"
     if pos > end:
@@ -107,26 +115,41 @@ def walk_records(body: BytesLike, count: int) -> str | None:
             pos += 1
             if byte < 0x80:
                 length = (byte >> 1) ^ -(byte & 1)
+            elif body[pos] < 0x80:
+                raw = (byte & 0x7F) | (body[pos] << 7)
+                length = (raw >> 1) ^ -(raw & 1)
+                pos += 1
             else:
                 length, pos = _varint_tail(body, pos, byte, _INT_BYTES)
             record_end = pos + length
             if length < 0 or record_end > end:
                 return f"record {index} declares {length} bytes, {end - pos} remain"
             pos += 1  # attributes
-            byte = body[pos]  # timestampDelta
+            byte = body[pos]  # timestampDelta: skipped
             pos += 1
             if byte >= 0x80:
-                _, pos = _varint_tail(body, pos, byte, _LONG_BYTES)
-            byte = body[pos]  # offsetDelta
+                if body[pos] < 0x80:
+                    pos += 1
+                else:
+                    _, pos = _varint_tail(body, pos, byte, _LONG_BYTES)
+            byte = body[pos]  # offsetDelta: skipped
             pos += 1
             if byte >= 0x80:
-                _, pos = _varint_tail(body, pos, byte, _INT_BYTES)
+                if body[pos] < 0x80:
+                    pos += 1
+                else:
+                    _, pos = _varint_tail(body, pos, byte, _INT_BYTES)
             for _field in range(2):  # key, then value: length, bytes
                 byte = body[pos]
                 pos += 1
                 if byte < 0x80:
                     if not byte & 1:
                         pos += byte >> 1
+                elif body[pos] < 0x80:
+                    raw = (byte & 0x7F) | (body[pos] << 7)
+                    pos += 1
+                    if not raw & 1:
+                        pos += raw >> 1
                 else:
                     size, pos = _varint_tail(body, pos, byte, _INT_BYTES)
                     if size > 0:
