@@ -46,6 +46,7 @@ from broker.group import (
     partition_for,
 )
 from broker.recordbatch import build_batch, iter_records
+from broker.storage.batch import parse_header, split_batches
 from broker.storage.errors import KafkaStorageError
 
 if TYPE_CHECKING:
@@ -122,19 +123,67 @@ class CoordinatorTask:
     def _load(self) -> None:
         plog = self.partition.log
         offset = plog.log_start_offset
-        count = 0
+        count = skipped = 0
         while offset < self.partition.high_watermark:
             chunk = plog.read(offset, 1 << 22, self.partition.high_watermark)
             if not chunk.records:
                 break
-            for _attributes, record in iter_records(chunk.records):
-                if record.offset >= offset and record.key is not None:
-                    self.coordinator.replay(record.key, record.value)
-                    count += 1
-                offset = max(offset, record.offset + 1)
-            del chunk
-        if count:
-            log.info("%s-%d: replayed %d records", OFFSETS_TOPIC, self.partition.index, count)
+            view = memoryview(chunk.records)
+            for position, header in split_batches(view):
+                batch = view[position : position + header.size_in_bytes]
+                replayed, bad = self._replay_batch(batch, offset)
+                count += replayed
+                skipped += bad
+                offset = max(offset, header.next_offset)
+            del view, chunk
+        if count or skipped:
+            log.info(
+                "%s-%d: replayed %d records, skipped %d unreadable",
+                OFFSETS_TOPIC,
+                self.partition.index,
+                count,
+                skipped,
+            )
+
+    def _replay_batch(self, batch: memoryview, min_offset: int) -> tuple[int, int]:
+        """Replay one stored batch: (records replayed, records skipped).
+
+        A record the coordinator cannot read (junk that reached the log, a
+        record type from a newer version) is logged and skipped rather than
+        ending start-up: a broker that cannot restart helps nobody, and Kafka's
+        loader likewise skips records of unknown types.
+        """
+        try:
+            records = [record for _attributes, record in iter_records(batch)]
+        except Exception as exc:  # any malformed-batch failure of the decoder
+            header = parse_header(batch)
+            log.warning(
+                "%s-%d: skipping unreadable batch at offsets %d-%d: %r",
+                OFFSETS_TOPIC,
+                self.partition.index,
+                header.base_offset,
+                header.last_offset,
+                exc,
+            )
+            return 0, header.records_count
+        replayed = skipped = 0
+        for record in records:
+            if record.offset < min_offset or record.key is None:
+                continue
+            try:
+                self.coordinator.replay(record.key, record.value)
+            except Exception as exc:  # CorruptMessage, or a decoder tripping on junk
+                log.warning(
+                    "%s-%d: skipping unreadable record at offset %d: %r",
+                    OFFSETS_TOPIC,
+                    self.partition.index,
+                    record.offset,
+                    exc,
+                )
+                skipped += 1
+                continue
+            replayed += 1
+        return replayed, skipped
 
     async def _perform(self, effects: list[Effect[Pending]]) -> None:
         queue = deque(effects)

@@ -57,13 +57,14 @@ def log_config(topic: TopicImage, broker: BrokerConfig) -> LogConfig:
     defaults["retention_ms"] = broker.retention_ms
     defaults["segment_ms"] = broker.segment_ms
     eff = topic_configs.effective(topic.configs, defaults)
+    retained = not topic_configs.deletes_by_retention(eff["cleanup.policy"])
     return LogConfig(
         segment_bytes=int(eff["segment.bytes"]),
         segment_ms=int(eff["segment.ms"]),
         segment_index_bytes=int(eff["segment.index.bytes"]),
         index_interval_bytes=int(eff["index.interval.bytes"]),
-        retention_ms=int(eff["retention.ms"]),
-        retention_bytes=int(eff["retention.bytes"]),
+        retention_ms=-1 if retained else int(eff["retention.ms"]),
+        retention_bytes=-1 if retained else int(eff["retention.bytes"]),
         max_message_bytes=int(eff["max.message.bytes"]),
         flush_messages=int(eff["flush.messages"]),
         flush_ms=int(eff["flush.ms"]),

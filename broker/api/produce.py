@@ -15,6 +15,10 @@ differs from ``compression.type`` is recompressed before it is appended, in a
 worker thread (a 1 MB batch takes tens of milliseconds to recompress), so other
 connections are served meanwhile. A ``flush.messages`` flush asked for by the
 append is waited for before answering, as Kafka's append does.
+
+Clients may not write to internal topics (``__consumer_offsets`` and the
+other names below): Kafka's ReplicaManager answers INVALID_TOPIC_EXCEPTION,
+and so do we, so that no client record reaches the group coordinator's replay.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ API_KEY = 0
 MIN_VERSION = 3
 MAX_VERSION = 13
 
+# Kafka's Topic.INTERNAL_TOPICS plus the metadata log: never written by a client.
+INTERNAL_TOPICS = frozenset(
+    {"__consumer_offsets", "__transaction_state", "__share_group_state", "__cluster_metadata"}
+)
+
 
 async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse | None:
     node: Node = ctx.node
@@ -73,6 +82,9 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
                         if node.replicas.is_offline(name, data.index)
                         else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                     )
+                elif name in INTERNAL_TOPICS:
+                    result.error_code = ErrorCode.INVALID_TOPIC_EXCEPTION
+                    result.error_message = f"Cannot append to internal topic {name}"
                 else:
                     settings = admin.produce_settings(node, part)
                     part_acks = settings.effective_acks(acks)

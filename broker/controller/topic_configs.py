@@ -107,9 +107,10 @@ def _false_only(value: str) -> str | None:
 
 
 def _cleanup_policy(value: str) -> str | None:
+    # An empty list is valid, as in Kafka: no cleanup at all, so the log keeps
+    # everything (retention.ms and retention.bytes do not apply; see
+    # `deletes_by_retention`).
     parts = split_list(value)
-    if not parts:
-        return "must name at least one policy (delete)"
     bad = [p for p in parts if p not in ("delete", "compact")]
     if bad:
         return f"unknown policy {bad[0]!r}; valid policies are delete and compact"
@@ -119,6 +120,14 @@ def _cleanup_policy(value: str) -> str | None:
             "cleanup.policy=delete is supported"
         )
     return None
+
+
+def deletes_by_retention(policy: str) -> bool:
+    """Whether a topic with this ``cleanup.policy`` deletes old segments by
+    ``retention.ms``/``retention.bytes``: only if the list names ``delete``
+    (Kafka's ``LogConfig.delete``). Without it only the log start offset
+    (DeleteRecords) removes segments."""
+    return "delete" in split_list(policy)
 
 
 def _throttled_replicas(value: str) -> str | None:
@@ -160,7 +169,7 @@ _CONFIGS = [
     TopicConfig(
         "cleanup.policy", LIST, "delete", _cleanup_policy,
         "What happens to old segments: delete removes them by retention.ms and "
-        "retention.bytes. compact is not implemented yet.",
+        "retention.bytes; an empty list keeps them forever. compact is not implemented yet.",
         _log("cleanup.policy"),
     ),
     TopicConfig(

@@ -20,6 +20,12 @@ A records blob is zero or more batches back to back. `split_batches` walks one
 without copying, and `validate_produce_records` applies the checks a Kafka
 broker applies to a client's produce, raising `KafkaStorageError` with the code
 Kafka answers with.
+
+Those checks include the records themselves (broker/storage/record_check.py):
+an uncompressed batch gets the cheap framing walk (each record's length, so
+the count, the lengths and the end agree) over the caller's buffer in place;
+a compressed batch is decompressed, never past `max_decompressed_bytes`, and
+every field of every record is read, as Kafka's LogValidator iterates them.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ from typing import Final, NamedTuple
 from crc32c import crc32c
 
 from broker.storage import errors
+from broker.storage.compression import CorruptCompressedData, DecompressedTooLarge, decompress
 from broker.storage.config import CREATE_TIME, LogConfig
 from broker.storage.errors import KafkaStorageError
+from broker.storage.record_check import walk_framing, walk_records
 
 BytesLike = bytes | bytearray | memoryview | mmap.mmap
 
@@ -82,6 +90,12 @@ COMPRESSION_MASK: Final = 0x07
 TIMESTAMP_TYPE_MASK: Final = 0x08
 TRANSACTIONAL_MASK: Final = 0x10
 CONTROL_MASK: Final = 0x20
+
+# How far a compressed batch may inflate: this many times max.message.bytes
+# (32 MiB at the default 1 MiB). Kafka sets no bound; a legitimate batch of
+# ordinary data compresses 2-10x, and a producer told MESSAGE_TOO_LARGE splits
+# its batch (the Java client) or fails the send.
+DECOMPRESSION_RATIO_LIMIT: Final = 32
 
 
 class BatchHeader(NamedTuple):
@@ -248,6 +262,41 @@ def _validate_one(
                     errors.INVALID_TIMESTAMP,
                     f"timestamp {timestamp} out of range for now={now_ms}",
                 )
+    check_records(buf, position, header, config)
+
+
+def max_decompressed_bytes(config: LogConfig) -> int:
+    """The most a compressed batch's records section may decompress to."""
+    return DECOMPRESSION_RATIO_LIMIT * config.max_message_bytes
+
+
+def check_records(buf: BytesLike, position: int, header: BatchHeader, config: LogConfig) -> None:
+    """Refuse a batch whose records section is not ``recordsCount`` sound records.
+
+    INVALID_RECORD for a malformed section (Kafka's InvalidRecordException) or
+    a payload that does not decompress; MESSAGE_TOO_LARGE when it would
+    decompress past `max_decompressed_bytes`.
+    """
+    view = buf if isinstance(buf, memoryview) else memoryview(buf)
+    body = view[position + HEADER_SIZE : position + header.size_in_bytes]
+    if header.compression == 0:
+        problem = walk_framing(body, header.records_count)
+    else:
+        limit = max_decompressed_bytes(config)
+        try:
+            raw = decompress(header.compression, body, limit)
+        except DecompressedTooLarge as exc:
+            raise KafkaStorageError(
+                errors.MESSAGE_TOO_LARGE,
+                f"compressed batch at {position} {exc} (32 x max.message.bytes)",
+            ) from exc
+        except CorruptCompressedData as exc:
+            raise KafkaStorageError(
+                errors.INVALID_RECORD, f"compressed batch at {position}: {exc}"
+            ) from exc
+        problem = walk_records(raw, header.records_count)
+    if problem is not None:
+        raise KafkaStorageError(errors.INVALID_RECORD, f"batch at {position}: {problem}")
 
 
 def stamp_prefix(base_offset: int, header: BatchHeader, leader_epoch: int) -> bytes:

@@ -19,19 +19,18 @@ Varints are zigzag-encoded base-128, as in protobuf.
 
 from __future__ import annotations
 
-import gzip
 from typing import Final
 
 from broker.storage.batch import HEADER_SIZE, BytesLike, parse_header
+from broker.storage.compression import GZIP, LZ4, NONE, SNAPPY, ZSTD
+from broker.storage.compression import decompress as _bounded_decompress
 
-NONE: Final = 0
-GZIP: Final = 1
-SNAPPY: Final = 2
-LZ4: Final = 3
-ZSTD: Final = 4
+__all__ = ["GZIP", "LZ4", "NONE", "SNAPPY", "ZSTD", "decompress", "read_varint"]
 
-_XERIAL_MAGIC: Final = b"\x82SNAPPY\x00"
-_XERIAL_HEADER_SIZE: Final = 16  # magic (8), version (4), compatible version (4)
+# Stored batches passed the produce checks, so they inflate to at most
+# 32 x max.message.bytes; this bound only protects readers from a log written
+# before those checks existed.
+READ_LIMIT: Final = 1 << 30
 
 
 def read_varint(buf: BytesLike, position: int) -> tuple[int, int]:
@@ -49,41 +48,10 @@ def read_varint(buf: BytesLike, position: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def _snappy_decompress(data: bytes) -> bytes:
-    import cramjam
-
-    if not data.startswith(_XERIAL_MAGIC):
-        return bytes(cramjam.snappy.decompress_raw(data))
-    # Xerial framing (snappy-java, which Kafka's Java producer uses):
-    # a 16-byte header, then blocks of [int32 length][raw snappy block].
-    out = bytearray()
-    position = _XERIAL_HEADER_SIZE
-    while position < len(data):
-        length = int.from_bytes(data[position : position + 4], "big")
-        position += 4
-        out += bytes(cramjam.snappy.decompress_raw(data[position : position + length]))
-        position += length
-    return bytes(out)
-
-
-def decompress(compression: int, data: bytes) -> bytes:
-    if compression == NONE:
-        return data
-    if compression == GZIP:
-        return gzip.decompress(data)
-    if compression == SNAPPY:
-        return _snappy_decompress(data)
-    if compression == LZ4:
-        import lz4.frame
-
-        result: bytes = lz4.frame.decompress(data)
-        return result
-    if compression == ZSTD:
-        import zstandard
-
-        decompressed: bytes = zstandard.ZstdDecompressor().decompressobj().decompress(data)
-        return decompressed
-    raise ValueError(f"unknown compression type {compression}")
+def decompress(compression: int, data: bytes, limit: int = READ_LIMIT) -> bytes:
+    """A batch's records section, decompressed (at most ``limit`` bytes)."""
+    raw = _bounded_decompress(compression, data, limit)
+    return raw if isinstance(raw, bytes) else bytes(raw)
 
 
 def record_timestamps(batch: BytesLike) -> list[tuple[int, int]]:

@@ -105,6 +105,23 @@ async def test_cleanup_policy_delete_only(node: Node) -> None:
     assert "compaction is not implemented" in result.error_message
 
 
+async def test_empty_cleanup_policy_keeps_every_segment(node: Node) -> None:
+    # Kafka: a policy without "delete" ignores retention.ms and retention.bytes.
+    old = now_ms() - 60_000
+    tight = {"segment.bytes": "1024", "retention.ms": "10000", "retention.bytes": "1024"}
+    await create(node, "kept", tight)
+    assert (await set_configs(node, "kept", cleanup_policy="")).error_code == 0
+    await fill(node, "kept", 20, timestamp=old)
+    part = partition(node, "kept")
+    assert part.log.delete_old_segments(now_ms(), part.high_watermark) == 0
+    assert part.log.log_start_offset == 0
+    # Back to delete: the same retention now applies.
+    assert (await set_configs(node, "kept", cleanup_policy="delete")).error_code == 0
+    part = partition(node, "kept")
+    assert part.log.delete_old_segments(now_ms(), part.high_watermark) > 0
+    assert part.log.log_start_offset > 0
+
+
 # -- what a produce may carry ----------------------------------------------------------
 
 
@@ -173,6 +190,28 @@ async def test_compression_type_recompresses(node: Node, sent: int, target: int)
     ]
     retry = await produce(node, "t", batch)  # idempotence still sees the same batch
     assert (retry.error_code, retry.base_offset) == (0, 0)
+
+
+async def test_zip_bomb_to_a_recompressing_topic_is_refused_without_inflating(
+    node: Node,
+) -> None:
+    """Issue 11 item 6: 1 GiB of zeros in 32 KB of zstd, sent to a topic whose
+    compression.type makes the broker recompress, must not inflate whole."""
+    import tracemalloc
+
+    from tests.storage.test_record_validation import bomb_batch
+
+    await create(node, "t", {"compression.type": "lz4"})
+    bomb = bomb_batch(ZSTD)
+    tracemalloc.start()
+    try:
+        result = await produce(node, "t", bomb)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.error_code == ErrorCode.MESSAGE_TOO_LARGE, result.error_message
+    assert peak < 64 << 20, f"peak {peak >> 20} MiB"
+    assert partition(node, "t").log.log_end_offset == 0
 
 
 async def test_compression_type_producer_keeps_the_batch(node: Node) -> None:

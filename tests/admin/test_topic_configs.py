@@ -83,12 +83,21 @@ def test_incremental_set_delete_append_subtract() -> None:
     }
 
 
+def test_empty_cleanup_policy_is_valid() -> None:
+    # Kafka's cleanup.policy is a list that may be empty (no cleanup: keep everything).
+    emptied = tc.alter({}, [("cleanup.policy", tc.SUBTRACT, "delete")], incremental=True)
+    assert emptied.error == ErrorCode.NONE and emptied.configs == {"cleanup.policy": ""}
+    cleared = tc.alter({}, [("cleanup.policy", tc.SET, "")], incremental=True)
+    assert cleared.error == ErrorCode.NONE and cleared.configs == {"cleanup.policy": ""}
+    assert tc.validate({"cleanup.policy": ""}) is None
+    assert not tc.deletes_by_retention("")
+    assert tc.deletes_by_retention("delete")
+
+
 def test_incremental_errors() -> None:
     non_list = tc.alter({}, [("retention.ms", tc.APPEND, "5")], incremental=True)
     assert non_list.error == ErrorCode.INVALID_CONFIG
     assert "retention.ms is not a list" in (non_list.message or "")
-    emptied = tc.alter({}, [("cleanup.policy", tc.SUBTRACT, "delete")], incremental=True)
-    assert emptied.error == ErrorCode.INVALID_CONFIG and "cleanup.policy" in (emptied.message or "")
     dup = tc.alter({}, [("segment.ms", 0, "1"), ("segment.ms", 0, "2")], incremental=True)
     assert dup.error == ErrorCode.INVALID_REQUEST
     null = tc.alter({}, [("segment.ms", tc.SET, None)], incremental=True)

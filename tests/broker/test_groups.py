@@ -120,3 +120,80 @@ async def test_session_timeout_expires_a_silent_member(
         assert late.error_code == ErrorCode.UNKNOWN_MEMBER_ID
         nursery.cancel_scope.cancel()
     await node.shutdown()
+
+
+def _junk_batches() -> list[bytes]:
+    """Records a client could once produce to __consumer_offsets, and worse."""
+    from broker.recordbatch import build_batch
+
+    good_key = b"\x00\x01" + b"\x00\x01g" + b"\x00\x01t" + b"\x00\x00\x00\x00"  # OffsetKey v1
+    batches = [
+        build_batch([(b"\xff\xff\x00junk", b"value")], timestamp=1),  # unknown key version
+        build_batch([(b"\x00", b"x")], timestamp=1),  # shorter than the version prefix
+        build_batch([(good_key, b"\x00\x09junk")], timestamp=1),  # unknown value version
+        build_batch([(good_key, b"\x00\x03")], timestamp=1),  # value truncated
+    ]
+    # A batch whose header says 3 records but holds 1 (valid CRC).
+    from crc32c import crc32c
+
+    bad = bytearray(build_batch([(good_key, b"\x00\x03")], timestamp=1))
+    bad[23:27] = (2).to_bytes(4, "big")  # lastOffsetDelta
+    bad[57:61] = (3).to_bytes(4, "big")  # recordsCount
+    bad[17:21] = crc32c(bytes(bad[21:])).to_bytes(4, "big")
+    batches.append(bytes(bad))
+    return batches
+
+
+async def test_junk_in_consumer_offsets_is_skipped_at_start_up(tmp_path: Path) -> None:
+    """Item 7 of issue 11: junk in __consumer_offsets must not stop a restart."""
+    from broker.controller.controller import TopicSpec
+    from broker.groups import OFFSETS_TOPIC
+
+    node = mock_clock_node(tmp_path)
+    await node.create_topics([TopicSpec("t", 2, 1, {}, {})])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.groups.run)
+        member, generation = await join_and_sync(node)
+        commit = OffsetCommitRequest(
+            group_id="g",
+            generation_id_or_member_epoch=generation,
+            member_id=member,
+            topics=[
+                OffsetCommitRequestTopic(name="t", partitions=[OffsetCommitRequestPartition(0, 42)])
+            ],
+        )
+        assert (await call(node, 8, 8, commit)).topics[0].partitions[0].error_code == 0
+        # Junk written straight into every partition's log, past the good records.
+        for index in range(3):
+            part = node.replicas.get(OFFSETS_TOPIC, index)
+            assert part is not None
+            for batch in _junk_batches():
+                part.log.append(batch, part.leader_epoch, 1)
+            part.advance_high_watermark()
+        nursery.cancel_scope.cancel()
+    await node.shutdown()
+
+    again = mock_clock_node(tmp_path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(again.groups.run)
+        fetched = await call(
+            again,
+            9,
+            7,
+            OffsetFetchRequest(
+                group_id="g", topics=[OffsetFetchRequestTopic(name="t", partition_indexes=[0])]
+            ),
+        )
+        assert fetched.topics[0].partitions[0].committed_offset == 42
+        # Groups work: a member joins a new group (on every partition's
+        # coordinator in turn) and gets its assignment.
+        for group_id in ("a", "b", "c", "d", "e"):
+            request = join()
+            request.group_id = group_id
+            first = await call(again, 11, 5, request)
+            assert first.error_code == ErrorCode.MEMBER_ID_REQUIRED
+            request.member_id = first.member_id
+            joined = await call(again, 11, 5, request)
+            assert joined.error_code == 0 and joined.leader == first.member_id
+        nursery.cancel_scope.cancel()
+    await again.shutdown()

@@ -299,3 +299,19 @@ async def test_offset_for_leader_epoch(node: Node) -> None:
     )
     r = (await call(node, 23, 4, fenced)).topics[0].partitions[0]
     assert r.error_code == ErrorCode.UNKNOWN_LEADER_EPOCH
+
+
+async def test_produce_to_internal_topics_is_refused(node: Node) -> None:
+    """Issue 11 item 7: a client cannot write to __consumer_offsets (Kafka's
+    ReplicaManager answers INVALID_TOPIC_EXCEPTION for internal topics)."""
+    from broker.controller.controller import TopicSpec
+
+    await node.create_topics([TopicSpec("__consumer_offsets", 1, 1, {}, {})])
+    junk = client_batch([b"junk"], keys=[b"\xff\xffnot a key"])
+    result = await produce(node, "__consumer_offsets", junk)
+    assert result.error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
+    part = node.replicas.get("__consumer_offsets", 0)
+    assert part is not None and part.log.log_end_offset == 0
+    # An ordinary topic with a leading underscore is not internal.
+    assert await create(node, "__mine") == ErrorCode.NONE
+    assert (await produce(node, "__mine", junk)).error_code == ErrorCode.NONE
