@@ -64,6 +64,12 @@ QUICK_PROCESS_TIMEOUT_S = 120
 # past it, the remaining test numbers are not started (their tests: not-run).
 RUN_TIMEOUT_S = 60 * 60
 QUICK_RUN_TIMEOUT_S = 10 * 60
+# trivup's broker keeps Kafka's group.initial.rebalance.delay.ms (3000), and
+# tests rely on it: 0118_commit_rebalance needs its two consumers, subscribed
+# together, in one first generation (with 0 ms the one that joins first gets
+# every partition, is revoked by the second's join and its revoke callback's
+# commit, from a live member, rightly succeeds). So no override here.
+BROKER_OVERRIDES: dict[str, str] = {}
 
 # The --quick subset (about 90 s): produce (acks, batches, sizes, ordering,
 # partitioner, null and empty values, headers, timestamps), every codec,
@@ -348,6 +354,14 @@ def _run_group(
     return results, finished.seconds
 
 
+def broker_overrides(scenario: str) -> dict[str, str]:
+    """Our broker's options for a scenario (on top of ``common.BASE_OVERRIDES``)."""
+    overrides = dict(BROKER_OVERRIDES)
+    if scenario == "noautocreate":
+        overrides["auto.create.topics.enable"] = "false"
+    return overrides
+
+
 def _merge(into: dict[str, TestResult], more: Mapping[str, TestResult]) -> None:
     rank = {"not-run": 0, "skip": 1, "pass": 2, "timeout": 3, "fail": 4}
     for name, result in more.items():
@@ -408,7 +422,7 @@ def run(
     kafka_path = kafka_tools.write_bin_dir(cache / "kafka-tools", sys.executable)
     results: dict[str, TestResult] = {}
     for scenario in dict.fromkeys(s for s, _ in groups):
-        overrides = {"auto.create.topics.enable": "false"} if scenario == "noautocreate" else {}
+        overrides = broker_overrides(scenario)
         with (
             common.scratch_dir(f"{NAME}-{scenario}") as work,
             common.running_broker(work, overrides=overrides) as broker,

@@ -132,3 +132,13 @@ def test_parse_output() -> None:
     assert results["0004_delta"].detail == "needs a SASL listener"
     assert started == {"0001_alpha", "0003_gamma"}
     assert main_failure == "2 thread(s) still active in librdkafka"
+
+
+def test_librdkafka_broker_keeps_kafkas_initial_rebalance_delay() -> None:
+    """trivup leaves group.initial.rebalance.delay.ms at Kafka's 3000 and
+    0118_commit_rebalance depends on it: with 0 its first consumer is alone in
+    the first generation in about 1 run of 3 and the test fails."""
+    for scenario in ("default", "noautocreate"):
+        settings = common.broker_settings(librdkafka.broker_overrides(scenario))
+        assert settings.get("group.initial.rebalance.delay.ms", "3000") == "3000"
+    assert librdkafka.broker_overrides("noautocreate")["auto.create.topics.enable"] == "false"
