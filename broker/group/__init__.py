@@ -9,7 +9,7 @@ See :mod:`broker.group.coordinator` for the theory of operation and
 from broker.group.coordinator import CoordinatorStatistics, GroupCoordinator
 from broker.group.errors import ErrorCode
 from broker.group.records import partition_for
-from broker.group.responses import offset_fetch_response
+from broker.group.responses import commit_response, offset_fetch_response
 from broker.group.types import (
     CommittedOffset,
     Effect,
@@ -36,6 +36,7 @@ __all__ = [
     "Persist",
     "Record",
     "Respond",
+    "commit_response",
     "offset_fetch_response",
     "partition_for",
 ]

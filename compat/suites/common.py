@@ -11,9 +11,13 @@ against a fresh broker process. Each test ends with one *outcome*:
 
 and ``expectations/<suite>.txt`` says, per test, ``pass``, ``fail`` (with the
 broker feature it waits for) or ``n/a`` (why it can never apply to this
-broker). A run *agrees* with the file when every expected pass passed, every
-expected failure still fails (or times out) and every ``n/a`` test was skipped
-or not run. Anything else is a *mismatch* and makes the runner exit non-zero:
+broker). An expected failure may also name its *signature*, text the failure
+must show (``fail <test> feature: why | <signature>``): then it must fail
+showing it, or skip itself saying it (a test that skips when the broker lacks
+the feature it tests, e.g. a SASL test without a SASL listener, waits for that
+feature too). A run *agrees* with the file when every expected pass passed, every
+expected failure still fails (or times out) for the reason its signature
+names, and every ``n/a`` test was skipped or not run. Anything else is a *mismatch* and makes the runner exit non-zero:
 a regression, a test that now passes (so the file must say so), a test that
 the file does not know, or one the file lists that did not report.
 """
@@ -37,6 +41,7 @@ from typing import Literal
 
 from compat.broker_process import REPO_ROOT as REPO_ROOT
 from compat.broker_process import BrokerProcess
+from compat.matrix import provenance
 
 SUITES_DIR = Path(__file__).resolve().parent
 EXPECTATIONS_DIR = SUITES_DIR / "expectations"
@@ -71,6 +76,12 @@ class Expectation:
     name: str
     status: Status
     reason: str = ""
+    signature: str = ""  # text an expected failure must show ("" = not checked)
+
+    def shows_signature(self, result: TestResult) -> bool:
+        return bool(self.signature) and (
+            self.signature in result.detail or self.signature in result.output
+        )
 
     @property
     def feature(self) -> str:
@@ -86,7 +97,8 @@ class ExpectationError(ValueError):
 def parse_expectations(text: str, source: str = "<text>") -> dict[str, Expectation]:
     """Lines ``<status> <test> [reason]``; ``#`` starts a comment line.
 
-    ``fail`` needs a reason of the form ``feature: why``; ``n/a`` needs a reason.
+    ``fail`` needs a reason of the form ``feature: why``, optionally followed
+    by `` | signature``; ``n/a`` needs a reason.
     """
     out: dict[str, Expectation] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -99,15 +111,18 @@ def parse_expectations(text: str, source: str = "<text>") -> dict[str, Expectati
             raise ExpectationError(f"{where}: expected '<status> <test> [reason]': {raw!r}")
         status, name = parts[0], parts[1]
         reason = parts[2].strip() if len(parts) > 2 else ""
+        reason, bar, signature = (part.strip() for part in reason.partition("|"))
         if status not in STATUSES:
             raise ExpectationError(f"{where}: status must be one of {STATUSES}, got {status!r}")
         if status == "fail" and not _FEATURE.match(reason):
             raise ExpectationError(f"{where}: 'fail' needs a reason 'feature: why' ({name})")
         if status == "n/a" and not reason:
             raise ExpectationError(f"{where}: 'n/a' needs a reason ({name})")
+        if bar and (status != "fail" or not signature):
+            raise ExpectationError(f"{where}: only 'fail' takes a '| signature', non-empty")
         if name in out:
             raise ExpectationError(f"{where}: {name} is listed twice")
-        out[name] = Expectation(name, status, reason)
+        out[name] = Expectation(name, status, reason, signature)
     return out
 
 
@@ -121,7 +136,8 @@ def render_expectations(header: str, entries: Iterable[Expectation]) -> str:
     width = max((len(e.name) for e in rows), default=0)
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()]
     for e in rows:
-        lines.append(f"{e.status:<4} {e.name:<{width}} {e.reason}".rstrip())
+        reason = f"{e.reason} | {e.signature}" if e.signature else e.reason
+        lines.append(f"{e.status:<4} {e.name:<{width}} {reason}".rstrip())
     return "\n".join(lines) + "\n"
 
 
@@ -136,6 +152,7 @@ class TestResult:
     outcome: Outcome
     seconds: float = 0.0
     detail: str = ""  # first line of the failure or skip reason
+    output: str = ""  # what the test printed, where the runner can tell (for signatures)
 
 
 @dataclass(frozen=True)
@@ -179,9 +196,27 @@ def compare(
             continue
         if exp.status == "pass" and outcome != "pass":
             out.append(Mismatch(name, "pass", outcome, detail))
-        elif exp.status == "fail" and outcome not in FAILING:
-            out.append(Mismatch(name, "fail", outcome, detail))
+        elif exp.status == "fail":
+            if res is not None and outcome in ("fail", "timeout", "skip") and exp.signature:
+                if not exp.shows_signature(res):
+                    out.append(Mismatch(name, f"fail showing '{exp.signature}'", outcome, detail))
+            elif outcome not in FAILING:
+                out.append(Mismatch(name, "fail", outcome, detail))
     return out
+
+
+def waiting(expectations: Mapping[str, Expectation], result: TestResult) -> bool:
+    """A result that counts as an expected failure: failed, timed out, or
+    skipped itself showing its expectation's signature."""
+    exp = expectations.get(result.name)
+    if result.outcome in FAILING:
+        return True
+    return (
+        result.outcome == "skip"
+        and exp is not None
+        and exp.status == "fail"
+        and exp.shows_signature(result)
+    )
 
 
 def updated_expectations(
@@ -209,7 +244,11 @@ def updated_expectations(
             continue
         if res.outcome == "pass":
             out.append(Expectation(name, "pass"))
-        elif exp is not None and exp.status == "fail":
+        elif (
+            exp is not None
+            and exp.status == "fail"
+            and (not exp.signature or exp.shows_signature(res))
+        ):
             out.append(exp)
         else:
             out.append(Expectation(name, "fail", f"TODO: {one_line(res.detail)[:150]}"))
@@ -235,26 +274,14 @@ class RunInfo:
 
 
 def git_head() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "log", "-1", "--format=%h %s"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "broker"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    """The commit the run was made at (full hash) and any uncommitted change."""
+    made_at = provenance(REPO_ROOT)
+    if made_at is None:
         return "unknown"
-    return head + (" (plus uncommitted changes under broker/)" if dirty else "")
+    head = f"{made_at.commit} {made_at.subject}"
+    if made_at.dirty:
+        head += " (plus uncommitted changes in " + ", ".join(made_at.dirty[:5]) + ")"
+    return head
 
 
 def counts(
@@ -303,22 +330,35 @@ def render_report(
         lines += [
             f"| `{m.name}` | {m.expected} | {m.outcome} | {_cell(m.detail)} |" for m in mismatches
         ]
-    failing = [r for r in results.values() if r.outcome in FAILING]
+    failing = [r for r in results.values() if waiting(expectations, r)]
     if failing:
         lines += [
             "",
             "## Failing tests, by the feature they wait for",
             "",
-            "| feature | test | outcome | what the run said |",
-            "|---|---|---|---|",
+            "A skip here is a test that skipped itself for want of the feature. "
+            "*checked*: the failure showed the signature its expectation names "
+            "(— when the expectation names none).",
+            "",
+            "| feature | test | outcome | checked | what the run said |",
+            "|---|---|---|---|---|",
         ]
 
         def feature_of(r: TestResult) -> str:
             exp = expectations.get(r.name)
             return (exp.feature if exp else "") or "(unexpected)"
 
+        def checked(r: TestResult) -> str:
+            exp = expectations.get(r.name)
+            if exp is None or not exp.signature:
+                return "—"
+            return "yes" if exp.shows_signature(r) else "**no**"
+
         for r in sorted(failing, key=lambda r: (feature_of(r), r.name)):
-            lines.append(f"| {feature_of(r)} | `{r.name}` | {r.outcome} | {_cell(r.detail, 160)} |")
+            lines.append(
+                f"| {feature_of(r)} | `{r.name}` | {r.outcome} | {checked(r)} "
+                f"| {_cell(r.detail, 160)} |"
+            )
     passed = sorted(r.name for r in results.values() if r.outcome == "pass")
     if passed:
         lines += ["", f"## Passing tests ({len(passed)})", ""]
@@ -349,12 +389,18 @@ class SuiteBroker(BrokerProcess):
 
 
 # What Kafka's own test clusters (kafka-python's fixture, librdkafka's trivup
-# "default" scenario) configure, as our broker's options.
+# "default" scenario) both configure, as our broker's options. Anything else is
+# the suite's own (``group.initial.rebalance.delay.ms``: kafka-python's fixture
+# sets 0, trivup keeps Kafka's 3000 and librdkafka's tests rely on it).
 BASE_OVERRIDES: dict[str, str] = {
     "auto.create.topics.enable": "true",
-    "group.initial.rebalance.delay.ms": "0",
     "delete.topic.enable": "true",
 }
+
+
+def broker_settings(overrides: Mapping[str, str]) -> dict[str, str]:
+    """The options a suite's broker starts with: the base ones, then the suite's."""
+    return {**BASE_OVERRIDES, **overrides}
 
 
 @contextlib.contextmanager
@@ -370,7 +416,7 @@ def running_broker(
         workdir / "data",
         node_id=node_id,
         num_partitions=num_partitions,
-        overrides={**BASE_OVERRIDES, **(overrides or {})},
+        overrides=broker_settings(overrides or {}),
     )
     try:
         broker.start()

@@ -262,6 +262,7 @@ def _read_outcomes(path: Path) -> dict[str, TestResult]:
             outcome=doc["outcome"],
             seconds=float(doc["seconds"]),
             detail=str(doc["detail"]),
+            output=str(doc.get("output", "")),
         )
     return results
 

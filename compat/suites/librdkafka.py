@@ -64,6 +64,16 @@ QUICK_PROCESS_TIMEOUT_S = 120
 # past it, the remaining test numbers are not started (their tests: not-run).
 RUN_TIMEOUT_S = 60 * 60
 QUICK_RUN_TIMEOUT_S = 10 * 60
+# trivup's broker keeps Kafka's group.initial.rebalance.delay.ms (3000), and
+# tests rely on it: 0118_commit_rebalance needs its two consumers, subscribed
+# together, in one first generation (with 0 ms the one that joins first gets
+# every partition, is revoked by the second's join and its revoke callback's
+# commit, from a live member, rightly succeeds). So no override here.
+BROKER_OVERRIDES: dict[str, str] = {}
+# Test numbers run without -Q (upstream's full mode) because they skip
+# themselves in quick mode: 0082_fetch_max_bytes ("Test skipped due to quick
+# mode"). Everything else runs quick, as upstream's CI does.
+FULL_MODE = frozenset({"0082"})
 
 # The --quick subset (about 90 s): produce (acks, batches, sizes, ordering,
 # partitioner, null and empty values, headers, timestamps), every codec,
@@ -111,6 +121,7 @@ QUICK = tuple(
     ]
 )
 
+OUTPUT_LINES = 5000  # of a test's own output kept for signature checks
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\(B")
 _PREFIX = re.compile(r"^\[(?P<name>[^\s/]+)\s*/\s*(?P<secs>[\d.]+)s\]")
 _RUNNING = re.compile(r"=+ Running test (?P<name>\S+) =+")
@@ -249,12 +260,16 @@ def parse_output(text: str) -> tuple[dict[str, TestResult], set[str], str]:
     started: set[str] = set()
     seconds: dict[str, float] = {}
     skip_reason: dict[str, str] = {}
+    output: dict[str, list[str]] = {}
     main_failure = ""
     lines = _ANSI.sub("", text).splitlines()
     for i, line in enumerate(lines):
         prefix = _PREFIX.match(line)
         if prefix:
             name = prefix.group("name")
+            said = output.setdefault(name, [])
+            if len(said) < OUTPUT_LINES:
+                said.append(line[prefix.end() :].strip())
             seconds[name] = max(seconds.get(name, 0.0), float(prefix.group("secs")))
             skipping = _SKIPPING.search(line)
             if skipping:
@@ -292,6 +307,7 @@ def parse_output(text: str) -> tuple[dict[str, TestResult], set[str], str]:
                 results[name] = TestResult(name, "fail", detail=m.group("rest").strip())
     for name, result in results.items():
         result.seconds = seconds.get(name, 0.0)
+        result.output = "\n".join(output.get(name, ()))
     return results, started, main_failure
 
 
@@ -319,7 +335,8 @@ def _run_group(
         KAFKA_PATH=str(kafka_path),  # our stand-ins for kafka-topics.sh, kafka-acls.sh
         BROKERS=bootstrap,
     )
-    cmd = [str(runner), "-Q", "-L", "-p1", "-s", scenario]
+    mode = [] if number in FULL_MODE else ["-Q"]
+    cmd = [str(runner), *mode, "-L", "-p1", "-s", scenario]
     suffix = "" if scenario == "default" else f"-{scenario}"
     log = log_dir / f"{number}{suffix}.log"
     finished = common.run_bounded(cmd, timeout_s=timeout_s, log_path=log, cwd=tests_dir, env=env)
@@ -346,6 +363,14 @@ def _run_group(
                 name, "fail", finished.seconds, f"test-runner exited {finished.returncode}"
             )
     return results, finished.seconds
+
+
+def broker_overrides(scenario: str) -> dict[str, str]:
+    """Our broker's options for a scenario (on top of ``common.BASE_OVERRIDES``)."""
+    overrides = dict(BROKER_OVERRIDES)
+    if scenario == "noautocreate":
+        overrides["auto.create.topics.enable"] = "false"
+    return overrides
 
 
 def _merge(into: dict[str, TestResult], more: Mapping[str, TestResult]) -> None:
@@ -408,7 +433,7 @@ def run(
     kafka_path = kafka_tools.write_bin_dir(cache / "kafka-tools", sys.executable)
     results: dict[str, TestResult] = {}
     for scenario in dict.fromkeys(s for s, _ in groups):
-        overrides = {"auto.create.topics.enable": "false"} if scenario == "noautocreate" else {}
+        overrides = broker_overrides(scenario)
         with (
             common.scratch_dir(f"{NAME}-{scenario}") as work,
             common.running_broker(work, overrides=overrides) as broker,

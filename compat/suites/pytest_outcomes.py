@@ -1,8 +1,8 @@
 """A pytest plugin that writes one JSON line per test to ``$COMPAT_SUITES_OUTCOMES``.
 
 Loaded into a client's own pytest run (``-p compat.suites.pytest_outcomes``)
-so that the runner learns each test's node id, outcome and first line of
-failure without parsing terminal output. A test's outcome combines its
+so that the runner learns each test's node id, outcome, first line of
+failure and its report (for signature checks) without parsing terminal output. A test's outcome combines its
 phases: a failing setup, call or teardown makes it ``fail`` (``timeout`` when
 pytest-timeout stopped it), a skip in any phase ``skip``, else ``pass``.
 """
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 _ENV = "COMPAT_SUITES_OUTCOMES"
+OUTPUT_CHARS = 20_000  # of a failure's report, kept for the runner's signature checks
 _state: dict[str, dict[str, Any]] = {}
 
 
@@ -33,7 +34,8 @@ def _first_line(report: pytest.TestReport) -> str:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     entry = _state.setdefault(
-        report.nodeid, {"name": report.nodeid, "outcome": "pass", "seconds": 0.0, "detail": ""}
+        report.nodeid,
+        {"name": report.nodeid, "outcome": "pass", "seconds": 0.0, "detail": "", "output": ""},
     )
     entry["seconds"] += report.duration
     if report.skipped and entry["outcome"] == "pass":
@@ -44,6 +46,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         timed_out = "Timeout" in detail and ("pytest-timeout" in detail or ">" in detail)
         entry["outcome"] = "timeout" if timed_out else "fail"
         entry["detail"] = (f"in {report.when}: " if report.when != "call" else "") + detail
+    if report.failed or report.skipped:
+        entry["output"] = (entry["output"] + report.longreprtext)[:OUTPUT_CHARS]
     if report.when == "teardown":
         _write(_state.pop(report.nodeid))
 

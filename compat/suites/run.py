@@ -52,8 +52,9 @@ python -m compat.suites.run --suite kafka-python --update rewrites the statuses.
 librdkafka 2.15.1 tests/ (bundled in npm @confluentinc/kafka-javascript 1.10.1)
 against raftbroker, per test of the test-runner's table (tests/test.c).
 <status> <test> [reason]; status pass | fail | n/a. A failure's reason starts
-with the broker feature it waits for; n/a says why the test can never apply
-(local tests need no broker and are not run).
+with the broker feature it waits for, then optionally " | <signature>": text
+the failure (or the test's self-skip) must show; n/a says why the test can
+never apply (local tests need no broker and are not run).
 python -m compat.suites.run --suite librdkafka --update rewrites the statuses.
 """,
 }

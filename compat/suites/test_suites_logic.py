@@ -36,6 +36,8 @@ def test_parse_expectations() -> None:
         "n/a t_x",  # n/a without a reason
         "pass t_x\npass t_x",  # listed twice
         "pass",  # no test name
+        "pass t_x | a signature",  # only expected failures have one
+        "fail t_x groups: why |",  # an empty signature
     ],
 )
 def test_parse_expectations_rejects(text: str) -> None:
@@ -68,6 +70,52 @@ def test_compare_mismatches() -> None:
     assert [(m.name, m.outcome) for m in missing] == [("t_ok", "not-run")]
 
 
+SIGNED = """\
+fail t_why  groups: commits to unknown topics succeed | UNKNOWN_TOPIC_OR_PART
+fail t_sasl sasl: no SASL listener yet | Test requires SASL_PLAINTEXT
+fail t_open transactions: no transaction coordinator
+"""
+
+
+def test_expected_failures_must_show_their_signature() -> None:
+    exp = common.parse_expectations(SIGNED)
+    assert exp["t_why"].reason == "groups: commits to unknown topics succeed"
+    assert exp["t_why"].signature == "UNKNOWN_TOPIC_OR_PART"
+    assert exp["t_open"].signature == ""
+    names = ["t_why", "t_sasl", "t_open"]
+
+    def outcomes(**given: tuple[str, str, str]) -> dict[str, TestResult]:
+        return {
+            name: TestResult(name, outcome, detail=detail, output=output)  # type: ignore[arg-type]
+            for name, (outcome, detail, output) in given.items()
+        }
+
+    agreeing = outcomes(
+        t_why=("fail", "expected UNKNOWN_TOPIC_OR_PART, not Success", ""),
+        t_sasl=("skip", "Test requires SASL_PLAINTEXT or SASL_SSL, got plaintext", ""),
+        t_open=("timeout", "anything", ""),
+    )
+    assert common.compare(exp, agreeing, names) == []
+    # The signature may be in the test's output rather than its first line.
+    in_output = outcomes(
+        t_why=("fail", "assertion failed", "Commit result: UNKNOWN_TOPIC_OR_PART"),
+        t_sasl=("skip", "", "Test requires SASL_PLAINTEXT or SASL_SSL"),
+        t_open=("fail", "", ""),
+    )
+    assert common.compare(exp, in_output, names) == []
+    wrong = outcomes(
+        t_why=("fail", "Connection refused", ""),
+        t_sasl=("skip", "skipped for another reason", ""),
+        t_open=("skip", "", ""),
+    )
+    found = {m.name: m for m in common.compare(exp, wrong, names)}
+    assert found["t_why"].expected == "fail showing 'UNKNOWN_TOPIC_OR_PART'"
+    assert found["t_sasl"].outcome == "skip"
+    assert found["t_open"].expected == "fail"  # a skip needs a signature to count
+    assert [r.name for r in agreeing.values() if common.waiting(exp, r)] == names
+    assert [r.name for r in wrong.values() if common.waiting(exp, r)] == ["t_why"]
+
+
 def test_updated_expectations_keeps_reasons() -> None:
     exp = common.parse_expectations(FILE)
     results = _results(t_ok="fail", t_bad="fail", t_new="pass", t_local="skip")
@@ -81,6 +129,15 @@ def test_updated_expectations_keeps_reasons() -> None:
     assert by["t_never"] == exp["t_never"]
     assert by["t_new"] == Expectation("t_new", "pass")
     assert by["t_local"] == Expectation("t_local", "n/a", "local")
+    # An expected failure that no longer shows its signature needs a new reason.
+    signed = common.parse_expectations(SIGNED)
+    failed = _results(t_why="fail", t_sasl="skip")
+    failed["t_why"].detail = "something else broke"
+    failed["t_sasl"].detail = "Test requires SASL_PLAINTEXT or SASL_SSL, got plaintext"
+    again = {e.name: e for e in common.updated_expectations(signed, failed, ["t_why", "t_sasl"])}
+    assert again["t_why"] == Expectation("t_why", "fail", "TODO: something else broke")
+    assert again["t_sasl"] == signed["t_sasl"]
+    rows.append(signed["t_sasl"])
     # What it renders parses back to the same thing.
     text = common.render_expectations("header", rows)
     assert list(common.parse_expectations(text).values()) == rows
@@ -130,5 +187,19 @@ def test_parse_output() -> None:
     assert results["0003_gamma"].detail.startswith("expected 3 messages, got 2")
     assert results["0004_delta"].outcome == "skip"
     assert results["0004_delta"].detail == "needs a SASL listener"
+    assert results["0004_delta"].output.splitlines() == [
+        "SKIPPING TEST: needs a SASL listener",
+        "================= Test 0004_delta SKIPPED =================",
+    ]
     assert started == {"0001_alpha", "0003_gamma"}
     assert main_failure == "2 thread(s) still active in librdkafka"
+
+
+def test_librdkafka_broker_keeps_kafkas_initial_rebalance_delay() -> None:
+    """trivup leaves group.initial.rebalance.delay.ms at Kafka's 3000 and
+    0118_commit_rebalance depends on it: with 0 its first consumer is alone in
+    the first generation in about 1 run of 3 and the test fails."""
+    for scenario in ("default", "noautocreate"):
+        settings = common.broker_settings(librdkafka.broker_overrides(scenario))
+        assert settings.get("group.initial.rebalance.delay.ms", "3000") == "3000"
+    assert librdkafka.broker_overrides("noautocreate")["auto.create.topics.enable"] == "false"

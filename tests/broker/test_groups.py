@@ -9,6 +9,7 @@ import trio
 import trio.testing
 
 from broker.clock import TrioClock
+from broker.controller.controller import TopicSpec
 from broker.errors import ErrorCode
 from broker.node import Node
 from broker.wire.generated.describe_groups_request import DescribeGroupsRequest
@@ -69,6 +70,7 @@ async def test_join_sync_commit_fetch_and_restart(tmp_path: Path) -> None:
     node = mock_clock_node(tmp_path)
     async with trio.open_nursery() as nursery:
         await nursery.start(node.groups.run)
+        await node.create_topics([TopicSpec("t", 2, 1, {}, {})])
         member, generation = await join_and_sync(node)
         assert (await describe_state(node)).group_state == "Stable"
         commit = OffsetCommitRequest(
@@ -197,3 +199,68 @@ async def test_junk_in_consumer_offsets_is_skipped_at_start_up(tmp_path: Path) -
             assert joined.error_code == 0 and joined.leader == first.member_id
         nursery.cancel_scope.cancel()
     await again.shutdown()
+
+
+def commit_of(group_id: str, *topics: tuple[str, list[int]]) -> OffsetCommitRequest:
+    return OffsetCommitRequest(
+        group_id=group_id,
+        generation_id_or_member_epoch=-1,
+        topics=[
+            OffsetCommitRequestTopic(
+                name=name, partitions=[OffsetCommitRequestPartition(i, 10 + i) for i in indexes]
+            )
+            for name, indexes in topics
+        ],
+    )
+
+
+def errors_of(response: Any) -> list[tuple[str, int, int]]:
+    return [
+        (t.name, p.partition_index, p.error_code) for t in response.topics for p in t.partitions
+    ]
+
+
+async def test_offset_commit_to_unknown_topics_and_partitions(tmp_path: Path) -> None:
+    """As Kafka's KafkaApis: partitions the metadata does not have are answered
+    UNKNOWN_TOPIC_OR_PARTITION, the rest are committed; a commit of nothing
+    but unknown partitions does not reach the coordinator (no group appears)."""
+    node = mock_clock_node(tmp_path)
+    unknown = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.groups.run)
+        await node.create_topics([TopicSpec("t", 2, 1, {}, {})])
+        for version in (2, 8, 9):
+            only_unknown = await call(node, 8, version, commit_of("lonely", ("nope", [0, 1])))
+            assert errors_of(only_unknown) == [("nope", 0, unknown), ("nope", 1, unknown)]
+        described = (await call(node, 15, 5, DescribeGroupsRequest(groups=["lonely"]))).groups[0]
+        assert described.group_state == "Dead"  # never created
+        mixed = await call(
+            node, 8, 8, commit_of("g", ("nope", [0]), ("t", [0, 5, 1]), ("__nope", [3]))
+        )
+        assert errors_of(mixed) == [
+            ("nope", 0, unknown),
+            ("t", 0, 0),
+            ("t", 5, unknown),
+            ("t", 1, 0),
+            ("__nope", 3, unknown),
+        ]
+        fetched = await call(
+            node,
+            9,
+            7,
+            OffsetFetchRequest(
+                group_id="g",
+                topics=[
+                    OffsetFetchRequestTopic(name="t", partition_indexes=[0, 1, 5]),
+                    OffsetFetchRequestTopic(name="nope", partition_indexes=[0]),
+                ],
+            ),
+        )
+        offsets = [
+            (t.name, p.partition_index, p.committed_offset)
+            for t in fetched.topics
+            for p in t.partitions
+        ]
+        assert offsets == [("t", 0, 10), ("t", 1, 11), ("t", 5, -1), ("nope", 0, -1)]
+        nursery.cancel_scope.cancel()
+    await node.shutdown()

@@ -103,13 +103,29 @@ async def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
 
 async def test_idle_and_surplus_connections_are_closed(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
-        server, port = await _start(nursery, tmp_path, idle_s=0.2)
+        _server, port = await _start(nursery, tmp_path / "idle", idle_s=0.2)
         idle = await trio.open_tcp_stream("127.0.0.1", port)
         assert await _closed(idle)
-        streams = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(4)]
-        assert await _closed(streams[3])  # max.connections=3
-        assert server.open_connections <= 3
-        for s in [idle, *streams]:
+        await idle.aclose()
+        # The cap, on a server whose connections do not idle out: three
+        # connections are served, the fourth is closed while they stay open,
+        # and a slot freed by closing one is given to the next connection.
+        server, port = await _start(nursery, tmp_path / "cap")
+        streams = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(3)]
+        for i, stream in enumerate(streams):
+            assert await _api_versions(stream, i) == i
+        assert server.open_connections == 3
+        surplus = await trio.open_tcp_stream("127.0.0.1", port)
+        assert await _closed(surplus)  # max.connections=3
+        await surplus.aclose()
+        for i, stream in enumerate(streams):
+            assert await _api_versions(stream, 10 + i) == 10 + i
+        await streams.pop().aclose()
+        while server.open_connections == 3:
+            await trio.sleep(0.01)
+        streams.append(await trio.open_tcp_stream("127.0.0.1", port))
+        assert await _api_versions(streams[-1], 20) == 20
+        for s in streams:
             await s.aclose()
         nursery.cancel_scope.cancel()
 

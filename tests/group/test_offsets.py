@@ -259,3 +259,64 @@ def test_commits_with_a_retention_time_expire_at_it() -> None:
     assert shell.fetched("g") == {("t", 0): 1}
     shell.advance(1000)
     assert shell.fetched("g") == {}
+
+
+def test_librdkafka_0118_sequence_gets_kafkas_answers() -> None:
+    """librdkafka's 0118_commit_rebalance, message by message (eager protocol).
+    With group.initial.rebalance.delay.ms=0, consumer c2's join completes
+    before c1's arrives: c2 alone holds every partition, c1's join revokes it,
+    and c2's revoke callback commits after it has rejoined. That commit comes
+    from a live member of the current generation, so Kafka accepts it, and so
+    do we (the test's "closing consumer's commit must fail" then fails: that is
+    the test relying on Kafka's 3000 ms default delay, not a coordinator race).
+    Commits that must fail do: a stale generation while the group rebalances,
+    and any commit after the member has left."""
+    shell = Shell(GroupConfig(initial_rebalance_delay_ms=0))
+    c2 = shell.answer(shell.join()).member_id
+    c1 = shell.answer(shell.join()).member_id  # pending until it comes back
+    assert shell.answer(shell.join("g", c2)).generation_id == 1  # c2 alone
+    assert shell.answer(shell.sync("g", c2, 1, {c2: b"all"})).assignment == b"all"
+    c1_join = shell.join("g", c1)
+    assert shell.coordinator.group_state("g") is GroupState.PREPARING_REBALANCE
+    # Before rejoining: generation 1 is still current, as in Kafka.
+    assert set(
+        shell.commit_errors(shell.commit("g", {("t", 0): 1}, member_id=c2, generation=1)).values()
+    ) == {E.NONE}
+    assert shell.heartbeat("g", c2, 1) == E.REBALANCE_IN_PROGRESS
+    c2_join = shell.join("g", c2)
+    assert shell.answer(c1_join).generation_id == shell.answer(c2_join).generation_id == 2
+    stale = shell.commit("g", {("t", 0): 2}, member_id=c2, generation=1)
+    assert shell.commit_errors(stale) == {("t", 0): E.ILLEGAL_GENERATION}
+    early = shell.commit("g", {("t", 0): 2}, member_id=c2, generation=2)
+    assert shell.commit_errors(early) == {("t", 0): E.REBALANCE_IN_PROGRESS}  # CompletingRebalance
+    leader = shell.answer(c2_join).leader
+    follower = c1 if leader == c2 else c2
+    follower_sync = shell.sync("g", follower, 2)
+    shell.sync("g", leader, 2, {c1: b"half", c2: b"half"})
+    assert shell.answer(follower_sync).error_code == E.NONE
+    # The revoke callback's commit, 5 s later, from a live member: accepted.
+    shell.advance(5000)
+    live = shell.commit("g", {("t", 0): 3}, member_id=c2, generation=2)
+    assert shell.commit_errors(live) == {("t", 0): E.NONE}
+    # Closing: c2 leaves, the group rebalances, c2's late commit is refused.
+    assert shell.leave("g", (c2, None)).error_code == E.NONE
+    assert shell.coordinator.group_state("g") is GroupState.PREPARING_REBALANCE
+    late = shell.commit("g", {("t", 0): 4}, member_id=c2, generation=2)
+    assert shell.commit_errors(late) == {("t", 0): E.UNKNOWN_MEMBER_ID}
+    assert shell.fetched("g", partitions={"t": [0]}) == {("t", 0): 3}
+
+
+def test_consumers_subscribing_together_share_generation_one_with_kafkas_delay() -> None:
+    """The same start as 0118 with Kafka's default 3000 ms delay: c1's join,
+    a few ms after c2's, lands in generation 1 too, so nobody is revoked
+    before c2 closes."""
+    shell = Shell(GroupConfig(initial_rebalance_delay_ms=3000))
+    c2 = shell.answer(shell.join()).member_id
+    c1 = shell.answer(shell.join()).member_id
+    c2_join = shell.join("g", c2)
+    shell.advance(50)
+    c1_join = shell.join("g", c1)
+    shell.advance(3000)  # c1 arrived during the delay: it is extended once
+    assert shell.answer(c2_join) is None
+    shell.advance(3000)
+    assert shell.answer(c1_join).generation_id == shell.answer(c2_join).generation_id == 1
