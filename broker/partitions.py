@@ -132,7 +132,7 @@ class Partition:
     async def flush_if_due(self) -> None:
         """Flush if the log's policy still asks for it (the flusher task)."""
         async with self.append_lock:
-            if self.log.flush_due:
+            if self.log.flush_due and not self.log.closed:  # closed: its topic was deleted
                 await self.flush()
 
     async def flush(self) -> None:

@@ -4,14 +4,16 @@ Every field is the Kafka topic config of the same name with dots turned into
 underscores, with Kafka's default (4.x). `LogConfig.from_properties` accepts the
 dotted names, so the broker can pass a topic's config map through unchanged.
 
-The fsync policy is two of these knobs, as in Kafka:
+The fsync policy is two of these knobs, as in Kafka; the log never fsyncs
+in an append, it tells its owner (``flush_due``) and the owner flushes:
 
 =========================  ===============================================
 policy                     settings
 =========================  ===============================================
 every append               ``flush_messages=1``
 every N messages           ``flush_messages=N``
-every T ms (caller ticks)  ``flush_ms=T`` and the owner calls `maybe_flush`
+every T ms (caller ticks)  ``flush_ms=T``, the owner checks
+                           `flush_interval_elapsed` on its timer
 never (Kafka's default)    both left at ``NEVER`` (rolled segments are
                            still flushed when ``flush_on_roll``)
 =========================  ===============================================
@@ -48,8 +50,8 @@ class LogConfig:
     message_timestamp_type: TimestampType = CREATE_TIME
     message_timestamp_before_max_ms: int = NEVER
     message_timestamp_after_max_ms: int = 3600 * 1000
-    # Not a Kafka config: fsync a segment when it is rolled (Kafka does this on
-    # a background thread; we do it inside the roll, see docs/storage.md).
+    # Not a Kafka config: a roll asks the owner to flush the rolled segment
+    # (``flush_due``), which it does in the background, as Kafka does.
     flush_on_roll: bool = True
 
     def __post_init__(self) -> None:

@@ -662,6 +662,10 @@ class PartitionLog:
     def flushing(self) -> bool:
         return self._flushing is not None
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def begin_flush(self, now_ms: int | None = None) -> PendingFlush:
         """Capture what a flush must fsync to make everything appended so far
         durable. Run the result (in a worker thread if you like), then pass it
