@@ -152,6 +152,7 @@ class OpenFiles:
         self._lock = threading.Lock()
         self._holders: OrderedDict[int, HandleHolder] = OrderedDict()
         self._live = 0
+        self._most_recent = 0
         self._fixed_capacity = capacity
         self._capacity = capacity if capacity is not None else self._from_limit()
         self.evictions = 0
@@ -197,7 +198,10 @@ class OpenFiles:
         """`holder` is in use: make it the most recent, and if too many
         descriptors are alive, make the least recent holders drop theirs."""
         key = id(holder)
+        if key == self._most_recent and self._live <= self._capacity:
+            return  # the common case, a busy partition: no lock, no reordering
         with self._lock:
+            self._most_recent = key
             if key in self._holders:
                 self._holders.move_to_end(key)
             else:
@@ -228,6 +232,8 @@ class OpenFiles:
     def forget(self, holder: HandleHolder) -> None:
         with self._lock:
             self._holders.pop(id(holder), None)
+            if self._most_recent == id(holder):
+                self._most_recent = 0
 
 
 OPEN_FILES: Final = OpenFiles()

@@ -39,7 +39,7 @@ import contextlib
 import mmap
 import os
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -215,7 +215,7 @@ class LogSegment:
         position = self.size
         # Room for the index entries first: once the batches are written
         # their entries must not fail for lack of space.
-        entries = self._index_entries_for(size for _, _, size in batches)
+        entries = self._index_entries_for(batches)
         if entries:
             self.offset_index.reserve(entries)
             self.time_index.reserve(entries)
@@ -263,10 +263,10 @@ class LogSegment:
                 os.truncate(self.log_path, self.size)
             raise KafkaStorageError(errors.KAFKA_STORAGE_ERROR, f"append failed: {exc}") from exc
 
-    def _index_entries_for(self, sizes: Iterable[int]) -> int:
-        """How many index entries `_index_batch` will add for batches of these sizes."""
+    def _index_entries_for(self, batches: Sequence[tuple[int, int, int]]) -> int:
+        """How many index entries `_index_batch` will add for these batches."""
         since, count = self.bytes_since_last_index_entry, 0
-        for size in sizes:
+        for _, _, size in batches:
             if since > self.config.index_interval_bytes:
                 count, since = count + 1, 0
             since += size

@@ -109,5 +109,6 @@ def test_ten_thousand_partitions_under_1024_descriptors(tmp_path: Path) -> None:
     assert created["produced"] == TOPICS
     assert created["fds_after_produce"] < 1024
     again = run_child(tmp_path, "read")  # a restart with every topic in the image
+    print("figures:", created, again)  # shown with -s
     assert again["read_ok"] == TOPICS
     assert again["fds_after_fetch"] < 1024
