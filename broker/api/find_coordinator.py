@@ -1,11 +1,17 @@
 """FindCoordinator (key 10), versions 0-6 (batched keys from v4).
 
 On one node this node coordinates every group. Transaction coordinators do
-not exist yet: key type 1 is answered COORDINATOR_NOT_AVAILABLE.
+not exist yet: key type 1 (transaction) is answered
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED with the message "transactions are not
+supported by this broker", and logged. That code is fatal to librdkafka,
+kafka-python and the Java client, so a transactional producer fails at once
+with that message; the retriable COORDINATOR_NOT_AVAILABLE answered before
+made each of them spin until its timeout (issue 11 item 14).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from broker.api.context import RequestContext
@@ -16,10 +22,13 @@ from broker.wire.generated.find_coordinator_response import Coordinator, FindCoo
 if TYPE_CHECKING:
     from broker.node import Node
 
+log = logging.getLogger(__name__)
+
 API_KEY = 10
 MIN_VERSION = 0
 MAX_VERSION = 6
 GROUP = 0
+NO_TRANSACTIONS = "transactions are not supported by this broker"
 
 
 async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoordinatorResponse:
@@ -29,14 +38,21 @@ async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoord
     coordinators = []
     for key in keys:
         if body.key_type != GROUP:
+            log.warning(
+                "client %r asked for the coordinator of transactional id %r (key type %d): %s",
+                ctx.header.client_id,
+                key,
+                body.key_type,
+                NO_TRANSACTIONS,
+            )
             coordinators.append(
                 Coordinator(
                     key=key,
                     node_id=-1,
                     host="",
                     port=-1,
-                    error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE,
-                    error_message="transactions are not supported",
+                    error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                    error_message=NO_TRANSACTIONS,
                 )
             )
         elif not key and ctx.header.api_version >= 4:
