@@ -248,3 +248,26 @@ def test_frequent_leader_snapshots_do_not_starve_a_chunked_transfer() -> None:
         if leader.applied_offset > leader.log.log_start_offset:
             leader.create_snapshot(leader.applied_offset, b"s" * 300)
     assert installs == 1
+
+
+def test_pre_vote_grants_from_an_earlier_epoch_count() -> None:
+    """Found by the hostile simulator (seed 740): a replica that had not yet
+    fetched the record making it a voter stayed in epoch 1 while the
+    candidates were in epoch 2; it granted their pre-votes, but the grants
+    carried epoch 1 and were ignored, so no leader was ever elected.  A
+    pre-vote grant answers a request of this round (by correlation id),
+    whatever the voter's epoch; the real VoteRequest brings it forward."""
+    cluster = Cluster((1, 2, 3), RaftConfig())
+    cluster.kill(1)
+    cluster.hosts[1].stored = ElectionState(2, None, None)
+    cluster.start(1)
+    _time_out(cluster, 1)
+    assert cluster.core(1).role is Role.PROSPECTIVE
+    for env in _take(cluster, 1, 2):
+        cluster.deliver(env)
+    (grant,) = _take(cluster, 2, 1)
+    assert isinstance(grant.message, VoteResponse)
+    assert grant.message.vote_granted and grant.message.leader_epoch == 0
+    cluster.deliver(grant)
+    assert cluster.core(1).role is Role.CANDIDATE
+    assert cluster.core(1).epoch == 3
