@@ -89,6 +89,7 @@ def _read(
                     if version >= 13 and topic.topic_id != ZERO_UUID and not name
                     else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 )
+                pd.high_watermark = -1
                 continue
             hosted.append(part)
             pd.high_watermark = part.high_watermark
@@ -108,7 +109,10 @@ def _read(
                     fp.fetch_offset, limit, part.high_watermark, min_one_batch=total == 0
                 )
             except KafkaStorageError as exc:
+                # Kafka answers a failed partition with no offsets (-1), e.g. for
+                # OFFSET_OUT_OF_RANGE; clients reset through ListOffsets.
                 pd.error_code = exc.error_code
+                pd.high_watermark = pd.last_stable_offset = pd.log_start_offset = -1
                 continue
             size = len(result.records)
             if size:

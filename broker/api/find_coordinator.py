@@ -1,7 +1,9 @@
 """FindCoordinator (key 10), versions 0-6 (batched keys from v4).
 
 On one node this node coordinates every group. Transaction coordinators do
-not exist yet: key type 1 is answered COORDINATOR_NOT_AVAILABLE.
+not exist yet: key type 1 (and 2, share groups) is answered
+COORDINATOR_NOT_AVAILABLE; any other key type is INVALID_REQUEST, as Kafka
+answers it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ API_KEY = 10
 MIN_VERSION = 0
 MAX_VERSION = 6
 GROUP = 0
+KNOWN_KEY_TYPES = (GROUP, 1, 2)  # group, transaction, share
 
 
 async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoordinatorResponse:
@@ -28,7 +31,18 @@ async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoord
     keys = body.coordinator_keys if ctx.header.api_version >= 4 else [body.key]
     coordinators = []
     for key in keys:
-        if body.key_type != GROUP:
+        if body.key_type not in KNOWN_KEY_TYPES:
+            coordinators.append(
+                Coordinator(
+                    key=key,
+                    node_id=-1,
+                    host="",
+                    port=-1,
+                    error_code=ErrorCode.INVALID_REQUEST,
+                    error_message=f"unknown coordinator key type {body.key_type}",
+                )
+            )
+        elif body.key_type != GROUP:
             coordinators.append(
                 Coordinator(
                     key=key,

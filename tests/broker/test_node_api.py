@@ -130,6 +130,21 @@ async def test_produce_errors_are_kafka_codes(node: Node) -> None:
     assert (await fetch(node, "t", 0)).high_watermark == 0
 
 
+async def test_failed_partitions_answer_base_offset_minus_one(node: Node) -> None:
+    """As Kafka does (compat/test_kafka_differential.py::test_produce found it)."""
+    await create(node, "t")
+    for result in (
+        await produce(node, "nope", client_batch([b"x"])),
+        await produce(node, "t", client_batch([b"x"]), acks=2),
+        await produce(node, "t", client_batch([b"x"]), partition=7),
+    ):
+        assert result.error_code != ErrorCode.NONE and result.base_offset == -1
+    # v13 names topics by id: an id nobody has, the zero id included.
+    assert (await produce(node, "t", client_batch([b"x"]), version=13)).error_code == (
+        ErrorCode.UNKNOWN_TOPIC_ID
+    )
+
+
 async def test_acks_zero_sends_no_response(node: Node) -> None:
     await create(node, "t")
     assert await produce(node, "t", client_batch([b"x"]), acks=0) is None
@@ -185,8 +200,19 @@ async def test_producer_ids_are_never_reused_across_restarts(tmp_path: Path) -> 
 async def test_fetch_out_of_range_and_unknown(node: Node) -> None:
     await create(node, "t")
     await produce(node, "t", client_batch([b"a"]))
-    assert (await fetch(node, "t", 5)).error_code == ErrorCode.OFFSET_OUT_OF_RANGE
-    assert (await fetch(node, "nope", 0)).error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    beyond = await fetch(node, "t", 5)
+    assert beyond.error_code == ErrorCode.OFFSET_OUT_OF_RANGE
+    # No offsets with the error, as Kafka answers (compat/test_kafka_differential.py).
+    assert (beyond.high_watermark, beyond.last_stable_offset, beyond.log_start_offset) == (
+        -1,
+        -1,
+        -1,
+    )
+    unknown = await fetch(node, "nope", 0)
+    assert (unknown.error_code, unknown.high_watermark) == (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        -1,
+    )
     empty = await fetch(node, "t", 1)
     assert empty.error_code == 0 and bytes(empty.records) == b""
 
@@ -299,3 +325,13 @@ async def test_offset_for_leader_epoch(node: Node) -> None:
     )
     r = (await call(node, 23, 4, fenced)).topics[0].partitions[0]
     assert r.error_code == ErrorCode.UNKNOWN_LEADER_EPOCH
+
+
+async def test_find_coordinator_refuses_unknown_key_types(node: Node) -> None:
+    """INVALID_REQUEST, as Kafka answers (compat/test_kafka_differential.py found it)."""
+    from broker.wire.generated.find_coordinator_request import FindCoordinatorRequest
+
+    response = await call(node, 10, 4, FindCoordinatorRequest(key_type=9, coordinator_keys=["g"]))
+    assert [c.error_code for c in response.coordinators] == [ErrorCode.INVALID_REQUEST]
+    response = await call(node, 10, 4, FindCoordinatorRequest(key_type=1, coordinator_keys=["t"]))
+    assert [c.error_code for c in response.coordinators] == [ErrorCode.COORDINATOR_NOT_AVAILABLE]
