@@ -312,6 +312,29 @@ async def test_list_offsets_earliest_latest_time_and_max(node: Node) -> None:
     assert (await lookup(9999))[0] == -1
 
 
+async def test_list_offsets_refuses_a_partition_named_twice(node: Node) -> None:
+    """Once, INVALID_REQUEST, as Kafka answers (compat/test_kafka_differential.py)."""
+    await create(node, "t", 2)
+    body = ListOffsetsRequest(
+        replica_id=-1,
+        topics=[
+            ListOffsetsTopic(
+                "t",
+                [
+                    ListOffsetsPartition(0, timestamp=-1),
+                    ListOffsetsPartition(1, timestamp=-1),
+                    ListOffsetsPartition(0, timestamp=-2),
+                ],
+            )
+        ],
+    )
+    parts = (await call(node, 2, 8, body)).topics[0].partitions
+    assert [(p.partition_index, p.error_code) for p in parts] == [
+        (0, ErrorCode.INVALID_REQUEST),
+        (1, ErrorCode.NONE),
+    ]
+
+
 async def test_offset_for_leader_epoch(node: Node) -> None:
     await create(node, "t")
     await produce(node, "t", client_batch([b"a", b"b"]))
