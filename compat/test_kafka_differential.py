@@ -168,8 +168,7 @@ OUR_EXTENSIONS = frozenset({"acks.min", "write.caching"})
 
 def _create_topics_known(response: Plain) -> Plain:
     for t in response["topics"]:
-        if t["configs"] is None:  # ours: null for a failed topic; Kafka: empty
-            t["configs"] = []
+        if not t["configs"]:
             continue
         t["configs"] = [
             {**c, "config_source": "<source>"} if c["name"] == "min.insync.replicas" else c
