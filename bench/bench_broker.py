@@ -50,6 +50,7 @@ from bench.broker_procs import (
     REPO_ROOT,
     BrokerProc,
     BrokerStartError,
+    kafka_version,
     proc_cpu_seconds,
     start,
     tansu_version,
@@ -605,7 +606,7 @@ def render(
     log: list[str],
 ) -> str:
     who = " / ".join(brokers)
-    ratio = " (ours/tansu)" if len(brokers) == 2 else ""
+    ratio = f" ({brokers[0]}/{brokers[1]})" if len(brokers) == 2 else ""
     lines = [*header, ""]
     lines.append(f"Each figure: {who}{ratio}. Higher is better for msgs/s and MB/s, lower")
     lines.append("for CPU and latency. CPU seconds are for the whole cell (see seconds).")
@@ -692,7 +693,7 @@ def _load() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--brokers", default="ours,tansu", help="comma list of ours, tansu")
+    parser.add_argument("--brokers", default="ours,tansu", help="comma list of ours, tansu, kafka")
     parser.add_argument("--quick", action="store_true", help="short cells (whole run < 1 min)")
     parser.add_argument("--out", help="result file (default bench/results/broker-<date>.md)")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -717,8 +718,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- command: `.venv/bin/python -m bench.bench_broker --brokers {','.join(brokers)}"
         f"{' --quick' if args.quick else ''}`",
-        f"- ours: {_git_head()}; tansu: {tansu_version() if 'tansu' in brokers else '-'}"
-        " (memory storage)",
+        f"- ours: {_git_head()}; tansu: "
+        f"{tansu_version() + ' (memory storage)' if 'tansu' in brokers else '-'}; kafka: "
+        f"{kafka_version() + ' (files, page cache: no fsync)' if 'kafka' in brokers else '-'}",
         f"- client: confluent-kafka {confluent_kafka.version()}, "
         f"librdkafka {confluent_kafka.libversion()[0]}; Python {platform.python_version()}",
         f"- machine: {os.cpu_count()} cores; load avg (1/5/15 min) before {load_before},"

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,11 +223,60 @@ def start_tansu(timeout: float = 20.0) -> BrokerProc:
     return _spawn("tansu", argv, port, workdir, timeout)
 
 
+def start_kafka(partitions: int, timeout: float = 60.0) -> BrokerProc:
+    """Apache Kafka (compat/kafka, the pinned release), one KRaft node (broker and
+    controller), the JVM options of ``kafka-server-start.sh``, Kafka's default
+    flush policy (the page cache; no fsync per produce), log level WARN."""
+    from compat.kafka.cluster import (
+        SERVER_JVM_OPTS,
+        KafkaNode,
+        brokers_in_metadata,
+        random_cluster_id,
+    )
+
+    port, controller_port = free_port(), free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
+    node = KafkaNode(
+        1,
+        workdir / "node",
+        port,
+        controller_port,
+        f"1@127.0.0.1:{controller_port}",
+        {"num.partitions": str(partitions)},
+        SERVER_JVM_OPTS,
+        "WARN",
+    )
+    node.write_config(1)
+    node.format(random_cluster_id())
+    broker = _spawn("kafka", node.command(), port, workdir, timeout)
+    deadline = time.monotonic() + timeout
+    while True:  # listening is not ready: it must have registered and been unfenced
+        try:
+            if brokers_in_metadata(port) == 1:
+                return broker
+        except (OSError, ValueError):
+            pass
+        if not broker.alive() or time.monotonic() > deadline:
+            broker.stop()
+            raise BrokerStartError(f"kafka not ready in {timeout}s: {broker.log_tail()}")
+        time.sleep(0.1)
+
+
+def kafka_version() -> str:
+    from compat.kafka.install import KAFKA_VERSION
+
+    return f"Apache Kafka {KAFKA_VERSION}"
+
+
 def start(name: str, partitions: int) -> BrokerProc:
-    """Start broker ``name`` (``ours`` or ``tansu``); retried once on a port race."""
-    starters = {"ours": lambda: start_ours(partitions), "tansu": start_tansu}
+    """Start broker ``name`` (``ours``, ``tansu`` or ``kafka``); retried once on a port race."""
+    starters: dict[str, Callable[[], BrokerProc]] = {
+        "ours": lambda: start_ours(partitions),
+        "tansu": start_tansu,
+        "kafka": lambda: start_kafka(partitions),
+    }
     if name not in starters:
-        raise ValueError(f"unknown broker {name!r}; expected ours or tansu")
+        raise ValueError(f"unknown broker {name!r}; expected ours, tansu or kafka")
     try:
         return starters[name]()
     except BrokerStartError:

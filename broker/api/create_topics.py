@@ -66,7 +66,7 @@ async def handle(ctx: RequestContext, body: CreateTopicsRequest) -> CreateTopics
             ]
         else:
             out.num_partitions = out.replication_factor = -1
-            out.configs = None if ctx.header.api_version >= 5 else []
+            out.configs = []  # empty, not null, as Kafka answers a failed topic
         response.topics.append(out)
     return response
 

@@ -91,6 +91,7 @@ def _read(
                     if node.replicas.is_offline(name, fp.partition)
                     else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 )
+                pd.high_watermark = -1
                 continue
             hosted.append(part)
             pd.high_watermark = part.high_watermark
@@ -110,7 +111,10 @@ def _read(
                     fp.fetch_offset, limit, part.high_watermark, min_one_batch=total == 0
                 )
             except KafkaStorageError as exc:
+                # Kafka answers a failed partition with no offsets (-1), e.g. for
+                # OFFSET_OUT_OF_RANGE; clients reset through ListOffsets.
                 pd.error_code = exc.error_code
+                pd.high_watermark = pd.last_stable_offset = pd.log_start_offset = -1
                 continue
             size = len(result.records)
             if size:

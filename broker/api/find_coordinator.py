@@ -6,7 +6,9 @@ TRANSACTIONAL_ID_AUTHORIZATION_FAILED with the message "transactions are not
 supported by this broker", and logged. That code is fatal to librdkafka,
 kafka-python and the Java client, so a transactional producer fails at once
 with that message; the retriable COORDINATOR_NOT_AVAILABLE answered before
-made each of them spin until its timeout (issue 11 item 14).
+made each of them spin until its timeout (issue 11 item 14). Key type 2
+(share groups) is answered COORDINATOR_NOT_AVAILABLE; any other key type is
+INVALID_REQUEST, as Kafka answers it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ MIN_VERSION = 0
 MAX_VERSION = 6
 GROUP = 0
 NO_TRANSACTIONS = "transactions are not supported by this broker"
+TRANSACTION = 1
+KNOWN_KEY_TYPES = (GROUP, TRANSACTION, 2)  # group, transaction, share
 
 
 async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoordinatorResponse:
@@ -37,12 +41,22 @@ async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoord
     keys = body.coordinator_keys if ctx.header.api_version >= 4 else [body.key]
     coordinators = []
     for key in keys:
-        if body.key_type != GROUP:
+        if body.key_type not in KNOWN_KEY_TYPES:
+            coordinators.append(
+                Coordinator(
+                    key=key,
+                    node_id=-1,
+                    host="",
+                    port=-1,
+                    error_code=ErrorCode.INVALID_REQUEST,
+                    error_message=f"unknown coordinator key type {body.key_type}",
+                )
+            )
+        elif body.key_type == TRANSACTION:
             log.warning(
-                "client %r asked for the coordinator of transactional id %r (key type %d): %s",
+                "client %r asked for the coordinator of transactional id %r: %s",
                 ctx.header.client_id,
                 key,
-                body.key_type,
                 NO_TRANSACTIONS,
             )
             coordinators.append(
@@ -53,6 +67,17 @@ async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoord
                     port=-1,
                     error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                     error_message=NO_TRANSACTIONS,
+                )
+            )
+        elif body.key_type != GROUP:  # share groups: not implemented
+            coordinators.append(
+                Coordinator(
+                    key=key,
+                    node_id=-1,
+                    host="",
+                    port=-1,
+                    error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE,
+                    error_message="share groups are not supported by this broker",
                 )
             )
         elif not key and ctx.header.api_version >= 4:

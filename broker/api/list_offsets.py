@@ -5,10 +5,13 @@ watermark; read_committed gets the same, as there are no transactions),
 -3 the record with the largest timestamp (KIP-734), -4 earliest local
 (== earliest here), -5 the last tiered offset (none: -1), and otherwise the
 first record whose timestamp is >= the one asked for (-1 when none).
+A partition named more than once in a request is answered once, with
+INVALID_REQUEST, as Kafka answers it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from broker.api.context import RequestContext
@@ -38,10 +41,23 @@ LATEST_TIERED = -5
 async def handle(ctx: RequestContext, body: ListOffsetsRequest) -> ListOffsetsResponse:
     node: Node = ctx.node
     response = ListOffsetsResponse()
+    named = Counter((t.name, p.partition_index) for t in body.topics for p in t.partitions)
+    answered: set[tuple[str, int]] = set()
     for topic in body.topics:
         out = ListOffsetsTopicResponse(name=topic.name)
         response.topics.append(out)
         for req in topic.partitions:
+            key = (topic.name, req.partition_index)
+            if named[key] > 1:
+                if key not in answered:
+                    answered.add(key)
+                    out.partitions.append(
+                        ListOffsetsPartitionResponse(
+                            partition_index=req.partition_index,
+                            error_code=ErrorCode.INVALID_REQUEST,
+                        )
+                    )
+                continue
             part = node.replicas.get(topic.name, req.partition_index)
             if part is None:
                 out.partitions.append(

@@ -33,7 +33,6 @@ from broker.api.dispatch import CloseConnection
 from broker.errors import ErrorCode
 from broker.storage.batch import validate_produce_records
 from broker.storage.errors import KafkaStorageError
-from broker.wire.codec import ZERO_UUID
 from broker.wire.generated.produce_request import PartitionProduceData, ProduceRequest
 from broker.wire.generated.produce_response import (
     PartitionProduceResponse,
@@ -74,7 +73,9 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
             else:
                 part = node.replicas.get(name, data.index)
                 if part is None:
-                    unknown_id = version >= 13 and topic.topic_id != ZERO_UUID and not name
+                    # v13+ names topics by id only: an id we do not know (zero
+                    # included) is UNKNOWN_TOPIC_ID, as Kafka answers.
+                    unknown_id = version >= 13 and not name
                     result.error_code = (
                         ErrorCode.UNKNOWN_TOPIC_ID
                         if unknown_id
@@ -100,7 +101,10 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
                         or (part_acks == -1 and node.needs_fsync(part, part_acks))
                     ):
                         durable.append((part, last))
-            failed = failed or result.error_code != ErrorCode.NONE
+            if result.error_code != ErrorCode.NONE:
+                # Kafka answers a failed partition with base offset -1 (not 0).
+                result.base_offset = -1
+                failed = True
     for part, last in durable:
         await part.ensure_durable(last)
     if acks == 0:

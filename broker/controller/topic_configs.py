@@ -57,46 +57,54 @@ SUBTRACT: Final = 3
 Check = Callable[[str], str | None]
 
 
-def _integer(low: int, high: int) -> Check:
+# The reasons below are worded as Kafka's ConfigDef words them, so that tools
+# show operators the message a Kafka broker would give.
+
+
+def _integer(low: int, high: int, kind: str = "INT") -> Check:
     def check(value: str) -> str | None:
         try:
             n = int(value.strip())
         except ValueError:
-            return "not a number"
+            return f"Not a number of type {kind}"
         if n < low:
-            return f"must be >= {low}"
+            return f"Value must be at least {low}"
         if n > high:
-            return f"must be <= {high}"
+            return f"Value must be no more than {high}"
         return None
 
     return check
 
 
 def _long_at_least(low: int) -> Check:
-    return _integer(low, _INT64_MAX)
+    return _integer(low, _INT64_MAX, "LONG")
 
 
 def _int_at_least(low: int) -> Check:
-    return _integer(low, _INT32_MAX)
+    return _integer(low, _INT32_MAX, "INT")
 
 
 def _ratio(value: str) -> str | None:
     try:
         x = float(value)
     except ValueError:
-        return "not a number"
-    return None if 0.0 <= x <= 1.0 else "must be between 0 and 1"
+        return "Not a number of type DOUBLE"
+    if x < 0.0:
+        return "Value must be at least 0"
+    return None if x <= 1.0 else "Value must be no more than 1"
 
 
 def _one_of(*options: str) -> Check:
     def check(value: str) -> str | None:
-        return None if value.strip() in options else f"must be one of {', '.join(options)}"
+        return None if value.strip() in options else f"String must be one of: {', '.join(options)}"
 
     return check
 
 
 def _boolean(value: str) -> str | None:
-    return None if value.strip().lower() in ("true", "false") else "must be true or false"
+    if value.strip().lower() in ("true", "false"):
+        return None
+    return "Expected value to be either true or false"
 
 
 def _false_only(value: str) -> str | None:
@@ -113,7 +121,7 @@ def _cleanup_policy(value: str) -> str | None:
     parts = split_list(value)
     bad = [p for p in parts if p not in ("delete", "compact")]
     if bad:
-        return f"unknown policy {bad[0]!r}; valid policies are delete and compact"
+        return "String must be one of: compact, delete"
     if "compact" in parts:
         return (
             "log compaction is not implemented by this broker yet; only "
@@ -300,6 +308,10 @@ _CONFIGS = [
                 (("log.cleaner.min.cleanable.ratio", 1),), acted_on=False),
     TopicConfig("remote.storage.enable", BOOLEAN, "false", _false_only,
                 "Tiered storage is not supported; only false is accepted.", acted_on=False),
+    TopicConfig("remote.log.copy.disable", BOOLEAN, "false", _boolean,
+                "Tiered storage setting; not used.", acted_on=False),
+    TopicConfig("remote.log.delete.on.disable", BOOLEAN, "false", _boolean,
+                "Tiered storage setting; not used.", acted_on=False),
     TopicConfig("local.retention.ms", LONG, "-2", _long_at_least(-2),
                 "Tiered storage setting; not used.", _log("local.retention.ms"), acted_on=False),
     TopicConfig("local.retention.bytes", LONG, "-2", _long_at_least(-2),
@@ -322,7 +334,7 @@ def check_value(key: str, value: str) -> str | None:
         return f"Unknown topic config name: {key}"
     problem = config.check(value)
     if problem:
-        return f"Invalid value {value!r} for configuration {key}: {problem}"
+        return f"Invalid value {value} for configuration {key}: {problem}"
     return None
 
 

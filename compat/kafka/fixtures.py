@@ -3,7 +3,8 @@
 ``require_kafka()`` installs Kafka on first use (Maven; a few seconds once the
 jars are in ``~/.m2``) and skips the test when java or mvn is missing, or
 fails it in CI (``CI=true``), like every other missing compat tool.
-``pick_ports(n)`` hands out free loopback ports from this suite's own range
+``kafka`` is a module-scoped one-node Kafka (import it into a test module
+to use it). ``pick_ports(n)`` hands out free loopback ports from this suite's own range
 (``COMPAT_KAFKA_PORTS``, default ``19700-19799``).
 """
 
@@ -12,9 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterator
+
+import pytest
 
 from compat import tools
 from compat.kafka import install
+from compat.kafka.cluster import KafkaCluster
 
 _DEFAULT_RANGE = "19700-19799"
 _handed_out: set[int] = set()
@@ -57,3 +62,18 @@ def pick_ports(count: int) -> list[int]:
             if len(out) == count:
                 return out
     raise RuntimeError(f"fewer than {count} free ports left in {_port_range()}")
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """A one-node Apache Kafka for the module (the reference beside ``broker``)."""
+    require_kafka()
+    port, controller_port = pick_ports(2)
+    cluster = KafkaCluster(
+        tmp_path_factory.mktemp("kafka"), ports=[port], controller_ports=[controller_port]
+    )
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -130,6 +130,21 @@ async def test_produce_errors_are_kafka_codes(node: Node) -> None:
     assert (await fetch(node, "t", 0)).high_watermark == 0
 
 
+async def test_failed_partitions_answer_base_offset_minus_one(node: Node) -> None:
+    """As Kafka does (compat/test_kafka_differential.py::test_produce found it)."""
+    await create(node, "t")
+    for result in (
+        await produce(node, "nope", client_batch([b"x"])),
+        await produce(node, "t", client_batch([b"x"]), acks=2),
+        await produce(node, "t", client_batch([b"x"]), partition=7),
+    ):
+        assert result.error_code != ErrorCode.NONE and result.base_offset == -1
+    # v13 names topics by id: an id nobody has, the zero id included.
+    assert (await produce(node, "t", client_batch([b"x"]), version=13)).error_code == (
+        ErrorCode.UNKNOWN_TOPIC_ID
+    )
+
+
 async def test_acks_zero_sends_no_response(node: Node) -> None:
     await create(node, "t")
     assert await produce(node, "t", client_batch([b"x"]), acks=0) is None
@@ -185,8 +200,19 @@ async def test_producer_ids_are_never_reused_across_restarts(tmp_path: Path) -> 
 async def test_fetch_out_of_range_and_unknown(node: Node) -> None:
     await create(node, "t")
     await produce(node, "t", client_batch([b"a"]))
-    assert (await fetch(node, "t", 5)).error_code == ErrorCode.OFFSET_OUT_OF_RANGE
-    assert (await fetch(node, "nope", 0)).error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    beyond = await fetch(node, "t", 5)
+    assert beyond.error_code == ErrorCode.OFFSET_OUT_OF_RANGE
+    # No offsets with the error, as Kafka answers (compat/test_kafka_differential.py).
+    assert (beyond.high_watermark, beyond.last_stable_offset, beyond.log_start_offset) == (
+        -1,
+        -1,
+        -1,
+    )
+    unknown = await fetch(node, "nope", 0)
+    assert (unknown.error_code, unknown.high_watermark) == (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        -1,
+    )
     empty = await fetch(node, "t", 1)
     assert empty.error_code == 0 and bytes(empty.records) == b""
 
@@ -286,6 +312,29 @@ async def test_list_offsets_earliest_latest_time_and_max(node: Node) -> None:
     assert (await lookup(9999))[0] == -1
 
 
+async def test_list_offsets_refuses_a_partition_named_twice(node: Node) -> None:
+    """Once, INVALID_REQUEST, as Kafka answers (compat/test_kafka_differential.py)."""
+    await create(node, "t", 2)
+    body = ListOffsetsRequest(
+        replica_id=-1,
+        topics=[
+            ListOffsetsTopic(
+                "t",
+                [
+                    ListOffsetsPartition(0, timestamp=-1),
+                    ListOffsetsPartition(1, timestamp=-1),
+                    ListOffsetsPartition(0, timestamp=-2),
+                ],
+            )
+        ],
+    )
+    parts = (await call(node, 2, 8, body)).topics[0].partitions
+    assert [(p.partition_index, p.error_code) for p in parts] == [
+        (0, ErrorCode.INVALID_REQUEST),
+        (1, ErrorCode.NONE),
+    ]
+
+
 async def test_offset_for_leader_epoch(node: Node) -> None:
     await create(node, "t")
     await produce(node, "t", client_batch([b"a", b"b"]))
@@ -315,3 +364,17 @@ async def test_produce_to_internal_topics_is_refused(node: Node) -> None:
     # An ordinary topic with a leading underscore is not internal.
     assert await create(node, "__mine") == ErrorCode.NONE
     assert (await produce(node, "__mine", junk)).error_code == ErrorCode.NONE
+
+
+async def test_find_coordinator_refuses_unknown_key_types(node: Node) -> None:
+    """INVALID_REQUEST, as Kafka answers (compat/test_kafka_differential.py found it)."""
+    from broker.wire.generated.find_coordinator_request import FindCoordinatorRequest
+
+    response = await call(node, 10, 4, FindCoordinatorRequest(key_type=9, coordinator_keys=["g"]))
+    assert [c.error_code for c in response.coordinators] == [ErrorCode.INVALID_REQUEST]
+    response = await call(node, 10, 4, FindCoordinatorRequest(key_type=1, coordinator_keys=["t"]))
+    assert [c.error_code for c in response.coordinators] == [
+        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    ]
+    response = await call(node, 10, 4, FindCoordinatorRequest(key_type=2, coordinator_keys=["s"]))
+    assert [c.error_code for c in response.coordinators] == [ErrorCode.COORDINATOR_NOT_AVAILABLE]

@@ -75,9 +75,58 @@ public final class KafkaClientDriver {
   private final Map<String, List<String>> rebalances = new HashMap<>();
   private final Map<String, Admin> admins = new HashMap<>();
 
+  // System.out and System.err are switchable: Kafka's tools run in this JVM
+  // ("tool.run") with their output captured, and Scala's Console keeps the
+  // stream it saw first, so the switch is installed before anything prints.
+  private static final Switch OUT = new Switch(System.err);
+  private static final Switch ERR = new Switch(System.err);
+
+  private static final class Switch extends java.io.OutputStream {
+    private java.io.OutputStream target;
+
+    Switch(java.io.OutputStream target) {
+      this.target = target;
+    }
+
+    synchronized java.io.OutputStream swap(java.io.OutputStream next) {
+      java.io.OutputStream previous = target;
+      target = next;
+      return previous;
+    }
+
+    @Override
+    public synchronized void write(int b) throws java.io.IOException {
+      target.write(b);
+    }
+
+    @Override
+    public synchronized void write(byte[] b, int off, int len) throws java.io.IOException {
+      target.write(b, off, len);
+    }
+
+    @Override
+    public synchronized void flush() throws java.io.IOException {
+      target.flush();
+    }
+  }
+
+  /** Thrown by the exit procedure a tool calls instead of System.exit. */
+  private static final class ToolExit extends RuntimeException {
+    final int code;
+
+    ToolExit(int code) {
+      super("exit " + code, null, false, false);
+      this.code = code;
+    }
+  }
+
   public static void main(String[] args) throws Exception {
-    PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-    System.setOut(new PrintStream(System.err, true, StandardCharsets.UTF_8)); // stray prints
+    PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out),
+        true, StandardCharsets.UTF_8);
+    System.setOut(new PrintStream(OUT, true, StandardCharsets.UTF_8));
+    System.setErr(new PrintStream(ERR, true, StandardCharsets.UTF_8));
+    org.apache.kafka.common.utils.Exit.setExitProcedure(KafkaClientDriver::toolExit);
+    org.apache.kafka.common.utils.Exit.setHaltProcedure(KafkaClientDriver::toolExit);
     KafkaClientDriver driver = new KafkaClientDriver();
     BufferedReader in =
         new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
@@ -240,6 +289,8 @@ public final class KafkaClientDriver {
         consumers.remove(id).close(Duration.ofSeconds(10));
         rebalances.remove(id);
         return F.nullNode();
+      case "tool.run":
+        return runTool(r.get("main").asText(), list(r.get("args")).toArray(new String[0]));
       case "admin.open":
         admins.put(id, Admin.create(props(r.get("config"))));
         return F.nullNode();
@@ -446,6 +497,65 @@ public final class KafkaClientDriver {
       default:
         throw new IllegalArgumentException("unknown admin op " + op);
     }
+  }
+
+  // The tool being run: its output, and where that output stood when it first
+  // called Exit.exit. A tool may catch the ToolExit thrown there (some call
+  // exit inside a catch-all); the first exit decides, and what the tool
+  // printed after it (about our exception) is dropped.
+  private static java.io.ByteArrayOutputStream toolOut;
+  private static java.io.ByteArrayOutputStream toolErr;
+  private static int[] firstExit;
+
+  private static void toolExit(int code, String message) {
+    System.out.flush();
+    System.err.flush();
+    if (firstExit == null && toolOut != null) {
+      if (message != null && !message.isEmpty()) {
+        System.err.println(message);
+      }
+      firstExit = new int[] {code, toolOut.size(), toolErr.size()};
+    }
+    throw new ToolExit(code);
+  }
+
+  /** Runs a tool's main class here, capturing what it prints; its exit code. */
+  private static JsonNode runTool(String mainClass, String[] args) throws Exception {
+    toolOut = new java.io.ByteArrayOutputStream();
+    toolErr = new java.io.ByteArrayOutputStream();
+    firstExit = null;
+    java.io.OutputStream previousOut = OUT.swap(toolOut);
+    java.io.OutputStream previousErr = ERR.swap(toolErr);
+    int code = 0;
+    try {
+      Class.forName(mainClass).getMethod("main", String[].class).invoke(null, (Object) args);
+    } catch (java.lang.reflect.InvocationTargetException e) {
+      if (firstExit == null) {
+        e.getCause().printStackTrace(System.err);
+        code = 1;
+      }
+    } finally {
+      System.out.flush();
+      System.err.flush();
+      OUT.swap(previousOut);
+      ERR.swap(previousErr);
+    }
+    byte[] out = toolOut.toByteArray();
+    byte[] err = toolErr.toByteArray();
+    int outEnd = out.length;
+    int errEnd = err.length;
+    if (firstExit != null) {
+      code = firstExit[0];
+      outEnd = firstExit[1];
+      errEnd = firstExit[2];
+    }
+    toolOut = null;
+    toolErr = null;
+    ObjectNode result = F.objectNode();
+    result.put("code", code);
+    result.put("stdout", new String(out, 0, outEnd, StandardCharsets.UTF_8));
+    result.put("stderr", new String(err, 0, errEnd, StandardCharsets.UTF_8));
+    return result;
   }
 
   private static JsonNode send(KafkaProducer<byte[], byte[]> p, JsonNode r) throws Exception {
