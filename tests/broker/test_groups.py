@@ -11,6 +11,7 @@ import trio.testing
 from broker.errors import ErrorCode
 from broker.groups import GroupService
 from broker.node import Node
+from broker.wire.generated.create_topics_request import CreatableTopic, CreateTopicsRequest
 from broker.wire.generated.describe_groups_request import DescribeGroupsRequest
 from broker.wire.generated.heartbeat_request import HeartbeatRequest
 from broker.wire.generated.join_group_request import JoinGroupRequest, JoinGroupRequestProtocol
@@ -72,6 +73,13 @@ async def test_join_sync_commit_fetch_and_restart(tmp_path: Path) -> None:
         await nursery.start(node.groups.run)
         member, generation = await join_and_sync(node)
         assert (await describe_state(node)).group_state == "Stable"
+        created = await call(
+            node,
+            19,
+            7,
+            CreateTopicsRequest(topics=[CreatableTopic("t", 2, 1)], timeout_ms=1000),
+        )
+        assert created.topics[0].error_code == 0
         commit = OffsetCommitRequest(
             group_id="g",
             generation_id_or_member_epoch=generation,
@@ -119,5 +127,53 @@ async def test_session_timeout_expires_a_silent_member(
         assert described.group_state in ("Empty", "Dead") and described.members == []
         late = await call(node, 12, 3, HeartbeatRequest("g", generation, member))
         assert late.error_code == ErrorCode.UNKNOWN_MEMBER_ID
+        nursery.cancel_scope.cancel()
+    await node.shutdown()
+
+
+async def test_commit_for_an_unknown_topic_is_refused(tmp_path: Path) -> None:
+    """UNKNOWN_TOPIC_OR_PARTITION, as Kafka answers (compat/test_kafka_differential.py);
+    the known partitions of the same request are committed."""
+    node = mock_clock_node(tmp_path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.groups.run)
+        await call(
+            node, 19, 7, CreateTopicsRequest(topics=[CreatableTopic("t", 1, 1)], timeout_ms=1000)
+        )
+        commit = OffsetCommitRequest(
+            group_id="g",
+            generation_id_or_member_epoch=-1,
+            member_id="",
+            topics=[
+                OffsetCommitRequestTopic(
+                    name="t",
+                    partitions=[
+                        OffsetCommitRequestPartition(0, 5),
+                        OffsetCommitRequestPartition(3, 5),
+                    ],
+                ),
+                OffsetCommitRequestTopic(
+                    name="nope", partitions=[OffsetCommitRequestPartition(0, 5)]
+                ),
+            ],
+        )
+        result = await call(node, 8, 8, commit)
+        codes = sorted(
+            (t.name, p.partition_index, p.error_code) for t in result.topics for p in t.partitions
+        )
+        assert codes == [
+            ("nope", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
+            ("t", 0, ErrorCode.NONE),
+            ("t", 3, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
+        ]
+        fetched = await call(
+            node,
+            9,
+            7,
+            OffsetFetchRequest(
+                group_id="g", topics=[OffsetFetchRequestTopic(name="t", partition_indexes=[0])]
+            ),
+        )
+        assert fetched.topics[0].partitions[0].committed_offset == 5
         nursery.cancel_scope.cancel()
     await node.shutdown()
