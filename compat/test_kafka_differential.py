@@ -655,11 +655,8 @@ def test_offset_commit_and_fetch(duo: Duo, versions: dict[str, int], name: str) 
 
     assert errors(commit(-1, "")) == [NONE]  # a simple (standalone) consumer's commit
     assert errors(commit(3, "someone")) == [UNKNOWN_MEMBER_ID]  # no such group, no member
-    # Known difference (docs/compat.md): Kafka refuses a commit for a topic that
-    # does not exist (UNKNOWN_TOPIC_OR_PARTITION); ours stores it (NONE).
-    unknown = duo.send(_commit_request(group, name + "-missing", commit_v), commit_v)
-    assert errors(unknown.kafka) == [UNKNOWN_TOPIC_OR_PARTITION]
-    assert errors(unknown.ours) == [NONE]
+    missing = duo.same(_commit_request(group, name + "-missing", commit_v), commit_v)
+    assert errors(missing) == [UNKNOWN_TOPIC_OR_PARTITION]
     fetched = duo.same(
         OffsetFetchRequest(groups=[OffsetFetchRequestGroup(group_id=group, topics=[
             OffsetFetchRequestTopics(name=name, partition_indexes=[0, 1])])]),

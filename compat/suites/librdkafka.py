@@ -80,7 +80,8 @@ FULL_MODE = frozenset({"0082"})
 # consume (batches, events, offset resets, lookups by time, lag), topic admin
 # (many topics, added partitions, configs through the kafka-topics.sh
 # stand-in), idempotence, consumer groups (balanced, static, cooperative,
-# commits) and two tests that wait for features (0030 groups, 0081 ACLs).
+# commits), 0030 (offset commits; it waited for OffsetCommit to refuse
+# unknown topics) and 0081, which waits for ACLs.
 QUICK = tuple(
     [
         "0001",

@@ -12,6 +12,7 @@ from broker.clock import TrioClock
 from broker.controller.controller import TopicSpec
 from broker.errors import ErrorCode
 from broker.node import Node
+from broker.wire.generated.create_topics_request import CreatableTopic, CreateTopicsRequest
 from broker.wire.generated.describe_groups_request import DescribeGroupsRequest
 from broker.wire.generated.heartbeat_request import HeartbeatRequest
 from broker.wire.generated.join_group_request import JoinGroupRequest, JoinGroupRequestProtocol
@@ -262,5 +263,53 @@ async def test_offset_commit_to_unknown_topics_and_partitions(tmp_path: Path) ->
             for p in t.partitions
         ]
         assert offsets == [("t", 0, 10), ("t", 1, 11), ("t", 5, -1), ("nope", 0, -1)]
+        nursery.cancel_scope.cancel()
+    await node.shutdown()
+
+
+async def test_commit_for_an_unknown_topic_is_refused(tmp_path: Path) -> None:
+    """UNKNOWN_TOPIC_OR_PARTITION, as Kafka answers (compat/test_kafka_differential.py);
+    the known partitions of the same request are committed."""
+    node = mock_clock_node(tmp_path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.groups.run)
+        await call(
+            node, 19, 7, CreateTopicsRequest(topics=[CreatableTopic("t", 1, 1)], timeout_ms=1000)
+        )
+        commit = OffsetCommitRequest(
+            group_id="g",
+            generation_id_or_member_epoch=-1,
+            member_id="",
+            topics=[
+                OffsetCommitRequestTopic(
+                    name="t",
+                    partitions=[
+                        OffsetCommitRequestPartition(0, 5),
+                        OffsetCommitRequestPartition(3, 5),
+                    ],
+                ),
+                OffsetCommitRequestTopic(
+                    name="nope", partitions=[OffsetCommitRequestPartition(0, 5)]
+                ),
+            ],
+        )
+        result = await call(node, 8, 8, commit)
+        codes = sorted(
+            (t.name, p.partition_index, p.error_code) for t in result.topics for p in t.partitions
+        )
+        assert codes == [
+            ("nope", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
+            ("t", 0, ErrorCode.NONE),
+            ("t", 3, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
+        ]
+        fetched = await call(
+            node,
+            9,
+            7,
+            OffsetFetchRequest(
+                group_id="g", topics=[OffsetFetchRequestTopic(name="t", partition_indexes=[0])]
+            ),
+        )
+        assert fetched.topics[0].partitions[0].committed_offset == 5
         nursery.cancel_scope.cancel()
     await node.shutdown()
