@@ -284,16 +284,22 @@ FIXTURES = Path(__file__).parent / "fixtures"
 class BrokerProcess:
     """``python -m broker serve`` in a subprocess, its stderr collected by a thread."""
 
-    def __init__(self, args: list[str], limit_fds: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        limit_fds: tuple[int, int] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         def preexec() -> None:
             if limit_fds is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, limit_fds)
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+        environ.pop("CLUSTER_ID", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "broker", "serve", *args],
             cwd=REPO,
-            env=env,
+            env={**environ, **(env or {})},
             stderr=subprocess.PIPE,
             text=True,
             preexec_fn=preexec,
@@ -464,7 +470,14 @@ def test_kafka4_stock_server_properties_starts_listing_what_it_ignores(tmp_path:
             "advertised.listeners=PLAINTEXT://127.0.0.1:0",
             "--override",
             f"log.dirs={tmp_path}",
-        ]
+        ],
+        # As a container might run it: the image's variables around it.
+        env={
+            "CLUSTER_ID": "4L6g3nShT-eMCtK--X86sw",
+            "KAFKA_HEAP_OPTS": "-Xmx1G",
+            "KAFKA_JMX_PORT": "9999",
+            "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
+        },
     )
     try:
         port = broker.port()
@@ -475,5 +488,9 @@ def test_kafka4_stock_server_properties_starts_listing_what_it_ignores(tmp_path:
         assert len(ignored) == 1
         assert "share.coordinator.state.topic.replication.factor" in ignored[0]
         assert "num.network.threads" in ignored[0]
+        stray = [line for line in broker.lines if "ignoring environment variables" in line]
+        assert len(stray) == 1
+        assert "KAFKA_BOOTSTRAP_SERVERS, KAFKA_HEAP_OPTS, KAFKA_JMX_PORT" in stray[0]
+        broker.wait_for_line(r"of cluster 4L6g3nShT-eMCtK--X86sw listening")
     finally:
         assert broker.stop() == 0
