@@ -122,7 +122,7 @@ def on_fetch_response(node: RaftNode, env: Envelope, resp: FetchResponse) -> Non
             return
         node.next_fetch_tick = node.now + node.config.fetch_backoff
         return
-    node.deadline = node.now + node.config.fetch_timeout
+    node.heard_from_leader()
     if resp.snapshot_id is not None:
         _send_fetch_snapshot(node, resp.snapshot_id)
         return
@@ -191,7 +191,7 @@ def on_fetch_snapshot_response(node: RaftNode, env: Envelope, resp: FetchSnapsho
         if not node.observe(leader.leader_epoch, leader.leader_id):
             node.next_fetch_tick = node.now + node.config.fetch_backoff
         return
-    node.deadline = node.now + node.config.fetch_timeout
+    node.heard_from_leader()
     buffer = node.snapshot_buffer
     if resp.position != len(buffer):
         node.next_fetch_tick = node.now
