@@ -270,6 +270,8 @@ def on_fetch_request(node: RaftNode, env: Envelope, req: FetchRequest) -> None:
         req.fetch_offset < log.log_start_offset
         or req.last_fetched_epoch < snapshot.snapshot_id.epoch
     ):
+        # Named here, so kept while the follower comes to fetch it.
+        node.serving[snapshot.snapshot_id] = (snapshot, node.now)
         node.reply(
             env,
             FetchResponse(
