@@ -7,7 +7,8 @@ Voting rules (Raft paper 5.2 and 5.4.1, KIP-595, KIP-996):
 * A pre-vote (``pre_vote=True``) changes nothing on the voter (KIP-996): not
   its epoch, not its vote, not its leader.  It is granted when the
   candidate's epoch would be newer than ours, we have no live leader (we are
-  neither a Leader nor a Follower whose fetch timer is running), and the
+  neither a Leader nor a Follower that heard from its leader within
+  ``fetch_timeout``), and the
   candidate's log is at least as up to date as ours: a larger last epoch, or
   the same last epoch and an end offset at least as large.  (A replica left
   in a later epoch by a lost candidacy is not locked out: the leader keeps
@@ -77,9 +78,7 @@ def on_vote_request(node: RaftNode, env: Envelope, req: VoteRequest) -> None:
         # KIP-996: change nothing; refuse while we follow a live leader.
         granted = (
             req.candidate_epoch > node.epoch
-            and (
-                node.role not in (Role.LEADER, Role.FOLLOWER) or bug == "prevote_grants_with_leader"
-            )
+            and (not node.has_live_leader() or bug == "prevote_grants_with_leader")
             and log_is_up_to_date(node, req)
         )
     else:

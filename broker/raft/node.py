@@ -147,6 +147,7 @@ class RaftNode:
         self.leader_resigned = False
         self.fetch_inflight: int | None = None
         self.fetch_deadline = 0
+        self.leader_heard_tick = -(1 << 30)
         self.next_fetch_tick = 0
         self.snapshot_buffer = bytearray()
         self.discovery = 0
@@ -215,7 +216,7 @@ class RaftNode:
                 # KIP-996: a Prospective whose election timed out goes back to
                 # its leader and tries fetching again (a one-way cut may have
                 # healed); it times out into a new pre-vote if the leader is gone.
-                self.become_follower(self.epoch, lost)
+                self.become_follower(self.epoch, lost, heard=False)
             else:
                 self.become_prospective()
         elif role in (Role.PROSPECTIVE, Role.CANDIDATE) and self.now >= self.next_vote_retry:
@@ -435,12 +436,33 @@ class RaftNode:
         self._enter(Role.UNATTACHED, self._step_unattached)
         self.reset_election_timer()
 
-    def become_follower(self, epoch: int, leader_id: int) -> None:
+    def heard_from_leader(self) -> None:
+        """The leader answered (or announced itself): restart the fetch timer."""
+        self.deadline = self.now + self.config.fetch_timeout
+        self.leader_heard_tick = self.now
+
+    def has_live_leader(self) -> bool:
+        """KIP-996: a Leader, or a Follower that heard from its leader within
+        ``fetch_timeout``; such a replica refuses pre-votes."""
+        if self.role is Role.LEADER:
+            return True
+        return (
+            self.role is Role.FOLLOWER
+            and self.now - self.leader_heard_tick < self.config.fetch_timeout
+        )
+
+    def become_follower(self, epoch: int, leader_id: int, heard: bool = True) -> None:
+        """``heard`` is False when a Prospective goes back to the leader it
+        lost to try fetching again: it has not heard from it, so it still
+        grants pre-votes (otherwise survivors of a dead leader refuse each
+        other in turn; three of four voters never line up)."""
         voted = self.voted_for if epoch == self.epoch else None
         self.set_election(epoch, leader_id, voted)
         self.leader_resigned = False
         self._enter(Role.FOLLOWER, self._step_follower)
         self.deadline = self.now + self.config.fetch_timeout
+        if heard or self.config.inject_bug == "prospective_follows_lost_leader":
+            self.leader_heard_tick = self.now
         replication.send_fetch(self, leader_id)
 
     def become_prospective(self) -> None:

@@ -122,7 +122,7 @@ def on_fetch_response(node: RaftNode, env: Envelope, resp: FetchResponse) -> Non
             return
         node.next_fetch_tick = node.now + node.config.fetch_backoff
         return
-    node.deadline = node.now + node.config.fetch_timeout
+    node.heard_from_leader()
     if resp.snapshot_id is not None:
         _send_fetch_snapshot(node, resp.snapshot_id)
         return
@@ -191,7 +191,7 @@ def on_fetch_snapshot_response(node: RaftNode, env: Envelope, resp: FetchSnapsho
         if not node.observe(leader.leader_epoch, leader.leader_id):
             node.next_fetch_tick = node.now + node.config.fetch_backoff
         return
-    node.deadline = node.now + node.config.fetch_timeout
+    node.heard_from_leader()
     buffer = node.snapshot_buffer
     if resp.position != len(buffer):
         node.next_fetch_tick = node.now
@@ -270,6 +270,8 @@ def on_fetch_request(node: RaftNode, env: Envelope, req: FetchRequest) -> None:
         req.fetch_offset < log.log_start_offset
         or req.last_fetched_epoch < snapshot.snapshot_id.epoch
     ):
+        # Named here, so kept while the follower comes to fetch it.
+        node.serving[snapshot.snapshot_id] = (snapshot, node.now)
         node.reply(
             env,
             FetchResponse(

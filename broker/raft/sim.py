@@ -101,6 +101,12 @@ class SimOptions:
     stability_rounds: int = 0
     """After liveness, cut the leader -> one follower link for this many
     rounds: a healthy leader must not be deposed (pre-vote seeds only)."""
+    snapshot_storm: bool = False
+    """During liveness the leader proposes and snapshots every round (a
+    chunked snapshot transfer must still complete)."""
+    stale_delivery: float = 0.0
+    """Chance that a packet for a previous incarnation of a node reaches the
+    current one (a transport that does not tie responses to a process)."""
     max_work: int = 3_000_000
     """Watchdog: core calls per seed (steps, ticks, Ready rounds)."""
     config: RaftConfig = field(default_factory=RaftConfig)
@@ -280,6 +286,12 @@ class Simulation:
         self.logs[i].complete_flush()
         self.log(f"node {i} completes its Ready")
         voted, new_leader, committed = self._finish(i, core, rd, tag, flush=False)
+        if self.faults and self.rng.random() < self.opts.targeted / 2:
+            # Power loss right after this Ready, before the host took the
+            # next one: whatever the steps meanwhile produced is lost.
+            self.log(f"node {i} crashes before its next Ready")
+            self._crash(i)
+            return
         if self.faults:
             self._strike(i, voted, new_leader, committed)
         if self.cores[i] is core:
@@ -439,7 +451,11 @@ class Simulation:
                 self.net.append(packet)
         if (env.source, dst) in self.cut:
             return
-        if self.cores[dst] is None or self.incarnation[dst] != packet.dst_incarnation:
+        if self.cores[dst] is None:
+            return
+        if self.incarnation[dst] != packet.dst_incarnation and not (
+            self.faults and self.rng.random() < self.opts.stale_delivery
+        ):
             return
         self.log(f"deliver {env.source}->{dst} #{env.correlation_id} {env.message}")
         self._act(dst, "deliver", packet)
@@ -691,6 +707,14 @@ class Simulation:
                 offset = self.acked[probe]
                 if all(c.high_watermark > offset for c in self._must_catch_up(leader)):
                     break
+            if self.opts.snapshot_storm and leader is not None and probe is not None:
+                # A new entry every 8 rounds (replication keeps up even at
+                # one record per fetch) and a new snapshot whenever it commits.
+                if rounds % 8 == 0:
+                    self._propose(leader.node_id)
+                i, end = leader.node_id, leader.applied_offset
+                if end > leader.log.log_start_offset and self.held[i] is None:
+                    leader.create_snapshot(end, encode_state(self.sm[i][:end]))
         else:
             states = [
                 f"{c.node_id}:{c.role.value}/e{c.epoch}/hw{c.high_watermark}/end{c.log.end_offset}"

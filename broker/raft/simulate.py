@@ -38,6 +38,8 @@ def options_for_seed(
     async_host = 0.0 if gentle else rng.choice((0.0, 0.2, 0.5, 0.8))
     disk_loss = 0.0 if gentle or voters == n else rng.choice((0.0, 0.3))
     dead_for_good = not gentle and rng.randrange(2) == 0
+    snapshot_storm = not gentle and rng.randrange(4) == 0
+    stale_delivery = 0.0 if gentle else rng.choice((0.0, 0.0, 0.2))
     if profile == "hostile" or (profile == "mixed" and rng.randrange(4) == 0):
         return SimOptions(
             nodes=n,
@@ -48,6 +50,8 @@ def options_for_seed(
             async_host=async_host,
             disk_loss=disk_loss,
             dead_for_good=dead_for_good,
+            snapshot_storm=snapshot_storm,
+            stale_delivery=stale_delivery,
             config=RaftConfig(
                 election_timeout=4,
                 fetch_timeout=6,
@@ -74,6 +78,8 @@ def options_for_seed(
         async_host=async_host,
         disk_loss=disk_loss,
         dead_for_good=dead_for_good,
+        snapshot_storm=snapshot_storm,
+        stale_delivery=stale_delivery,
         stability_rounds=0 if gentle else 6 * (config.fetch_timeout + 2 * election_timeout),
         drop=rng.choice((0.0, 0.05, 0.2)),
         duplicate=rng.choice((0.0, 0.03, 0.1)),
