@@ -185,17 +185,26 @@ class Node:
             log.error("cannot record this start in the metadata log (%s): serving as before", exc)
 
     async def _housekeeping(self) -> None:
-        """Retention and time-based flushes, every few seconds."""
-        interval = min(self.config["log.retention.check.interval.ms"], 5000) / 1000
+        """Time-based flushes every few seconds; retention every
+        ``log.retention.check.interval.ms``, as Kafka's log manager (its
+        first check one interval after start: a client writing records with
+        old timestamps reads them back before the first check, as on Kafka)."""
+        retention_s = self.config["log.retention.check.interval.ms"] / 1000
+        tick_s = min(retention_s, 5.0)
+        next_retention = trio.current_time() + retention_s
         while True:
-            await trio.sleep(interval)
+            await trio.sleep(tick_s)
+            retention_due = trio.current_time() >= next_retention
+            if retention_due:
+                next_retention = trio.current_time() + retention_s
             for part in list(self.replicas.partitions.values()):
                 try:
                     # Under the lock: a flush in a worker thread may be using
                     # the files of the segments retention deletes.
                     async with part.append_lock:
                         now = self.clock.now_ms()
-                        part.log.delete_old_segments(now, part.high_watermark)
+                        if retention_due:
+                            part.log.delete_old_segments(now, part.high_watermark)
                         if part.log.flush_interval_elapsed(now):
                             await part.flush()
                 except Exception:

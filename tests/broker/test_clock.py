@@ -125,3 +125,27 @@ async def test_retention_and_flush_ms_follow_the_clock(
         assert deleted_ms - records_ms > 60_000
         nursery.cancel_scope.cancel()
     await node.shutdown()
+
+
+async def test_retention_runs_every_check_interval_not_every_tick(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Records with old timestamps survive until the first retention check,
+    one ``log.retention.check.interval.ms`` after start, as on Kafka (librdkafka's
+    0052 writes 1970 timestamps and reads them back seconds later)."""
+    clock = TrioClock(START_MS)
+    node = make_node(tmp_path, "log.retention.check.interval.ms=60000", clock=clock)
+    await node.register([("127.0.0.1", 9092)])
+    await create(node, "old", {"retention.ms": "1000", "segment.bytes": "200"})
+    old = partition(node, "old")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(node._housekeeping)
+        for _ in range(3):
+            batch = client_batch([b"x" * 100], timestamp=1_000)  # 1970
+            assert (await produce(node, "old", batch)).error_code == 0
+        await trio.sleep(30)  # six flush ticks, no retention check yet
+        assert old.log.log_start_offset == 0
+        deleted_ms = await when(clock, lambda: old.log.log_start_offset == 3)
+        assert deleted_ms - START_MS >= 60_000
+        nursery.cancel_scope.cancel()
+    await node.shutdown()
