@@ -33,6 +33,14 @@ GROUP = 0
 NO_TRANSACTIONS = "transactions are not supported by this broker"
 TRANSACTION = 1
 KNOWN_KEY_TYPES = (GROUP, TRANSACTION, 2)  # group, transaction, share
+NO_SHARE_GROUPS = "share groups are not supported by this broker"
+
+
+def refused(key: str, error_code: int, message: str | None) -> Coordinator:
+    """A key this node coordinates nothing for."""
+    return Coordinator(
+        key=key, node_id=-1, host="", port=-1, error_code=error_code, error_message=message
+    )
 
 
 async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoordinatorResponse:
@@ -43,13 +51,8 @@ async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoord
     for key in keys:
         if body.key_type not in KNOWN_KEY_TYPES:
             coordinators.append(
-                Coordinator(
-                    key=key,
-                    node_id=-1,
-                    host="",
-                    port=-1,
-                    error_code=ErrorCode.INVALID_REQUEST,
-                    error_message=f"unknown coordinator key type {body.key_type}",
+                refused(
+                    key, ErrorCode.INVALID_REQUEST, f"unknown coordinator key type {body.key_type}"
                 )
             )
         elif body.key_type == TRANSACTION:
@@ -60,32 +63,12 @@ async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoord
                 NO_TRANSACTIONS,
             )
             coordinators.append(
-                Coordinator(
-                    key=key,
-                    node_id=-1,
-                    host="",
-                    port=-1,
-                    error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                    error_message=NO_TRANSACTIONS,
-                )
+                refused(key, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, NO_TRANSACTIONS)
             )
         elif body.key_type != GROUP:  # share groups: not implemented
-            coordinators.append(
-                Coordinator(
-                    key=key,
-                    node_id=-1,
-                    host="",
-                    port=-1,
-                    error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE,
-                    error_message="share groups are not supported by this broker",
-                )
-            )
+            coordinators.append(refused(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, NO_SHARE_GROUPS))
         elif not key and ctx.header.api_version >= 4:
-            coordinators.append(
-                Coordinator(
-                    key=key, node_id=-1, host="", port=-1, error_code=ErrorCode.INVALID_GROUP_ID
-                )
-            )
+            coordinators.append(refused(key, ErrorCode.INVALID_GROUP_ID, None))
         else:
             coordinators.append(
                 Coordinator(key=key, node_id=node.node_id, host=host, port=port, error_message=None)
