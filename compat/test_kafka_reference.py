@@ -81,3 +81,25 @@ def test_three_nodes_replicate_a_topic(kafka3: KafkaCluster) -> None:
     assert sorted(b.node_id for b in metadata.brokers) == [1, 2, 3]
     assert [sorted(p.replica_nodes) for p in topic.partitions] == [[1, 2, 3], [1, 2, 3]]
     assert in_sync == [[1, 2, 3], [1, 2, 3]]
+
+
+def test_a_cluster_id_starting_with_a_dash_formats(tmp_path: Path) -> None:
+    """CI once drew the id "-i0XeipvSKOA-N1OE45Ugg" (1 in 64 do start with
+    "-"): kafka-storage took it for an option and the format failed."""
+    require_kafka()
+    ports = pick_ports(2)
+    cluster = KafkaCluster(tmp_path, ports=ports[:1], controller_ports=ports[1:])
+    cluster.cluster_id = "-i0XeipvSKOA-N1OE45Ugg"
+    cluster.start()
+    try:
+        with WireClient("127.0.0.1", cluster.nodes[0].port) as client:
+            metadata = client.send(MetadataRequest(topics=[]), 12)
+        assert metadata.cluster_id == cluster.cluster_id
+    finally:
+        cluster.stop()
+
+
+def test_random_cluster_ids_never_start_with_a_dash() -> None:
+    from compat.kafka.cluster import random_cluster_id
+
+    assert not any(random_cluster_id().startswith("-") for _ in range(2000))

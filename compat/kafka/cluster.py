@@ -77,8 +77,14 @@ def java_path() -> str:
 
 
 def random_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Never one starting with "-" (1 in 64 would): the tools' argument parser
+    takes it for an option, as Kafka's own Uuid.randomUuid avoids."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 class KafkaNode:
@@ -157,7 +163,11 @@ class KafkaNode:
 
     def format(self, cluster_id: str) -> None:
         cmd = self._java(
-            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path)
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(self.config_path),
         )
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
