@@ -36,7 +36,8 @@ from compat.kafka.cluster import java_path
 SOURCE = Path(__file__).resolve().parent / "java" / "KafkaClientDriver.java"
 MAIN_CLASS = "KafkaClientDriver"
 CALL_TIMEOUT_S = 60.0
-_LOG4J2 = """\
+# The JVM clients' and tools' log: WARN and above, to stderr.
+CLIENT_LOG4J2 = """\
 status = warn
 appender.err.type = Console
 appender.err.name = STDERR
@@ -78,7 +79,7 @@ def compiled_driver() -> Path:
     )
     if done.returncode != 0:
         raise RuntimeError(f"javac failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    (tmp / "log4j2.properties").write_text(_LOG4J2)
+    (tmp / "log4j2.properties").write_text(CLIENT_LOG4J2)
     tmp.rename(out)
     return out
 

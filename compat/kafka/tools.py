@@ -15,7 +15,7 @@ import subprocess
 
 from compat.kafka import install
 from compat.kafka.cluster import java_path
-from compat.kafka.java_driver import JavaDriver
+from compat.kafka.java_driver import CLIENT_LOG4J2, JavaDriver
 
 MAIN_CLASSES = {
     "kafka-topics": "org.apache.kafka.tools.TopicCommand",
@@ -30,16 +30,6 @@ MAIN_CLASSES = {
     "kafka-consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
 }
 TOOL_TIMEOUT_S = 60.0
-_LOG4J2 = """\
-status = warn
-appender.err.type = Console
-appender.err.name = STDERR
-appender.err.target = SYSTEM_ERR
-appender.err.layout.type = PatternLayout
-appender.err.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.err.ref = STDERR
-"""
 
 
 class ToolFailed(AssertionError):
@@ -54,7 +44,7 @@ class ToolFailed(AssertionError):
 def _log4j2_config() -> str:
     path = install.install_dir() / "tools-log4j2.properties"
     if not path.is_file():
-        path.write_text(_LOG4J2)
+        path.write_text(CLIENT_LOG4J2)
     return str(path)
 
 

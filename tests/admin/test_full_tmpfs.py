@@ -39,6 +39,7 @@ from broker.wire.generated.produce_request import (
 from broker.wire.protocol import RequestHeader, decode_response, encode_request
 from tests.admin.helpers import values
 from tests.broker.helpers import client_batch
+from tests.tmpfs import mounted_tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 PORT = 19231
@@ -48,17 +49,8 @@ KAFKA_STORAGE_ERROR = 56
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path, "4m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 class Client:

@@ -21,6 +21,7 @@ import pytest
 
 from broker.storage import LogConfig, PartitionLog, errors, files
 from tests.storage.batches import build_batch, decode_records
+from tests.tmpfs import mounted_tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = LogConfig(segment_bytes=64 << 10, index_interval_bytes=0, segment_index_bytes=4096)
@@ -122,17 +123,8 @@ def test_a_view_survives_eviction_and_truncation(tmp_path: Path) -> None:
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path, "1m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def fill(mnt: Path) -> None:
