@@ -277,6 +277,16 @@ class BrokerConfig:
         return [parse_listener(x) for x in self.values["listeners"]]
 
     @property
+    def quorum_voters(self) -> dict[int, tuple[str, int]]:
+        """``controller.quorum.voters`` as {id: (host, port)}; unset means this
+        node alone, at its first advertised listener."""
+        given = self.values.get("controller.quorum.voters")
+        if not given:
+            _name, host, port = self.advertised_listeners[0]
+            return {self.node_id: (host or "localhost", port)}
+        return dict(parse_voter(entry) for entry in given)
+
+    @property
     def advertised_listeners(self) -> list[tuple[str, str, int]]:
         adv = self.values.get("advertised.listeners")
         return [parse_listener(x) for x in adv] if adv else self.listeners
@@ -331,6 +341,15 @@ def _roles(value: list[str], _config: BrokerConfig) -> str | None:
     if sorted(value) == ["broker", "controller"]:
         return None
     return "only the combined roles broker,controller are implemented"
+
+
+def parse_voter(text: str) -> tuple[int, tuple[str, int]]:
+    """One ``controller.quorum.voters`` entry, ``id@host:port``."""
+    voter_id, sep, address = text.strip().partition("@")
+    host, colon, port = address.rpartition(":")
+    if not sep or not voter_id.isdigit() or not colon or not port.isdigit():
+        raise ConfigError(f"controller.quorum.voters: {text!r} is not id@host:port")
+    return int(voter_id), (host.strip("[]"), int(port))
 
 
 def _voters(value: list[str] | None, config: BrokerConfig) -> str | None:

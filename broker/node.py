@@ -111,7 +111,7 @@ class Node:
         self.controller = Controller(
             self.node_id, config["num.partitions"], config["default.replication.factor"]
         )
-        self.quorum = MetadataQuorum(config.data_dir, self.clock)
+        self.quorum = MetadataQuorum(config.data_dir, self.clock, self.node_id)
         self.replicas = ReplicaManager(config, self.clock)
         self.replicas.reconcile(self.quorum.image, keep=frozenset({self.quorum.directory.name}))
         self.replicas.load(self.quorum.image)

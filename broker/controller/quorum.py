@@ -52,8 +52,17 @@ def read_all(plog: PartitionLog, start: int = 0) -> list[tuple[int, Any]]:
     return out
 
 
+class NotControllerError(Exception):
+    """This node is not the active controller (the quorum's leader)."""
+
+    def __init__(self, leader_id: int | None) -> None:
+        super().__init__(f"not the active controller; the leader is {leader_id}")
+        self.leader_id = leader_id
+
+
 class MetadataQuorum:
-    def __init__(self, data_dir: Path, clock: Clock) -> None:
+    def __init__(self, data_dir: Path, clock: Clock, node_id: int = 1) -> None:
+        self.node_id = node_id
         self.directory = data_dir / f"{METADATA_TOPIC}-0"
         self.clock = clock
         self.log = PartitionLog.open(self.directory, LogConfig(), clock.now_ms())
@@ -68,8 +77,23 @@ class MetadataQuorum:
             len(self.image.topics),
         )
 
+    @property
+    def leader_id(self) -> int | None:
+        """The active controller's node id, None while there is no leader."""
+        return self.node_id
+
+    @property
+    def is_active_controller(self) -> bool:
+        return self.leader_id == self.node_id
+
+    @property
+    def applied_offset(self) -> int:
+        """The offset after the last record replayed into :attr:`image`."""
+        return self.log.log_end_offset
+
     async def append(self, records: list[Any]) -> MetadataImage:
-        """Append, fsync, replay and publish; returns the new image."""
+        """Append, fsync, replay and publish; returns the new image.
+        Raises :class:`NotControllerError` on a node that is not the leader."""
         if not records:
             return self.image
         async with self._lock:
