@@ -71,11 +71,17 @@ class MetadataQuorum:
             self.image = replay(self.image, offset, record)
         self.listeners: list[Listener] = []
         self._lock = trio.Lock()
+        self.caught_up = trio.Event()
+        self.caught_up.set()  # one voter: the local log is the committed log
         log.info(
             "replayed %d metadata records: %d topics",
             self.log.log_end_offset,
             len(self.image.topics),
         )
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Nothing to run for one voter (the replicated quorum runs its driver)."""
+        task_status.started()
 
     @property
     def leader_id(self) -> int | None:

@@ -42,3 +42,27 @@ async def serve(
     max_wait = getattr(body, "max_wait_ms", 0) if api_key == wire.FETCH else 0
     answers = await driver.request(source, items, max_wait_ms=max_wait)
     return wire.encode_response(api_key, answers, now_ms)
+
+
+async def serve_node(node: Any, api_key: int, body: Any) -> Any:
+    """:func:`serve` for a broker node (the handlers' entry point)."""
+    quorum = node.quorum
+    driver = getattr(quorum, "driver", None)
+    if driver is None or not getattr(quorum, "running", False):
+        return wire.error_response(api_key, BROKER_NOT_AVAILABLE)
+    return await serve(
+        driver, node.cluster_id, quorum.peers.index, api_key, body, node.clock.now_ms()
+    )
+
+
+def is_raft_fetch(body: Any) -> bool:
+    """A Fetch from a replica of ``__cluster_metadata`` (KIP-595), not a consumer's."""
+    replica_id = body.replica_state.replica_id
+    if replica_id < 0:
+        replica_id = body.replica_id
+    if replica_id < 0:
+        return False
+    return any(
+        t.topic_id == wire.METADATA_TOPIC_ID or t.topic == wire.METADATA_GROUP.topic
+        for t in body.topics
+    )
