@@ -132,6 +132,9 @@ def cluster_id(data_dir: Path, node_id: int, configured: str | None) -> str:
             if "=" in line and not line.startswith("#")
         )
         stored = props.get("cluster.id", "")
+        stored_node = props.get("node.id", "").strip()
+        if stored_node and stored_node != str(node_id):
+            raise ValueError(f"{meta} belongs to node {stored_node}, not to node {node_id}")
         if configured and stored and configured != stored:
             raise ValueError(f"cluster.id {configured} does not match {stored} in {meta}")
         return stored
