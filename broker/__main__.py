@@ -1,4 +1,5 @@
-"""Command line: ``python -m broker serve [--config FILE] [--override k=v ...]``."""
+"""Command line: ``python -m broker serve [--config FILE] [--override k=v ...]``
+and ``python -m broker format --cluster-id ID [--config FILE] [--override k=v ...]``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--override", action="append", default=[], metavar="KEY=VALUE", help="override a property"
     )
+    fmt = sub.add_parser("format", help="prepare a data directory (kafka-storage.sh format)")
+    fmt.add_argument("--cluster-id", required=True, help="the cluster id to write")
+    fmt.add_argument("--config", help="a Kafka-style server.properties file")
+    fmt.add_argument(
+        "--override", action="append", default=[], metavar="KEY=VALUE", help="override a property"
+    )
     args = parser.parse_args(argv)
+    if args.command == "format":
+        from broker.replication.format import format_main
+
+        return format_main(args.cluster_id, args.config, args.override)
     if args.command == "serve":
         from broker.net.main import serve_main
 

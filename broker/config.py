@@ -15,7 +15,7 @@ Three kinds of setting are not plain values:
   metrics reporters, thread pools, replica fetchers); accepted so that stock
   configurations start, and listed once at start-up (:attr:`BrokerConfig.ignored`);
 - refused: a value that would promise what is not implemented (security,
-  replication, a multi-node quorum) fails start-up: :data:`NOT_IMPLEMENTED`,
+  data replication, broker-only or controller-only roles) fails start-up: :data:`NOT_IMPLEMENTED`,
   checked by :func:`refuse_unimplemented`;
 - everything else takes effect. docs/configuration.md lists all three.
 """
@@ -88,7 +88,7 @@ _KEYS = [
     Key("security.inter.broker.protocol", _str, "PLAINTEXT", doc="Only PLAINTEXT."),
     Key("controller.listener.names", _list, None, doc="Listeners mapped to PLAINTEXT by default."),
     Key("inter.broker.listener.name", _str, None, effective=False),
-    Key("controller.quorum.voters", _list, None, doc="id@host:port; one voter (this node)."),
+    Key("controller.quorum.voters", _list, None, doc="id@host:port,...: the controller quorum."),
     Key("controller.quorum.bootstrap.servers", _list, None, doc="host:port; one server."),
     Key("log.dirs", _str, None, doc="Data directory (the first one is used)."),
     Key("log.dir", _str, "./data", doc="Data directory when log.dirs is unset."),
@@ -340,7 +340,10 @@ class NotImplementedSetting:
 def _roles(value: list[str], _config: BrokerConfig) -> str | None:
     if sorted(value) == ["broker", "controller"]:
         return None
-    return "only the combined roles broker,controller are implemented"
+    return (
+        "only the combined roles broker,controller are implemented (a broker-only node "
+        "observing the metadata log, or a controller-only node, is not)"
+    )
 
 
 def parse_voter(text: str) -> tuple[int, tuple[str, int]]:
@@ -353,26 +356,39 @@ def parse_voter(text: str) -> tuple[int, tuple[str, int]]:
 
 
 def _voters(value: list[str] | None, config: BrokerConfig) -> str | None:
+    """Every entry id@host:port, ids distinct, this node among them (it is a
+    controller), at a port it listens on."""
     if not value:
         return None
-    if len(value) > 1:
+    voters: dict[int, tuple[str, int]] = {}
+    for entry in value:
+        try:
+            voter_id, address = parse_voter(entry)
+        except ConfigError as exc:
+            return str(exc).split(": ", 1)[1]
+        if voter_id in voters:
+            return f"node {voter_id} is listed twice"
+        voters[voter_id] = address
+    own = voters.get(config.node_id)
+    if own is None:
         return (
-            f"{len(value)} voters: a multi-node controller quorum is not implemented yet, "
-            "so each process would start a cluster of its own"
+            f"this node ({config.node_id}) is not among the voters {sorted(voters)}, "
+            "and every node is a controller (process.roles=broker,controller)"
         )
-    voter_id, sep, _address = value[0].partition("@")
-    if not sep or not voter_id.strip().isdigit():
-        return f"{value[0]!r} is not id@host:port"
-    if int(voter_id) != config.node_id:
-        return f"the one voter is node {voter_id}, not this node ({config.node_id})"
+    ports = {port for _name, _host, port in config.listeners}
+    if len(voters) > 1 and 0 not in ports and own[1] not in ports:
+        return (
+            f"this node ({config.node_id}) is listed at {own[0]}:{own[1]}, but it listens on "
+            f"port {', '.join(str(p) for p in sorted(ports))} (the quorum uses the node's listener)"
+        )
     return None
 
 
 def _bootstrap(value: list[str] | None, _config: BrokerConfig) -> str | None:
     if value and len(value) > 1:
         return (
-            f"{len(value)} servers: a multi-node controller quorum is not implemented yet, "
-            "so each process would start a cluster of its own"
+            f"{len(value)} servers: a dynamic quorum (KIP-853) is not implemented; "
+            "list the voters in controller.quorum.voters instead"
         )
     return None
 

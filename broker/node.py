@@ -18,6 +18,8 @@ import trio
 from broker.api import (
     alter_configs,
     api_versions,
+    begin_quorum_epoch,
+    broker_registration,
     create_partitions,
     create_topics,
     delete_groups,
@@ -28,9 +30,12 @@ from broker.api import (
     describe_groups,
     describe_log_dirs,
     describe_producers,
+    describe_quorum,
     describe_topic_partitions,
     elect_leaders,
+    end_quorum_epoch,
     fetch,
+    fetch_snapshot,
     find_coordinator,
     heartbeat,
     incremental_alter_configs,
@@ -47,6 +52,7 @@ from broker.api import (
     offset_for_leader_epoch,
     produce,
     sync_group,
+    vote,
 )
 from broker.api.registry import ApiTable
 from broker.clock import Clock, SystemClock
@@ -59,7 +65,13 @@ from broker.errors import ErrorCode
 from broker.groups import GroupService
 from broker.net.server import Server
 from broker.partitions import Partition, ReplicaManager
+from broker.replication import forward, meta
+from broker.replication.metadata_quorum import RaftMetadataQuorum
 from broker.storage.errors import KafkaStorageError
+from broker.wire.generated.broker_registration_request import (
+    BrokerRegistrationRequest,
+    Listener,
+)
 from broker.wire.generated.partition_record import PartitionRecord
 from broker.wire.generated.register_broker_record import BrokerEndpoint, RegisterBrokerRecord
 
@@ -97,6 +109,13 @@ HANDLERS: list[ModuleType] = [
     describe_groups,
     list_groups,
     delete_groups,
+    # the controller quorum (broker/replication)
+    vote,
+    begin_quorum_epoch,
+    end_quorum_epoch,
+    fetch_snapshot,
+    describe_quorum,
+    broker_registration,
 ]
 
 
@@ -106,15 +125,30 @@ class Node:
         # The shell's one clock (broker/clock.py): every wall-clock read goes through it.
         self.clock: Clock = clock or SystemClock()
         self.node_id = config.node_id
-        self.cluster_id = cluster_id(config.data_dir, self.node_id, config["cluster.id"])
+        voters = config.quorum_voters
+        # More than one voter: the metadata log is Raft-replicated (docs/cluster.md).
+        self.replicated = len(voters) > 1
         self.apis = ApiTable(HANDLERS)
+        forward.install(self.apis)
         self.controller = Controller(
             self.node_id, config["num.partitions"], config["default.replication.factor"]
         )
-        self.quorum = MetadataQuorum(config.data_dir, self.clock, self.node_id)
+        self.quorum: MetadataQuorum
+        if self.replicated:
+            self.cluster_id = meta.resolve(
+                config.data_dir, self.node_id, config["cluster.id"], voters
+            )
+            self.quorum = RaftMetadataQuorum(
+                config.data_dir, self.clock, self.node_id, voters, self.cluster_id
+            )
+        else:
+            self.cluster_id = cluster_id(config.data_dir, self.node_id, config["cluster.id"])
+            self.quorum = MetadataQuorum(config.data_dir, self.clock, self.node_id)
         self.replicas = ReplicaManager(config, self.clock)
-        self.replicas.reconcile(self.quorum.image, keep=frozenset({self.quorum.directory.name}))
-        self.replicas.load(self.quorum.image)
+        if not self.replicated:
+            # Replicated: the image is empty until the quorum has caught up (run()).
+            self.replicas.reconcile(self.quorum.image, keep=frozenset({self.quorum.directory.name}))
+            self.replicas.load(self.quorum.image)
         self.quorum.listeners.append(self.replicas.on_image)
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
         self._producer_ids_lock = trio.Lock()
@@ -147,14 +181,34 @@ class Node:
     ) -> None:
         addresses = [(host, port) for _name, host, port in self.config.listeners]
         async with trio.open_nursery() as nursery:
+            await nursery.start(self.quorum.run)
             bound = await nursery.start(self.server.serve, addresses)
+            if self.replicated:
+                # One listener carries the quorum's traffic too: serve it now
+                # (until caught up, clients see the metadata replayed so far),
+                # and join the cluster in the background (a signal may stop
+                # a node that waits for a quorum).
+                self.server.ready.set()
+                task_status.started(bound)
+                await self._catch_up()
             await self.register(bound)
             await nursery.start(self.groups.run)
             nursery.start_soon(self.replicas.run_flusher)
             nursery.start_soon(self._housekeeping)
             self.server.ready.set()
             log.info("node %d of cluster %s listening on %s", self.node_id, self.cluster_id, bound)
-            task_status.started(bound)
+            if not self.replicated:
+                task_status.started(bound)
+
+    async def _catch_up(self) -> None:
+        """Replicated: wait until this node has replayed the committed metadata
+        log, then delete the partition directories it does not claim."""
+        while not self.quorum.caught_up.is_set():
+            with trio.move_on_after(10):
+                await self.quorum.caught_up.wait()
+            if not self.quorum.caught_up.is_set():
+                log.warning("node %d: waiting for the controller quorum", self.node_id)
+        self.replicas.reconcile(self.quorum.image, keep=frozenset({self.quorum.directory.name}))
 
     async def register(self, bound: list[tuple[str, int]]) -> None:
         """Record this broker and its endpoints in the metadata log (a new epoch)."""
@@ -171,6 +225,9 @@ class Node:
             rack=None,
             fenced=False,
         )
+        if isinstance(self.quorum, RaftMetadataQuorum):
+            await self._register_with_controller(record)
+            return
         try:
             await self.quorum.append([record])
         except (KafkaStorageError, OSError) as exc:
@@ -183,6 +240,30 @@ class Node:
             if not same:
                 raise
             log.error("cannot record this start in the metadata log (%s): serving as before", exc)
+
+    async def _register_with_controller(self, record: RegisterBrokerRecord) -> None:
+        """BrokerRegistration to the active controller (this node, or forwarded),
+        until it is recorded."""
+        assert isinstance(self.quorum, RaftMetadataQuorum)
+        request = BrokerRegistrationRequest(
+            broker_id=self.node_id,
+            cluster_id=self.cluster_id,
+            incarnation_id=record.incarnation_id,
+            listeners=[Listener(e.name, e.host, e.port, 0) for e in record.end_points],
+            rack=None,
+        )
+
+        async def local() -> Any:
+            record.broker_epoch = self.image.offset + 1
+            await self.quorum.append([record])
+            return None
+
+        while True:
+            response = await forward.to_controller(self.quorum, 62, 0, request, local)
+            if response is None or response.error_code == 0:
+                return
+            log.warning("registration refused (error %d); retrying", response.error_code)
+            await trio.sleep(1)
 
     async def _housekeeping(self) -> None:
         """Time-based flushes every few seconds; retention every
@@ -213,6 +294,16 @@ class Node:
     # -- operations handlers call -------------------------------------------------
 
     async def create_topics(self, specs: list[TopicSpec]) -> MetadataImage:
+        if isinstance(self.quorum, RaftMetadataQuorum):
+            # Auto-creation and __consumer_offsets: through the active controller.
+            async def local() -> Any:
+                return await self.create_topics_results(specs, validate_only=False)
+
+            request = forward.create_topics_request(specs)
+            await forward.to_controller(
+                self.quorum, 19, forward.CREATE_TOPICS_VERSION, request, local
+            )
+            return self.image
         await self.create_topics_results(specs, validate_only=False)
         return self.image
 
@@ -277,6 +368,9 @@ class Node:
 
     async def shutdown(self) -> None:
         self.replicas.close()
+        if self.replicated and self.quorum.log.flushing:
+            self.quorum.log.abandon()  # cancelled during an fsync: recovery redoes it
+            return
         try:
             self.quorum.close()
         except OSError as exc:

@@ -11,7 +11,8 @@ documented difference (``docs/compat.md``, "Apache Kafka as the reference").
 Tools: kafka-topics, kafka-configs, kafka-consumer-groups (describe, reset
 offsets, delete), kafka-get-offsets, kafka-delete-records,
 kafka-leader-election, kafka-reassign-partitions (``--list``) and
-kafka-metadata-quorum (which our broker refuses: no DescribeQuorum yet).
+kafka-metadata-quorum (describe --status / --replication of the one voter;
+the 3-node quorum is in compat/test_cluster.py).
 """
 
 from __future__ import annotations
@@ -346,10 +347,20 @@ def test_leader_election_and_reassignments(both: tuple[Target, Target], name: st
         same(a, b)
 
 
-def test_metadata_quorum_is_refused(both: tuple[Target, Target]) -> None:
-    """DescribeQuorum is not implemented (the Raft issue): the tool says so, naming it."""
-    ours, theirs = (
-        target.tool("kafka-metadata-quorum", "describe", "--status", ok=False) for target in both
-    )
-    assert "LeaderId:" in theirs
-    assert "The node does not support DESCRIBE_QUORUM" in ours
+def test_metadata_quorum_describes_the_one_voter(both: tuple[Target, Target]) -> None:
+    """DescribeQuorum: leader, epoch, high watermark, the voter and its replication row."""
+    for target in both:
+        status = target.tool("kafka-metadata-quorum", "describe", "--status")
+        for field in (
+            "ClusterId:",
+            "LeaderId:",
+            "LeaderEpoch:",
+            "HighWatermark:",
+            "CurrentVoters:",
+        ):
+            assert field in status, (field, status)
+        assert re.search(r'CurrentVoters:\s+\[\{"id": \d+', status), status
+        replication = target.tool("kafka-metadata-quorum", "describe", "--replication")
+        assert re.search(r"^\d+\s+\S+\s+\d+\s+0\s+\d+\s+\d+\s+Leader", replication, re.M), (
+            replication
+        )

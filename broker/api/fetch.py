@@ -6,7 +6,8 @@ non-empty partition always gets at least one batch, as Kafka does). Record
 data goes out as memoryviews of the segment mappings: never copied in
 Python. When less than ``min_bytes`` is available the request waits, up to
 ``max_wait_ms``, for an append to any of its partitions; appends wake it,
-nothing polls. Fetch sessions (KIP-227) are not kept: session id 0 is
+nothing polls. A Fetch from a replica of ``__cluster_metadata`` (a ReplicaId,
+KIP-595) goes to the Raft driver instead. Fetch sessions (KIP-227) are not kept: session id 0 is
 answered, which clients treat as sessionless.
 """
 
@@ -18,6 +19,7 @@ import trio
 
 from broker.api.context import RequestContext
 from broker.errors import ErrorCode
+from broker.replication.service import is_raft_fetch, serve_node
 from broker.storage.errors import KafkaStorageError
 from broker.wire.codec import ZERO_UUID
 from broker.wire.generated.fetch_request import FetchRequest
@@ -41,6 +43,8 @@ READ_COMMITTED = 1
 async def handle(ctx: RequestContext, body: FetchRequest) -> FetchResponse:
     node: Node = ctx.node
     version = ctx.header.api_version
+    if is_raft_fetch(body):
+        return await serve_node(node, API_KEY, body)  # type: ignore[no-any-return]
     deadline = trio.current_time() + max(0, body.max_wait_ms) / 1000
     while True:
         response, total, parts = _read(node, body, version)

@@ -3,7 +3,9 @@
 Each handler module (one per Kafka API key) exports ``API_KEY``,
 ``MIN_VERSION`` and ``MAX_VERSION`` (the versions it implements) and an async
 ``handle(ctx, body)`` that returns the response body, or None when no
-response is due (Produce with acks=0). Kafka errors are written into
+response is due (Produce with acks=0). A module with ``ADVERTISED = False``
+is served but not listed in ApiVersions (the Raft RPCs, which Kafka's broker
+listener does not list). Kafka errors are written into
 response fields; handlers raise only for broken invariants.
 """
 
@@ -28,6 +30,7 @@ class ApiEntry:
     min_version: int  # implemented
     max_version: int
     handler: Handler
+    advertised_in_api_versions: bool = True
 
     @property
     def advertised(self) -> tuple[int, int]:
@@ -41,7 +44,13 @@ class ApiTable:
     def __init__(self, modules: Iterable[ModuleType]) -> None:
         self.entries: dict[int, ApiEntry] = {}
         for module in modules:
-            entry = ApiEntry(module.API_KEY, module.MIN_VERSION, module.MAX_VERSION, module.handle)
+            entry = ApiEntry(
+                module.API_KEY,
+                module.MIN_VERSION,
+                module.MAX_VERSION,
+                module.handle,
+                getattr(module, "ADVERTISED", True),
+            )
             if entry.api_key in self.entries:
                 raise ValueError(f"two handlers for api key {entry.api_key}")
             self.entries[entry.api_key] = entry
@@ -51,4 +60,8 @@ class ApiTable:
 
     def advertised(self) -> list[tuple[int, int, int]]:
         """(api key, min, max) for every API, as ApiVersions lists them."""
-        return [(key, *self.entries[key].advertised) for key in sorted(self.entries)]
+        return [
+            (key, *self.entries[key].advertised)
+            for key in sorted(self.entries)
+            if self.entries[key].advertised_in_api_versions
+        ]

@@ -71,11 +71,17 @@ class MetadataQuorum:
             self.image = replay(self.image, offset, record)
         self.listeners: list[Listener] = []
         self._lock = trio.Lock()
+        self.caught_up = trio.Event()
+        self.caught_up.set()  # one voter: the local log is the committed log
         log.info(
             "replayed %d metadata records: %d topics",
             self.log.log_end_offset,
             len(self.image.topics),
         )
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Nothing to run for one voter (the replicated quorum runs its driver)."""
+        task_status.started()
 
     @property
     def leader_id(self) -> int | None:
@@ -126,6 +132,9 @@ def cluster_id(data_dir: Path, node_id: int, configured: str | None) -> str:
             if "=" in line and not line.startswith("#")
         )
         stored = props.get("cluster.id", "")
+        stored_node = props.get("node.id", "").strip()
+        if stored_node and stored_node != str(node_id):
+            raise ValueError(f"{meta} belongs to node {stored_node}, not to node {node_id}")
         if configured and stored and configured != stored:
             raise ValueError(f"cluster.id {configured} does not match {stored} in {meta}")
         return stored

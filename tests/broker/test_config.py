@@ -118,8 +118,11 @@ def test_kafka4_stock_server_properties_loads_and_lists_what_it_ignores() -> Non
         (["offsets.topic.replication.factor=3"], "offsets.topic.replication.factor"),
         (["default.replication.factor=3"], "default.replication.factor"),
         (["transaction.state.log.replication.factor=3"], "transaction.state.log.replication"),
-        (["controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093"], "controller.quorum.voters"),
+        (["controller.quorum.voters=2@a:9093,3@b:9093"], "not among the voters"),
         (["controller.quorum.voters=2@a:9093"], "controller.quorum.voters"),
+        (["controller.quorum.voters=1@a:9092,1@b:9093"], "listed twice"),
+        (["controller.quorum.voters=1@a:9092,2@b"], "not id@host:port"),
+        (["controller.quorum.voters=1@a:9999,2@b:9093"], "listens on port 9092"),
         (["controller.quorum.bootstrap.servers=a:9093,b:9093"], "bootstrap.servers"),
         # item 13
         (["listeners=PLAINTEXT://:70000"], "70000"),
