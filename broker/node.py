@@ -18,6 +18,8 @@ import trio
 from broker.api import (
     alter_configs,
     api_versions,
+    broker_heartbeat,
+    broker_registration,
     create_partitions,
     create_topics,
     delete_groups,
@@ -52,16 +54,18 @@ from broker.api.registry import ApiTable
 from broker.clock import Clock, SystemClock
 from broker.config import BrokerConfig
 from broker.controller import topic_configs
+from broker.controller.channel import ControllerChannel, ControllerUnavailable
 from broker.controller.controller import Controller, TopicResult, TopicSpec
 from broker.controller.image import MetadataImage
+from broker.controller.membership_service import MembershipService
 from broker.controller.quorum import MetadataQuorum, cluster_id
 from broker.errors import ErrorCode
 from broker.groups import GroupService
+from broker.lifecycle import BrokerLifecycle, RegistrationError
 from broker.net.server import Server
 from broker.partitions import Partition, ReplicaManager
-from broker.storage.errors import KafkaStorageError
+from broker.wire.generated.broker_registration_request import Listener
 from broker.wire.generated.partition_record import PartitionRecord
-from broker.wire.generated.register_broker_record import BrokerEndpoint, RegisterBrokerRecord
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,8 @@ HANDLERS: list[ModuleType] = [
     describe_groups,
     list_groups,
     delete_groups,
+    broker_registration,
+    broker_heartbeat,
 ]
 
 
@@ -119,6 +125,11 @@ class Node:
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
         self._producer_ids_lock = trio.Lock()
         self.groups = GroupService(self)
+        # Membership: the controller's side (registrations, heartbeats,
+        # fencing) and this broker's (its registration and heartbeats).
+        self.channel = ControllerChannel(self)
+        self.membership = MembershipService(self)
+        self.lifecycle = BrokerLifecycle(self)
         self.server = Server(
             self.apis,
             self,
@@ -148,7 +159,9 @@ class Node:
         addresses = [(host, port) for _name, host, port in self.config.listeners]
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(self.server.serve, addresses)
+            nursery.start_soon(self.membership.run)
             await self.register(bound)
+            nursery.start_soon(self.lifecycle.run)
             await nursery.start(self.groups.run)
             nursery.start_soon(self.replicas.run_flusher)
             nursery.start_soon(self._housekeeping)
@@ -157,32 +170,37 @@ class Node:
             task_status.started(bound)
 
     async def register(self, bound: list[tuple[str, int]]) -> None:
-        """Record this broker and its endpoints in the metadata log (a new epoch)."""
-        endpoints = []
+        """Register this broker with the active controller (BrokerRegistration
+        through the controller channel, a direct call when this node is the
+        controller) and wait until it is unfenced."""
+        listeners = []
         for (name, host, port), (_bhost, bport) in zip(
             self.config.advertised_listeners, bound + bound[-1:] * 10, strict=False
         ):
-            endpoints.append(BrokerEndpoint(name, host or "localhost", port or bport, 0))
-        record = RegisterBrokerRecord(
-            broker_id=self.node_id,
-            incarnation_id=uuid.uuid4(),
-            broker_epoch=self.image.offset + 1,
-            end_points=endpoints,
-            rack=None,
-            fenced=False,
-        )
+            listeners.append(Listener(name, host or "localhost", port or bport, 0))
         try:
-            await self.quorum.append([record])
-        except (KafkaStorageError, OSError) as exc:
+            await self.lifecycle.register(listeners)
+        except (RegistrationError, ControllerUnavailable) as exc:
             # A full disk. If the last registration says the same, serve
             # under it (reads work; writes answer KAFKA_STORAGE_ERROR).
             previous = self.image.brokers.get(self.node_id)
+            storage = (
+                isinstance(exc, RegistrationError)
+                and exc.error_code == ErrorCode.KAFKA_STORAGE_ERROR
+            )
             same = previous is not None and list(previous.endpoints) == [
-                (e.name, e.host, e.port) for e in endpoints
+                (x.name, x.host, x.port) for x in listeners
             ]
-            if not same:
+            if not (storage and same):
                 raise
+            assert previous is not None
+            self.lifecycle.broker_epoch = previous.epoch
             log.error("cannot record this start in the metadata log (%s): serving as before", exc)
+
+    async def controlled_shutdown(self) -> None:
+        """SIGTERM: ask the controller for a controlled shutdown and wait for
+        its go-ahead, at most ``shutdown.timeout.ms``."""
+        await self.lifecycle.controlled_shutdown(self.config["shutdown.timeout.ms"] / 1000)
 
     async def _housekeeping(self) -> None:
         """Time-based flushes every few seconds; retention every
