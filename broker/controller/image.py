@@ -70,6 +70,15 @@ class MetadataImage:
     broker_configs: dict[str, str] = field(default_factory=dict)
     next_producer_id: int = 0
 
+    def is_unfenced(self, broker_id: int) -> bool:
+        """Whether ``broker_id`` is registered and unfenced: a broker clients may use."""
+        broker = self.brokers.get(broker_id)
+        return broker is not None and not broker.fenced
+
+    def live_leader(self, partition: PartitionImage) -> int:
+        """The partition's leader if its broker is unfenced, else -1 (no leader)."""
+        return partition.leader if self.is_unfenced(partition.leader) else -1
+
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
         name = self.topic_ids.get(topic_id)
         return None if name is None else self.topics.get(name)

@@ -1,0 +1,284 @@
+"""Brokers joining a real broker process: registration, heartbeats, fencing.
+
+Our broker runs as its own process (``python -m broker serve``), the single
+controller of its cluster. *Fake brokers* (ids 2 and 3) are test clients
+that speak BrokerRegistration and BrokerHeartbeat to it over TCP, as a
+Kafka broker speaks to its controller. They register our broker's own port
+as their endpoint (``localhost`` rather than ``127.0.0.1``), so a client that
+picks one of them still reaches a broker that answers. kafka-python sees them in Metadata while they heartbeat and stops
+seeing them once their session runs out.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaAdminClient
+
+from broker.errors import ErrorCode
+from broker.wire.generated.broker_heartbeat_request import BrokerHeartbeatRequest
+from broker.wire.generated.broker_registration_request import (
+    BrokerRegistrationRequest,
+    Listener,
+)
+from broker.wire.generated.metadata_request import MetadataRequest
+from broker.wire.protocol import RequestHeader, decode_response, encode_request
+
+REPO = Path(__file__).resolve().parents[2]
+PORT = 19201
+SESSION_MS = 1500
+HEARTBEAT_MS = 200
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.correlation = 0
+        self.lock = threading.Lock()
+
+    def call(self, api_key: int, version: int, body: Any) -> Any:
+        with self.lock:
+            self.correlation += 1
+            self.sock.sendall(
+                encode_request(RequestHeader(api_key, version, self.correlation, "t"), body)
+            )
+            (size,) = struct.unpack(">i", self._read(4))
+            correlation, response = decode_response(api_key, version, self._read(size))
+            assert correlation == self.correlation
+            return response
+
+    def _read(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("broker closed the connection")
+            data += chunk
+        return data
+
+    def metadata_brokers(self) -> list[int]:
+        response = self.call(3, 12, MetadataRequest(topics=[]))
+        return sorted(b.node_id for b in response.brokers)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class FakeBroker:
+    """A broker that only registers and heartbeats (in a thread, while ``alive``)."""
+
+    def __init__(self, broker_id: int, cluster_id: str) -> None:
+        self.broker_id = broker_id
+        self.cluster_id = cluster_id
+        self.client = Client(PORT)
+        self.incarnation = uuid.uuid4()
+        self.epoch = -1
+        self.alive = threading.Event()
+        self.answers: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def register(self) -> Any:
+        response = self.client.call(
+            62,
+            4,
+            BrokerRegistrationRequest(
+                broker_id=self.broker_id,
+                cluster_id=self.cluster_id,
+                incarnation_id=self.incarnation,
+                listeners=[Listener("PLAINTEXT", "localhost", PORT, 0)],
+                rack=None,
+            ),
+        )
+        self.epoch = response.broker_epoch
+        return response
+
+    def heartbeat(self, epoch: int | None = None, **flags: Any) -> Any:
+        return self.client.call(
+            63,
+            1,
+            BrokerHeartbeatRequest(
+                broker_id=self.broker_id,
+                broker_epoch=self.epoch if epoch is None else epoch,
+                current_metadata_offset=2**62,  # always caught up
+                **flags,
+            ),
+        )
+
+    def start(self) -> None:
+        self.alive.set()
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.is_set():
+            if self.alive.is_set():
+                try:
+                    self.answers.append(self.heartbeat())
+                except OSError:  # the broker went away (or is shutting down)
+                    return
+            time.sleep(HEARTBEAT_MS / 1000)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.client.close()
+
+
+def start_broker(data_dir: Path, *overrides: str) -> subprocess.Popen[bytes]:
+    args = [
+        f"listeners=PLAINTEXT://127.0.0.1:{PORT}",
+        f"log.dirs={data_dir}",
+        "offsets.topic.num.partitions=1",
+        f"broker.session.timeout.ms={SESSION_MS}",
+        f"broker.heartbeat.interval.ms={HEARTBEAT_MS}",
+        *overrides,
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "broker", "serve", *(x for a in args for x in ("--override", a))],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    _, err = proc.communicate()
+    raise AssertionError(f"broker did not start: {err.decode()[-2000:]}")
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 15.0) -> float:
+    """Seconds until ``predicate()`` held; fails after ``timeout_s``."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout_s:
+            raise AssertionError(f"not true after {timeout_s}s")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = start_broker(tmp_path / "data")
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def cluster_id(data_dir: Path) -> str:
+    props = dict(
+        line.split("=", 1) for line in (data_dir / "meta.properties").read_text().splitlines()
+    )
+    return props["cluster.id"]
+
+
+def kafka_python_brokers() -> list[int]:
+    """The unfenced brokers kafka-python sees in Metadata, checked against
+    DescribeCluster (which kafka-python asks to include fenced brokers)."""
+    admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{PORT}", request_timeout_ms=5000)
+    try:
+        cluster = admin.describe_cluster()["brokers"]
+        unfenced = sorted(b["broker_id"] for b in cluster if not b["is_fenced"])
+        listed = admin._manager.run(admin._get_cluster_metadata, [])["brokers"]
+        assert sorted(b["node_id"] for b in listed) == unfenced
+        return unfenced
+    finally:
+        admin.close()
+
+
+def test_fake_brokers_register_are_fenced_when_silent_and_return(
+    broker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    cid = cluster_id(tmp_path / "data")
+    client = Client(PORT)
+    fakes = [FakeBroker(2, cid), FakeBroker(3, cid)]
+    try:
+        assert client.metadata_brokers() == [1]
+        for fake in fakes:
+            assert fake.register().error_code == ErrorCode.NONE
+        # Registered fenced: not in Metadata until a heartbeat unfences them.
+        assert client.metadata_brokers() == [1]
+        first = fakes[0].heartbeat()
+        assert (first.error_code, first.is_caught_up, first.is_fenced) == (0, True, False)
+        for fake in fakes:
+            fake.start()
+        wait_for(lambda: client.metadata_brokers() == [1, 2, 3])
+        assert kafka_python_brokers() == [1, 2, 3]
+
+        # A heartbeat with an old epoch, a registration for another cluster.
+        assert fakes[0].heartbeat(epoch=fakes[0].epoch - 1).error_code == (
+            ErrorCode.STALE_BROKER_EPOCH
+        )
+        other = FakeBroker(4, "another-cluster")
+        assert other.register().error_code == ErrorCode.INCONSISTENT_CLUSTER_ID
+        other.close()
+
+        # Broker 2 goes silent: fenced after the session timeout, gone from Metadata.
+        fakes[0].alive.clear()
+        silent_at = time.monotonic()
+        wait_for(lambda: client.metadata_brokers() == [1, 3])
+        fenced_after = time.monotonic() - silent_at
+        assert fenced_after >= SESSION_MS / 1000 - HEARTBEAT_MS / 1000
+        print(f"figures: broker fenced {fenced_after:.2f}s after its last heartbeat")
+        assert kafka_python_brokers() == [1, 3]
+        time.sleep(HEARTBEAT_MS / 1000 * 3)
+        assert fakes[1].answers[-1].is_fenced is False  # 3 kept its session
+
+        # It heartbeats again with the same epoch: unfenced, back in Metadata.
+        fakes[0].alive.set()
+        wait_for(lambda: client.metadata_brokers() == [1, 2, 3])
+        assert kafka_python_brokers() == [1, 2, 3]
+    finally:
+        for fake in fakes:
+            fake.close()
+        client.close()
+
+    # SIGTERM: a controlled shutdown, refused by no one, ends the process cleanly.
+    broker.send_signal(15)
+    _, err = broker.communicate(timeout=30)
+    assert broker.returncode == 0, err.decode()[-3000:]
+    assert b"Traceback" not in err, err.decode()[-3000:]
+
+
+def test_controlled_shutdown_waits_for_live_brokers_to_catch_up(
+    broker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    cid = cluster_id(tmp_path / "data")
+    fake = FakeBroker(2, cid)
+    try:
+        fake.register()
+        fake.start()
+        client = Client(PORT)
+        wait_for(lambda: client.metadata_brokers() == [1, 2])
+        client.close()
+        broker.send_signal(15)
+        start = time.monotonic()
+        _, err = broker.communicate(timeout=30)
+        took = time.monotonic() - start
+    finally:
+        fake.close()
+    assert broker.returncode == 0, err.decode()[-3000:]
+    log = err.decode()
+    assert "broker 1 (epoch" in log and "in controlled shutdown" in log, log[-3000:]
+    # Broker 2's next heartbeat showed it had the shutdown record: no waiting
+    # for the session timeout or shutdown.timeout.ms.
+    assert took < 5, log[-3000:]
+    print(f"figures: controlled shutdown with one other live broker took {took:.2f}s")
