@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import uuid
 from types import ModuleType
 from typing import Any
@@ -115,7 +116,10 @@ class Node:
         self.cluster_id = cluster_id(config.data_dir, self.node_id, config["cluster.id"])
         self.apis = ApiTable(HANDLERS)
         self.controller = Controller(
-            self.node_id, config["num.partitions"], config["default.replication.factor"]
+            self.node_id,
+            config["num.partitions"],
+            config["default.replication.factor"],
+            random_index=random.randrange,
         )
         self.quorum = MetadataQuorum(config.data_dir, self.clock, self.node_id)
         self.replicas = ReplicaManager(config, self.clock)
@@ -249,7 +253,11 @@ class Node:
         """CreateTopics/CreatePartitions (and auto-creation): refuse, before
         anything is committed, partitions this node could not open (see
         `ReplicaManager.hosting_error`); POLICY_VIOLATION names the limit."""
-        new = sum(1 for record in records if isinstance(record, PartitionRecord))
+        new = sum(
+            1
+            for record in records
+            if isinstance(record, PartitionRecord) and self.node_id in record.replicas
+        )
         problem = self.replicas.hosting_error(new)
         if problem is None:
             return results, records
