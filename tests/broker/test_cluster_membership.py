@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import (
+    InvalidReplicationAssignmentError,
+    InvalidReplicationFactorError,
+    NotLeaderForPartitionError,
+)
 
 from broker.errors import ErrorCode
 from broker.wire.generated.broker_heartbeat_request import BrokerHeartbeatRequest
@@ -31,8 +37,20 @@ from broker.wire.generated.broker_registration_request import (
     BrokerRegistrationRequest,
     Listener,
 )
-from broker.wire.generated.metadata_request import MetadataRequest
+from broker.wire.generated.fetch_request import FetchPartition, FetchRequest, FetchTopic
+from broker.wire.generated.list_offsets_request import (
+    ListOffsetsPartition,
+    ListOffsetsRequest,
+    ListOffsetsTopic,
+)
+from broker.wire.generated.metadata_request import MetadataRequest, MetadataRequestTopic
+from broker.wire.generated.produce_request import (
+    PartitionProduceData,
+    ProduceRequest,
+    TopicProduceData,
+)
 from broker.wire.protocol import RequestHeader, decode_response, encode_request
+from tests.broker.helpers import client_batch
 
 REPO = Path(__file__).resolve().parents[2]
 PORT = 19201
@@ -282,3 +300,135 @@ def test_controlled_shutdown_waits_for_live_brokers_to_catch_up(
     # for the session timeout or shutdown.timeout.ms.
     assert took < 5, log[-3000:]
     print(f"figures: controlled shutdown with one other live broker took {took:.2f}s")
+
+
+def test_partitions_are_placed_on_fake_brokers_and_refused_here(
+    broker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    cid = cluster_id(tmp_path / "data")
+    client = Client(PORT)
+    fakes = [FakeBroker(2, cid), FakeBroker(3, cid)]
+    admin = None
+    producer = None
+    try:
+        for fake in fakes:
+            fake.register()
+            fake.start()
+        wait_for(lambda: client.metadata_brokers() == [1, 2, 3])
+        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{PORT}", request_timeout_ms=5000)
+        admin.create_topics([NewTopic("spread", 6, 1)])
+        # Explicit assignments are honoured; unknown brokers and too many
+        # replicas are refused as Kafka refuses them.
+        admin.create_topics([NewTopic("pinned", replica_assignments={0: [3], 1: [1]})])
+        with pytest.raises(InvalidReplicationAssignmentError):
+            admin.create_topics([NewTopic("nowhere", replica_assignments={0: [9]})])
+        with pytest.raises(InvalidReplicationFactorError):
+            admin.create_topics([NewTopic("wide", 1, 4)])
+
+        described = {t["name"]: t for t in admin.describe_topics(["spread", "pinned"])}
+        leaders = {p["partition_index"]: p["leader_id"] for p in described["spread"]["partitions"]}
+        # Round-robin from a random start: each broker leads two of six.
+        assert sorted(leaders.values()) == [1, 1, 2, 2, 3, 3], leaders
+        assert {
+            p["partition_index"]: p["leader_id"] for p in described["pinned"]["partitions"]
+        } == {
+            0: 3,
+            1: 1,
+        }
+        print(f"figures: leaders of spread-0..5: {[leaders[p] for p in range(6)]}")
+
+        remote = min(p for p, leader in leaders.items() if leader == 2)
+        local = min(p for p, leader in leaders.items() if leader == 1)
+        # A produce to our node for broker 2's partition: NOT_LEADER_OR_FOLLOWER
+        # with the leader's id, epoch and endpoint (KIP-951, Produce v10+).
+        answer = client.call(
+            0,
+            12,
+            ProduceRequest(
+                None,
+                -1,
+                5000,
+                [
+                    TopicProduceData(
+                        "spread",
+                        partition_data=[
+                            PartitionProduceData(remote, client_batch([b"x"])),
+                            PartitionProduceData(local, client_batch([b"y"])),
+                        ],
+                    )
+                ],
+            ),
+        )
+        results = {p.index: p for p in answer.responses[0].partition_responses}
+        assert results[remote].error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+        assert (
+            results[remote].current_leader.leader_id,
+            results[remote].current_leader.leader_epoch,
+        ) == (2, 0)
+        assert [(e.node_id, e.host, e.port) for e in answer.node_endpoints] == [
+            (2, "localhost", PORT)
+        ]
+        assert results[local].error_code == ErrorCode.NONE
+
+        # kafka-python, sent to "broker 2" (our port), gets the same answer.
+        producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{PORT}", retries=0, acks=1)
+        producer.send("spread", b"here", partition=local).get(timeout=10)
+        with pytest.raises(NotLeaderForPartitionError):
+            producer.send("spread", b"there", partition=remote).get(timeout=10)
+
+        # Fetch and ListOffsets say the same.
+        fetched = client.call(
+            1,
+            16,
+            FetchRequest(
+                max_wait_ms=0,
+                min_bytes=0,
+                topics=[
+                    FetchTopic(
+                        topic_id=described_topic_id(client, "spread"),
+                        partitions=[
+                            FetchPartition(remote, fetch_offset=0, partition_max_bytes=1 << 20)
+                        ],
+                    )
+                ],
+            ),
+        )
+        part = fetched.responses[0].partitions[0]
+        assert part.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+        assert part.current_leader.leader_id == 2
+        assert [e.node_id for e in fetched.node_endpoints] == [2]
+        offsets = client.call(
+            2,
+            7,
+            ListOffsetsRequest(
+                replica_id=-1,
+                topics=[ListOffsetsTopic("spread", [ListOffsetsPartition(remote, timestamp=-1)])],
+            ),
+        )
+        assert offsets.topics[0].partitions[0].error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+
+        # Broker 2 fenced: its partitions have no leader for clients.
+        fakes[0].alive.clear()
+        wait_for(lambda: client.metadata_brokers() == [1, 3])
+        meta = client.call(3, 12, MetadataRequest(topics=[MetadataRequestTopic(name="spread")]))
+        by_index = {p.partition_index: p for p in meta.topics[0].partitions}
+        assert (by_index[remote].error_code, by_index[remote].leader_id) == (
+            ErrorCode.LEADER_NOT_AVAILABLE,
+            -1,
+        )
+        assert by_index[remote].offline_replicas == [2]
+        assert by_index[local].leader_id == 1
+    finally:
+        if producer is not None:
+            producer.close(timeout=1)
+        if admin is not None:
+            admin.close()
+        for fake in fakes:
+            fake.close()
+        client.close()
+
+
+def described_topic_id(client: Client, name: str) -> uuid.UUID:
+    meta = client.call(3, 12, MetadataRequest(topics=[MetadataRequestTopic(name=name)]))
+    topic_id: uuid.UUID = meta.topics[0].topic_id
+    return topic_id
