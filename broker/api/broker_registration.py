@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 API_KEY = 62
 MIN_VERSION = 0
 MAX_VERSION = 4
+# A controller API: not listed in ApiVersions to clients, as Kafka's broker
+# listeners do not list it (brokers send it without asking).
+ADVERTISED = False
 
 
 async def handle(

@@ -28,6 +28,9 @@ class ApiEntry:
     min_version: int  # implemented
     max_version: int
     handler: Handler
+    # False for the controller's APIs (a module's ``ADVERTISED = False``):
+    # served, but not in ApiVersions, as a Kafka broker listener lists them not.
+    advertise: bool = True
 
     @property
     def advertised(self) -> tuple[int, int]:
@@ -41,7 +44,13 @@ class ApiTable:
     def __init__(self, modules: Iterable[ModuleType]) -> None:
         self.entries: dict[int, ApiEntry] = {}
         for module in modules:
-            entry = ApiEntry(module.API_KEY, module.MIN_VERSION, module.MAX_VERSION, module.handle)
+            entry = ApiEntry(
+                module.API_KEY,
+                module.MIN_VERSION,
+                module.MAX_VERSION,
+                module.handle,
+                getattr(module, "ADVERTISED", True),
+            )
             if entry.api_key in self.entries:
                 raise ValueError(f"two handlers for api key {entry.api_key}")
             self.entries[entry.api_key] = entry
@@ -51,4 +60,8 @@ class ApiTable:
 
     def advertised(self) -> list[tuple[int, int, int]]:
         """(api key, min, max) for every API, as ApiVersions lists them."""
-        return [(key, *self.entries[key].advertised) for key in sorted(self.entries)]
+        return [
+            (key, *self.entries[key].advertised)
+            for key in sorted(self.entries)
+            if self.entries[key].advertise
+        ]

@@ -21,6 +21,7 @@ import trio
 
 from broker.controller.channel import ControllerChannel, ControllerUnavailable
 from broker.errors import ErrorCode
+from broker.wire.generated.api_versions_request import ApiVersionsRequest
 from broker.wire.generated.broker_heartbeat_request import BrokerHeartbeatRequest
 from broker.wire.generated.broker_heartbeat_response import BrokerHeartbeatResponse
 from broker.wire.generated.broker_registration_request import (
@@ -29,7 +30,7 @@ from broker.wire.generated.broker_registration_request import (
 )
 from broker.wire.generated.broker_registration_response import BrokerRegistrationResponse
 from broker.wire.protocol import encode_response, peek_header
-from tests.broker.helpers import make_node
+from tests.broker.helpers import call, make_node
 
 
 class Leaders:
@@ -148,4 +149,15 @@ async def test_channel_calls_the_local_controller_directly(tmp_path: Path) -> No
     # No socket: the node is its own controller (and listens nowhere here).
     answer = await node.channel.call(63, 1, heartbeat(1, node.lifecycle.broker_epoch))
     assert (answer.error_code, answer.is_fenced) == (0, False)
+    await node.shutdown()
+
+
+async def test_controller_apis_are_served_but_not_advertised(tmp_path: Path) -> None:
+    node = make_node(tmp_path)
+    await node.register([("127.0.0.1", 9092)])
+    versions = await call(node, 18, 3, ApiVersionsRequest("t", "1"))
+    listed = {k.api_key for k in versions.api_keys}
+    assert 3 in listed and not listed & {62, 63}  # as Kafka 4.1's broker listener
+    answer = await call(node, 63, 1, heartbeat(1, node.lifecycle.broker_epoch))
+    assert answer.error_code == 0
     await node.shutdown()
