@@ -170,6 +170,13 @@ _KEYS = [
         doc="How often a broker heartbeats to the active controller.",
     ),
     Key(
+        "initial.broker.registration.timeout.ms",
+        _int,
+        "60000",
+        1,
+        doc="Start-up fails if the broker is not registered and unfenced within this.",
+    ),
+    Key(
         "broker.session.timeout.ms",
         _int,
         "9000",

@@ -72,8 +72,14 @@ class BrokerLifecycle:
         self.shut_down = trio.Event()
 
     async def register(self, listeners: list[Listener]) -> None:
-        """Register, then heartbeat until unfenced. Raises RegistrationError
-        when the controller refuses, ControllerUnavailable when none answers."""
+        """Register, then heartbeat until unfenced, within
+        ``initial.broker.registration.timeout.ms``. Raises RegistrationError
+        when the controller refuses, ControllerUnavailable when none answers
+        in time."""
+        timeout_s = self.node.config["initial.broker.registration.timeout.ms"] / 1000
+        # Checked between attempts, never by cancelling one: a local call
+        # appends to the metadata log and must not be cut short.
+        deadline = trio.current_time() + timeout_s
         self.listeners = listeners
         previous = self.node.image.brokers.get(self.node.node_id)
         request = BrokerRegistrationRequest(
@@ -84,17 +90,25 @@ class BrokerLifecycle:
             rack=None,
             previous_broker_epoch=previous.epoch if previous is not None else -1,
         )
-        response = await self.node.channel.call(REGISTRATION_KEY, REGISTRATION_VERSION, request)
+        response = await self.node.channel.call(
+            REGISTRATION_KEY, REGISTRATION_VERSION, request, timeout_s=timeout_s
+        )  # raises ControllerUnavailable after timeout_s
         if response.error_code != ErrorCode.NONE:
             raise RegistrationError(response.error_code)
         self.broker_epoch = response.broker_epoch
         self.fenced = True
         while self.fenced:
-            answer = await self.heartbeat()
-            if answer is None or answer.error_code != ErrorCode.NONE:
-                raise RegistrationError(answer.error_code if answer else ErrorCode.NOT_CONTROLLER)
-            if self.fenced:
-                await trio.sleep(FAST_INTERVAL_S)
+            answer = await self.heartbeat()  # None: no controller answered; again
+            if answer is not None and answer.error_code != ErrorCode.NONE:
+                raise RegistrationError(answer.error_code)
+            if not self.fenced:
+                break
+            if trio.current_time() >= deadline:
+                raise ControllerUnavailable(
+                    f"broker {self.node.node_id} was not unfenced within {timeout_s:.0f}s "
+                    "(initial.broker.registration.timeout.ms)"
+                )
+            await trio.sleep(FAST_INTERVAL_S)
 
     async def heartbeat(self) -> BrokerHeartbeatResponse | None:
         request = BrokerHeartbeatRequest(

@@ -63,7 +63,7 @@ from broker.controller.quorum import MetadataQuorum, cluster_id
 from broker.errors import ErrorCode
 from broker.groups import GroupService
 from broker.lifecycle import BrokerLifecycle, RegistrationError
-from broker.net.server import Server
+from broker.net.server import Server, StartupError
 from broker.partitions import Partition, ReplicaManager
 from broker.wire.generated.broker_registration_request import Listener
 from broker.wire.generated.partition_record import PartitionRecord
@@ -196,7 +196,7 @@ class Node:
                 (x.name, x.host, x.port) for x in listeners
             ]
             if not (storage and same):
-                raise
+                raise StartupError(f"broker {self.node_id} cannot join the cluster: {exc}") from exc
             assert previous is not None
             self.lifecycle.broker_epoch = previous.epoch
             log.error("cannot record this start in the metadata log (%s): serving as before", exc)

@@ -7,7 +7,8 @@ quorum (``MetadataQuorum.leader_id``) and the voters' endpoints
 direct call of the local handler, without a socket. A response whose error is
 NOT_CONTROLLER, a refused or broken connection, or no known leader, is
 retried against the leader of the moment with exponential backoff, until
-``timeout_s`` has passed (:class:`ControllerUnavailable`).
+``timeout_s`` has passed (:class:`ControllerUnavailable`). The timeout
+bounds the waits for remote controllers; a local call is never cut short.
 
 One connection per controller node, one request at a time on it: membership
 traffic is a heartbeat every two seconds. Forwarded admin requests can reuse
@@ -65,7 +66,15 @@ class ControllerChannel:
         problem = "no active controller is known"
         while True:
             leader = self.node.quorum.leader_id
-            if leader is not None:
+            if leader == self.node.node_id:
+                # The local controller: a direct call, never cut short (a
+                # cancelled metadata append would leave its listeners half
+                # told); its own work is bounded.
+                response = await self._call_local(api_key, version, body)
+                if getattr(response, "error_code", 0) != ErrorCode.NOT_CONTROLLER:
+                    return response
+                problem = "this node is no longer the active controller"
+            elif leader is not None:
                 try:
                     with trio.move_on_at(deadline) as scope:
                         response = await self._send(leader, api_key, version, body)
@@ -91,13 +100,15 @@ class ControllerChannel:
             await trio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
 
+    async def _call_local(self, api_key: int, version: int, body: Any) -> Any:
+        header = RequestHeader(api_key, version, next(self._correlation), CLIENT_ID)
+        entry = self.node.apis.get(api_key)
+        assert entry is not None, f"no handler for api key {api_key}"
+        ctx = RequestContext(header, self.node.apis, self.node)
+        return await entry.handler(ctx, body)
+
     async def _send(self, leader: int, api_key: int, version: int, body: Any) -> Any:
         header = RequestHeader(api_key, version, next(self._correlation), CLIENT_ID)
-        if leader == self.node.node_id:
-            entry = self.node.apis.get(api_key)
-            assert entry is not None, f"no handler for api key {api_key}"
-            ctx = RequestContext(header, self.node.apis, self.node)
-            return await entry.handler(ctx, body)
         lock = self._locks.setdefault(leader, trio.Lock())
         async with lock:
             stream = self._streams.get(leader)
