@@ -11,10 +11,6 @@ seeing them once their session runs out.
 
 from __future__ import annotations
 
-import socket
-import struct
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -49,56 +45,27 @@ from broker.wire.generated.produce_request import (
     ProduceRequest,
     TopicProduceData,
 )
-from broker.wire.protocol import RequestHeader, decode_response, encode_request
-from tests.broker.helpers import client_batch
+from compat.broker_process import BrokerProcess
+from tests.broker.helpers import WireClient, client_batch
 
-REPO = Path(__file__).resolve().parents[2]
-PORT = 19201
 SESSION_MS = 1500
 HEARTBEAT_MS = 200
 
 
-class Client:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.correlation = 0
-        self.lock = threading.Lock()
-
-    def call(self, api_key: int, version: int, body: Any) -> Any:
-        with self.lock:
-            self.correlation += 1
-            self.sock.sendall(
-                encode_request(RequestHeader(api_key, version, self.correlation, "t"), body)
-            )
-            (size,) = struct.unpack(">i", self._read(4))
-            correlation, response = decode_response(api_key, version, self._read(size))
-            assert correlation == self.correlation
-            return response
-
-    def _read(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError("broker closed the connection")
-            data += chunk
-        return data
-
+class Client(WireClient):
     def metadata_brokers(self) -> list[int]:
         response = self.call(3, 12, MetadataRequest(topics=[]))
         return sorted(b.node_id for b in response.brokers)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 class FakeBroker:
     """A broker that only registers and heartbeats (in a thread, while ``alive``)."""
 
-    def __init__(self, broker_id: int, cluster_id: str) -> None:
+    def __init__(self, broker_id: int, cluster_id: str, port: int) -> None:
         self.broker_id = broker_id
         self.cluster_id = cluster_id
-        self.client = Client(PORT)
+        self.port = port
+        self.client = Client(port)
         self.incarnation = uuid.uuid4()
         self.epoch = -1
         self.alive = threading.Event()
@@ -114,7 +81,7 @@ class FakeBroker:
                 broker_id=self.broker_id,
                 cluster_id=self.cluster_id,
                 incarnation_id=self.incarnation,
-                listeners=[Listener("PLAINTEXT", "localhost", PORT, 0)],
+                listeners=[Listener("PLAINTEXT", "localhost", self.port, 0)],
                 rack=None,
             ),
         )
@@ -153,33 +120,6 @@ class FakeBroker:
         self.client.close()
 
 
-def start_broker(data_dir: Path, *overrides: str) -> subprocess.Popen[bytes]:
-    args = [
-        f"listeners=PLAINTEXT://127.0.0.1:{PORT}",
-        f"log.dirs={data_dir}",
-        "offsets.topic.num.partitions=1",
-        f"broker.session.timeout.ms={SESSION_MS}",
-        f"broker.heartbeat.interval.ms={HEARTBEAT_MS}",
-        *overrides,
-    ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "broker", "serve", *(x for a in args for x in ("--override", a))],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    _, err = proc.communicate()
-    raise AssertionError(f"broker did not start: {err.decode()[-2000:]}")
-
-
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 15.0) -> float:
     """Seconds until ``predicate()`` held; fails after ``timeout_s``."""
     start = time.monotonic()
@@ -191,14 +131,46 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 15.0) -> float:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    proc = start_broker(tmp_path / "data")
+def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
+    proc = BrokerProcess(
+        tmp_path / "data",
+        overrides={
+            "offsets.topic.num.partitions": "1",
+            "broker.session.timeout.ms": str(SESSION_MS),
+            "broker.heartbeat.interval.ms": str(HEARTBEAT_MS),
+        },
+    )
+    proc.start()
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        proc.close()
+
+
+@pytest.fixture
+def client(broker: BrokerProcess) -> Iterator[Client]:
+    connection = Client(broker_port(broker))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def fakes(broker: BrokerProcess) -> Iterator[list[FakeBroker]]:
+    """Brokers 2 and 3, not registered yet."""
+    cid = cluster_id(broker.data_dir)
+    made = [FakeBroker(2, cid, broker_port(broker)), FakeBroker(3, cid, broker_port(broker))]
+    try:
+        yield made
+    finally:
+        for fake in made:
+            fake.close()
+
+
+def broker_port(broker: BrokerProcess) -> int:
+    assert broker.port is not None
+    return broker.port
 
 
 def cluster_id(data_dir: Path) -> str:
@@ -208,10 +180,10 @@ def cluster_id(data_dir: Path) -> str:
     return props["cluster.id"]
 
 
-def kafka_python_brokers() -> list[int]:
+def kafka_python_brokers(port: int) -> list[int]:
     """The unfenced brokers kafka-python sees in Metadata, checked against
     DescribeCluster (which kafka-python asks to include fenced brokers)."""
-    admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{PORT}", request_timeout_ms=5000)
+    admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=5000)
     try:
         cluster = admin.describe_cluster()["brokers"]
         unfenced = sorted(b["broker_id"] for b in cluster if not b["is_fenced"])
@@ -223,91 +195,71 @@ def kafka_python_brokers() -> list[int]:
 
 
 def test_fake_brokers_register_are_fenced_when_silent_and_return(
-    broker: subprocess.Popen[bytes], tmp_path: Path
+    broker: BrokerProcess, client: Client, fakes: list[FakeBroker]
 ) -> None:
-    cid = cluster_id(tmp_path / "data")
-    client = Client(PORT)
-    fakes = [FakeBroker(2, cid), FakeBroker(3, cid)]
-    try:
-        assert client.metadata_brokers() == [1]
-        for fake in fakes:
-            assert fake.register().error_code == ErrorCode.NONE
-        # Registered fenced: not in Metadata until a heartbeat unfences them.
-        assert client.metadata_brokers() == [1]
-        first = fakes[0].heartbeat()
-        assert (first.error_code, first.is_caught_up, first.is_fenced) == (0, True, False)
-        for fake in fakes:
-            fake.start()
-        wait_for(lambda: client.metadata_brokers() == [1, 2, 3])
-        assert kafka_python_brokers() == [1, 2, 3]
+    port = broker_port(broker)
+    assert client.metadata_brokers() == [1]
+    for fake in fakes:
+        assert fake.register().error_code == ErrorCode.NONE
+    # Registered fenced: not in Metadata until a heartbeat unfences them.
+    assert client.metadata_brokers() == [1]
+    first = fakes[0].heartbeat()
+    assert (first.error_code, first.is_caught_up, first.is_fenced) == (0, True, False)
+    for fake in fakes:
+        fake.start()
+    wait_for(lambda: client.metadata_brokers() == [1, 2, 3])
+    assert kafka_python_brokers(port) == [1, 2, 3]
 
-        # A heartbeat with an old epoch, a registration for another cluster.
-        assert fakes[0].heartbeat(epoch=fakes[0].epoch - 1).error_code == (
-            ErrorCode.STALE_BROKER_EPOCH
-        )
-        other = FakeBroker(4, "another-cluster")
-        assert other.register().error_code == ErrorCode.INCONSISTENT_CLUSTER_ID
-        other.close()
+    # A heartbeat with an old epoch, a registration for another cluster.
+    assert fakes[0].heartbeat(epoch=fakes[0].epoch - 1).error_code == (ErrorCode.STALE_BROKER_EPOCH)
+    other = FakeBroker(4, "another-cluster", port)
+    assert other.register().error_code == ErrorCode.INCONSISTENT_CLUSTER_ID
+    other.close()
 
-        # Broker 2 goes silent: fenced after the session timeout, gone from Metadata.
-        fakes[0].alive.clear()
-        silent_at = time.monotonic()
-        wait_for(lambda: client.metadata_brokers() == [1, 3])
-        fenced_after = time.monotonic() - silent_at
-        assert fenced_after >= SESSION_MS / 1000 - HEARTBEAT_MS / 1000
-        print(f"figures: broker fenced {fenced_after:.2f}s after its last heartbeat")
-        assert kafka_python_brokers() == [1, 3]
-        time.sleep(HEARTBEAT_MS / 1000 * 3)
-        assert fakes[1].answers[-1].is_fenced is False  # 3 kept its session
+    # Broker 2 goes silent: fenced after the session timeout, gone from Metadata.
+    fakes[0].alive.clear()
+    silent_at = time.monotonic()
+    wait_for(lambda: client.metadata_brokers() == [1, 3])
+    fenced_after = time.monotonic() - silent_at
+    assert fenced_after >= SESSION_MS / 1000 - HEARTBEAT_MS / 1000
+    print(f"figures: broker fenced {fenced_after:.2f}s after its last heartbeat")
+    assert kafka_python_brokers(port) == [1, 3]
+    time.sleep(HEARTBEAT_MS / 1000 * 3)
+    assert fakes[1].answers[-1].is_fenced is False  # 3 kept its session
 
-        # It heartbeats again with the same epoch: unfenced, back in Metadata.
-        fakes[0].alive.set()
-        wait_for(lambda: client.metadata_brokers() == [1, 2, 3])
-        assert kafka_python_brokers() == [1, 2, 3]
-    finally:
-        for fake in fakes:
-            fake.close()
-        client.close()
+    # It heartbeats again with the same epoch: unfenced, back in Metadata.
+    fakes[0].alive.set()
+    wait_for(lambda: client.metadata_brokers() == [1, 2, 3])
+    assert kafka_python_brokers(port) == [1, 2, 3]
 
     # SIGTERM: a controlled shutdown, refused by no one, ends the process cleanly.
-    broker.send_signal(15)
-    _, err = broker.communicate(timeout=30)
-    assert broker.returncode == 0, err.decode()[-3000:]
-    assert b"Traceback" not in err, err.decode()[-3000:]
+    broker.stop()
+    assert "Traceback" not in broker.output_tail(200)
 
 
 def test_controlled_shutdown_waits_for_live_brokers_to_catch_up(
-    broker: subprocess.Popen[bytes], tmp_path: Path
+    broker: BrokerProcess, client: Client, fakes: list[FakeBroker]
 ) -> None:
-    cid = cluster_id(tmp_path / "data")
-    fake = FakeBroker(2, cid)
-    try:
-        fake.register()
-        fake.start()
-        client = Client(PORT)
-        wait_for(lambda: client.metadata_brokers() == [1, 2])
-        client.close()
-        broker.send_signal(15)
-        start = time.monotonic()
-        _, err = broker.communicate(timeout=30)
-        took = time.monotonic() - start
-    finally:
-        fake.close()
-    assert broker.returncode == 0, err.decode()[-3000:]
-    log = err.decode()
-    assert "broker 1 (epoch" in log and "in controlled shutdown" in log, log[-3000:]
-    # Broker 2's next heartbeat showed it had the shutdown record: no waiting
-    # for the session timeout or shutdown.timeout.ms.
-    assert took < 5, log[-3000:]
+    fakes[0].register()
+    fakes[0].start()
+    wait_for(lambda: client.metadata_brokers() == [1, 2])
+    position = broker.log_position()
+    start = time.monotonic()
+    broker.stop(timeout_s=30)  # exit code 0
+    took = time.monotonic() - start
+    log = broker.output_since(position, 200)
+    # First in controlled shutdown while broker 2 catches up, then let go
+    # (fenced), not by shutdown.timeout.ms running out.
+    assert "broker 1 (epoch" in log and "is now unfenced, in controlled shutdown" in log, log
+    assert "is now fenced, in controlled shutdown" in log, log
+    assert "did not allow the shutdown" not in log, log
     print(f"figures: controlled shutdown with one other live broker took {took:.2f}s")
 
 
 def test_partitions_are_placed_on_fake_brokers_and_refused_here(
-    broker: subprocess.Popen[bytes], tmp_path: Path
+    broker: BrokerProcess, client: Client, fakes: list[FakeBroker]
 ) -> None:
-    cid = cluster_id(tmp_path / "data")
-    client = Client(PORT)
-    fakes = [FakeBroker(2, cid), FakeBroker(3, cid)]
+    port = broker_port(broker)
     admin = None
     producer = None
     try:
@@ -315,7 +267,7 @@ def test_partitions_are_placed_on_fake_brokers_and_refused_here(
             fake.register()
             fake.start()
         wait_for(lambda: client.metadata_brokers() == [1, 2, 3])
-        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{PORT}", request_timeout_ms=5000)
+        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=5000)
         admin.create_topics([NewTopic("spread", 6, 1)])
         # Explicit assignments are honoured; unknown brokers and too many
         # replicas are refused as Kafka refuses them.
@@ -366,12 +318,12 @@ def test_partitions_are_placed_on_fake_brokers_and_refused_here(
             results[remote].current_leader.leader_epoch,
         ) == (2, 0)
         assert [(e.node_id, e.host, e.port) for e in answer.node_endpoints] == [
-            (2, "localhost", PORT)
+            (2, "localhost", port)
         ]
         assert results[local].error_code == ErrorCode.NONE
 
         # kafka-python, sent to "broker 2" (our port), gets the same answer.
-        producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{PORT}", retries=0, acks=1)
+        producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{port}", retries=0, acks=1)
         producer.send("spread", b"here", partition=local).get(timeout=10)
         with pytest.raises(NotLeaderForPartitionError):
             producer.send("spread", b"there", partition=remote).get(timeout=10)
@@ -423,9 +375,6 @@ def test_partitions_are_placed_on_fake_brokers_and_refused_here(
             producer.close(timeout=1)
         if admin is not None:
             admin.close()
-        for fake in fakes:
-            fake.close()
-        client.close()
 
 
 def described_topic_id(client: Client, name: str) -> uuid.UUID:
