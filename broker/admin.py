@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from crc32c import crc32c
 
+from broker.api.leader_hints import missing_partition_error
 from broker.config import KEYS as BROKER_KEYS
 from broker.controller import topic_configs
 from broker.controller.controller import (
@@ -174,7 +175,7 @@ async def delete_records(node: Node, topic: str, index: int, offset: int) -> tup
     """DeleteRecords for one partition: (error, new log start offset)."""
     part = node.replicas.get(topic, index)
     if part is None:
-        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1
+        return missing_partition_error(node, topic, index), -1
     async with part.append_lock:
         target = part.high_watermark if offset == HIGH_WATERMARK else offset
         if target < 0 or target > part.high_watermark:

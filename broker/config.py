@@ -162,6 +162,27 @@ _KEYS = [
     Key("offsets.retention.check.interval.ms", _int, "600000", 1),
     Key("offset.metadata.max.bytes", _int, "4096", 0),
     Key("shutdown.timeout.ms", _int, "5000", 0, doc="Drain deadline on SIGTERM."),
+    Key(
+        "broker.heartbeat.interval.ms",
+        _int,
+        "2000",
+        1,
+        doc="How often a broker heartbeats to the active controller.",
+    ),
+    Key(
+        "initial.broker.registration.timeout.ms",
+        _int,
+        "60000",
+        1,
+        doc="Start-up fails if the broker is not registered and unfenced within this.",
+    ),
+    Key(
+        "broker.session.timeout.ms",
+        _int,
+        "9000",
+        1,
+        doc="A broker whose heartbeats stop this long is fenced.",
+    ),
 ]
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}
 

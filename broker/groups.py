@@ -14,9 +14,12 @@ fsynced and reports back with ``persisted``), and between requests wakes at
 the coordinator's next deadline to fire its timers (session and rebalance
 timeouts, the initial rebalance delay, offsets retention).
 
-At start-up ``__consumer_offsets`` is created if it does not exist, and each
-coordinator replays its partition before it answers anything (until then it
-says COORDINATOR_LOAD_IN_PROGRESS, as Kafka does).
+At start-up ``__consumer_offsets`` is created if it does not exist (its
+partitions spread over the unfenced brokers). A coordinator task runs for
+each partition hosted here; a group of another partition is answered
+NOT_COORDINATOR (:mod:`broker.not_coordinator`). Each coordinator replays
+its partition before it answers anything (until then it says
+COORDINATOR_LOAD_IN_PROGRESS, as Kafka does).
 
 Times given to coordinators are wall-clock milliseconds from the node's clock
 (they end up in commit timestamps); deadlines are turned back into Trio time
@@ -30,7 +33,7 @@ import math
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
@@ -45,6 +48,7 @@ from broker.group import (
     Respond,
     partition_for,
 )
+from broker.not_coordinator import NotCoordinator
 from broker.recordbatch import build_batch, iter_records
 from broker.storage.batch import parse_header, split_batches
 from broker.storage.errors import KafkaStorageError
@@ -218,6 +222,8 @@ class GroupService:
         self.clock = clock or node.clock.now_ms
         self.config = GroupConfig.from_broker_config(node.config)
         self.tasks: list[CoordinatorTask] = []
+        self._by_partition: dict[int, CoordinatorTask] = {}
+        self.num_partitions = 0
         self.ready = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -225,22 +231,31 @@ class GroupService:
             partitions = self.node.config["offsets.topic.num.partitions"]
             await self.node.create_topics([TopicSpec(OFFSETS_TOPIC, partitions, 1, {}, {})])
         topic = self.node.image.topics[OFFSETS_TOPIC]
+        self.num_partitions = len(topic.partitions)
         async with trio.open_nursery() as nursery:
             for index in sorted(topic.partitions):
+                # Only the partitions with a replica here (the others' groups
+                # are coordinated by their leaders: NOT_COORDINATOR here).
                 part = self.node.replicas.get(OFFSETS_TOPIC, index)
-                assert part is not None, f"{OFFSETS_TOPIC}-{index} is not hosted here"
+                if part is None:
+                    continue
                 task = CoordinatorTask(self.node, part, self.config, self.clock)
                 self.tasks.append(task)
+                self._by_partition[index] = task
                 await nursery.start(task.run)
             self.ready.set()
             task_status.started()
 
-    def coordinator_for(self, group_id: str) -> CoordinatorTask:
-        return self.tasks[partition_for(group_id, len(self.tasks))]
+    def coordinator_for(self, group_id: str) -> CoordinatorTask | None:
+        """The task coordinating ``group_id`` here; None if another node does."""
+        return self._by_partition.get(partition_for(group_id, self.num_partitions))
 
     async def call(self, group_id: str, fn: Call) -> Any:
         await self.ready.wait()
-        return await self.coordinator_for(group_id).call(fn)
+        task = self.coordinator_for(group_id)
+        if task is None:
+            return fn(cast("GroupCoordinator[Pending]", NotCoordinator()), Pending(), self.clock())
+        return await task.call(fn)
 
     async def call_each(self, fn: Call) -> list[Any]:
         """Run ``fn`` on every coordinator; the answers in partition order."""

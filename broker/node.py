@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import uuid
 from types import ModuleType
 from typing import Any
@@ -19,6 +20,7 @@ from broker.api import (
     alter_configs,
     api_versions,
     begin_quorum_epoch,
+    broker_heartbeat,
     broker_registration,
     create_partitions,
     create_topics,
@@ -58,22 +60,22 @@ from broker.api.registry import ApiTable
 from broker.clock import Clock, SystemClock
 from broker.config import BrokerConfig
 from broker.controller import topic_configs
+from broker.controller.channel import ControllerChannel, ControllerUnavailable
 from broker.controller.controller import Controller, TopicResult, TopicSpec
 from broker.controller.image import MetadataImage
+from broker.controller.membership_service import MembershipService
 from broker.controller.quorum import MetadataQuorum, cluster_id
 from broker.errors import ErrorCode
 from broker.groups import GroupService
-from broker.net.server import Server
+from broker.lifecycle import BrokerLifecycle, RegistrationError
+from broker.net.server import Server, StartupError
 from broker.partitions import Partition, ReplicaManager
 from broker.replication import forward, meta
 from broker.replication.metadata_quorum import RaftMetadataQuorum
-from broker.storage.errors import KafkaStorageError
 from broker.wire.generated.broker_registration_request import (
-    BrokerRegistrationRequest,
     Listener,
 )
 from broker.wire.generated.partition_record import PartitionRecord
-from broker.wire.generated.register_broker_record import BrokerEndpoint, RegisterBrokerRecord
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ HANDLERS: list[ModuleType] = [
     fetch_snapshot,
     describe_quorum,
     broker_registration,
+    broker_heartbeat,
 ]
 
 
@@ -131,7 +134,10 @@ class Node:
         self.apis = ApiTable(HANDLERS)
         forward.install(self.apis)
         self.controller = Controller(
-            self.node_id, config["num.partitions"], config["default.replication.factor"]
+            self.node_id,
+            config["num.partitions"],
+            config["default.replication.factor"],
+            random_index=random.randrange,
         )
         self.quorum: MetadataQuorum
         if self.replicated:
@@ -153,6 +159,11 @@ class Node:
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
         self._producer_ids_lock = trio.Lock()
         self.groups = GroupService(self)
+        # Membership: the controller's side (registrations, heartbeats,
+        # fencing) and this broker's (its registration and heartbeats).
+        self.channel = ControllerChannel(self)
+        self.membership = MembershipService(self)
+        self.lifecycle = BrokerLifecycle(self)
         self.server = Server(
             self.apis,
             self,
@@ -191,7 +202,9 @@ class Node:
                 self.server.ready.set()
                 task_status.started(bound)
                 await self._catch_up()
+            nursery.start_soon(self.membership.run)
             await self.register(bound)
+            nursery.start_soon(self.lifecycle.run)
             await nursery.start(self.groups.run)
             nursery.start_soon(self.replicas.run_flusher)
             nursery.start_soon(self._housekeeping)
@@ -211,59 +224,37 @@ class Node:
         self.replicas.reconcile(self.quorum.image, keep=frozenset({self.quorum.directory.name}))
 
     async def register(self, bound: list[tuple[str, int]]) -> None:
-        """Record this broker and its endpoints in the metadata log (a new epoch)."""
-        endpoints = []
+        """Register this broker with the active controller (BrokerRegistration
+        through the controller channel, a direct call when this node is the
+        controller) and wait until it is unfenced."""
+        listeners = []
         for (name, host, port), (_bhost, bport) in zip(
             self.config.advertised_listeners, bound + bound[-1:] * 10, strict=False
         ):
-            endpoints.append(BrokerEndpoint(name, host or "localhost", port or bport, 0))
-        record = RegisterBrokerRecord(
-            broker_id=self.node_id,
-            incarnation_id=uuid.uuid4(),
-            broker_epoch=self.image.offset + 1,
-            end_points=endpoints,
-            rack=None,
-            fenced=False,
-        )
-        if isinstance(self.quorum, RaftMetadataQuorum):
-            await self._register_with_controller(record)
-            return
+            listeners.append(Listener(name, host or "localhost", port or bport, 0))
         try:
-            await self.quorum.append([record])
-        except (KafkaStorageError, OSError) as exc:
+            await self.lifecycle.register(listeners)
+        except (RegistrationError, ControllerUnavailable) as exc:
             # A full disk. If the last registration says the same, serve
             # under it (reads work; writes answer KAFKA_STORAGE_ERROR).
             previous = self.image.brokers.get(self.node_id)
+            storage = (
+                isinstance(exc, RegistrationError)
+                and exc.error_code == ErrorCode.KAFKA_STORAGE_ERROR
+            )
             same = previous is not None and list(previous.endpoints) == [
-                (e.name, e.host, e.port) for e in endpoints
+                (x.name, x.host, x.port) for x in listeners
             ]
-            if not same:
-                raise
+            if not (storage and same):
+                raise StartupError(f"broker {self.node_id} cannot join the cluster: {exc}") from exc
+            assert previous is not None
+            self.lifecycle.broker_epoch = previous.epoch
             log.error("cannot record this start in the metadata log (%s): serving as before", exc)
 
-    async def _register_with_controller(self, record: RegisterBrokerRecord) -> None:
-        """BrokerRegistration to the active controller (this node, or forwarded),
-        until it is recorded."""
-        assert isinstance(self.quorum, RaftMetadataQuorum)
-        request = BrokerRegistrationRequest(
-            broker_id=self.node_id,
-            cluster_id=self.cluster_id,
-            incarnation_id=record.incarnation_id,
-            listeners=[Listener(e.name, e.host, e.port, 0) for e in record.end_points],
-            rack=None,
-        )
-
-        async def local() -> Any:
-            record.broker_epoch = self.image.offset + 1
-            await self.quorum.append([record])
-            return None
-
-        while True:
-            response = await forward.to_controller(self.quorum, 62, 0, request, local)
-            if response is None or response.error_code == 0:
-                return
-            log.warning("registration refused (error %d); retrying", response.error_code)
-            await trio.sleep(1)
+    async def controlled_shutdown(self) -> None:
+        """SIGTERM: ask the controller for a controlled shutdown and wait for
+        its go-ahead, at most ``shutdown.timeout.ms``."""
+        await self.lifecycle.controlled_shutdown(self.config["shutdown.timeout.ms"] / 1000)
 
     async def _housekeeping(self) -> None:
         """Time-based flushes every few seconds; retention every
@@ -322,7 +313,11 @@ class Node:
         """CreateTopics/CreatePartitions (and auto-creation): refuse, before
         anything is committed, partitions this node could not open (see
         `ReplicaManager.hosting_error`); POLICY_VIOLATION names the limit."""
-        new = sum(1 for record in records if isinstance(record, PartitionRecord))
+        new = sum(
+            1
+            for record in records
+            if isinstance(record, PartitionRecord) and self.node_id in record.replicas
+        )
         problem = self.replicas.hosting_error(new)
         if problem is None:
             return results, records

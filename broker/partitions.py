@@ -3,9 +3,11 @@
 Theory of operation
 -------------------
 :class:`ReplicaManager` owns one :class:`Partition` per topic partition in the
-metadata image: it opens or creates the partition's log when the partition
-appears (in a worker thread: opening may recover a log) and closes and deletes
-it when its topic is removed. Log calls happen on the Trio thread (the storage
+metadata image with a replica on this node (requests for the others are
+NOT_LEADER_OR_FOLLOWER, see :mod:`broker.api.leader_hints`): it opens or
+creates the partition's log when the partition appears (in a worker thread:
+opening may recover a log) and closes and deletes it when its topic is
+removed. Log calls happen on the Trio thread (the storage
 engine is synchronous and its appends land in the page cache and never
 fsync); fsyncs go to a worker thread, one flush at a time per partition, under
 its ``append_lock``.
@@ -35,7 +37,7 @@ import trio
 from broker.clock import Clock
 from broker.config import BrokerConfig
 from broker.controller import topic_configs
-from broker.controller.image import MetadataImage, TopicImage
+from broker.controller.image import MetadataImage, PartitionImage, TopicImage
 from broker.producer_state import ProducerStateManager
 from broker.storage import files, log_dir
 from broker.storage.batch import split_batches
@@ -159,7 +161,9 @@ class ReplicaManager:
     def __init__(self, config: BrokerConfig, clock: Clock) -> None:
         self.config = config
         self.clock = clock
+        self.node_id = config.node_id
         self.data_dir = config.data_dir
+        # Only the partitions with a replica on this node (see `hosts`).
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._flush_wanted: dict[Partition, None] = {}  # in request order, no duplicates
         self._flush_requested = trio.Event()
@@ -170,6 +174,10 @@ class ReplicaManager:
 
     def get(self, topic: str, index: int) -> Partition | None:
         return self.partitions.get((topic, index))
+
+    def hosts(self, part: PartitionImage) -> bool:
+        """Whether this node holds a replica of ``part`` (and so its log)."""
+        return self.node_id in part.replicas
 
     def is_offline(self, topic: str, index: int) -> bool:
         return (topic, index) in self.offline
@@ -203,6 +211,8 @@ class ReplicaManager:
         before any connection is accepted."""
         for topic in image.topics.values():
             for index, part in topic.partitions.items():
+                if not self.hosts(part):
+                    continue
                 try:
                     plog = self._open_log(topic, index, self.clock.now_ms())
                 except (KafkaStorageError, OSError) as exc:
@@ -219,6 +229,8 @@ class ReplicaManager:
                 self._remove_topic(topic)
         for topic in new.topics.values():
             for index, part in topic.partitions.items():
+                if not self.hosts(part):
+                    continue
                 existing = self.partitions.get((topic.name, index))
                 if existing is None:
                     try:
@@ -239,7 +251,8 @@ class ReplicaManager:
         expected = {
             (topic.name, index): topic.topic_id
             for topic in image.topics.values()
-            for index in topic.partitions
+            for index, part in topic.partitions.items()
+            if self.hosts(part)
         }
         log_dir.reconcile(self.data_dir, expected, keep=keep)
 

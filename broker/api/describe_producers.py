@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.api.context import RequestContext
+from broker.api.leader_hints import missing_partition_error
 from broker.errors import ErrorCode
 from broker.wire.generated.describe_producers_request import DescribeProducersRequest
 from broker.wire.generated.describe_producers_response import (
@@ -39,8 +40,9 @@ async def handle(ctx: RequestContext, body: DescribeProducersRequest) -> Describ
             out.partitions.append(result)
             part = node.replicas.get(topic.name, index)
             if part is None:
-                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                result.error_message = "This server does not host this topic-partition."
+                result.error_code = missing_partition_error(node, topic.name, index)
+                if result.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+                    result.error_message = "This server does not host this topic-partition."
                 continue
             for producer_id, entry in sorted(part.producers.producers.items()):
                 last_sequence = entry.batches[-1].last_seq if entry.batches else -1

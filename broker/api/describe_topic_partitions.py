@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from broker.api.context import RequestContext
 from broker.controller.controller import INTERNAL_TOPICS
-from broker.controller.image import TopicImage
+from broker.controller.image import MetadataImage, TopicImage
 from broker.errors import ErrorCode
 from broker.wire.generated.describe_topic_partitions_request import (
     DescribeTopicPartitionsRequest,
@@ -63,14 +63,16 @@ async def handle(
             break
         taken = indexes[:budget]
         budget -= len(taken)
-        response.topics.append(_topic(topic, taken))
+        response.topics.append(_topic(image, topic, taken))
         if len(taken) < len(indexes):
             response.next_cursor = Cursor(name, indexes[len(taken)])
             break
     return response
 
 
-def _topic(topic: TopicImage, indexes: list[int]) -> DescribeTopicPartitionsResponseTopic:
+def _topic(
+    image: MetadataImage, topic: TopicImage, indexes: list[int]
+) -> DescribeTopicPartitionsResponseTopic:
     partitions = []
     for i in indexes:
         p = topic.partitions[i]
@@ -78,13 +80,13 @@ def _topic(topic: TopicImage, indexes: list[int]) -> DescribeTopicPartitionsResp
             DescribeTopicPartitionsResponsePartition(
                 error_code=ErrorCode.NONE,
                 partition_index=i,
-                leader_id=p.leader,
+                leader_id=image.live_leader(p),
                 leader_epoch=p.leader_epoch,
                 replica_nodes=list(p.replicas),
                 isr_nodes=list(p.isr),
                 eligible_leader_replicas=[],
                 last_known_elr=[],
-                offline_replicas=[],
+                offline_replicas=[r for r in p.replicas if not image.is_unfenced(r)],
             )
         )
     return DescribeTopicPartitionsResponseTopic(

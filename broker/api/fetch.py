@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from broker.api.context import RequestContext
+from broker.api.leader_hints import current_leader, missing_partition_error, node_endpoints
 from broker.errors import ErrorCode
 from broker.replication.service import is_raft_fetch, serve_node
 from broker.storage.errors import KafkaStorageError
@@ -27,6 +28,7 @@ from broker.wire.generated.fetch_response import (
     FetchableTopicResponse,
     FetchResponse,
     LeaderIdAndEpoch,
+    NodeEndpoint,
     PartitionData,
 )
 
@@ -77,6 +79,7 @@ def _read(
     budget = body.max_bytes if body.max_bytes > 0 else 2**31 - 1
     total = 0
     hosted: list[Partition] = []
+    leaders: list[int] = []  # of partitions hosted elsewhere (KIP-951 hints)
     for topic in body.topics:
         name = node.image.resolve_topic(topic.topic, topic.topic_id, by_id=version >= 13)
         out = FetchableTopicResponse(topic=topic.topic, topic_id=topic.topic_id)
@@ -91,10 +94,13 @@ def _read(
                 pd.error_code = (
                     ErrorCode.UNKNOWN_TOPIC_ID
                     if version >= 13 and topic.topic_id != ZERO_UUID and not name
-                    else ErrorCode.KAFKA_STORAGE_ERROR
-                    if node.replicas.is_offline(name, fp.partition)
-                    else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    else missing_partition_error(node, name, fp.partition)
                 )
+                if pd.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER:
+                    pd.current_leader = LeaderIdAndEpoch(
+                        *current_leader(node.image, name, fp.partition)
+                    )
+                    leaders.append(pd.current_leader.leader_id)
                 pd.high_watermark = -1
                 continue
             hosted.append(part)
@@ -125,4 +131,5 @@ def _read(
                 pd.records = result.records
                 total += size
                 budget -= size
+    response.node_endpoints = node_endpoints(node.image, leaders, NodeEndpoint)
     return response, total, hosted

@@ -1,6 +1,9 @@
 """FindCoordinator (key 10), versions 0-6 (batched keys from v4).
 
-On one node this node coordinates every group. Transaction coordinators do
+A group's coordinator is the leader of the group's partition of
+``__consumer_offsets`` (Kafka's hash of the group id), if that broker is
+registered and unfenced; otherwise (the topic not created yet, its leader
+fenced) COORDINATOR_NOT_AVAILABLE, which clients retry. Transaction coordinators do
 not exist yet: key type 1 (transaction) is answered
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED with the message "transactions are not
 supported by this broker", and logged. That code is fatal to librdkafka,
@@ -18,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from broker.api.context import RequestContext
 from broker.errors import ErrorCode
+from broker.group import partition_for
+from broker.groups import OFFSETS_TOPIC
 from broker.wire.generated.find_coordinator_request import FindCoordinatorRequest
 from broker.wire.generated.find_coordinator_response import Coordinator, FindCoordinatorResponse
 
@@ -43,9 +48,23 @@ def refused(key: str, error_code: int, message: str | None) -> Coordinator:
     )
 
 
+def group_coordinator(node: Node, group_id: str) -> Coordinator:
+    """The broker leading the group's ``__consumer_offsets`` partition."""
+    image = node.image
+    topic = image.topics.get(OFFSETS_TOPIC)
+    if topic is None or not topic.partitions:
+        return refused(group_id, ErrorCode.COORDINATOR_NOT_AVAILABLE, None)
+    partition = topic.partitions.get(partition_for(group_id, len(topic.partitions)))
+    leader = image.live_leader(partition) if partition is not None else -1
+    broker = image.brokers.get(leader)
+    if broker is None or not broker.endpoints:
+        return refused(group_id, ErrorCode.COORDINATOR_NOT_AVAILABLE, None)
+    _name, host, port = broker.endpoints[0]
+    return Coordinator(key=group_id, node_id=leader, host=host, port=port, error_message=None)
+
+
 async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoordinatorResponse:
     node: Node = ctx.node
-    host, port = node.advertised_endpoint()
     keys = body.coordinator_keys if ctx.header.api_version >= 4 else [body.key]
     coordinators = []
     for key in keys:
@@ -70,9 +89,7 @@ async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoord
         elif not key and ctx.header.api_version >= 4:
             coordinators.append(refused(key, ErrorCode.INVALID_GROUP_ID, None))
         else:
-            coordinators.append(
-                Coordinator(key=key, node_id=node.node_id, host=host, port=port, error_message=None)
-            )
+            coordinators.append(group_coordinator(node, key))
     if ctx.header.api_version >= 4:
         return FindCoordinatorResponse(coordinators=coordinators)
     c = coordinators[0]

@@ -15,6 +15,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from broker.api.context import RequestContext
+from broker.api.leader_hints import missing_partition_error
 from broker.errors import ErrorCode
 from broker.wire.generated.list_offsets_request import ListOffsetsPartition, ListOffsetsRequest
 from broker.wire.generated.list_offsets_response import (
@@ -63,9 +64,7 @@ async def handle(ctx: RequestContext, body: ListOffsetsRequest) -> ListOffsetsRe
                 out.partitions.append(
                     ListOffsetsPartitionResponse(
                         partition_index=req.partition_index,
-                        error_code=ErrorCode.KAFKA_STORAGE_ERROR
-                        if node.replicas.is_offline(topic.name, req.partition_index)
-                        else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                        error_code=missing_partition_error(node, topic.name, req.partition_index),
                     )
                 )
                 continue

@@ -1,10 +1,11 @@
 """Metadata (key 3), versions 0-13.
 
-Lists this cluster's brokers and the requested topics (all of them when the
-request's topic list is null, or empty in v0). Unknown topics are created when
-the request allows it (always before v4) and ``auto.create.topics.enable`` is
-on, with the broker's default partitions and replication factor. Topic ids
-are served from v10 and looked up by id from v12.
+Lists this cluster's unfenced brokers and the requested topics (all of them
+when the request's topic list is null, or empty in v0). Unknown topics are
+created when the request allows it (always before v4) and
+``auto.create.topics.enable`` is on, with the broker's default partitions and
+replication factor. Topic ids are served from v10 and looked up by id from
+v12. A partition whose leader is fenced is LEADER_NOT_AVAILABLE, leader -1.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from broker.api.context import RequestContext
 from broker.controller.controller import INTERNAL_TOPICS, TopicSpec, topic_name_error
-from broker.controller.image import MetadataImage, TopicImage
+from broker.controller.image import MetadataImage, PartitionImage, TopicImage
 from broker.errors import ErrorCode
 from broker.wire.codec import ZERO_UUID
 from broker.wire.generated.metadata_request import MetadataRequest
@@ -43,7 +44,7 @@ async def handle(ctx: RequestContext, body: MetadataRequest) -> MetadataResponse
         controller_id=node.node_id,
     )
     if all_topics:
-        response.topics = [_topic(t) for t in image.topics.values()]
+        response.topics = [_topic(image, t) for t in image.topics.values()]
         return response
     assert body.topics is not None
     auto_create = (version < 4 or body.allow_auto_topic_creation) and node.config[
@@ -76,7 +77,7 @@ def _lookup(image: MetadataImage, name: str | None, topic_id: object) -> Metadat
     if name:
         topic = image.topics.get(name)
         if topic is not None:
-            return _topic(topic)
+            return _topic(image, topic)
         error = (
             ErrorCode.INVALID_TOPIC_EXCEPTION
             if topic_name_error(name)
@@ -86,7 +87,7 @@ def _lookup(image: MetadataImage, name: str | None, topic_id: object) -> Metadat
     if topic_id != ZERO_UUID:
         found = image.topic_by_id(topic_id)  # type: ignore[arg-type]
         if found is not None:
-            return _topic(found)
+            return _topic(image, found)
         return MetadataResponseTopic(
             error_code=ErrorCode.UNKNOWN_TOPIC_ID,
             name=None,
@@ -95,22 +96,29 @@ def _lookup(image: MetadataImage, name: str | None, topic_id: object) -> Metadat
     return MetadataResponseTopic(error_code=ErrorCode.INVALID_REQUEST, name=name)
 
 
-def _topic(topic: TopicImage) -> MetadataResponseTopic:
+def _topic(image: MetadataImage, topic: TopicImage) -> MetadataResponseTopic:
     return MetadataResponseTopic(
         error_code=ErrorCode.NONE,
         name=topic.name,
         topic_id=topic.topic_id,
         is_internal=topic.name in INTERNAL_TOPICS,
         partitions=[
-            MetadataResponsePartition(
-                error_code=ErrorCode.NONE,
-                partition_index=p.partition_id,
-                leader_id=p.leader,
-                leader_epoch=p.leader_epoch,
-                replica_nodes=list(p.replicas),
-                isr_nodes=list(p.isr),
-                offline_replicas=[],
-            )
+            _partition(image, p)
             for p in sorted(topic.partitions.values(), key=lambda p: p.partition_id)
         ],
+    )
+
+
+def _partition(image: MetadataImage, p: PartitionImage) -> MetadataResponsePartition:
+    """A partition whose leader is fenced (or gone) has no leader for clients:
+    LEADER_NOT_AVAILABLE with leader -1, and its fenced replicas are offline."""
+    leader = image.live_leader(p)
+    return MetadataResponsePartition(
+        error_code=ErrorCode.NONE if leader >= 0 else ErrorCode.LEADER_NOT_AVAILABLE,
+        partition_index=p.partition_id,
+        leader_id=leader,
+        leader_epoch=p.leader_epoch,
+        replica_nodes=list(p.replicas),
+        isr_nodes=list(p.isr),
+        offline_replicas=[r for r in p.replicas if not image.is_unfenced(r)],
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.api.context import RequestContext
+from broker.api.leader_hints import missing_partition_error
 from broker.errors import ErrorCode
 from broker.wire.generated.offset_for_leader_epoch_request import OffsetForLeaderEpochRequest
 from broker.wire.generated.offset_for_leader_epoch_response import (
@@ -40,7 +41,7 @@ async def handle(
             out.partitions.append(result)
             part = node.replicas.get(topic.topic, req.partition)
             if part is None:
-                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                result.error_code = missing_partition_error(node, topic.topic, req.partition)
                 continue
             current = req.current_leader_epoch
             if current >= 0 and current != part.leader_epoch:

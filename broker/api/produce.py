@@ -30,11 +30,14 @@ import trio
 from broker import admin
 from broker.api.context import RequestContext
 from broker.api.dispatch import CloseConnection
+from broker.api.leader_hints import current_leader, missing_partition_error, node_endpoints
 from broker.errors import ErrorCode
 from broker.storage.batch import validate_produce_records
 from broker.storage.errors import KafkaStorageError
 from broker.wire.generated.produce_request import PartitionProduceData, ProduceRequest
 from broker.wire.generated.produce_response import (
+    LeaderIdAndEpoch,
+    NodeEndpoint,
     PartitionProduceResponse,
     ProduceResponse,
     TopicProduceResponse,
@@ -60,6 +63,7 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
     acks = body.acks
     response = ProduceResponse()
     durable: list[tuple[Partition, int]] = []
+    leaders: list[int] = []  # of partitions hosted elsewhere (KIP-951 hints)
     failed = False
     for topic in body.topic_data:
         name = node.image.resolve_topic(topic.name, topic.topic_id, by_id=version >= 13)
@@ -79,10 +83,12 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
                     result.error_code = (
                         ErrorCode.UNKNOWN_TOPIC_ID
                         if unknown_id
-                        else ErrorCode.KAFKA_STORAGE_ERROR
-                        if node.replicas.is_offline(name, data.index)
-                        else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                        else missing_partition_error(node, name, data.index)
                     )
+                    if result.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER:
+                        leader, epoch = current_leader(node.image, name, data.index)
+                        result.current_leader = LeaderIdAndEpoch(leader, epoch)
+                        leaders.append(leader)
                 elif name in INTERNAL_TOPICS:
                     result.error_code = ErrorCode.INVALID_TOPIC_EXCEPTION
                     result.error_message = f"Cannot append to internal topic {name}"
@@ -111,6 +117,7 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
         if failed:
             raise CloseConnection("produce with acks=0 failed")
         return None
+    response.node_endpoints = node_endpoints(node.image, leaders, NodeEndpoint)
     return response
 
 

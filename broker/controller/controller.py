@@ -32,6 +32,10 @@ PRODUCER_ID_BLOCK = 1000
 MAX_TOPIC_NAME = 249
 _LEGAL_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 INTERNAL_TOPICS = ("__consumer_offsets",)
+# Partitions are not replicated yet (issue 14): more than one replica would
+# be a promise nobody keeps.
+MAX_REPLICATION_FACTOR = 1
+NOT_REPLICATED = "replication is not implemented yet: every partition has one replica"
 
 
 @dataclass(slots=True)
@@ -98,11 +102,29 @@ class Controller:
         default_partitions: int,
         default_replication_factor: int,
         new_uuid: Callable[[], uuid.UUID] = uuid.uuid4,
+        random_index: Callable[[int], int] = lambda n: 0,
     ) -> None:
         self.node_id = node_id
         self.default_partitions = default_partitions
         self.default_replication_factor = default_replication_factor
         self.new_uuid = new_uuid
+        # Where placement starts: the shell passes a random draw in [0, n).
+        self.random_index = random_index
+
+    def placeable_brokers(self, image: MetadataImage) -> list[int]:
+        """The brokers new replicas may go to: the unfenced registered ones.
+        Before any broker has registered (a node not started yet), this node."""
+        if not image.brokers:
+            return [self.node_id]
+        return sorted(b.broker_id for b in image.brokers.values() if not b.fenced)
+
+    def place(self, broker_ids: list[int], count: int, rf: int) -> list[list[int]]:
+        """Replicas for ``count`` new partitions, as Kafka places them without
+        racks: round-robin over the brokers from a random start, each
+        partition's replicas on consecutive brokers (its first is the leader)."""
+        start = self.random_index(len(broker_ids)) % len(broker_ids)
+        n = len(broker_ids)
+        return [[broker_ids[(start + p + i) % n] for i in range(rf)] for p in range(count)]
 
     def create_topics(
         self, image: MetadataImage, specs: Sequence[TopicSpec]
@@ -110,8 +132,7 @@ class Controller:
         results: list[TopicResult] = []
         records: list[Any] = []
         seen: set[str] = set()
-        live_brokers = [b for b in image.brokers.values() if not b.fenced] or None
-        broker_ids = sorted(b.broker_id for b in live_brokers) if live_brokers else [self.node_id]
+        broker_ids = self.placeable_brokers(image)
         for spec in specs:
             result = self._create_one(image, spec, seen, broker_ids, records)
             results.append(result)
@@ -160,6 +181,8 @@ class Controller:
                     return TopicResult(
                         name, ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"Unknown broker ids {unknown}"
                     )
+                if len(replicas) > MAX_REPLICATION_FACTOR:
+                    return TopicResult(name, ErrorCode.INVALID_REPLICA_ASSIGNMENT, NOT_REPLICATED)
             partitions = len(assignment)
             rf = len(assignment[0])
         else:
@@ -189,10 +212,9 @@ class Controller:
                     ErrorCode.INVALID_REPLICATION_FACTOR,
                     f"Replication factor: {rf} larger than available brokers: {len(broker_ids)}.",
                 )
-            assignment = {
-                p: [broker_ids[(p + i) % len(broker_ids)] for i in range(rf)]
-                for p in range(partitions)
-            }
+            if rf > MAX_REPLICATION_FACTOR:
+                return TopicResult(name, ErrorCode.INVALID_REPLICATION_FACTOR, NOT_REPLICATED)
+            assignment = dict(enumerate(self.place(broker_ids, partitions, rf)))
         problem = topic_configs.validate(spec.configs)
         if problem:
             return TopicResult(name, ErrorCode.INVALID_CONFIG, problem)
@@ -323,8 +345,7 @@ class Controller:
         """Add partitions to existing topics: PartitionRecords for the new ones."""
         results: list[TopicResult] = []
         records: list[Any] = []
-        live_brokers = [b for b in image.brokers.values() if not b.fenced]
-        broker_ids = sorted(b.broker_id for b in live_brokers) if live_brokers else [self.node_id]
+        broker_ids = self.placeable_brokers(image)
         names = [s.topic for s in specs]
         for spec in specs:
             if names.count(spec.topic) > 1:
@@ -398,10 +419,7 @@ class Controller:
                     ErrorCode.INVALID_REPLICATION_FACTOR,
                     f"Replication factor: {rf} larger than available brokers: {len(broker_ids)}.",
                 ), []
-            assignment = [
-                [broker_ids[(p + i) % len(broker_ids)] for i in range(rf)]
-                for p in range(current, spec.count)
-            ]
+            assignment = self.place(broker_ids, spec.count - current, rf)
         records: list[Any] = [
             PartitionRecord(
                 partition_id=current + i,

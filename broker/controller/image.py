@@ -12,7 +12,12 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from broker.wire.codec import ZERO_UUID
+from broker.wire.generated.broker_registration_change_record import (
+    BrokerRegistrationChangeRecord,
+)
 from broker.wire.generated.config_record import ConfigRecord
+from broker.wire.generated.fence_broker_record import FenceBrokerRecord
 from broker.wire.generated.no_op_record import NoOpRecord
 from broker.wire.generated.partition_change_record import PartitionChangeRecord
 from broker.wire.generated.partition_record import PartitionRecord
@@ -20,6 +25,8 @@ from broker.wire.generated.producer_ids_record import ProducerIdsRecord
 from broker.wire.generated.register_broker_record import RegisterBrokerRecord
 from broker.wire.generated.remove_topic_record import RemoveTopicRecord
 from broker.wire.generated.topic_record import TopicRecord
+from broker.wire.generated.unfence_broker_record import UnfenceBrokerRecord
+from broker.wire.generated.unregister_broker_record import UnregisterBrokerRecord
 
 TOPIC_RESOURCE = 2
 BROKER_RESOURCE = 4
@@ -50,6 +57,8 @@ class BrokerImage:
     endpoints: tuple[tuple[str, str, int], ...]  # (listener name, host, port)
     rack: str | None
     fenced: bool
+    incarnation_id: uuid.UUID = ZERO_UUID
+    in_controlled_shutdown: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,15 @@ class MetadataImage:
     brokers: dict[int, BrokerImage] = field(default_factory=dict)
     broker_configs: dict[str, str] = field(default_factory=dict)
     next_producer_id: int = 0
+
+    def is_unfenced(self, broker_id: int) -> bool:
+        """Whether ``broker_id`` is registered and unfenced: a broker clients may use."""
+        broker = self.brokers.get(broker_id)
+        return broker is not None and not broker.fenced
+
+    def live_leader(self, partition: PartitionImage) -> int:
+        """The partition's leader if its broker is unfenced, else -1 (no leader)."""
+        return partition.leader if self.is_unfenced(partition.leader) else -1
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
         name = self.topic_ids.get(topic_id)
@@ -149,11 +167,56 @@ def replay(image: MetadataImage, offset: int, record: Any) -> MetadataImage:
             tuple((e.name, e.host, e.port) for e in record.end_points),
             record.rack,
             record.fenced,
+            record.incarnation_id,
         )
+        return replace(image, offset=offset, brokers=brokers)
+    if isinstance(record, (FenceBrokerRecord, UnfenceBrokerRecord)):
+        fenced = isinstance(record, FenceBrokerRecord)
+        return _with_broker(image, offset, record.id_, record.epoch, fenced=fenced)
+    if isinstance(record, BrokerRegistrationChangeRecord):
+        # Fenced: -1 unfenced, 0 unchanged, 1 fenced; InControlledShutdown: 1 now.
+        return _with_broker(
+            image,
+            offset,
+            record.broker_id,
+            record.broker_epoch,
+            fenced=None if record.fenced == 0 else record.fenced == 1,
+            in_controlled_shutdown=True if record.in_controlled_shutdown == 1 else None,
+        )
+    if isinstance(record, UnregisterBrokerRecord):
+        broker = image.brokers.get(record.broker_id)
+        if broker is None or broker.epoch != record.broker_epoch:
+            return replace(image, offset=offset)
+        brokers = dict(image.brokers)
+        del brokers[record.broker_id]
         return replace(image, offset=offset, brokers=brokers)
     if isinstance(record, NoOpRecord):
         return replace(image, offset=offset)
     return replace(image, offset=offset)
+
+
+def _with_broker(
+    image: MetadataImage,
+    offset: int,
+    broker_id: int,
+    epoch: int,
+    *,
+    fenced: bool | None,
+    in_controlled_shutdown: bool | None = None,
+) -> MetadataImage:
+    """A broker's fencing or shutdown state changed; a record naming another
+    epoch (an older registration) changes nothing."""
+    broker = image.brokers.get(broker_id)
+    if broker is None or broker.epoch != epoch:
+        return replace(image, offset=offset)
+    changed = replace(
+        broker,
+        fenced=broker.fenced if fenced is None else fenced,
+        in_controlled_shutdown=broker.in_controlled_shutdown
+        if in_controlled_shutdown is None
+        else in_controlled_shutdown,
+    )
+    return replace(image, offset=offset, brokers={**image.brokers, broker_id: changed})
 
 
 def _with_topic(image: MetadataImage, offset: int, topic: TopicImage) -> MetadataImage:

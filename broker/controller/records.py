@@ -17,8 +17,10 @@ from typing import Any
 
 from broker.wire.codec import CorruptMessage, Writer, read_uvarint, uvarint
 from broker.wire.generated import (
+    broker_registration_change_record,
     config_record,
     feature_level_record,
+    fence_broker_record,
     no_op_record,
     partition_change_record,
     partition_record,
@@ -26,6 +28,8 @@ from broker.wire.generated import (
     register_broker_record,
     remove_topic_record,
     topic_record,
+    unfence_broker_record,
+    unregister_broker_record,
 )
 
 FRAME_VERSION = 1
@@ -41,14 +45,21 @@ _MODULES = {
         (feature_level_record, "FeatureLevelRecord"),
         (producer_ids_record, "ProducerIdsRecord"),
         (no_op_record, "NoOpRecord"),
+        (fence_broker_record, "FenceBrokerRecord"),
+        (unfence_broker_record, "UnfenceBrokerRecord"),
+        (unregister_broker_record, "UnregisterBrokerRecord"),
+        (broker_registration_change_record, "BrokerRegistrationChangeRecord"),
     )
 }
 _BY_CLASS = {cls: (key, module) for key, (module, cls) in _MODULES.items()}
+# The version a record is written in, when not 0: the first that has every
+# field we set (BrokerRegistrationChangeRecord's InControlledShutdown is v1+).
+_VERSIONS = {broker_registration_change_record.BrokerRegistrationChangeRecord: 1}
 
 
 def encode_record(record: Any) -> bytes:
     key, module = _BY_CLASS[type(record)]
-    version = 0
+    version = _VERSIONS.get(type(record), 0)
     w = Writer()
     w.buf += uvarint(FRAME_VERSION) + uvarint(key) + uvarint(version)
     module.ENCODERS[version](record, w)

@@ -119,6 +119,7 @@ async def run_until_signal(config: BrokerConfig) -> None:
             async for signum in signals:
                 log.info("received %s; shutting down", signal.Signals(signum).name)
                 break
+            await node.controlled_shutdown()
             await node.server.drain_connections(config["shutdown.timeout.ms"] / 1000)
             nursery.cancel_scope.cancel()
     await node.shutdown()

@@ -85,12 +85,12 @@ def test_alter_configs_errors_per_resource() -> None:
 
 
 def test_create_partitions_round_robin_and_manual() -> None:
-    c = Controller(1, 1, 1)
-    image = image_with(c, TopicSpec("t", 2, 2, {}, {}), brokers=3)
+    c = Controller(1, 1, 1, random_index=lambda n: n - 1)
+    image = image_with(c, TopicSpec("t", 2, 1, {}, {}), brokers=3)
     results, records = c.create_partitions(image, [PartitionsSpec("t", 4)])
     assert results[0].error == ErrorCode.NONE and results[0].num_partitions == 4
-    assert [(r.partition_id, r.replicas) for r in records] == [(2, [3, 1]), (3, [1, 2])]
-    results, records = c.create_partitions(image, [PartitionsSpec("t", 3, [[2, 3]])])
+    assert [(r.partition_id, r.replicas) for r in records] == [(2, [3]), (3, [1])]
+    results, records = c.create_partitions(image, [PartitionsSpec("t", 3, [[2]])])
     assert results[0].error == ErrorCode.NONE
     assert isinstance(records[0], PartitionRecord) and records[0].leader == 2
     assert len(_apply(image, records).topics["t"].partitions) == 3

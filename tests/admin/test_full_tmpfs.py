@@ -15,13 +15,11 @@ import errno
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -36,9 +34,8 @@ from broker.wire.generated.produce_request import (
     ProduceRequest,
     TopicProduceData,
 )
-from broker.wire.protocol import RequestHeader, decode_response, encode_request
 from tests.admin.helpers import values
-from tests.broker.helpers import client_batch
+from tests.broker.helpers import WireClient, client_batch
 from tests.tmpfs import mounted_tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,30 +50,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
         yield mnt
 
 
-class Client:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.correlation = 0
-
-    def call(self, api_key: int, version: int, body: Any) -> Any:
-        self.correlation += 1
-        self.sock.sendall(
-            encode_request(RequestHeader(api_key, version, self.correlation, "t"), body)
-        )
-        (size,) = struct.unpack(">i", self._read(4))
-        correlation, response = decode_response(api_key, version, self._read(size))
-        assert correlation == self.correlation
-        return response
-
-    def _read(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError("broker closed the connection")
-            data += chunk
-        return data
-
+class Client(WireClient):
     def produce(self, topic: str, value: bytes) -> int:
         body = ProduceRequest(
             None,

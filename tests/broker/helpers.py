@@ -1,7 +1,11 @@
-"""An in-process node and a tiny client for handler tests (real files, no sockets)."""
+"""An in-process node and a tiny client for handler tests (real files, no
+sockets), and a blocking wire client for tests of broker processes."""
 
 from __future__ import annotations
 
+import socket
+import struct
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +57,36 @@ def client_batch(
         key = keys[i] if keys else None
         builder.append(i, timestamp + i, key, value, [("h", b"v")])
     return bytes(builder.build())
+
+
+class WireClient:
+    """One blocking connection to a broker process; one request at a time
+    (callers on several threads take turns)."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection((host, port), timeout=30)
+        self.correlation = 0
+        self._lock = threading.Lock()
+
+    def call(self, api_key: int, version: int, body: Any) -> Any:
+        with self._lock:
+            self.correlation += 1
+            self.sock.sendall(
+                encode_request(RequestHeader(api_key, version, self.correlation, "t"), body)
+            )
+            (size,) = struct.unpack(">i", self._read(4))
+            correlation, response = decode_response(api_key, version, self._read(size))
+            assert correlation == self.correlation
+            return response
+
+    def _read(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("broker closed the connection")
+            data += chunk
+        return data
+
+    def close(self) -> None:
+        self.sock.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 
 from broker.controller.controller import Controller, TopicSpec
@@ -87,12 +88,29 @@ def test_create_topics_validation() -> None:
     assert sorted(apply(image, records).topics) == ["a", "b"]
 
 
-def test_replicas_spread_over_brokers() -> None:
+def test_replicas_spread_over_brokers_from_a_random_start() -> None:
+    starts = set()
+    for seed in range(20):
+        controller = Controller(1, 1, 1, new_uuid=_ids, random_index=random.Random(seed).randrange)
+        image = with_brokers(1, 2, 3)
+        image = apply(image, controller.create_topics(image, [TopicSpec("t", 4, 1, {}, {})])[1])
+        leaders = [image.topics["t"].partitions[p].leader for p in range(4)]
+        assert leaders in ([1, 2, 3, 1], [2, 3, 1, 2], [3, 1, 2, 3])
+        starts.add(leaders[0])
+    assert starts == {1, 2, 3}
+
+
+def test_more_than_one_replica_is_refused_until_replication_exists() -> None:
     controller = Controller(1, 1, 1, new_uuid=_ids)
     image = with_brokers(1, 2, 3)
-    image = apply(image, controller.create_topics(image, [TopicSpec("t", 3, 2, {}, {})])[1])
-    replicas = [image.topics["t"].partitions[p].replicas for p in range(3)]
-    assert replicas == [(1, 2), (2, 3), (3, 1)]
+    results, records = controller.create_topics(
+        image, [TopicSpec("t", 3, 2, {}, {}), TopicSpec("u", -1, -1, {0: [1, 2]}, {})]
+    )
+    assert [r.error for r in results] == [
+        ErrorCode.INVALID_REPLICATION_FACTOR,
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+    ]
+    assert records == []
 
 
 def test_delete_topics_by_name_and_id() -> None:

@@ -2,7 +2,7 @@
 
 Like tests/raft/test_purity.py (whose AST scan this reuses), but for the
 metadata controller (everything in broker/controller except its Trio shell,
-quorum.py) and broker/group.
+quorum.py, channel.py and membership_service.py) and broker/group.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import pytest
 
 from tests.raft.test_purity import FORBIDDEN, ROOT, imported_roots
 
-SHELLS = {ROOT / "controller" / "quorum.py"}
+SHELLS = {
+    ROOT / "controller" / name for name in ("quorum.py", "channel.py", "membership_service.py")
+}
 
 
 def modules() -> list[Path]:
