@@ -1,0 +1,562 @@
+"""`PartitionRaftLog`: the Raft core's `RaftLog` over the storage engine.
+
+Theory of operation
+-------------------
+The Raft log of a partition (or of the cluster metadata) *is* its Kafka
+segment log (broker/storage): one Raft entry is one record batch of one
+record, at the entry's offset, whose ``partitionLeaderEpoch`` is the Raft
+epoch. So a follower's log is byte for byte the leader's and Kafka's tools
+read it. Entries map to batches like this:
+
+* a data entry: a batch of one record, null key, the payload as its value;
+* a control entry: a Kafka control batch (attribute bit 5) of one control
+  record, key ``int16 version 0, int16 type`` (Kafka's ControlRecordType:
+  LEADER_CHANGE 2, KRAFT_VOTERS 6), value the Kafka message: a
+  LeaderChangeMessage (leader id, voters) or a VotersRecord (each voter with
+  a zero directory id, no endpoints, kraft.version 0-1). Clients skip control
+  batches. The core's own payload encoding (broker/raft/control.py) is
+  translated at this boundary, in both directions.
+
+Epochs: the storage says -1 (Kafka's UNDEFINED_EPOCH) where the core says 0
+("no epoch": an empty log, an offset below every epoch); the mapping happens
+here and nowhere else.
+
+``end_offset_for_epoch`` answers from the storage's leader-epoch cache (the
+``leader-epoch-checkpoint`` file), with the core's rules: the largest epoch
+not above the one asked and where it ends; a snapshot contributes a run of
+its epoch starting at the log start, so a log made only of a snapshot still
+answers. (The storage's own ``end_offset_for_epoch`` follows Kafka's
+OffsetsForLeaderEpoch rules, which differ below the first and above the last
+epoch.)
+
+Durability (the `RaftLog` contract):
+
+* ``append`` writes to the page cache only.
+* ``flush`` is the storage's three steps: ``begin_flush`` captures the log
+  end offset *before* any fsync starts, the fsyncs run, ``end_flush`` moves
+  the recovery point to the captured offset; the durable end returned is the
+  recovery point, so an entry appended while the fsync ran is never counted.
+  ``start_flush``/``complete_flush`` split the same steps for a host whose
+  fsync runs while the core keeps going (the simulator's asynchronous host).
+  The storage refuses to truncate or move the log start while a flush runs,
+  so a truncation or a snapshot arriving meanwhile first completes the
+  pending flush (what a Trio host does by waiting for its worker thread).
+* ``truncate_to`` is fsynced by the storage before it returns.
+* Snapshots are Kafka's ``<20-digit end offset>-<10-digit epoch>.checkpoint``
+  files in the partition directory: a control batch with a SnapshotHeader,
+  one with a KRaftVersionRecord and the VotersRecord, the state machine's
+  bytes as one data record, and a control batch with a SnapshotFooter; batch
+  offsets count from 0 within the file and carry the snapshot's epoch.
+  Written as ``.checkpoint.part``, fsynced, renamed, directory fsynced.
+  ``create_snapshot`` writes the file, then moves the log start to its end
+  (the log-start checkpoint becomes durable at the next flush);
+  ``install_snapshot`` writes the file, removes the other snapshots, then
+  empties the log to start at the snapshot's end (fsynced by the storage).
+* ``open`` reconciles: the latest snapshot file wins; a log that does not
+  reach the snapshot's end, or whose entry just below it has another epoch
+  (an install cut short by a crash), is emptied to start at the snapshot's
+  end; otherwise the log start moves up to it (a create_snapshot whose log
+  start checkpoint was not yet durable). Keeping the suffix of a log whose
+  entry at ``end - 1`` has the snapshot's epoch is safe by Raft's log
+  matching property: its prefix is the snapshot's. A log recovered after an
+  unclean shutdown is flushed at once, because the core counts the whole
+  log it finds at start as durable.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from broker.raft.control import (
+    decode_leader_change,
+    decode_voters,
+    encode_leader_change,
+    encode_voters,
+)
+from broker.raft.log import LogCorruption, Snapshot
+from broker.raft.messages import ControlKind, LogEntry, OffsetAndEpoch, SnapshotId
+from broker.recordbatch import CONTROL_ATTRIBUTE, build_batch, iter_records
+from broker.storage import files
+from broker.storage.batch import split_batches
+from broker.storage.config import LogConfig
+from broker.storage.epoch_cache import UNDEFINED_EPOCH
+from broker.storage.log import PartitionLog, PendingFlush
+from broker.wire.codec import ZERO_UUID, Writer
+from broker.wire.generated import (
+    k_raft_version_record,
+    leader_change_message,
+    snapshot_footer_record,
+    snapshot_header_record,
+    voters_record,
+)
+
+# Kafka's ControlRecordType values.
+LEADER_CHANGE = 2
+SNAPSHOT_HEADER = 3
+SNAPSHOT_FOOTER = 4
+KRAFT_VERSION = 5
+KRAFT_VOTERS = 6
+
+SNAPSHOT_SUFFIX = ".checkpoint"
+PARTIAL_SUFFIX = ".checkpoint.part"
+KRAFT_VERSION_LEVEL = 1
+"""kraft.version written in snapshots: 1, the version with VotersRecord."""
+
+_READ_BYTES = 1 << 20
+_APPEND_BYTES = 1 << 20
+
+Clock = Callable[[], int]
+
+
+class SnapshotCorrupt(Exception):
+    """A snapshot file that cannot be read back (names the file)."""
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def control_key(kind: int) -> bytes:
+    return (0).to_bytes(2, "big") + kind.to_bytes(2, "big", signed=True)
+
+
+def control_kind(key: bytes | None) -> int:
+    if key is None or len(key) < 4:
+        raise LogCorruption(f"control record key {key!r}")
+    return int.from_bytes(key[2:4], "big", signed=True)
+
+
+def _encode(module: object, message: object) -> bytes:
+    writer = Writer()
+    module.ENCODERS[0](message, writer)  # type: ignore[attr-defined]
+    return writer.getvalue()
+
+
+def _decode(module: object, value: bytes | None) -> object:
+    if value is None:
+        raise LogCorruption("control record without a value")
+    message, _ = module.DECODERS[0](memoryview(value), 0)  # type: ignore[attr-defined]
+    return message
+
+
+def voters_record_value(voters: Iterable[int]) -> bytes:
+    record = voters_record.VotersRecord(
+        0,
+        [
+            voters_record.Voter(
+                v, ZERO_UUID, [], voters_record.KRaftVersionFeature(0, KRAFT_VERSION_LEVEL)
+            )
+            for v in sorted(voters)
+        ],
+    )
+    return _encode(voters_record, record)
+
+
+def voters_from_value(value: bytes | None) -> tuple[int, ...]:
+    record = _decode(voters_record, value)
+    assert isinstance(record, voters_record.VotersRecord)
+    return tuple(sorted(v.voter_id for v in record.voters))
+
+
+def entry_record(entry: LogEntry) -> tuple[bytes | None, bytes]:
+    """The (key, value) of the one record of ``entry``'s batch."""
+    if entry.control is None:
+        return None, entry.payload
+    if entry.control is ControlKind.LEADER_CHANGE:
+        leader_id, voters = decode_leader_change(entry.payload)
+        message = leader_change_message.LeaderChangeMessage(
+            0, leader_id, [leader_change_message.Voter(v) for v in voters], []
+        )
+        return control_key(LEADER_CHANGE), _encode(leader_change_message, message)
+    if entry.control is ControlKind.KRAFT_VOTERS:
+        voters, _ = decode_voters(entry.payload)
+        return control_key(KRAFT_VOTERS), voters_record_value(voters)
+    raise LogCorruption(f"control entry of kind {entry.control!r}")
+
+
+def entry_payload(
+    control: bool, key: bytes | None, value: bytes | None
+) -> tuple[bytes, ControlKind | None]:
+    """The core's (payload, control kind) of a stored record."""
+    if not control:
+        return (value or b""), None
+    kind = control_kind(key)
+    if kind == LEADER_CHANGE:
+        message = _decode(leader_change_message, value)
+        assert isinstance(message, leader_change_message.LeaderChangeMessage)
+        voters = [v.voter_id for v in message.voters]
+        return encode_leader_change(message.leader_id, voters), ControlKind.LEADER_CHANGE
+    if kind == KRAFT_VOTERS:
+        return encode_voters(voters_from_value(value)), ControlKind.KRAFT_VOTERS
+    raise LogCorruption(f"control record type {kind} in a Raft log")
+
+
+# -- snapshot files ---------------------------------------------------------------
+
+
+def snapshot_name(snapshot_id: SnapshotId) -> str:
+    return f"{snapshot_id.end_offset:020d}-{snapshot_id.epoch:010d}{SNAPSHOT_SUFFIX}"
+
+
+def parse_snapshot_name(name: str) -> SnapshotId | None:
+    if not name.endswith(SNAPSHOT_SUFFIX):
+        return None
+    stem = name[: -len(SNAPSHOT_SUFFIX)]
+    offset, sep, epoch = stem.partition("-")
+    if sep != "-" or len(offset) != 20 or len(epoch) != 10:
+        return None
+    if not (offset.isdigit() and epoch.isdigit()):
+        return None
+    return SnapshotId(int(offset), int(epoch))
+
+
+def encode_snapshot_file(snapshot: Snapshot, timestamp: int) -> bytes:
+    """Kafka's snapshot layout: header, kraft.version + voters, data, footer."""
+    epoch = snapshot.snapshot_id.epoch
+    header = snapshot_header_record.SnapshotHeaderRecord(0, timestamp)
+    batches = [
+        build_batch(
+            [(control_key(SNAPSHOT_HEADER), _encode(snapshot_header_record, header))],
+            timestamp=timestamp,
+            base_offset=0,
+            leader_epoch=epoch,
+            control=True,
+        ),
+        build_batch(
+            [
+                (
+                    control_key(KRAFT_VERSION),
+                    _encode(
+                        k_raft_version_record,
+                        k_raft_version_record.KRaftVersionRecord(0, KRAFT_VERSION_LEVEL),
+                    ),
+                ),
+                (control_key(KRAFT_VOTERS), voters_record_value(snapshot.voters)),
+            ],
+            timestamp=timestamp,
+            base_offset=1,
+            leader_epoch=epoch,
+            control=True,
+        ),
+    ]
+    next_offset = 3
+    if snapshot.data:
+        batches.append(
+            build_batch(
+                [(None, snapshot.data)],
+                timestamp=timestamp,
+                base_offset=next_offset,
+                leader_epoch=epoch,
+            )
+        )
+        next_offset += 1
+    footer = snapshot_footer_record.SnapshotFooterRecord(0)
+    batches.append(
+        build_batch(
+            [(control_key(SNAPSHOT_FOOTER), _encode(snapshot_footer_record, footer))],
+            timestamp=timestamp,
+            base_offset=next_offset,
+            leader_epoch=epoch,
+            control=True,
+        )
+    )
+    return b"".join(batches)
+
+
+def decode_snapshot_file(data: bytes, snapshot_id: SnapshotId, path: Path) -> Snapshot:
+    """Read back a snapshot file; :class:`SnapshotCorrupt` names the file."""
+    try:
+        kinds: list[int] = []
+        voters: tuple[int, ...] | None = None
+        chunks: list[bytes] = []
+        for attributes, record in iter_records(data):
+            if attributes & CONTROL_ATTRIBUTE:
+                kind = control_kind(record.key)
+                kinds.append(kind)
+                if kind == KRAFT_VOTERS:
+                    voters = voters_from_value(record.value)
+            else:
+                chunks.append(record.value or b"")
+    except Exception as exc:  # a damaged file, whatever the decoder tripped on
+        raise SnapshotCorrupt(f"snapshot {path} is corrupt: {exc}") from exc
+    if not kinds or kinds[0] != SNAPSHOT_HEADER or kinds[-1] != SNAPSHOT_FOOTER:
+        raise SnapshotCorrupt(f"snapshot {path} lacks its SnapshotHeader or SnapshotFooter")
+    if voters is None:
+        raise SnapshotCorrupt(f"snapshot {path} holds no VotersRecord")
+    return Snapshot(snapshot_id, voters, b"".join(chunks))
+
+
+def write_snapshot_file(directory: Path, snapshot: Snapshot, timestamp: int) -> Path:
+    """Write atomically: ``.part``, fsync, rename, fsync the directory."""
+    path = directory / snapshot_name(snapshot.snapshot_id)
+    part = directory / (path.name[: -len(SNAPSHOT_SUFFIX)] + PARTIAL_SUFFIX)
+    data = encode_snapshot_file(snapshot, timestamp)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    os.replace(part, path)
+    files.fsync_dir(directory)
+    return path
+
+
+def snapshot_files(directory: Path) -> list[tuple[SnapshotId, Path]]:
+    """The snapshot files of ``directory``, oldest first (by end offset, epoch)."""
+    found = []
+    for path in directory.iterdir():
+        sid = parse_snapshot_name(path.name)
+        if sid is not None:
+            found.append((sid, path))
+    found.sort(key=lambda item: (item[0].end_offset, item[0].epoch))
+    return found
+
+
+# -- the log ----------------------------------------------------------------------
+
+
+class PartitionRaftLog:
+    """:class:`broker.raft.log.RaftLog` over a :class:`PartitionLog`."""
+
+    __slots__ = ("_clock", "_dir", "_log", "_pending", "_snapshot")
+
+    def __init__(self, log: PartitionLog, snapshot: Snapshot | None, clock: Clock) -> None:
+        self._log = log
+        self._dir = log.directory
+        self._snapshot = snapshot
+        self._clock = clock
+        self._pending: PendingFlush | None = None
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        config: LogConfig | None = None,
+        *,
+        clock: Clock = wall_clock_ms,
+    ) -> PartitionRaftLog:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for leftover in path.glob("*" + PARTIAL_SUFFIX):
+            leftover.unlink()
+        now = clock()
+        log = PartitionLog.open(path, config or LogConfig(), now)
+        snapshot = None
+        found = snapshot_files(path)
+        if found:
+            sid, latest = found[-1]
+            snapshot = decode_snapshot_file(latest.read_bytes(), sid, latest)
+            for _, older in found[:-1]:
+                older.unlink()
+            if len(found) > 1:
+                files.fsync_dir(path)
+            end = sid.end_offset
+            if log.log_end_offset < end or (
+                log.log_start_offset < end and log.epoch_for_offset(end - 1) != sid.epoch
+            ):
+                log.truncate_fully_and_start_at(end, now)
+            elif log.log_start_offset < end:
+                log.advance_log_start_offset(end)
+        if log.recovery_point < log.log_end_offset:
+            log.flush(now)  # the core counts what it finds at start as durable
+        return cls(log, snapshot, clock)
+
+    @property
+    def storage(self) -> PartitionLog:
+        return self._log
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
+
+    # -- offsets -------------------------------------------------------------
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log.log_start_offset
+
+    @property
+    def end_offset(self) -> int:
+        return self._log.log_end_offset
+
+    @property
+    def durable_end_offset(self) -> int:
+        return self._log.recovery_point
+
+    @property
+    def last_epoch(self) -> int:
+        log = self._log
+        if log.log_end_offset > log.log_start_offset and log.latest_epoch != UNDEFINED_EPOCH:
+            return log.latest_epoch
+        if self._snapshot is not None:
+            return self._snapshot.snapshot_id.epoch
+        return 0
+
+    # -- entries -------------------------------------------------------------
+
+    def append(self, entries: Sequence[LogEntry]) -> None:
+        if not entries:
+            return
+        end, last = self.end_offset, self.last_epoch
+        for entry in entries:
+            if entry.offset != end:
+                raise LogCorruption(f"append at {entry.offset}, end offset {end}")
+            if entry.epoch < last:
+                raise LogCorruption(f"epoch {entry.epoch} after {last}")
+            end, last = end + 1, entry.epoch
+        now = self._clock()
+        run: list[bytes] = []
+        run_epoch, run_size = entries[0].epoch, 0
+        for entry in entries:
+            key, value = entry_record(entry)
+            batch = build_batch([(key, value)], timestamp=now, control=entry.control is not None)
+            if run and (entry.epoch != run_epoch or run_size + len(batch) > _APPEND_BYTES):
+                self._log.append(b"".join(run), run_epoch, now)
+                run, run_size = [], 0
+            run.append(batch)
+            run_epoch, run_size = entry.epoch, run_size + len(batch)
+        self._log.append(b"".join(run), run_epoch, now)
+
+    def read(self, from_offset: int, max_entries: int) -> list[LogEntry]:
+        log = self._log
+        if from_offset < log.log_start_offset:
+            raise LogCorruption(f"read at {from_offset} below log start {log.log_start_offset}")
+        out: list[LogEntry] = []
+        offset = from_offset
+        while len(out) < max_entries and offset < log.log_end_offset:
+            found = log.read(offset, _READ_BYTES)
+            if not found.records:
+                break
+            before = len(out)
+            view = found.records
+            for position, header in split_batches(view):
+                if header.last_offset < offset:
+                    continue
+                batch = view[position : position + header.size_in_bytes]
+                for attributes, record in iter_records(batch):
+                    if record.offset < offset:
+                        continue
+                    if record.offset != offset:
+                        raise LogCorruption(f"gap in the log: {record.offset} after {offset - 1}")
+                    payload, control = entry_payload(
+                        bool(attributes & CONTROL_ATTRIBUTE), record.key, record.value
+                    )
+                    epoch = max(header.partition_leader_epoch, 0)
+                    out.append(LogEntry(offset, epoch, payload, control))
+                    offset += 1
+                    if len(out) == max_entries:
+                        return out
+            if len(out) == before:
+                break
+        return out
+
+    def truncate_to(self, offset: int) -> None:
+        if offset < self.log_start_offset:
+            raise LogCorruption(f"truncate to {offset} below log start {self.log_start_offset}")
+        if offset >= self.end_offset:
+            return
+        self._settle_flush()
+        self._log.truncate_to(offset, self._clock())
+
+    def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
+        runs = self._runs()
+        index = bisect.bisect_right(runs, (epoch, 1 << 62)) - 1
+        if index < 0:
+            return OffsetAndEpoch(self.log_start_offset, 0)
+        end = runs[index + 1][1] if index + 1 < len(runs) else self.end_offset
+        return OffsetAndEpoch(end, runs[index][0])
+
+    def _runs(self) -> list[tuple[int, int]]:
+        start = self.log_start_offset
+        runs = [
+            (e.epoch, max(e.start_offset, start))
+            for e in self._log.epoch_cache.entries
+            if e.start_offset < self.end_offset
+        ]
+        if self._snapshot is None:
+            return runs
+        snap_epoch = self._snapshot.snapshot_id.epoch
+        if runs and runs[0][0] == snap_epoch:
+            return runs
+        return [(snap_epoch, start), *runs]
+
+    # -- snapshots -----------------------------------------------------------
+
+    def latest_snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    def create_snapshot(self, snapshot: Snapshot) -> None:
+        end = snapshot.snapshot_id.end_offset
+        if not self.log_start_offset < end <= self.end_offset:
+            raise LogCorruption(
+                f"snapshot end {end} outside ({self.log_start_offset}, {self.end_offset}]"
+            )
+        self._settle_flush()
+        write_snapshot_file(self._dir, snapshot, self._clock())
+        self._remove_snapshots_except(snapshot.snapshot_id)
+        self._snapshot = snapshot
+        self._log.advance_log_start_offset(end)
+
+    def install_snapshot(self, snapshot: Snapshot) -> None:
+        self._settle_flush()
+        write_snapshot_file(self._dir, snapshot, self._clock())
+        self._remove_snapshots_except(snapshot.snapshot_id)
+        self._snapshot = snapshot
+        self._log.truncate_fully_and_start_at(snapshot.snapshot_id.end_offset, self._clock())
+
+    def _remove_snapshots_except(self, keep: SnapshotId) -> None:
+        removed = False
+        for sid, path in snapshot_files(self._dir):
+            if sid != keep:
+                path.unlink(missing_ok=True)
+                removed = True
+        if removed:
+            files.fsync_dir(self._dir)
+
+    # -- durability ----------------------------------------------------------
+
+    def flush(self) -> int:
+        self.start_flush()
+        return self.complete_flush()
+
+    def start_flush(self) -> None:
+        """Capture what an fsync covers (the log end now); run it with
+        :meth:`complete_flush`."""
+        self._settle_flush()
+        self._pending = self._log.begin_flush(self._clock())
+
+    def complete_flush(self) -> int:
+        """Run the captured fsyncs; return the durable end offset (the log
+        end captured by :meth:`start_flush`, cut by any truncation since)."""
+        self._settle_flush()
+        return self._log.recovery_point
+
+    def _settle_flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            pending.run()
+        except BaseException:
+            self._log.abort_flush(pending)
+            raise
+        self._log.end_flush(pending)
+
+    def close(self) -> None:
+        self._settle_flush()
+        self._log.close()
+
+    def abandon(self) -> None:
+        """Drop file handles without flushing (a crash, in tests)."""
+        self._pending = None
+        self._log.abandon()
