@@ -39,9 +39,10 @@ from __future__ import annotations
 import struct
 import traceback
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from broker.raft.control import decode_voters
-from broker.raft.log import MemoryLog
+from broker.raft.log import MemoryLog, RaftLog
 from broker.raft.messages import REQUEST_TYPES, ControlKind, Envelope, LogEntry, VoteResponse
 from broker.raft.node import RaftNode
 from broker.raft.rng import SplitMix64
@@ -67,6 +68,65 @@ def decode_state(data: bytes) -> list[tuple[int, bytes]]:
 
 class Violation(Exception):
     """A checked safety or liveness property failed."""
+
+
+class SimLog(RaftLog, Protocol):
+    """A log the simulator can drive: a RaftLog with a split flush."""
+
+    @property
+    def durable_end_offset(self) -> int: ...
+
+    def start_flush(self) -> None: ...
+
+    def complete_flush(self) -> int: ...
+
+
+class SimDisk(Protocol):
+    """The nodes' disks: their logs and election state, and what a power
+    loss leaves of them."""
+
+    def open(self, i: int) -> SimLog: ...
+
+    def crash(self, i: int, keep_unflushed: int) -> SimLog:
+        """Power loss of node ``i``: the log to use from now on.  A disk may
+        keep up to ``keep_unflushed`` entries past the durable end, or decide
+        itself what survived (a file system cut back to its last fsyncs)."""
+        ...
+
+    def lose(self, i: int) -> SimLog:
+        """Node ``i``'s disk is replaced by an empty one."""
+        ...
+
+    def save_state(self, i: int, state: ElectionState) -> None: ...
+
+    def load_state(self, i: int) -> ElectionState | None: ...
+
+
+class MemoryDisk:
+    """`MemoryLog`s; a crash keeps a prefix of the unflushed tail."""
+
+    def __init__(self) -> None:
+        self.logs: dict[int, MemoryLog] = {}
+        self.states: dict[int, ElectionState] = {}
+
+    def open(self, i: int) -> SimLog:
+        log = self.logs[i] = MemoryLog()
+        return log
+
+    def crash(self, i: int, keep_unflushed: int) -> SimLog:
+        log = self.logs[i]
+        log.crash(keep_unflushed)
+        return log
+
+    def lose(self, i: int) -> SimLog:
+        self.states.pop(i, None)
+        return self.open(i)
+
+    def save_state(self, i: int, state: ElectionState) -> None:
+        self.states[i] = state
+
+    def load_state(self, i: int) -> ElectionState | None:
+        return self.states.get(i)
 
 
 @dataclass(slots=True)
@@ -128,7 +188,13 @@ class SimResult:
 
 
 class Simulation:
-    def __init__(self, seed: int, options: SimOptions, skip: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        seed: int,
+        options: SimOptions,
+        skip: frozenset[int] = frozenset(),
+        disk: SimDisk | None = None,
+    ) -> None:
         self.seed = seed
         self.opts = options
         self.skip = skip
@@ -136,7 +202,8 @@ class Simulation:
         self.rng = SplitMix64(seed)
         n = options.nodes
         self.bootstrap = tuple(range(min(options.voters, n)))
-        self.logs = [MemoryLog() for _ in range(n)]
+        self.disk: SimDisk = disk if disk is not None else MemoryDisk()
+        self.logs = [self.disk.open(i) for i in range(n)]
         self.stored: list[ElectionState | None] = [None] * n
         self.incarnation = [0] * n
         self.cores: list[RaftNode | None] = [None] * n
@@ -180,6 +247,8 @@ class Simulation:
 
     def _start(self, i: int) -> None:
         rng = SplitMix64(self.seed * 1_000_003 + i * 7_919 + self.incarnation[i] * 104_729)
+        if self.disk.load_state(i) != self.stored[i]:
+            raise Violation(f"node {i} election state on disk {self.disk.load_state(i)}")
         core = RaftNode(
             i,
             self.logs[i],
@@ -199,7 +268,7 @@ class Simulation:
     def _crash(self, i: int) -> None:
         log = self.logs[i]
         keep = self.rng.randrange(log.end_offset - log.durable_end_offset + 1)
-        log.crash(keep)
+        self.logs[i] = log = self.disk.crash(i, keep)
         self.cores[i] = None
         self.held[i] = None
         self.leading[i] = None
@@ -212,7 +281,7 @@ class Simulation:
         to forget; a voter would need KIP-853 directory ids to rejoin)."""
         if self.cores[i] is not None:
             self._crash(i)
-        self.logs[i] = MemoryLog()
+        self.logs[i] = self.disk.lose(i)
         self.stored[i] = None
         self.log(f"disk of {i} lost")
         self._start(i)
@@ -351,6 +420,7 @@ class Simulation:
                     f"node {i} persisted epoch went back {stored.epoch} -> {state.epoch}"
                 )
             self.stored[i] = state
+            self.disk.save_state(i, state)
         if flush and rd.flush_offset is not None:
             self.logs[i].flush()
         for env in rd.messages:

@@ -66,9 +66,12 @@ Durability (the `RaftLog` contract):
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from broker.raft.control import (
@@ -79,12 +82,15 @@ from broker.raft.control import (
 )
 from broker.raft.log import LogCorruption, Snapshot
 from broker.raft.messages import ControlKind, LogEntry, OffsetAndEpoch, SnapshotId
+from broker.raft.types import ElectionState
 from broker.recordbatch import CONTROL_ATTRIBUTE, build_batch, iter_records
+from broker.replication.quorum_state import QuorumStateStore
 from broker.storage import files
 from broker.storage.batch import split_batches
 from broker.storage.config import LogConfig
 from broker.storage.epoch_cache import UNDEFINED_EPOCH
 from broker.storage.log import PartitionLog, PendingFlush
+from broker.storage.power_loss import PowerLossDisk
 from broker.wire.codec import ZERO_UUID, Writer
 from broker.wire.generated import (
     k_raft_version_record,
@@ -560,3 +566,74 @@ class PartitionRaftLog:
         """Drop file handles without flushing (a crash, in tests)."""
         self._pending = None
         self._log.abandon()
+
+
+# -- the simulator's disks ----------------------------------------------------------
+
+SIM_CONFIG = LogConfig(segment_bytes=2048, index_interval_bytes=128, segment_index_bytes=4096)
+"""Small segments, so a simulated log rolls, and its snapshots delete whole
+segments, every few dozen entries."""
+
+
+class PowerLossLogs:
+    """The simulator's disks (``broker.raft.sim.SimDisk``) as real files: node
+    ``i`` keeps its log and its quorum-state file in ``root/node-i/__raft-0``;
+    a crash is a power loss of ``root/node-i`` (every file back to its last
+    fsync), after which the log is opened again (recovery included)."""
+
+    def __init__(self, disk: PowerLossDisk, root: Path, config: LogConfig = SIM_CONFIG) -> None:
+        self.disk = disk
+        self.root = root
+        self.config = config
+        self.logs: dict[int, PartitionRaftLog] = {}
+
+    def _node(self, i: int) -> Path:
+        return self.root / f"node-{i}"
+
+    def _log_dir(self, i: int) -> Path:
+        return self._node(i) / "__raft-0"
+
+    def open(self, i: int) -> PartitionRaftLog:
+        self._node(i).mkdir(parents=True, exist_ok=True)
+        log = self.logs[i] = PartitionRaftLog.open(self._log_dir(i), self.config, clock=lambda: 0)
+        return log
+
+    def crash(self, i: int, keep_unflushed: int) -> PartitionRaftLog:
+        self.logs[i].abandon()
+        self.disk.crash(self._node(i))
+        return self.open(i)
+
+    def lose(self, i: int) -> PartitionRaftLog:
+        self.logs[i].abandon()
+        shutil.rmtree(self._node(i))
+        self.disk.forget(self._node(i))
+        return self.open(i)
+
+    def save_state(self, i: int, state: ElectionState) -> None:
+        QuorumStateStore(self._log_dir(i)).save(state)
+
+    def load_state(self, i: int) -> ElectionState | None:
+        return QuorumStateStore(self._log_dir(i)).load()
+
+    def close(self) -> None:
+        for log in self.logs.values():
+            log.abandon()
+
+
+@contextlib.contextmanager
+def power_loss_logs(
+    parent: str | os.PathLike[str] | None = None, config: LogConfig = SIM_CONFIG
+) -> Iterator[PowerLossLogs]:
+    """Disks for one simulated seed in a temporary directory, removed after
+    (on tmpfs if there is one: the power-loss model needs no real disk)."""
+    if parent is None and os.path.isdir("/dev/shm"):
+        parent = "/dev/shm"
+    with (
+        tempfile.TemporaryDirectory(prefix="raft-sim-", dir=parent) as tmp,
+        PowerLossDisk(tmp) as disk,
+    ):
+        logs = PowerLossLogs(disk, Path(tmp).resolve(), config)
+        try:
+            yield logs
+        finally:
+            logs.close()

@@ -42,6 +42,7 @@ _active: PowerLossDisk | None = None
 class PowerLossDisk:
     def __init__(self, root: str | os.PathLike[str], *, real_sync: bool = False) -> None:
         self.root = Path(root).resolve()
+        self._root_name = str(self.root)
         self.real_sync = real_sync
         self._gen: dict[tuple[int, int], int] = {}
         self._content: dict[int, bytes] = {}
@@ -107,7 +108,8 @@ class PowerLossDisk:
     # -- recording ----------------------------------------------------------
 
     def _under_root(self, path: Path) -> bool:
-        return path == self.root or self.root in path.parents
+        name, root = str(path), self._root_name
+        return name == root or name.startswith(root + os.sep)
 
     def _generation(self, st: os.stat_result) -> int:
         key = (st.st_dev, st.st_ino)
@@ -172,6 +174,26 @@ class PowerLossDisk:
             raise ValueError(f"{directory} is not under {self.root}")
         self._restore(directory)
 
+    def _remove_file(self, path: Path) -> None:
+        st = os.lstat(path)
+        if st.st_nlink <= 1:
+            self._gen.pop((st.st_dev, st.st_ino), None)
+        self._saved["unlink"](path)
+
+    def _remove_tree(self, directory: Path) -> None:
+        for dirpath, _, filenames in os.walk(directory):
+            for name in filenames:
+                st = os.lstat(Path(dirpath) / name)
+                if st.st_nlink <= 1:
+                    self._gen.pop((st.st_dev, st.st_ino), None)
+        shutil.rmtree(directory)
+
+    def forget(self, path: str | os.PathLike[str]) -> None:
+        """The tree under ``path`` was removed on purpose (a disk replaced)."""
+        directory = Path(path).resolve()
+        for known in [d for d in self._dirs if d == directory or directory in d.parents]:
+            del self._dirs[known]
+
     def _restore(self, directory: Path) -> None:
         durable = self._dirs.get(directory, {})
         with os.scandir(directory) as entries:
@@ -179,9 +201,9 @@ class PowerLossDisk:
         for name, is_dir in present:
             if is_dir:
                 if name not in durable or durable[name] is not None:
-                    shutil.rmtree(directory / name)
+                    self._remove_tree(directory / name)
             else:
-                self._saved["unlink"](directory / name)
+                self._remove_file(directory / name)
         for name, gen in durable.items():
             target = directory / name
             if gen is None:
