@@ -177,7 +177,7 @@ class MemoryLog:
         return OffsetAndEpoch(end, runs[index][0])
 
     def _runs(self) -> list[tuple[int, int]]:
-        if self._snapshot is None:
+        if self._snapshot is None or self._snapshot.snapshot_id.end_offset != self._start:
             return self._epoch_starts
         snap = (self._snapshot.snapshot_id.epoch, self._start)
         if self._epoch_starts and self._epoch_starts[0][0] == snap[0]:
@@ -207,6 +207,24 @@ class MemoryLog:
         if not self._entries:
             self._epoch_starts = []
         self._durable = max(self._durable, end)
+
+    def delete_before(self, offset: int) -> None:
+        """Move the log start up to ``offset`` without a snapshot (a data
+        partition's retention or DeleteRecords; the host calls it, below its
+        high watermark).  At least one entry stays, so the log keeps its last
+        epoch.  Durable on return."""
+        if not self._start < offset < self.end_offset:
+            raise LogCorruption(
+                f"delete before {offset} outside ({self._start}, {self.end_offset})"
+            )
+        del self._entries[: offset - self._start]
+        self._start = offset
+        index = bisect.bisect_right([o for _, o in self._epoch_starts], offset) - 1
+        self._epoch_starts = [
+            (self._epoch_starts[index][0], offset),
+            *self._epoch_starts[index + 1 :],
+        ]
+        self._durable = max(self._durable, offset)
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot

@@ -350,7 +350,7 @@ class RaftNode:
             state = ElectionState(self.epoch, self.leader_id, voted)
         end = self.log.end_offset
         committed: list[LogEntry] = []
-        if self.high_watermark > self.applied_offset:
+        if self.high_watermark > self.applied_offset and self.config.state_machine:
             committed = self.log.read(
                 self.applied_offset, self.high_watermark - self.applied_offset
             )
@@ -393,6 +393,8 @@ class RaftNode:
             self.durable_end = max(self.durable_end, min(flushed, self.log.end_offset))
         if out.committed:
             self.applied_offset = max(self.applied_offset, out.committed[-1].offset + 1)
+        elif not self.config.state_machine:
+            self.applied_offset = max(self.applied_offset, out.high_watermark)
         if self.role is Role.LEADER:
             replication.maybe_advance_high_watermark(self)
 

@@ -80,6 +80,8 @@ class SimLog(RaftLog, Protocol):
 
     def complete_flush(self) -> int: ...
 
+    def delete_before(self, offset: int) -> None: ...
+
 
 class SimDisk(Protocol):
     """The nodes' disks: their logs and election state, and what a power
@@ -167,6 +169,10 @@ class SimOptions:
     stale_delivery: float = 0.0
     """Chance that a packet for a previous incarnation of a node reaches the
     current one (a transport that does not tie responses to a process)."""
+    data_partition: bool = False
+    """The core runs without a state machine (``RaftConfig.state_machine``
+    False): hosts read what their high watermark commits from their own log,
+    and delete log prefixes (DeleteRecords) instead of taking snapshots."""
     max_work: int = 3_000_000
     """Watchdog: core calls per seed (steps, ticks, Ready rounds)."""
     config: RaftConfig = field(default_factory=RaftConfig)
@@ -262,8 +268,18 @@ class Simulation:
         self.hw_seen[i] = core.high_watermark
         self.epoch_seen[i] = core.epoch  # the in-memory epoch, per incarnation
         snapshot = self.logs[i].latest_snapshot()
-        self.sm[i] = decode_state(snapshot.data) if snapshot else []
+        if self.opts.data_partition:
+            self.sm[i] = self._committed_prefix(i, self.logs[i].log_start_offset)
+        else:
+            self.sm[i] = decode_state(snapshot.data) if snapshot else []
         self._check_state(i, self.sm[i])
+
+    def _committed_prefix(self, i: int, end: int) -> list[tuple[int, bytes]]:
+        """A data partition's "state" below its log start: what was committed."""
+        missing = [o for o in range(end) if o not in self.committed]
+        if missing:
+            raise Violation(f"node {i} log starts at {end}, offsets {missing[:5]} never committed")
+        return [self.committed[o] for o in range(end)]
 
     def _crash(self, i: int) -> None:
         log = self.logs[i]
@@ -438,11 +454,22 @@ class Simulation:
             del self.net[: len(self.net) - self.opts.max_in_flight]
         sm = self.sm[i]
         if rd.installed_snapshot is not None:
-            self.sm[i] = sm = decode_state(rd.installed_snapshot.data)
+            if self.opts.data_partition:
+                end = rd.installed_snapshot.snapshot_id.end_offset
+                self.sm[i] = sm = self._committed_prefix(i, end)
+            else:
+                self.sm[i] = sm = decode_state(rd.installed_snapshot.data)
             self._check_state(i, sm)
             self.log(f"node {i} installed snapshot {rd.installed_snapshot.snapshot_id}")
         for entry in rd.committed:
             self._apply(i, sm, entry)
+        if self.opts.data_partition:
+            if rd.committed:
+                raise Violation(f"node {i}: a data partition's Ready carries committed entries")
+            log = self.logs[i]
+            if log.log_start_offset <= len(sm) < rd.high_watermark:
+                for entry in log.read(len(sm), rd.high_watermark - len(sm)):
+                    self._apply(i, sm, entry)
 
     def _apply(self, i: int, sm: list[tuple[int, bytes]], entry: LogEntry) -> None:
         if entry.offset != len(sm):
@@ -558,9 +585,29 @@ class Simulation:
             return result.offset
         return None
 
+    def _delete_records(self, i: int, limit: int) -> None:
+        """A data partition's host deletes a prefix below ``limit`` (what it
+        has read as committed), never below its first voters record (there is
+        no voters checkpoint yet: the record must stay to be replayed)."""
+        log = self.logs[i]
+        start = log.log_start_offset
+        limit = min(limit, log.end_offset - 1)
+        for entry in log.read(start, limit - start):
+            if entry.control is ControlKind.KRAFT_VOTERS:
+                limit = entry.offset
+                break
+        if limit <= start:
+            return
+        end = start + 1 + self.rng.randrange(limit - start)
+        log.delete_before(end)
+        self.log(f"delete records {i} before {end}")
+
     def _snapshot(self, i: int) -> None:
         core = self.cores[i]
         assert core is not None
+        if self.opts.data_partition:
+            self._delete_records(i, len(self.sm[i]))
+            return
         start = core.log.log_start_offset
         if core.applied_offset <= start:
             return
@@ -783,7 +830,10 @@ class Simulation:
                 if rounds % 8 == 0:
                     self._propose(leader.node_id)
                 i, end = leader.node_id, leader.applied_offset
-                if end > leader.log.log_start_offset and self.held[i] is None:
+                if self.opts.data_partition:
+                    if self.held[i] is None:
+                        self._delete_records(i, len(self.sm[i]))
+                elif end > leader.log.log_start_offset and self.held[i] is None:
                     leader.create_snapshot(end, encode_state(self.sm[i][:end]))
         else:
             states = [

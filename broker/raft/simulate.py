@@ -23,7 +23,22 @@ from broker.raft.types import RaftConfig
 
 
 def options_for_seed(
-    seed: int, nodes: int | None, steps: int, bug: str, profile: str = "mixed"
+    seed: int,
+    nodes: int | None,
+    steps: int,
+    bug: str,
+    profile: str = "mixed",
+    data_partition: bool = False,
+) -> SimOptions:
+    options = _options_for_seed(seed, nodes, steps, bug, profile)
+    if not data_partition:
+        return options
+    config = replace(options.config, state_machine=False)
+    return replace(options, data_partition=True, config=config)
+
+
+def _options_for_seed(
+    seed: int, nodes: int | None, steps: int, bug: str, profile: str
 ) -> SimOptions:
     """Each seed also draws its own fault mix and timeouts, so that the
     batch covers gentle and hostile networks, long and short timeouts.  A
@@ -127,8 +142,10 @@ def run_seed(
     bug: str = "",
     profile: str = "mixed",
     log: str = "memory",
+    data_partition: bool = False,
 ) -> SimResult:
-    return simulate(seed, options_for_seed(seed, nodes, steps, bug, profile), log=log)
+    options = options_for_seed(seed, nodes, steps, bug, profile, data_partition)
+    return simulate(seed, options, log=log)
 
 
 def violation_kind(violation: str) -> str:
@@ -198,6 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bug", default="", help="inject a known bug (for demonstration)")
     parser.add_argument("--profile", default="mixed", choices=("mixed", "hostile", "gentle"))
     parser.add_argument(
+        "--data-partition",
+        action="store_true",
+        help="run the core without a state machine (a data partition): hosts delete "
+        "log prefixes instead of snapshotting",
+    )
+    parser.add_argument(
         "--log",
         default="memory",
         choices=LOG_KINDS,
@@ -215,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     disruptions = 0
     recovery: list[int] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        options = options_for_seed(seed, args.nodes, args.steps, args.bug, args.profile)
+        options = options_for_seed(
+            seed, args.nodes, args.steps, args.bug, args.profile, args.data_partition
+        )
         if args.only_steps is not None:
             only = parse_steps(args.only_steps)
             options = replace(options, steps=max(only))
@@ -236,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (f" --bug {args.bug}" if args.bug else "")
             + (f" --profile {args.profile}" if args.profile != "mixed" else "")
             + (f" --log {args.log}" if args.log != "memory" else "")
+            + (" --data-partition" if args.data_partition else "")
         )
         if not args.no_shrink and args.only_steps is None and result.recovery_rounds < 0:
             kept, small = shrink(options, result, log=args.log)

@@ -397,7 +397,8 @@ class PartitionRaftLog:
 
     @property
     def durable_end_offset(self) -> int:
-        return self._log.recovery_point
+        """Below it, every entry is fsynced or covered by a snapshot."""
+        return max(self._log.recovery_point, self._log.log_start_offset)
 
     @property
     def last_epoch(self) -> int:
@@ -489,7 +490,7 @@ class PartitionRaftLog:
             for e in self._log.epoch_cache.entries
             if e.start_offset < self.end_offset
         ]
-        if self._snapshot is None:
+        if self._snapshot is None or self._snapshot.snapshot_id.end_offset != start:
             return runs
         snap_epoch = self._snapshot.snapshot_id.epoch
         if runs and runs[0][0] == snap_epoch:
@@ -512,6 +513,18 @@ class PartitionRaftLog:
         self._remove_snapshots_except(snapshot.snapshot_id)
         self._snapshot = snapshot
         self._log.advance_log_start_offset(end)
+
+    def delete_before(self, offset: int) -> None:
+        """Move the log start up to ``offset`` without a snapshot (a data
+        partition's retention or DeleteRecords), keeping at least one entry;
+        durable on return (the log-start checkpoint is fsynced)."""
+        if not self.log_start_offset < offset < self.end_offset:
+            raise LogCorruption(
+                f"delete before {offset} outside ({self.log_start_offset}, {self.end_offset})"
+            )
+        self._settle_flush()
+        self._log.advance_log_start_offset(offset)
+        self._log.flush(self._clock())
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
         self._settle_flush()
@@ -545,7 +558,7 @@ class PartitionRaftLog:
         """Run the captured fsyncs; return the durable end offset (the log
         end captured by :meth:`start_flush`, cut by any truncation since)."""
         self._settle_flush()
-        return self._log.recovery_point
+        return self.durable_end_offset
 
     def _settle_flush(self) -> None:
         pending, self._pending = self._pending, None

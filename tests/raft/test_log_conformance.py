@@ -262,6 +262,36 @@ def test_clean_reopen_keeps_everything(harness: Harness) -> None:
     assert log.latest_snapshot() == Snapshot(SnapshotId(2, 1), (1,), b"s")
 
 
+def test_delete_before_moves_the_start_without_a_snapshot(harness: Harness) -> None:
+    log = harness.log
+    append_run(log, 1, 3)
+    append_run(log, 2, 3)
+    for bad in (0, 6, 7):
+        with pytest.raises(LogCorruption):
+            log.delete_before(bad)
+    log.delete_before(4)
+    assert (log.log_start_offset, log.end_offset, log.last_epoch) == (4, 6, 2)
+    assert log.latest_snapshot() is None
+    assert log.read(4, 10) == [data(4, 2), data(5, 2)]
+    assert log.end_offset_for_epoch(1) == OffsetAndEpoch(4, 0)
+    assert log.end_offset_for_epoch(2) == OffsetAndEpoch(6, 2)
+    log.flush()
+    harness.crash()  # durable on return
+    assert (harness.log.log_start_offset, harness.log.end_offset) == (4, 6)
+
+
+def test_delete_before_after_a_snapshot(harness: Harness) -> None:
+    log = harness.log
+    append_run(log, 1, 4)
+    log.create_snapshot(Snapshot(SnapshotId(2, 1), (1,), b"s"))
+    append_run(log, 3, 2)
+    log.delete_before(5)
+    assert log.log_start_offset == 5
+    # The snapshot no longer stands for the log start.
+    assert log.end_offset_for_epoch(1) == OffsetAndEpoch(5, 0)
+    assert log.end_offset_for_epoch(3) == OffsetAndEpoch(6, 3)
+
+
 # -- hypothesis: the partition log behaves as MemoryLog -----------------------------
 
 operation = st.one_of(
@@ -269,6 +299,7 @@ operation = st.one_of(
     st.tuples(st.just("truncate"), st.floats(0, 1)),
     st.tuples(st.just("snapshot"), st.floats(0, 1)),
     st.tuples(st.just("install"), st.integers(0, 6), st.integers(0, 2)),
+    st.tuples(st.just("delete"), st.floats(0, 1)),
     st.tuples(st.just("flush")),
     st.tuples(st.just("start_flush")),
     st.tuples(st.just("complete_flush")),
@@ -327,6 +358,14 @@ def apply(h: PartitionHarness, model: MemoryLog, op: tuple[object, ...]) -> None
         snap = Snapshot(SnapshotId(end, epoch), (1, 2), b"s%d" % end)
         log.create_snapshot(snap)
         model.create_snapshot(snap)
+    elif name == "delete":
+        assert isinstance(op[1], float)
+        span = model.end_offset - model.log_start_offset
+        if span < 2:
+            return
+        end = model.log_start_offset + 1 + int((span - 2) * op[1])
+        log.delete_before(end)
+        model.delete_before(end)
     elif name == "install":
         _, ahead, bump = op
         assert isinstance(ahead, int) and isinstance(bump, int)
@@ -340,7 +379,9 @@ def apply(h: PartitionHarness, model: MemoryLog, op: tuple[object, ...]) -> None
         log.start_flush()
         model.start_flush()
     elif name == "complete_flush":
-        assert log.complete_flush() == model.complete_flush()
+        # The storage may have made more durable (a truncation, a deletion
+        # or a snapshot fsyncs), never less.
+        assert model.complete_flush() <= log.complete_flush() <= model.end_offset
     elif name == "crash":
         durable, end = model.durable_end_offset, model.end_offset
         h.crash()
