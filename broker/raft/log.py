@@ -32,11 +32,12 @@ made only of a snapshot still answers ``end_offset_for_epoch``.
 from __future__ import annotations
 
 import bisect
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from broker.raft.messages import LogEntry, OffsetAndEpoch, SnapshotId
+from broker.raft.messages import ControlKind, LogEntry, OffsetAndEpoch, SnapshotId
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,16 @@ class RaftLog(Protocol):
     def flush(self) -> int:
         """Make every entry appended before the call durable; return the
         durable end offset."""
+        ...
+
+
+@runtime_checkable
+class VoterIndex(Protocol):
+    """Optional for a `RaftLog`: the KRAFT_VOTERS records it holds, so the
+    core need not read the whole log at start-up to find them."""
+
+    def voter_records(self, from_offset: int) -> list[tuple[int, tuple[int, ...]]]:
+        """(offset, voters) of every voters record at or above ``from_offset``."""
         ...
 
 
@@ -207,6 +218,15 @@ class MemoryLog:
         if not self._entries:
             self._epoch_starts = []
         self._durable = max(self._durable, end)
+
+    def voter_records(self, from_offset: int) -> list[tuple[int, tuple[int, ...]]]:
+        first = max(from_offset, self._start) - self._start
+        found = []
+        for e in self._entries[first:]:
+            if e.control is ControlKind.KRAFT_VOTERS:
+                (count,) = struct.unpack_from(">i", e.payload, 0)  # control.py's encoding
+                found.append((e.offset, struct.unpack_from(f">{count}i", e.payload, 4)))
+        return found
 
     def delete_before(self, offset: int) -> None:
         """Move the log start up to ``offset`` without a snapshot (a data

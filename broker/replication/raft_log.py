@@ -52,6 +52,16 @@ Durability (the `RaftLog` contract):
   (the log-start checkpoint becomes durable at the next flush);
   ``install_snapshot`` writes the file, removes the other snapshots, then
   empties the log to start at the snapshot's end (fsynced by the storage).
+* The voters index, ``raft-voters-checkpoint`` (ours; Kafka reads a
+  partition's voters from its snapshot and log): ``version``, ``count``,
+  then one line ``offset id id ...`` per KRAFT_VOTERS entry at or above the
+  log start, so the core finds the voter history at start-up without
+  reading the log (`broker.raft.log.VoterIndex`). Rewritten durably
+  (atomically) *before* a voters entry is appended, after a truncation and
+  after an install, so it never misses a voters entry the log holds; at
+  open, records at or above the recovered log end are dropped (their
+  entries were lost) and the rest checked against their batches; a missing
+  or wrong index is rebuilt by one scan of the log.
 * ``open`` reconciles: the latest snapshot file wins; a log that does not
   reach the snapshot's end, or whose entry just below it has another epoch
   (an install cut short by a crash), is emptied to start at the snapshot's
@@ -67,6 +77,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -109,6 +120,7 @@ KRAFT_VOTERS = 6
 
 SNAPSHOT_SUFFIX = ".checkpoint"
 PARTIAL_SUFFIX = ".checkpoint.part"
+VOTERS_INDEX = "raft-voters-checkpoint"
 KRAFT_VERSION_LEVEL = 1
 """kraft.version written in snapshots: 1, the version with VotersRecord."""
 
@@ -199,6 +211,32 @@ def entry_payload(
     if kind == KRAFT_VOTERS:
         return encode_voters(voters_from_value(value)), ControlKind.KRAFT_VOTERS
     raise LogCorruption(f"control record type {kind} in a Raft log")
+
+
+# -- the voters index -------------------------------------------------------------
+
+
+def encode_voters_index(records: Sequence[tuple[int, tuple[int, ...]]]) -> bytes:
+    lines = ["0", str(len(records))]
+    lines += [" ".join(str(v) for v in (offset, *voters)) for offset, voters in records]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def decode_voters_index(data: bytes) -> list[tuple[int, tuple[int, ...]]]:
+    """ValueError if the file is not a whole index."""
+    lines = data.decode("ascii").split("\n")
+    if len(lines) < 3 or lines[0] != "0" or lines[-1] != "":
+        raise ValueError("not a voters index")
+    count = int(lines[1])
+    if count != len(lines) - 3:
+        raise ValueError("voters index count mismatch")
+    records = []
+    for line in lines[2:-1]:
+        fields = [int(f) for f in line.split(" ")]
+        records.append((fields[0], tuple(fields[1:])))
+    if any(a[0] >= b[0] for a, b in itertools.pairwise(records)):
+        raise ValueError("voters index offsets not increasing")
+    return records
 
 
 # -- snapshot files ---------------------------------------------------------------
@@ -334,7 +372,7 @@ def snapshot_files(directory: Path) -> list[tuple[SnapshotId, Path]]:
 class PartitionRaftLog:
     """:class:`broker.raft.log.RaftLog` over a :class:`PartitionLog`."""
 
-    __slots__ = ("_clock", "_dir", "_log", "_pending", "_snapshot")
+    __slots__ = ("_clock", "_dir", "_log", "_pending", "_snapshot", "_voters")
 
     def __init__(self, log: PartitionLog, snapshot: Snapshot | None, clock: Clock) -> None:
         self._log = log
@@ -342,6 +380,7 @@ class PartitionRaftLog:
         self._snapshot = snapshot
         self._clock = clock
         self._pending: PendingFlush | None = None
+        self._voters = self._load_voters_index()
 
     @classmethod
     def open(
@@ -421,6 +460,14 @@ class PartitionRaftLog:
             if entry.epoch < last:
                 raise LogCorruption(f"epoch {entry.epoch} after {last}")
             end, last = end + 1, entry.epoch
+        added = [
+            (e.offset, decode_voters(e.payload)[0])
+            for e in entries
+            if e.control is ControlKind.KRAFT_VOTERS
+        ]
+        if added:  # the index first: it never misses a voters entry the log has
+            self._voters = [*self._voters, *added]
+            self._write_voters_index(self._voters)
         now = self._clock()
         run: list[bytes] = []
         run_epoch, run_size = entries[0].epoch, 0
@@ -474,6 +521,7 @@ class PartitionRaftLog:
             return
         self._settle_flush()
         self._log.truncate_to(offset, self._clock())
+        self._cut_voters_index(self.end_offset)
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
         runs = self._runs()
@@ -496,6 +544,56 @@ class PartitionRaftLog:
         if runs and runs[0][0] == snap_epoch:
             return runs
         return [(snap_epoch, start), *runs]
+
+    # -- the voters index ----------------------------------------------------
+
+    def voter_records(self, from_offset: int) -> list[tuple[int, tuple[int, ...]]]:
+        return [r for r in self._voters if r[0] >= from_offset]
+
+    def _load_voters_index(self) -> list[tuple[int, tuple[int, ...]]]:
+        start, end = self.log_start_offset, self.end_offset
+        try:
+            stored = decode_voters_index((self._dir / VOTERS_INDEX).read_bytes())
+        except (OSError, ValueError):
+            stored = None
+        if stored is not None:
+            records = [r for r in stored if start <= r[0] < end]
+            if all(self._voters_at(offset) == voters for offset, voters in records):
+                if len(records) != len(stored):
+                    self._write_voters_index(records)
+                return records
+        records = [
+            (e.offset, decode_voters(e.payload)[0])
+            for e in self._read_all(start)
+            if e.control is ControlKind.KRAFT_VOTERS
+        ]
+        self._write_voters_index(records)
+        return records
+
+    def _voters_at(self, offset: int) -> tuple[int, ...] | None:
+        found = self.read(offset, 1)
+        if not found or found[0].control is not ControlKind.KRAFT_VOTERS:
+            return None
+        return decode_voters(found[0].payload)[0]
+
+    def _read_all(self, start: int) -> list[LogEntry]:
+        out: list[LogEntry] = []
+        while start < self.end_offset:
+            batch = self.read(start, 4096)
+            if not batch:
+                break
+            out += batch
+            start = batch[-1].offset + 1
+        return out
+
+    def _write_voters_index(self, records: list[tuple[int, tuple[int, ...]]]) -> None:
+        files.atomic_write(self._dir / VOTERS_INDEX, encode_voters_index(records))
+
+    def _cut_voters_index(self, end: int) -> None:
+        kept = [r for r in self._voters if r[0] < end]
+        if len(kept) != len(self._voters):
+            self._voters = kept
+            self._write_voters_index(kept)
 
     # -- snapshots -----------------------------------------------------------
 
@@ -532,6 +630,7 @@ class PartitionRaftLog:
         self._remove_snapshots_except(snapshot.snapshot_id)
         self._snapshot = snapshot
         self._log.truncate_fully_and_start_at(snapshot.snapshot_id.end_offset, self._clock())
+        self._cut_voters_index(-1)
 
     def _remove_snapshots_except(self, keep: SnapshotId) -> None:
         removed = False

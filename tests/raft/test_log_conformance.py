@@ -327,6 +327,7 @@ def same_state(log: PartitionRaftLog, model: MemoryLog) -> None:
     assert log.latest_snapshot() == model.latest_snapshot()
     start = model.log_start_offset
     assert log.read(start, 1000) == model.read(start, 1000)
+    assert log.voter_records(start) == model.voter_records(start)
     for epoch in range(model.last_epoch + 2):
         assert log.end_offset_for_epoch(epoch) == model.end_offset_for_epoch(epoch), epoch
 

@@ -147,3 +147,55 @@ def test_an_unclean_open_makes_the_recovered_log_durable(tmp_path: Path) -> None
     log = open_log(path)
     assert log.end_offset == 5
     assert log.durable_end_offset == 5
+
+
+READS: list[tuple[int, int]] = []
+
+
+class CountingLog(PartitionRaftLog):
+    __slots__ = ()
+
+    def read(self, from_offset: int, max_entries: int) -> list[LogEntry]:
+        found = super().read(from_offset, max_entries)
+        READS.append((from_offset, len(found)))
+        return found
+
+
+def test_a_restart_reads_no_entry_of_a_data_partition(tmp_path: Path) -> None:
+    """Voter history from the voters index, nothing applied: constructing the
+    core on a reopened log reads none of it (issue 12 item 3)."""
+    from broker.raft.node import RaftNode
+    from broker.raft.rng import SplitMix64
+    from broker.raft.types import RaftConfig
+
+    path = tmp_path / "p"
+    log = open_log(path)
+    log.append([LogEntry(0, 1, encode_leader_change(1, [1, 2, 3]), ControlKind.LEADER_CHANGE)])
+    log.append([LogEntry(i, 1, b"x" * 1000) for i in range(1, 500)])
+    log.append([LogEntry(500, 1, encode_voters([1, 2]), ControlKind.KRAFT_VOTERS)])
+    log.append([LogEntry(i, 2, b"y" * 1000) for i in range(501, 1000)])
+    log.close()
+    log = CountingLog.open(path, clock=lambda: 0)
+    READS.clear()
+    node = RaftNode(1, log, (1, 2, 3), SplitMix64(1), RaftConfig(state_machine=False))
+    assert node.voters.latest == frozenset({1, 2})
+    assert node.voters.at(500) == frozenset({1, 2, 3})
+    while node.has_ready():
+        node.advance(node.ready())
+    assert READS == []
+
+
+def test_a_lost_or_wrong_voters_index_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "p"
+    log = open_log(path)
+    log.append([LogEntry(0, 1, encode_voters([1, 2, 3]), ControlKind.KRAFT_VOTERS)])
+    log.append([LogEntry(1, 1, b"x"), LogEntry(2, 1, encode_voters([1]), ControlKind.KRAFT_VOTERS)])
+    log.close()
+    (path / "raft-voters-checkpoint").write_text("0\n1\n1 9 9\n")  # names a data entry
+    assert open_log(path).voter_records(0) == [(0, (1, 2, 3)), (2, (1,))]
+    (path / "raft-voters-checkpoint").unlink()
+    log = open_log(path)
+    assert log.voter_records(1) == [(2, (1,))]
+    log.truncate_to(2)
+    log.close()
+    assert (path / "raft-voters-checkpoint").read_text() == "0\n1\n0 1 2 3\n"
