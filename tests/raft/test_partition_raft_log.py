@@ -199,3 +199,59 @@ def test_a_lost_or_wrong_voters_index_is_rebuilt(tmp_path: Path) -> None:
     log.truncate_to(2)
     log.close()
     assert (path / "raft-voters-checkpoint").read_text() == "0\n1\n0 1 2 3\n"
+
+
+def test_kafkas_dump_log_tool_reads_the_log_and_the_snapshot(tmp_path: Path) -> None:
+    """Kafka 4.1's kafka-dump-log (kafka.tools.DumpLogSegments) decodes our
+    segment and snapshot files: control records by type, data as payload."""
+    import shutil
+    import subprocess
+
+    from compat.kafka import install
+
+    java = shutil.which("java")
+    if java is None or not install.installed():
+        pytest.skip("needs java and the Kafka jars (compat/kafka)")
+    path = tmp_path / "__cluster_metadata-0"
+    log = open_log(path)
+    log.append(
+        [
+            LogEntry(0, 1, encode_leader_change(1, [1, 2, 3]), ControlKind.LEADER_CHANGE),
+            LogEntry(1, 1, b"hello"),
+            LogEntry(2, 2, encode_voters([1, 2]), ControlKind.KRAFT_VOTERS),
+            LogEntry(3, 2, b"world"),
+        ]
+    )
+    log.create_snapshot(Snapshot(SnapshotId(3, 2), (1, 2), b"image"))
+    log.close()
+    segment = path / "00000000000000000000.log"
+    snapshot = path / "00000000000000000003-0000000002.checkpoint"
+    done = subprocess.run(
+        [
+            java,
+            "-Xmx256m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            install.classpath(),
+            "kafka.tools.DumpLogSegments",
+            "--deep-iteration",
+            "--print-data-log",
+            "--files",
+            f"{segment},{snapshot}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    out = done.stdout
+    assert 'LeaderChange: {"version":0,"leaderId":1,"voters":[{"voterId":1}' in out
+    assert 'KRaftVoters {"version":0,"voters":[{"voterId":1,' in out
+    assert "payload: hello" in out and "payload: world" in out
+    assert "Snapshot end offset: 3, epoch: 2" in out
+    assert 'SnapshotHeader {"version":0' in out
+    assert 'KRaftVersion {"version":0,"kRaftVersion":1}' in out
+    assert "payload: image" in out
+    assert 'SnapshotFooter {"version":0}' in out
+    assert "isvalid: false" not in out and "partitionLeaderEpoch: 2" in out
