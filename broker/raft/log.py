@@ -110,6 +110,32 @@ class RaftLog(Protocol):
         ...
 
 
+def end_offset_in_runs(
+    runs: Sequence[tuple[int, int]], epoch: int, start: int, end: int
+) -> OffsetAndEpoch:
+    """``end_offset_for_epoch`` over a log's epoch runs, (epoch, first offset)
+    in increasing order: the largest epoch not above ``epoch`` and where its
+    run ends (the next run's start, or ``end``); (``start``, 0) if none."""
+    index = bisect.bisect_right(runs, (epoch, 1 << 62)) - 1
+    if index < 0:
+        return OffsetAndEpoch(start, 0)
+    run_end = runs[index + 1][1] if index + 1 < len(runs) else end
+    return OffsetAndEpoch(run_end, runs[index][0])
+
+
+def with_snapshot_run(
+    runs: list[tuple[int, int]], snapshot: Snapshot | None, start: int
+) -> list[tuple[int, int]]:
+    """A snapshot ending at the log start contributes a run of its epoch
+    there, so a log made only of a snapshot still answers."""
+    if snapshot is None or snapshot.snapshot_id.end_offset != start:
+        return runs
+    snap = (snapshot.snapshot_id.epoch, start)
+    if runs and runs[0][0] == snap[0]:
+        return runs
+    return [snap, *runs]
+
+
 @runtime_checkable
 class VoterIndex(Protocol):
     """Optional for a `RaftLog`: the KRAFT_VOTERS records it holds, so the
@@ -180,20 +206,8 @@ class MemoryLog:
             self._flushing = min(self._flushing, offset)
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
-        runs = self._runs()
-        index = bisect.bisect_right(runs, (epoch, 1 << 62)) - 1
-        if index < 0:
-            return OffsetAndEpoch(self._start, 0)
-        end = runs[index + 1][1] if index + 1 < len(runs) else self.end_offset
-        return OffsetAndEpoch(end, runs[index][0])
-
-    def _runs(self) -> list[tuple[int, int]]:
-        if self._snapshot is None or self._snapshot.snapshot_id.end_offset != self._start:
-            return self._epoch_starts
-        snap = (self._snapshot.snapshot_id.epoch, self._start)
-        if self._epoch_starts and self._epoch_starts[0][0] == snap[0]:
-            return self._epoch_starts
-        return [snap, *self._epoch_starts]
+        runs = with_snapshot_run(self._epoch_starts, self._snapshot, self._start)
+        return end_offset_in_runs(runs, epoch, self._start, self.end_offset)
 
     def read(self, from_offset: int, max_entries: int) -> list[LogEntry]:
         if from_offset < self._start:

@@ -75,7 +75,6 @@ Durability (the `RaftLog` contract):
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import itertools
 import os
@@ -91,7 +90,7 @@ from broker.raft.control import (
     encode_leader_change,
     encode_voters,
 )
-from broker.raft.log import LogCorruption, Snapshot
+from broker.raft.log import LogCorruption, Snapshot, end_offset_in_runs, with_snapshot_run
 from broker.raft.messages import ControlKind, LogEntry, OffsetAndEpoch, SnapshotId
 from broker.raft.types import ElectionState
 from broker.recordbatch import CONTROL_ATTRIBUTE, build_batch, iter_records
@@ -337,21 +336,8 @@ def decode_snapshot_file(data: bytes, snapshot_id: SnapshotId, path: Path) -> Sn
 def write_snapshot_file(directory: Path, snapshot: Snapshot, timestamp: int) -> Path:
     """Write atomically: ``.part``, fsync, rename, fsync the directory."""
     path = directory / snapshot_name(snapshot.snapshot_id)
-    part = directory / (path.name[: -len(SNAPSHOT_SUFFIX)] + PARTIAL_SUFFIX)
-    data = encode_snapshot_file(snapshot, timestamp)
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except OSError:
-        part.unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
-    os.replace(part, path)
-    files.fsync_dir(directory)
+    partial = PARTIAL_SUFFIX[len(SNAPSHOT_SUFFIX) :]  # X.checkpoint -> X.checkpoint.part
+    files.atomic_write(path, encode_snapshot_file(snapshot, timestamp), partial)
     return path
 
 
@@ -524,26 +510,14 @@ class PartitionRaftLog:
         self._cut_voters_index(self.end_offset)
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
-        runs = self._runs()
-        index = bisect.bisect_right(runs, (epoch, 1 << 62)) - 1
-        if index < 0:
-            return OffsetAndEpoch(self.log_start_offset, 0)
-        end = runs[index + 1][1] if index + 1 < len(runs) else self.end_offset
-        return OffsetAndEpoch(end, runs[index][0])
-
-    def _runs(self) -> list[tuple[int, int]]:
-        start = self.log_start_offset
+        start, end = self.log_start_offset, self.end_offset
         runs = [
             (e.epoch, max(e.start_offset, start))
             for e in self._log.epoch_cache.entries
-            if e.start_offset < self.end_offset
+            if e.start_offset < end
         ]
-        if self._snapshot is None or self._snapshot.snapshot_id.end_offset != start:
-            return runs
-        snap_epoch = self._snapshot.snapshot_id.epoch
-        if runs and runs[0][0] == snap_epoch:
-            return runs
-        return [(snap_epoch, start), *runs]
+        runs = with_snapshot_run(runs, self._snapshot, start)
+        return end_offset_in_runs(runs, epoch, start, end)
 
     # -- the voters index ----------------------------------------------------
 

@@ -91,29 +91,29 @@ def test_only_the_latest_snapshot_is_kept(tmp_path: Path) -> None:
     assert names == [snapshot_name(SnapshotId(4, 1))]
 
 
-def test_open_after_an_install_cut_short(tmp_path: Path) -> None:
-    """The snapshot file was written but the log not yet emptied: a log whose
-    entry below the snapshot's end has another epoch is emptied."""
+@pytest.mark.parametrize(
+    ("log_epoch", "expected"),
+    [
+        # An install cut short (snapshot written, log not yet emptied): the
+        # entry below the snapshot's end has another epoch, the log is emptied.
+        (1, (5, 5, 2)),
+        # A create whose log start was not durable yet: same epoch there, so
+        # by log matching the log holds the snapshot's prefix; the start moves.
+        (2, (5, 8, 2)),
+    ],
+)
+def test_open_reconciles_a_snapshot_with_the_log(
+    tmp_path: Path, log_epoch: int, expected: tuple[int, int, int]
+) -> None:
     path = tmp_path / "p"
     log = open_log(path)
-    log.append([LogEntry(i, 1, b"old") for i in range(8)])
+    log.append([LogEntry(i, log_epoch, b"old") for i in range(8)])
     log.close()
-    write_snapshot_file(path, Snapshot(SnapshotId(5, 2), (1,), b"new"), 0)
+    snap = Snapshot(SnapshotId(5, 2), (1,), b"new")
+    write_snapshot_file(path, snap, 0)
     log = open_log(path)
-    assert (log.log_start_offset, log.end_offset, log.last_epoch) == (5, 5, 2)
-    assert log.latest_snapshot() == Snapshot(SnapshotId(5, 2), (1,), b"new")
-
-
-def test_open_after_a_create_whose_log_start_was_not_durable(tmp_path: Path) -> None:
-    """Same epoch below the snapshot's end: the log matches it (log matching
-    property); only the log start moves."""
-    path = tmp_path / "p"
-    log = open_log(path)
-    log.append([LogEntry(i, 2, b"e") for i in range(8)])
-    log.close()
-    write_snapshot_file(path, Snapshot(SnapshotId(5, 2), (1,), b"s"), 0)
-    log = open_log(path)
-    assert (log.log_start_offset, log.end_offset) == (5, 8)
+    assert (log.log_start_offset, log.end_offset, log.last_epoch) == expected
+    assert log.latest_snapshot() == snap
 
 
 def test_open_after_an_install_ahead_of_the_log(tmp_path: Path) -> None:
