@@ -177,7 +177,7 @@ def test_data_partition_seeds_have_no_violation(log: str) -> None:
 
 
 def test_data_partition_catches_a_core_that_ignores_the_log_start() -> None:
-    for seed in range(120):  # first catch: seed 85
+    for seed in range(60):  # first catches: seeds 9, 10, 17
         result = run_seed(seed, bug="ignore_log_start", data_partition=True)
         if result.violation is not None:
             assert "below log start" in result.violation
