@@ -32,11 +32,12 @@ made only of a snapshot still answers ``end_offset_for_epoch``.
 from __future__ import annotations
 
 import bisect
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from broker.raft.messages import LogEntry, OffsetAndEpoch, SnapshotId
+from broker.raft.messages import ControlKind, LogEntry, OffsetAndEpoch, SnapshotId
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,42 @@ class RaftLog(Protocol):
         ...
 
 
+def end_offset_in_runs(
+    runs: Sequence[tuple[int, int]], epoch: int, start: int, end: int
+) -> OffsetAndEpoch:
+    """``end_offset_for_epoch`` over a log's epoch runs, (epoch, first offset)
+    in increasing order: the largest epoch not above ``epoch`` and where its
+    run ends (the next run's start, or ``end``); (``start``, 0) if none."""
+    index = bisect.bisect_right(runs, (epoch, 1 << 62)) - 1
+    if index < 0:
+        return OffsetAndEpoch(start, 0)
+    run_end = runs[index + 1][1] if index + 1 < len(runs) else end
+    return OffsetAndEpoch(run_end, runs[index][0])
+
+
+def with_snapshot_run(
+    runs: list[tuple[int, int]], snapshot: Snapshot | None, start: int
+) -> list[tuple[int, int]]:
+    """A snapshot ending at the log start contributes a run of its epoch
+    there, so a log made only of a snapshot still answers."""
+    if snapshot is None or snapshot.snapshot_id.end_offset != start:
+        return runs
+    snap = (snapshot.snapshot_id.epoch, start)
+    if runs and runs[0][0] == snap[0]:
+        return runs
+    return [snap, *runs]
+
+
+@runtime_checkable
+class VoterIndex(Protocol):
+    """Optional for a `RaftLog`: the KRAFT_VOTERS records it holds, so the
+    core need not read the whole log at start-up to find them."""
+
+    def voter_records(self, from_offset: int) -> list[tuple[int, tuple[int, ...]]]:
+        """(offset, voters) of every voters record at or above ``from_offset``."""
+        ...
+
+
 class LogCorruption(Exception):
     """A caller broke the log's contract (non-contiguous append, bad offset)."""
 
@@ -169,20 +206,8 @@ class MemoryLog:
             self._flushing = min(self._flushing, offset)
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
-        runs = self._runs()
-        index = bisect.bisect_right(runs, (epoch, 1 << 62)) - 1
-        if index < 0:
-            return OffsetAndEpoch(self._start, 0)
-        end = runs[index + 1][1] if index + 1 < len(runs) else self.end_offset
-        return OffsetAndEpoch(end, runs[index][0])
-
-    def _runs(self) -> list[tuple[int, int]]:
-        if self._snapshot is None:
-            return self._epoch_starts
-        snap = (self._snapshot.snapshot_id.epoch, self._start)
-        if self._epoch_starts and self._epoch_starts[0][0] == snap[0]:
-            return self._epoch_starts
-        return [snap, *self._epoch_starts]
+        runs = with_snapshot_run(self._epoch_starts, self._snapshot, self._start)
+        return end_offset_in_runs(runs, epoch, self._start, self.end_offset)
 
     def read(self, from_offset: int, max_entries: int) -> list[LogEntry]:
         if from_offset < self._start:
@@ -207,6 +232,33 @@ class MemoryLog:
         if not self._entries:
             self._epoch_starts = []
         self._durable = max(self._durable, end)
+
+    def voter_records(self, from_offset: int) -> list[tuple[int, tuple[int, ...]]]:
+        first = max(from_offset, self._start) - self._start
+        found = []
+        for e in self._entries[first:]:
+            if e.control is ControlKind.KRAFT_VOTERS:
+                (count,) = struct.unpack_from(">i", e.payload, 0)  # control.py's encoding
+                found.append((e.offset, struct.unpack_from(f">{count}i", e.payload, 4)))
+        return found
+
+    def delete_before(self, offset: int) -> None:
+        """Move the log start up to ``offset`` without a snapshot (a data
+        partition's retention or DeleteRecords; the host calls it, below its
+        high watermark).  At least one entry stays, so the log keeps its last
+        epoch.  Durable on return."""
+        if not self._start < offset < self.end_offset:
+            raise LogCorruption(
+                f"delete before {offset} outside ({self._start}, {self.end_offset})"
+            )
+        del self._entries[: offset - self._start]
+        self._start = offset
+        index = bisect.bisect_right([o for _, o in self._epoch_starts], offset) - 1
+        self._epoch_starts = [
+            (self._epoch_starts[index][0], offset),
+            *self._epoch_starts[index + 1 :],
+        ]
+        self._durable = max(self._durable, offset)
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot

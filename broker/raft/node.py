@@ -54,7 +54,7 @@ from collections.abc import Callable, Sequence
 
 from broker.raft import election, replication
 from broker.raft.control import VoterHistory, decode_voters, encode_leader_change, encode_voters
-from broker.raft.log import RaftLog, Snapshot
+from broker.raft.log import RaftLog, Snapshot, VoterIndex
 from broker.raft.messages import (
     DUPLICATE_VOTER,
     INVALID_REQUEST,
@@ -350,7 +350,7 @@ class RaftNode:
             state = ElectionState(self.epoch, self.leader_id, voted)
         end = self.log.end_offset
         committed: list[LogEntry] = []
-        if self.high_watermark > self.applied_offset:
+        if self.high_watermark > self.applied_offset and self.config.state_machine:
             committed = self.log.read(
                 self.applied_offset, self.high_watermark - self.applied_offset
             )
@@ -393,6 +393,8 @@ class RaftNode:
             self.durable_end = max(self.durable_end, min(flushed, self.log.end_offset))
         if out.committed:
             self.applied_offset = max(self.applied_offset, out.committed[-1].offset + 1)
+        elif not self.config.state_machine:
+            self.applied_offset = max(self.applied_offset, out.high_watermark)
         if self.role is Role.LEADER:
             replication.maybe_advance_high_watermark(self)
 
@@ -658,7 +660,13 @@ class RaftNode:
         self.messages.append(Envelope(self.node_id, env.source, env.correlation_id, msg))
 
     def replay_voters(self, from_offset: int) -> None:
-        """Record every voters record in the log at or above ``from_offset``."""
+        """Record every voters record in the log at or above ``from_offset``:
+        from the log's index of them if it keeps one (``VoterIndex``: no
+        scan at start-up), else by reading the log."""
+        if isinstance(self.log, VoterIndex):
+            for offset, voters in self.log.voter_records(from_offset):
+                self.voters.record(offset, voters)
+            return
         end = self.log.end_offset
         while from_offset < end:
             batch = self.log.read(from_offset, 1024)

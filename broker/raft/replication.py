@@ -39,11 +39,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.raft.control import decode_snapshot, decode_voters, encode_snapshot
+from broker.raft.log import Snapshot
 from broker.raft.messages import (
     FENCED_LEADER_EPOCH,
     NO_LEADER,
     NONE,
     NOT_LEADER_OR_FOLLOWER,
+    OFFSET_OUT_OF_RANGE,
     POSITION_OUT_OF_RANGE,
     SNAPSHOT_NOT_FOUND,
     UNKNOWN_LEADER_EPOCH,
@@ -203,7 +205,9 @@ def on_fetch_snapshot_response(node: RaftNode, env: Envelope, resp: FetchSnapsho
     snapshot = decode_snapshot(bytes(buffer))
     node.snapshot_buffer = bytearray()
     end = snapshot.snapshot_id.end_offset
-    if end > node.high_watermark:
+    if end > node.high_watermark or (end == node.high_watermark and not node.config.state_machine):
+        # (A data partition's follower committed exactly up to a leader's log
+        # start whose history is gone: the empty snapshot there resets it.)
         node.log.install_snapshot(snapshot)
         node.voters.reset(snapshot.voters)
         node.high_watermark = end
@@ -266,6 +270,27 @@ def on_fetch_request(node: RaftNode, env: Envelope, req: FetchRequest) -> None:
         return
     replica = _replica(node, ld, req.replica_id)
     snapshot = log.latest_snapshot()
+    start = log.log_start_offset
+    moved = start > 0 and (snapshot is None or snapshot.snapshot_id.end_offset < start)
+    if moved and node.config.inject_bug != "ignore_log_start":
+        # The log start moved without a snapshot (retention, DeleteRecords):
+        # a follower below it, or whose last epoch the log no longer knows,
+        # cannot be checked against the history.  A data partition resets
+        # it with an empty snapshot at the log start (Kafka's follower
+        # truncates fully and starts at the leader's log start); a log with
+        # a state machine cannot, and answers OFFSET_OUT_OF_RANGE.
+        if req.fetch_offset < start or log.end_offset_for_epoch(req.last_fetched_epoch).epoch == 0:
+            snapshot = log_start_snapshot(node)
+            if snapshot is None:
+                node.reply(
+                    env,
+                    FetchResponse(
+                        OFFSET_OUT_OF_RANGE, node.high_watermark, start, current_leader(node)
+                    ),
+                )
+                return
+        else:
+            snapshot = None
     if snapshot is not None and (
         req.fetch_offset < log.log_start_offset
         or req.last_fetched_epoch < snapshot.snapshot_id.epoch
@@ -319,6 +344,19 @@ def on_fetch_request(node: RaftNode, env: Envelope, req: FetchRequest) -> None:
             records=tuple(records),
         ),
     )
+
+
+def log_start_snapshot(node: RaftNode) -> Snapshot | None:
+    """A data partition's empty snapshot at its log start: the epoch is that
+    of the first entry kept (the one below is gone), the voters those in
+    force there."""
+    if node.config.state_machine:
+        return None
+    log = node.log
+    start = log.log_start_offset
+    first = log.read(start, 1)
+    epoch = first[0].epoch if first else log.last_epoch
+    return Snapshot(SnapshotId(start, epoch), tuple(sorted(node.voters.at(start))), b"")
 
 
 def on_fetch_snapshot_request(node: RaftNode, env: Envelope, req: FetchSnapshotRequest) -> None:

@@ -39,9 +39,10 @@ from __future__ import annotations
 import struct
 import traceback
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from broker.raft.control import decode_voters
-from broker.raft.log import MemoryLog
+from broker.raft.log import MemoryLog, RaftLog
 from broker.raft.messages import REQUEST_TYPES, ControlKind, Envelope, LogEntry, VoteResponse
 from broker.raft.node import RaftNode
 from broker.raft.rng import SplitMix64
@@ -67,6 +68,67 @@ def decode_state(data: bytes) -> list[tuple[int, bytes]]:
 
 class Violation(Exception):
     """A checked safety or liveness property failed."""
+
+
+class SimLog(RaftLog, Protocol):
+    """A log the simulator can drive: a RaftLog with a split flush."""
+
+    @property
+    def durable_end_offset(self) -> int: ...
+
+    def start_flush(self) -> None: ...
+
+    def complete_flush(self) -> int: ...
+
+    def delete_before(self, offset: int) -> None: ...
+
+
+class SimDisk(Protocol):
+    """The nodes' disks: their logs and election state, and what a power
+    loss leaves of them."""
+
+    def open(self, i: int) -> SimLog: ...
+
+    def crash(self, i: int, keep_unflushed: int) -> SimLog:
+        """Power loss of node ``i``: the log to use from now on.  A disk may
+        keep up to ``keep_unflushed`` entries past the durable end, or decide
+        itself what survived (a file system cut back to its last fsyncs)."""
+        ...
+
+    def lose(self, i: int) -> SimLog:
+        """Node ``i``'s disk is replaced by an empty one."""
+        ...
+
+    def save_state(self, i: int, state: ElectionState) -> None: ...
+
+    def load_state(self, i: int) -> ElectionState | None: ...
+
+
+class MemoryDisk:
+    """`MemoryLog`s; a crash keeps a prefix of the unflushed tail."""
+
+    def __init__(self) -> None:
+        self.logs: dict[int, MemoryLog] = {}
+        self.states: dict[int, ElectionState] = {}
+
+    def open(self, i: int) -> SimLog:
+        log = self.logs[i] = MemoryLog()
+        return log
+
+    def crash(self, i: int, keep_unflushed: int) -> SimLog:
+        log = self.logs[i]
+        log.crash(keep_unflushed)
+        return log
+
+    def lose(self, i: int) -> SimLog:
+        self.states.pop(i, None)
+        return self.open(i)
+
+    def save_state(self, i: int, state: ElectionState) -> None:
+        self.states[i] = state
+
+    def load_state(self, i: int) -> ElectionState | None:
+        return self.states.get(i)
 
 
 @dataclass(slots=True)
@@ -107,6 +169,10 @@ class SimOptions:
     stale_delivery: float = 0.0
     """Chance that a packet for a previous incarnation of a node reaches the
     current one (a transport that does not tie responses to a process)."""
+    data_partition: bool = False
+    """The core runs without a state machine (``RaftConfig.state_machine``
+    False): hosts read what their high watermark commits from their own log,
+    and delete log prefixes (DeleteRecords) instead of taking snapshots."""
     max_work: int = 3_000_000
     """Watchdog: core calls per seed (steps, ticks, Ready rounds)."""
     config: RaftConfig = field(default_factory=RaftConfig)
@@ -128,7 +194,13 @@ class SimResult:
 
 
 class Simulation:
-    def __init__(self, seed: int, options: SimOptions, skip: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        seed: int,
+        options: SimOptions,
+        skip: frozenset[int] = frozenset(),
+        disk: SimDisk | None = None,
+    ) -> None:
         self.seed = seed
         self.opts = options
         self.skip = skip
@@ -136,7 +208,8 @@ class Simulation:
         self.rng = SplitMix64(seed)
         n = options.nodes
         self.bootstrap = tuple(range(min(options.voters, n)))
-        self.logs = [MemoryLog() for _ in range(n)]
+        self.disk: SimDisk = disk if disk is not None else MemoryDisk()
+        self.logs = [self.disk.open(i) for i in range(n)]
         self.stored: list[ElectionState | None] = [None] * n
         self.incarnation = [0] * n
         self.cores: list[RaftNode | None] = [None] * n
@@ -180,6 +253,8 @@ class Simulation:
 
     def _start(self, i: int) -> None:
         rng = SplitMix64(self.seed * 1_000_003 + i * 7_919 + self.incarnation[i] * 104_729)
+        if self.disk.load_state(i) != self.stored[i]:
+            raise Violation(f"node {i} election state on disk {self.disk.load_state(i)}")
         core = RaftNode(
             i,
             self.logs[i],
@@ -193,13 +268,23 @@ class Simulation:
         self.hw_seen[i] = core.high_watermark
         self.epoch_seen[i] = core.epoch  # the in-memory epoch, per incarnation
         snapshot = self.logs[i].latest_snapshot()
-        self.sm[i] = decode_state(snapshot.data) if snapshot else []
+        if self.opts.data_partition:
+            self.sm[i] = self._committed_prefix(i, self.logs[i].log_start_offset)
+        else:
+            self.sm[i] = decode_state(snapshot.data) if snapshot else []
         self._check_state(i, self.sm[i])
+
+    def _committed_prefix(self, i: int, end: int) -> list[tuple[int, bytes]]:
+        """A data partition's "state" below its log start: what was committed."""
+        missing = [o for o in range(end) if o not in self.committed]
+        if missing:
+            raise Violation(f"node {i} log starts at {end}, offsets {missing[:5]} never committed")
+        return [self.committed[o] for o in range(end)]
 
     def _crash(self, i: int) -> None:
         log = self.logs[i]
         keep = self.rng.randrange(log.end_offset - log.durable_end_offset + 1)
-        log.crash(keep)
+        self.logs[i] = log = self.disk.crash(i, keep)
         self.cores[i] = None
         self.held[i] = None
         self.leading[i] = None
@@ -212,7 +297,7 @@ class Simulation:
         to forget; a voter would need KIP-853 directory ids to rejoin)."""
         if self.cores[i] is not None:
             self._crash(i)
-        self.logs[i] = MemoryLog()
+        self.logs[i] = self.disk.lose(i)
         self.stored[i] = None
         self.log(f"disk of {i} lost")
         self._start(i)
@@ -351,6 +436,7 @@ class Simulation:
                     f"node {i} persisted epoch went back {stored.epoch} -> {state.epoch}"
                 )
             self.stored[i] = state
+            self.disk.save_state(i, state)
         if flush and rd.flush_offset is not None:
             self.logs[i].flush()
         for env in rd.messages:
@@ -368,11 +454,22 @@ class Simulation:
             del self.net[: len(self.net) - self.opts.max_in_flight]
         sm = self.sm[i]
         if rd.installed_snapshot is not None:
-            self.sm[i] = sm = decode_state(rd.installed_snapshot.data)
+            if self.opts.data_partition:
+                end = rd.installed_snapshot.snapshot_id.end_offset
+                self.sm[i] = sm = self._committed_prefix(i, end)
+            else:
+                self.sm[i] = sm = decode_state(rd.installed_snapshot.data)
             self._check_state(i, sm)
             self.log(f"node {i} installed snapshot {rd.installed_snapshot.snapshot_id}")
         for entry in rd.committed:
             self._apply(i, sm, entry)
+        if self.opts.data_partition:
+            if rd.committed:
+                raise Violation(f"node {i}: a data partition's Ready carries committed entries")
+            log = self.logs[i]
+            if log.log_start_offset <= len(sm) < rd.high_watermark:
+                for entry in log.read(len(sm), rd.high_watermark - len(sm)):
+                    self._apply(i, sm, entry)
 
     def _apply(self, i: int, sm: list[tuple[int, bytes]], entry: LogEntry) -> None:
         if entry.offset != len(sm):
@@ -488,9 +585,29 @@ class Simulation:
             return result.offset
         return None
 
+    def _delete_records(self, i: int, limit: int) -> None:
+        """A data partition's host deletes a prefix below ``limit`` (what it
+        has read as committed), never below its first voters record (there is
+        no voters checkpoint yet: the record must stay to be replayed)."""
+        log = self.logs[i]
+        start = log.log_start_offset
+        limit = min(limit, log.end_offset - 1)
+        for entry in log.read(start, limit - start):
+            if entry.control is ControlKind.KRAFT_VOTERS:
+                limit = entry.offset
+                break
+        if limit <= start:
+            return
+        end = start + 1 + self.rng.randrange(limit - start)
+        log.delete_before(end)
+        self.log(f"delete records {i} before {end}")
+
     def _snapshot(self, i: int) -> None:
         core = self.cores[i]
         assert core is not None
+        if self.opts.data_partition:
+            self._delete_records(i, len(self.sm[i]))
+            return
         start = core.log.log_start_offset
         if core.applied_offset <= start:
             return
@@ -713,7 +830,10 @@ class Simulation:
                 if rounds % 8 == 0:
                     self._propose(leader.node_id)
                 i, end = leader.node_id, leader.applied_offset
-                if end > leader.log.log_start_offset and self.held[i] is None:
+                if self.opts.data_partition:
+                    if self.held[i] is None:
+                        self._delete_records(i, len(self.sm[i]))
+                elif end > leader.log.log_start_offset and self.held[i] is None:
                     leader.create_snapshot(end, encode_state(self.sm[i][:end]))
         else:
             states = [

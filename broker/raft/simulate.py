@@ -12,17 +12,33 @@ with ``--first-seed <seed> --seeds 1 --trace``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from broker.raft.rng import SplitMix64
-from broker.raft.sim import SimOptions, SimResult, Simulation
+from broker.raft.sim import SimDisk, SimOptions, SimResult, Simulation
 from broker.raft.types import RaftConfig
 
 
 def options_for_seed(
-    seed: int, nodes: int | None, steps: int, bug: str, profile: str = "mixed"
+    seed: int,
+    nodes: int | None,
+    steps: int,
+    bug: str,
+    profile: str = "mixed",
+    data_partition: bool = False,
+) -> SimOptions:
+    options = _options_for_seed(seed, nodes, steps, bug, profile)
+    if not data_partition:
+        return options
+    config = replace(options.config, state_machine=False)
+    return replace(options, data_partition=True, config=config)
+
+
+def _options_for_seed(
+    seed: int, nodes: int | None, steps: int, bug: str, profile: str
 ) -> SimOptions:
     """Each seed also draws its own fault mix and timeouts, so that the
     batch covers gentle and hostile networks, long and short timeouts.  A
@@ -90,14 +106,46 @@ def options_for_seed(
     )
 
 
+LOG_KINDS = ("memory", "partition")
+
+
+@contextlib.contextmanager
+def disk_for(log: str) -> Iterator[SimDisk | None]:
+    """``memory``: MemoryLogs (the default, fast). ``partition``: the storage
+    engine's PartitionLog in a temporary directory, where a crash cuts every
+    file back to its last fsync."""
+    if log == "memory":
+        yield None
+        return
+    from broker.replication.raft_log import power_loss_logs  # files: only when asked
+
+    with power_loss_logs() as disk:
+        yield disk
+
+
+def simulate(
+    seed: int,
+    options: SimOptions,
+    skip: frozenset[int] = frozenset(),
+    *,
+    log: str = "memory",
+    liveness: bool = True,
+) -> SimResult:
+    with disk_for(log) as disk:
+        return Simulation(seed, options, skip, disk).run(liveness=liveness)
+
+
 def run_seed(
     seed: int,
     nodes: int | None = None,
     steps: int = 1500,
     bug: str = "",
     profile: str = "mixed",
+    log: str = "memory",
+    data_partition: bool = False,
 ) -> SimResult:
-    return Simulation(seed, options_for_seed(seed, nodes, steps, bug, profile)).run()
+    options = options_for_seed(seed, nodes, steps, bug, profile, data_partition)
+    return simulate(seed, options, log=log)
 
 
 def violation_kind(violation: str) -> str:
@@ -127,7 +175,7 @@ def parse_steps(spec: str) -> list[int]:
 
 
 def shrink(
-    options: SimOptions, result: SimResult, budget: int = 400
+    options: SimOptions, result: SimResult, budget: int = 400, log: str = "memory"
 ) -> tuple[list[int], SimResult]:
     """Delta-debug the schedule: drop chunks of steps while the same kind of
     violation still happens.  Each step has its own random stream, so the
@@ -144,7 +192,7 @@ def shrink(
             trial = kept[:start] + kept[start + size :]
             budget -= 1
             skip = frozenset(range(1, result.steps + 1)) - set(trial)
-            attempt = Simulation(result.seed, opts, skip).run(liveness=False)
+            attempt = simulate(result.seed, opts, skip, log=log, liveness=False)
             if attempt.violation and violation_kind(attempt.violation) == kind:
                 kept, best = trial, attempt
                 chunks = max(chunks - 1, 2)
@@ -166,6 +214,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--bug", default="", help="inject a known bug (for demonstration)")
     parser.add_argument("--profile", default="mixed", choices=("mixed", "hostile", "gentle"))
+    parser.add_argument(
+        "--data-partition",
+        action="store_true",
+        help="run the core without a state machine (a data partition): hosts delete "
+        "log prefixes instead of snapshotting",
+    )
+    parser.add_argument(
+        "--log",
+        default="memory",
+        choices=LOG_KINDS,
+        help="memory (MemoryLog) or partition (the storage engine, files in a temporary "
+        "directory, crash = power loss)",
+    )
     parser.add_argument("--trace", action="store_true", help="print the whole trace of failures")
     parser.add_argument("--tail", type=int, default=40, help="trace lines shown per failure")
     parser.add_argument("--no-shrink", action="store_true", help="do not minimise failures")
@@ -177,14 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     disruptions = 0
     recovery: list[int] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        options = options_for_seed(seed, args.nodes, args.steps, args.bug, args.profile)
+        options = options_for_seed(
+            seed, args.nodes, args.steps, args.bug, args.profile, args.data_partition
+        )
         if args.only_steps is not None:
             only = parse_steps(args.only_steps)
             options = replace(options, steps=max(only))
             skip = frozenset(range(1, max(only) + 1)) - set(only)
-            result = Simulation(seed, options, skip).run(liveness=False)
+            result = simulate(seed, options, skip, log=args.log, liveness=False)
         else:
-            result = Simulation(seed, options).run()
+            result = simulate(seed, options, log=args.log)
         disruptions += result.disruptions
         if result.violation is None:
             recovery.append(result.recovery_rounds)
@@ -197,9 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (f" --steps {args.steps}" if args.steps != 1500 else "")
             + (f" --bug {args.bug}" if args.bug else "")
             + (f" --profile {args.profile}" if args.profile != "mixed" else "")
+            + (f" --log {args.log}" if args.log != "memory" else "")
+            + (" --data-partition" if args.data_partition else "")
         )
         if not args.no_shrink and args.only_steps is None and result.recovery_rounds < 0:
-            kept, small = shrink(options, result)
+            kept, small = shrink(options, result, log=args.log)
             print(f"  minimal trace: {len(kept)} of {result.steps} steps still fail:")
             lines = small.trace
             replay += f" --only-steps {format_steps(kept)}"

@@ -59,10 +59,15 @@ class RaftConfig:
     max_snapshot_bytes: int = 1 << 20
     pre_vote: bool = True
     check_quorum: bool = True
+    state_machine: bool = True
+    """False for a data partition: the core applies nothing (``Ready.committed``
+    stays empty) and only reports the high watermark; a follower below a log
+    start that moved without a snapshot (retention, DeleteRecords) is reset
+    with an empty snapshot at the leader's log start."""
     inject_bug: str = ""
     """Test-only mutants that show the checks bite (see docs/raft.md):
     "commit_old_epoch", "forget_vote", "live_ready",
-    "prospective_follows_lost_leader", ..."""
+    "prospective_follows_lost_leader", "ignore_log_start", ..."""
 
 
 @dataclass(frozen=True, slots=True)

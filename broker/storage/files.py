@@ -79,9 +79,10 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves the old or the new file."""
-    tmp = path.with_name(path.name + TMP_SUFFIX)
+def atomic_write(path: Path, data: bytes, tmp_suffix: str = TMP_SUFFIX) -> None:
+    """Replace `path` with `data` so that a crash leaves the old or the new file
+    (written first as `path` + `tmp_suffix`)."""
+    tmp = path.with_name(path.name + tmp_suffix)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
