@@ -18,6 +18,8 @@ import trio
 from broker.api import (
     alter_configs,
     api_versions,
+    consumer_group_describe,
+    consumer_group_heartbeat,
     create_partitions,
     create_topics,
     delete_groups,
@@ -97,6 +99,8 @@ HANDLERS: list[ModuleType] = [
     describe_groups,
     list_groups,
     delete_groups,
+    consumer_group_heartbeat,
+    consumer_group_describe,
 ]
 
 
