@@ -94,6 +94,9 @@ class Partition:
         self.producers = ProducerStateManager()
         self.data_arrived = trio.Event()
         self.append_lock = trio.Lock()
+        # Held by a produce whose records are checked in a worker thread, so
+        # that later produces to this partition append after it (produce.py).
+        self.produce_lock = trio.Lock()
         self.clock = clock
         self._on_flush_due = on_flush_due
         self._rebuild_producer_state()
