@@ -130,9 +130,7 @@ INNER = [
 
 @pytest.mark.parametrize("compression", [NONE, *CODECS])
 @pytest.mark.parametrize(("name", "section"), INNER, ids=[i[0] for i in INNER])
-def test_malformed_fields_are_invalid_record(
-    compression: int, name: str, section: bytes
-) -> None:
+def test_malformed_fields_are_invalid_record(compression: int, name: str, section: bytes) -> None:
     assert code(batch_of(section, 1, compression)) == errors.INVALID_RECORD, name
 
 
