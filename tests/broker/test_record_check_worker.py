@@ -21,7 +21,7 @@ import trio.testing
 
 from broker.api import produce as produce_api
 from broker.errors import ErrorCode
-from broker.storage.batch import BatchHeader
+from broker.storage.batch import BatchHeader, check_records
 from broker.storage.config import LogConfig
 from broker.wire.generated.delete_topics_request import DeleteTopicsRequest, DeleteTopicState
 from tests.admin.helpers import create, fetch, partition, produce, started_node, values
@@ -39,7 +39,7 @@ class HeldCheck:
         self.release = threading.Event()
         self.on_loop = False
         self.loop_thread = threading.get_ident()
-        real = produce_api.check_records
+        real = check_records
 
         def held(
             buf: Any, position: int, header: BatchHeader, config: LogConfig, now_ms: int
