@@ -17,6 +17,7 @@ import time
 
 from crc32c import crc32c
 
+from broker.recordbatch import bytes_field, zigzag
 from broker.storage.batch import HEADER
 from broker.wire.generated.create_topics_request import CreatableTopic
 from compat.kafka.differential import Duo
@@ -41,20 +42,6 @@ INVALID_RECORD = 87
 GZIP = 1
 
 
-def varint(value: int) -> bytes:
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def sized(data: bytes | None) -> bytes:
-    return varint(-1) if data is None else varint(len(data)) + data
-
-
 def record(
     offset_delta: int,
     key: bytes | None = b"k",
@@ -69,11 +56,13 @@ def record(
     """One record v2; ``body`` replaces the fields, ``length_delta`` lies about the length."""
     if body is None:
         hs = headers or []
-        body = b"\0" + varint(ts_delta) + varint(offset_delta) + sized(key) + sized(value)
-        body += varint(len(hs) if header_count is None else header_count)
+        body = (
+            b"\0" + zigzag(ts_delta) + zigzag(offset_delta) + bytes_field(key) + bytes_field(value)
+        )
+        body += zigzag(len(hs) if header_count is None else header_count)
         for hk, hv in hs:
-            body += sized(hk) + sized(hv)
-    return varint(len(body) + length_delta) + body
+            body += bytes_field(hk) + bytes_field(hv)
+    return zigzag(len(body) + length_delta) + body
 
 
 def batch(
@@ -98,20 +87,20 @@ def cases() -> dict[str, list[bytes]]:
         "offset deltas 0 2 1": [record(0), record(2), record(1)],
         "offset deltas 0 0 0": [record(0), record(0), record(0)],
         "offset deltas 1 2 3": [record(1), record(2), record(3)],
-        "key length past the record": [record(0), record(1, body=b"\0\0\2" + varint(9) + b"k"
-                                                         + sized(b"v") + b"\0"), record(2)],
-        "value length past the record": [record(0), record(1, body=b"\0\0\2" + sized(b"k")
-                                                           + varint(9) + b"v\0"), record(2)],
+        "key length past the record": [record(0), record(1, body=b"\0\0\2" + zigzag(9) + b"k"
+                                                         + bytes_field(b"v") + b"\0"), record(2)],
+        "value length past the record": [record(0), record(1, body=b"\0\0\2" + bytes_field(b"k")
+                                                           + zigzag(9) + b"v\0"), record(2)],
         "fields end before the length": [record(0), record(1, length_delta=2) + b"\0\0", record(2)],
         "negative header count": [record(0), record(1, header_count=-1), record(2)],
         "header count past the record": [record(0), record(1, header_count=5), record(2)],
         "null header key": [record(0), record(1, headers=[(None, b"v")]), record(2)],
-        "header value past the record": [record(0), record(1, body=b"\0\0\2" + sized(b"k")
-                                                           + sized(b"v") + varint(1) + sized(b"h")
-                                                           + varint(9) + b"v"), record(2)],
+        "header value past the record": [record(0), record(1, body=b"\0\0\2" + bytes_field(b"k")
+                                                           + bytes_field(b"v") + zigzag(1) + bytes_field(b"h")
+                                                           + zigzag(9) + b"v"), record(2)],
         "varint of 6 bytes": [record(0), record(1, body=b"\0\0\2\x81\x80\x80\x80\x80\x00"),
                               record(2)],
-        "negative record length": [record(0), varint(-3) + b"\0\0\2", record(2)],
+        "negative record length": [record(0), zigzag(-3) + b"\0\0\2", record(2)],
         "too few records": ok[:2],
         "record past the end": [record(0), record(1), record(2, length_delta=5)],
         "trailing bytes": [*ok, b"\0\0"],

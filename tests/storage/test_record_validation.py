@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka.record.default_records import DefaultRecordBatch
 
+from broker.recordbatch import zigzag
 from broker.storage import errors
 from broker.storage.batch import HEADER_SIZE, max_decompressed_bytes, validate_produce_records
 from broker.storage.compression import (
@@ -35,16 +36,6 @@ from tests.storage.batches import GZIP, LZ4, NONE, SNAPPY, ZSTD, build_batch
 NOW = 1_700_000_000_000
 CONFIG = LogConfig()
 CODECS = [GZIP, SNAPPY, LZ4, ZSTD]
-
-
-def zigzag(value: int) -> bytes:
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def record(
