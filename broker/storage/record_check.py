@@ -109,6 +109,10 @@ def walk_records(body: BytesLike, count: int, *, offsets_in_order: bool = False)
                 raw = (byte & 0x7F) | (body[pos + 2] << 7)
                 delta = (raw >> 1) ^ -(raw & 1)
                 pos += 3
+            elif body[pos + 3] < 0x80:
+                raw = (byte & 0x7F) | ((body[pos + 2] & 0x7F) << 7) | (body[pos + 3] << 14)
+                delta = (raw >> 1) ^ -(raw & 1)
+                pos += 4
             else:
                 delta, pos = _varint_tail(body, pos + 2, byte, _LONG_BYTES)
             if delta > high:
@@ -122,22 +126,34 @@ def walk_records(body: BytesLike, count: int, *, offsets_in_order: bool = False)
             elif body[pos + 1] < 0x80:
                 raw = (byte & 0x7F) | (body[pos + 1] << 7)
                 pos += 2
+            elif body[pos + 2] < 0x80:
+                raw = (byte & 0x7F) | ((body[pos + 1] & 0x7F) << 7) | (body[pos + 2] << 14)
+                pos += 3
             else:
                 value, pos = _varint_tail(body, pos + 1, byte, _INT_BYTES)
                 raw = value << 1 if value >= 0 else 1
             if offsets_in_order and raw != index << 1:
                 return _bad(f"record {index} has offsetDelta {(raw >> 1) ^ -(raw & 1)}")
-            for _field in (0, 1):  # key, then value: length, bytes
-                byte = body[pos]
-                if byte < 0x80:
-                    pos += 1 if byte & 1 else 1 + (byte >> 1)
-                elif body[pos + 1] < 0x80:
-                    raw = (byte & 0x7F) | (body[pos + 1] << 7)
-                    pos += 2 if raw & 1 else 2 + (raw >> 1)
-                else:
-                    size, pos = _varint_tail(body, pos + 1, byte, _INT_BYTES)
-                    if size > 0:
-                        pos += size
+            byte = body[pos]  # key
+            if byte < 0x80:
+                pos += 1 if byte & 1 else 1 + (byte >> 1)
+            elif body[pos + 1] < 0x80:
+                raw = (byte & 0x7F) | (body[pos + 1] << 7)
+                pos += 2 if raw & 1 else 2 + (raw >> 1)
+            else:
+                size, pos = _varint_tail(body, pos + 1, byte, _INT_BYTES)
+                if size > 0:
+                    pos += size
+            byte = body[pos]  # value
+            if byte < 0x80:
+                pos += 1 if byte & 1 else 1 + (byte >> 1)
+            elif body[pos + 1] < 0x80:
+                raw = (byte & 0x7F) | (body[pos + 1] << 7)
+                pos += 2 if raw & 1 else 2 + (raw >> 1)
+            else:
+                size, pos = _varint_tail(body, pos + 1, byte, _INT_BYTES)
+                if size > 0:
+                    pos += size
             byte = body[pos]  # headersCount
             pos += 1
             if byte:

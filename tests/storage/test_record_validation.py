@@ -377,3 +377,24 @@ def test_every_records_timestamp_is_checked(compression: int) -> None:
     validate_produce_records(batch_of(timed(0, hour, -5 * hour), 3, compression), config, NOW)
     strict = LogConfig(message_timestamp_before_max_ms=hour)
     assert code(batch_of(timed(0, -2 * hour), 2, compression), strict) == errors.INVALID_TIMESTAMP
+
+
+def test_three_byte_offset_and_timestamp_deltas() -> None:
+    """Past 8,191 records, offsetDelta takes 3 bytes; past ~8 s, so does timestampDelta."""
+
+    def section(offsets: list[int]) -> bytes:
+        out = b""
+        for i, offset in enumerate(offsets):
+            body = b"\x00" + zigzag(i * 100) + zigzag(offset) + zigzag(-1) + zigzag(1) + b"v\x00"
+            out += zigzag(len(body)) + body
+        return out
+
+    count = 9000
+    offsets = list(range(count))
+    walk = walk_records(section(offsets), count, offsets_in_order=True)
+    assert walk == (None, 0, (count - 1) * 100)
+    offsets[8500] = 8501
+    assert len(zigzag(8500)) == 3
+    problem = walk_records(section(offsets), count, offsets_in_order=True).problem
+    assert problem is not None and "offsetDelta 8501" in problem
+    assert walk_records(section(offsets), count).problem is None  # uncompressed: not checked
