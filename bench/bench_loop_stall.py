@@ -6,7 +6,8 @@ An in-process node (data in a temporary directory on the default temp disk)
 runs a ticker task that only yields (``trio.sleep(0)``) and records the gaps
 between its turns while another task dispatches pre-encoded requests: 1 MB
 batches recompressed to a topic's ``compression.type``, produces on a
-``flush.messages=1`` topic that roll segments, CreateTopics. The baseline is
+``flush.messages=1`` topic that roll segments, CreateTopics, and produces of
+10,000-record batches (uncompressed and zstd), whose records are all checked. The baseline is
 the same ticker while the loop is idle (the machine's scheduling noise).
 """
 
@@ -66,6 +67,10 @@ async def main() -> None:
         await create(node, "fm", {"flush.messages": "1", "segment.bytes": "2000000"})
         big = produce_frame("gz", client_batch([bytes([i % 7]) * 62_500 for i in range(16)]))
         small = [produce_frame("fm", client_batch([bytes([i]) * 100_000])) for i in range(20)]
+        await create(node, "many")
+        records = [b"%08d" % i * 12 for i in range(10_000)]  # 100 B values
+        many = produce_frame("many", client_batch(records))
+        many_zstd = produce_frame("many", client_batch(records, compression=4))
 
         async def idle() -> None:
             await trio.sleep(1)
@@ -82,7 +87,13 @@ async def main() -> None:
             for i in range(20):
                 await create(node, f"c{i}", {})
 
+        async def many_records() -> None:
+            for frame in (many, many_zstd) * 5:
+                await dispatch(bytearray(frame), node.apis, node)
+                await trio.sleep(0)  # as between two requests: a gap is one request
+
         print("idle loop, 1 s (noise floor):   ", await stalls(idle))
+        print("5+5 x 10,000 records (none, zstd):", await stalls(many_records))
         print("5 x 1 MB batches -> gzip:        ", await stalls(recompress))
         print("20 x 100 KB, flush.messages=1:   ", await stalls(flush_messages))
         print("20 CreateTopics:                 ", await stalls(create_topics))

@@ -22,6 +22,8 @@ from broker.api import (
     begin_quorum_epoch,
     broker_heartbeat,
     broker_registration,
+    consumer_group_describe,
+    consumer_group_heartbeat,
     create_partitions,
     create_topics,
     delete_groups,
@@ -119,6 +121,8 @@ HANDLERS: list[ModuleType] = [
     describe_quorum,
     broker_registration,
     broker_heartbeat,
+    consumer_group_heartbeat,
+    consumer_group_describe,
 ]
 
 
@@ -158,6 +162,9 @@ class Node:
         self.quorum.listeners.append(self.replicas.on_image)
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
         self._producer_ids_lock = trio.Lock()
+        # Topic creation and deletion validate against the image and append
+        # what they decided with no other decision in between (issue 11).
+        self._topics_lock = trio.Lock()
         self.groups = GroupService(self)
         # Membership: the controller's side (registrations, heartbeats,
         # fencing) and this broker's (its registration and heartbeats).
@@ -301,11 +308,12 @@ class Node:
     async def create_topics_results(
         self, specs: list[TopicSpec], *, validate_only: bool
     ) -> list[TopicResult]:
-        results, records = self.controller.create_topics(self.image, specs)
-        results, records = self.refuse_unhostable(results, records)
-        if not validate_only:
-            await self.quorum.append(records)
-        return results
+        async with self._topics_lock:
+            results, records = self.controller.create_topics(self.image, specs)
+            results, records = self.refuse_unhostable(results, records)
+            if not validate_only:
+                await self.quorum.append(records)
+            return results
 
     def refuse_unhostable(
         self, results: list[TopicResult], records: list[Any]
@@ -331,9 +339,10 @@ class Node:
         return refused, []
 
     async def delete_topics(self, names: list[str], ids: list[uuid.UUID]) -> list[TopicResult]:
-        results, records = self.controller.delete_topics(self.image, names, ids)
-        await self.quorum.append(records)
-        return results
+        async with self._topics_lock:
+            results, records = self.controller.delete_topics(self.image, names, ids)
+            await self.quorum.append(records)
+            return results
 
     async def next_producer_id(self) -> int:
         # One allocation at a time: requests arriving while a block is written

@@ -96,6 +96,9 @@ class Partition:
         self.producers = ProducerStateManager()
         self.data_arrived = trio.Event()
         self.append_lock = trio.Lock()
+        # Held by a produce whose records are checked in a worker thread, so
+        # that later produces to this partition append after it (produce.py).
+        self.produce_lock = trio.Lock()
         self.clock = clock
         self._on_flush_due = on_flush_due
         self._rebuild_producer_state()
@@ -127,8 +130,8 @@ class Partition:
         those queued behind it find their offset durable if it was appended
         before that flush began."""
         async with self.append_lock:
-            if self.log.recovery_point > last_offset:
-                return
+            if self.log.recovery_point > last_offset or self.log.closed:
+                return  # closed: its topic was deleted, the batch with it
             await self.flush()
 
     async def flush_if_due(self) -> None:
@@ -226,7 +229,7 @@ class ReplicaManager:
         for name, topic in old.topics.items():
             current = new.topics.get(name)
             if current is None or current.topic_id != topic.topic_id:
-                self._remove_topic(topic)
+                await self._remove_topic(topic)
         for topic in new.topics.values():
             for index, part in topic.partitions.items():
                 if not self.hosts(part):
@@ -304,17 +307,22 @@ class ReplicaManager:
                 except Exception:
                     log.exception("flushing %s-%d failed", part.topic, part.index)
 
-    def _remove_topic(self, topic: TopicImage) -> None:
-        for index in list(topic.partitions):
-            part = self.partitions.pop((topic.name, index), None)
+    async def _remove_topic(self, topic: TopicImage) -> None:
+        """Forget the topic's partitions at once (no request finds them from
+        now on), then close and delete each log once no flush of it is
+        running: a flush's worker thread fsyncs the log's files and
+        directory, which must not be closed or moved away under it."""
+        removed = [(i, self.partitions.pop((topic.name, i), None)) for i in topic.partitions]
+        for index, part in removed:
             if part is None:
                 if self.offline.pop((topic.name, index), None) is not None:
                     directory = self.data_dir / log_dir.partition_dir_name(topic.name, index)
-                    log_dir.delete_partition_dir(directory)
+                    await trio.to_thread.run_sync(log_dir.delete_partition_dir, directory)
                 continue
-            part.log.abandon()
-            part.advance_high_watermark()  # wake fetchers; they find the topic gone
-            log_dir.delete_partition_dir(part.log.directory)
+            async with part.append_lock:
+                part.log.abandon()
+                part.advance_high_watermark()  # wake fetchers; they find the topic gone
+                await trio.to_thread.run_sync(log_dir.delete_partition_dir, part.log.directory)
         log.info("deleted topic %s", topic.name)
 
     def close(self) -> None:

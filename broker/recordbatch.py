@@ -41,7 +41,8 @@ class Record:
     headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
-def _zigzag(value: int) -> bytes:
+def zigzag(value: int) -> bytes:
+    """``value`` as a zigzag varint (a record field)."""
     n = (value << 1) ^ (value >> 63)
     out = bytearray()
     while n >= 0x80:
@@ -51,10 +52,11 @@ def _zigzag(value: int) -> bytes:
     return bytes(out)
 
 
-def _bytes_field(data: bytes | None) -> bytes:
+def bytes_field(data: bytes | None) -> bytes:
+    """A record's length-prefixed bytes: varint length (-1: null), then the bytes."""
     if data is None:
-        return _zigzag(-1)
-    return _zigzag(len(data)) + data
+        return zigzag(-1)
+    return zigzag(len(data)) + data
 
 
 def build_batch(
@@ -73,9 +75,9 @@ def build_batch(
         raise ValueError("a batch needs at least one record")
     body = bytearray()
     for delta, (key, value) in enumerate(records):
-        rec = b"\0" + _zigzag(0) + _zigzag(delta) + _bytes_field(key) + _bytes_field(value)
-        rec += _zigzag(0)  # no headers
-        body += _zigzag(len(rec)) + rec
+        rec = b"\0" + zigzag(0) + zigzag(delta) + bytes_field(key) + bytes_field(value)
+        rec += zigzag(0)  # no headers
+        body += zigzag(len(rec)) + rec
     attributes = CONTROL_ATTRIBUTE if control else 0
     count = len(records)
     header = HEADER.pack(
@@ -140,4 +142,4 @@ def _read_bytes(buf: BytesLike, pos: int) -> tuple[bytes | None, int]:
     return bytes(buf[pos : pos + n]), pos + n
 
 
-__all__ = ["Record", "build_batch", "iter_records", "parse_header"]
+__all__ = ["Record", "build_batch", "bytes_field", "iter_records", "parse_header", "zigzag"]

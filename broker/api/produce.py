@@ -1,8 +1,14 @@
 """Produce (key 0), versions 3-13 (advertised from 0, as Kafka 4.1 does).
 
-Each partition's records are checked as Kafka's LogValidator does (header and
-CRC only; records are never decoded), then appended as the frame's own
-memoryview. Idempotent batches are checked against the producer's epoch and
+Each partition's records are checked as Kafka's LogValidator does (header,
+CRC, then every field of every record: broker/storage/batch.py), then
+appended as the frame's own memoryview. The record walk costs about 1 us a
+record (13-27 ms for a 10,000-record batch, decompression included), so for
+a large batch (`in_worker`) it runs in a worker thread while other
+connections are served. Appends to one partition keep their arrival order:
+while a partition's check is in a worker thread, later produces to it queue
+behind it on the partition's ``produce_lock`` (a FIFO trio.Lock); when none
+is, a produce checks and appends without awaiting, as before. Idempotent batches are checked against the producer's epoch and
 sequences; a retried batch gets its original offset and is not appended
 again. acks=0 sends no response, and an error with acks=0 closes the
 connection so the client notices, as Kafka does. acks=all with the topic's
@@ -32,7 +38,7 @@ from broker.api.context import RequestContext
 from broker.api.dispatch import CloseConnection
 from broker.api.leader_hints import current_leader, missing_partition_error, node_endpoints
 from broker.errors import ErrorCode
-from broker.storage.batch import validate_produce_records
+from broker.storage.batch import BatchHeader, check_records, validate_produce_records
 from broker.storage.errors import KafkaStorageError
 from broker.wire.generated.produce_request import PartitionProduceData, ProduceRequest
 from broker.wire.generated.produce_response import (
@@ -50,6 +56,11 @@ if TYPE_CHECKING:
 API_KEY = 0
 MIN_VERSION = 3
 MAX_VERSION = 13
+
+# A batch with at least this many records, or a compressed one of at least
+# this many bytes, is checked in a worker thread (~1 ms of work or more).
+WORKER_RECORDS = 1000
+WORKER_COMPRESSED_BYTES = 64 * 1024
 
 # Kafka's Topic.INTERNAL_TOPICS plus the metadata log: never written by a client.
 INTERNAL_TOPICS = frozenset(
@@ -121,6 +132,31 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
     return response
 
 
+def in_worker(batches: list[tuple[int, BatchHeader]]) -> bool:
+    """Whether checking these batches' records is worth a worker thread."""
+    return any(
+        h.records_count >= WORKER_RECORDS
+        or (h.compression and h.size_in_bytes >= WORKER_COMPRESSED_BYTES)
+        for _, h in batches
+    )
+
+
+def _check_and_recompress(
+    records: memoryview,
+    batches: list[tuple[int, BatchHeader]],
+    part: Partition,
+    settings: admin.ProduceSettings,
+    now_ms: int,
+) -> memoryview:
+    """The costly checks, and recompression if the topic asks for it: thread-safe."""
+    config = part.log.config
+    for position, header in batches:
+        check_records(records, position, header, config, now_ms)
+    if settings.codec is not None and any(h.compression != settings.codec for _, h in batches):
+        return admin.recompress(records, settings.codec, settings.level, config.max_message_bytes)
+    return records
+
+
 async def _append(
     node: Node,
     part: Partition,
@@ -135,21 +171,47 @@ async def _append(
         result.error_code = ErrorCode.INVALID_RECORD
         result.error_message = "produce without records"
         return None
+    now_ms = node.clock.now_ms()
     try:
-        batches = validate_produce_records(records, part.log.config, node.clock.now_ms())
-        if settings.codec is not None and any(h.compression != settings.codec for _, h in batches):
-            records = await trio.to_thread.run_sync(
-                admin.recompress,
-                records,
-                settings.codec,
-                settings.level,
-                part.log.config.max_message_bytes,
-            )
+        batches = validate_produce_records(records, part.log.config, now_ms, records=False)
     except KafkaStorageError as exc:
         result.error_code = exc.error_code
         result.error_message = str(exc)
         return None
-    header = batches[0][1]
+    recompress = settings.codec is not None and any(
+        h.compression != settings.codec for _, h in batches
+    )
+    if not (recompress or in_worker(batches) or part.produce_lock.locked()):
+        try:  # the common case: no await from here to the append
+            checked = _check_and_recompress(records, batches, part, settings, now_ms)
+        except KafkaStorageError as exc:
+            result.error_code = exc.error_code
+            result.error_message = str(exc)
+            return None
+        return _append_checked(node, part, checked, batches[0][1], result)
+    async with part.produce_lock:
+        try:
+            checked = await trio.to_thread.run_sync(
+                _check_and_recompress, records, batches, part, settings, now_ms
+            )
+        except KafkaStorageError as exc:
+            result.error_code = exc.error_code
+            result.error_message = str(exc)
+            return None
+        if part.log.closed:  # its topic was deleted while the check ran
+            result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            return None
+        return _append_checked(node, part, checked, batches[0][1], result)
+
+
+def _append_checked(
+    node: Node,
+    part: Partition,
+    records: memoryview,
+    header: BatchHeader,
+    result: PartitionProduceResponse,
+) -> int | None:
+    """The producer-state check and the append, without awaiting."""
     if header.producer_id >= 0:
         last_seq = header.base_sequence + header.last_offset_delta
         check = part.producers.check(

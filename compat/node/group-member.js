@@ -20,6 +20,7 @@
 
 const readline = require('readline')
 const { Kafka, logLevel } = require('kafkajs')
+require('./codecs') // snappy, lz4, zstd
 
 const config = JSON.parse(process.argv[2])
 

@@ -17,6 +17,7 @@
 
 const readline = require('readline')
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
+require('./codecs') // snappy, lz4, zstd
 const Batch = require('kafkajs/src/consumer/batch')
 
 const COMPRESSION = {

@@ -3,6 +3,7 @@
 'use strict'
 
 const { Kafka, Partitioners, logLevel } = require('kafkajs')
+require('./codecs') // snappy, lz4, zstd
 
 const USAGE = 'usage: produce.js HOST:PORT TOPIC KEY VALUE HEADER_NAME HEADER_VALUE [idempotent]'
 

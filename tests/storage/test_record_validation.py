@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka.record.default_records import DefaultRecordBatch
 
+from broker.recordbatch import zigzag
 from broker.storage import errors
 from broker.storage.batch import HEADER_SIZE, max_decompressed_bytes, validate_produce_records
 from broker.storage.compression import (
@@ -29,22 +30,12 @@ from broker.storage.compression import (
 )
 from broker.storage.config import LogConfig
 from broker.storage.errors import KafkaStorageError
-from broker.storage.record_check import walk_framing, walk_records
+from broker.storage.record_check import walk_records
 from tests.storage.batches import GZIP, LZ4, NONE, SNAPPY, ZSTD, build_batch
 
 NOW = 1_700_000_000_000
 CONFIG = LogConfig()
 CODECS = [GZIP, SNAPPY, LZ4, ZSTD]
-
-
-def zigzag(value: int) -> bytes:
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def record(
@@ -117,8 +108,8 @@ def test_malformed_framing_is_invalid_record(
     assert code(batch_of(section, count, compression)) == errors.INVALID_RECORD, name
 
 
-# Defects inside a record whose length is right: found by the full walk that
-# compressed batches get (uncompressed ones get the framing walk only).
+# Defects inside a record whose length is right: found by the full walk, in
+# compressed and (since issue 11's remainder) uncompressed batches alike.
 INNER = [
     ("a key longer than its record", record(b"k" * 5)[:4] + zigzag(40) + record(b"k" * 5)[5:]),
     ("an offsetDelta varint of 6 bytes", zigzag(9) + b"\x00\x00" + b"\xff" * 5 + b"\x01\x02"),
@@ -128,17 +119,15 @@ INNER = [
 ]
 
 
-@pytest.mark.parametrize("compression", CODECS)
+@pytest.mark.parametrize("compression", [NONE, *CODECS])
 @pytest.mark.parametrize(("name", "section"), INNER, ids=[i[0] for i in INNER])
-def test_malformed_fields_in_a_compressed_batch_are_invalid_record(
-    compression: int, name: str, section: bytes
-) -> None:
+def test_malformed_fields_are_invalid_record(compression: int, name: str, section: bytes) -> None:
     assert code(batch_of(section, 1, compression)) == errors.INVALID_RECORD, name
 
 
 @pytest.mark.parametrize(("name", "section"), INNER, ids=[i[0] for i in INNER])
 def test_full_walk_finds_inner_defects(name: str, section: bytes) -> None:
-    assert walk_records(section, 1) is not None, name
+    assert walk_records(section, 1).problem is not None, name
 
 
 @pytest.mark.parametrize("compression", CODECS)
@@ -223,8 +212,9 @@ def test_zip_bomb_is_refused_without_inflating(compression: int) -> None:
 
 
 def test_bound_follows_max_message_bytes() -> None:
-    section = TWO * 2000  # 36 KB of records, compresses to a few hundred bytes
-    data = batch_of(section, 4000, GZIP)
+    # 33 KB of records, compressing to under 1 KB
+    section = b"".join(record(value=bytes(100), offset_delta=i) for i in range(300))
+    data = batch_of(section, 300, GZIP)
     validate_produce_records(data, LogConfig(max_message_bytes=2048), NOW)
     assert code(data, LogConfig(max_message_bytes=512)) == errors.MESSAGE_TOO_LARGE
 
@@ -325,13 +315,11 @@ def test_full_walk_matches_kafkas_record_reader(
     count: int, at: int, patch: bytes, count_delta: int
 ) -> None:
     """The full walk accepts a mutated section exactly when Kafka's reader
-    would, and the framing walk accepts everything the full walk does."""
+    would."""
     section = bytes(mutated(count, at, patch))
     declared = max(1, count + count_delta)
-    full = walk_records(section, declared)
+    full = walk_records(section, declared).problem
     assert (full is None) == reference_reads(section, declared), full
-    if full is None:
-        assert walk_framing(section, declared) is None
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -349,5 +337,64 @@ def test_what_the_full_walk_accepts_kafka_python_reads(
     bad UTF-8), what the full walk accepts, kafka-python decodes."""
     section = bytes(mutated(count, at, patch))
     declared = max(1, count + count_delta)
-    if walk_records(section, declared) is None:
+    if walk_records(section, declared).problem is None:
         assert kafka_python_reads(section, declared)
+
+
+# What a real Kafka 4.1.2 answered (compat/test_record_validation.py runs both):
+# a compressed batch's inner offsets must be 0, 1, 2..., an uncompressed
+# batch's are not checked (the log assigns offsets from the batch header).
+OUT_OF_ORDER = record(offset_delta=0) + record(offset_delta=2) + record(offset_delta=1)
+
+
+def test_uncompressed_offset_deltas_are_not_checked() -> None:
+    validate_produce_records(batch_of(OUT_OF_ORDER, 3), CONFIG, NOW)
+
+
+@pytest.mark.parametrize("compression", CODECS)
+def test_compressed_offset_deltas_must_count_from_zero(compression: int) -> None:
+    assert code(batch_of(OUT_OF_ORDER, 3, compression)) == errors.INVALID_RECORD
+    shifted = record(offset_delta=1) + record(offset_delta=2)
+    assert code(batch_of(shifted, 2, compression)) == errors.INVALID_RECORD
+
+
+def timed(*deltas: int) -> bytes:
+    """Records with these timestampDeltas (the header says base NOW, max NOW)."""
+    out = b""
+    for i, delta in enumerate(deltas):
+        body = b"\x00" + zigzag(delta) + zigzag(i) + zigzag(1) + b"k" + zigzag(1) + b"v\x00"
+        out += zigzag(len(body)) + body
+    return out
+
+
+@pytest.mark.parametrize("compression", [NONE, *CODECS])
+def test_every_records_timestamp_is_checked(compression: int) -> None:
+    config = LogConfig(message_timestamp_after_max_ms=3_600_000)
+    hour = 3_600_000
+    assert code(batch_of(timed(0, 2 * hour, 0), 3, compression), config) == (
+        errors.INVALID_TIMESTAMP
+    )
+    validate_produce_records(batch_of(timed(0, hour, -5 * hour), 3, compression), config, NOW)
+    strict = LogConfig(message_timestamp_before_max_ms=hour)
+    assert code(batch_of(timed(0, -2 * hour), 2, compression), strict) == errors.INVALID_TIMESTAMP
+
+
+def test_three_byte_offset_and_timestamp_deltas() -> None:
+    """Past 8,191 records, offsetDelta takes 3 bytes; past ~8 s, so does timestampDelta."""
+
+    def section(offsets: list[int]) -> bytes:
+        out = b""
+        for i, offset in enumerate(offsets):
+            body = b"\x00" + zigzag(i * 100) + zigzag(offset) + zigzag(-1) + zigzag(1) + b"v\x00"
+            out += zigzag(len(body)) + body
+        return out
+
+    count = 9000
+    offsets = list(range(count))
+    walk = walk_records(section(offsets), count, offsets_in_order=True)
+    assert walk == (None, 0, (count - 1) * 100)
+    offsets[8500] = 8501
+    assert len(zigzag(8500)) == 3
+    problem = walk_records(section(offsets), count, offsets_in_order=True).problem
+    assert problem is not None and "offsetDelta 8501" in problem
+    assert walk_records(section(offsets), count).problem is None  # uncompressed: not checked

@@ -32,6 +32,10 @@ from broker.wire.generated import broker_registration_change_record
 from broker.wire.generated import broker_registration_request
 from broker.wire.generated import broker_registration_response
 from broker.wire.generated import config_record
+from broker.wire.generated import consumer_group_describe_request
+from broker.wire.generated import consumer_group_describe_response
+from broker.wire.generated import consumer_group_heartbeat_request
+from broker.wire.generated import consumer_group_heartbeat_response
 from broker.wire.generated import consumer_protocol_assignment
 from broker.wire.generated import consumer_protocol_subscription
 from broker.wire.generated import create_acls_request
@@ -169,6 +173,8 @@ REQUESTS: dict[int, ModuleType] = {
     53: begin_quorum_epoch_request,
     63: broker_heartbeat_request,
     62: broker_registration_request,
+    69: consumer_group_describe_request,
+    68: consumer_group_heartbeat_request,
     30: create_acls_request,
     37: create_partitions_request,
     19: create_topics_request,
@@ -232,6 +238,8 @@ RESPONSES: dict[int, ModuleType] = {
     53: begin_quorum_epoch_response,
     63: broker_heartbeat_response,
     62: broker_registration_response,
+    69: consumer_group_describe_response,
+    68: consumer_group_heartbeat_response,
     30: create_acls_response,
     37: create_partitions_response,
     19: create_topics_response,
@@ -309,6 +317,10 @@ BY_NAME: dict[str, ModuleType] = {
     "BrokerRegistrationRequest": broker_registration_request,
     "BrokerRegistrationResponse": broker_registration_response,
     "ConfigRecord": config_record,
+    "ConsumerGroupDescribeRequest": consumer_group_describe_request,
+    "ConsumerGroupDescribeResponse": consumer_group_describe_response,
+    "ConsumerGroupHeartbeatRequest": consumer_group_heartbeat_request,
+    "ConsumerGroupHeartbeatResponse": consumer_group_heartbeat_response,
     "ConsumerProtocolAssignment": consumer_protocol_assignment,
     "ConsumerProtocolSubscription": consumer_protocol_subscription,
     "CreateAclsRequest": create_acls_request,
