@@ -193,6 +193,10 @@ class KafkaNode:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
     def exit_code(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
 
