@@ -396,11 +396,19 @@ def create_topics(
             raise RuntimeError(f"CreateTopics: {admin_error}; auto-create: {_kerr(e2)}") from e2
         finally:
             producer.flush(1)
+    # A cluster's brokers learn of a new topic from the controller a moment
+    # after CreateTopics answers: wait until the one asked lists it whole.
+    deadline = time.monotonic() + 30
     for t in topics:
-        md = admin.list_topics(t, timeout=10)
-        got = len(md.topics[t].partitions) if t in md.topics else 0
-        if got != partitions:
-            raise RuntimeError(f"{t} has {got} partitions, wanted {partitions}")
+        while True:
+            md = admin.list_topics(t, timeout=10)
+            parts = md.topics[t].partitions if t in md.topics else {}
+            got = sum(1 for p in parts.values() if p.leader >= 0)
+            if got == partitions:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{t} has {got} partitions with a leader, wanted {partitions}")
+            time.sleep(0.1)
     return how
 
 

@@ -46,7 +46,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.bench_broker import RESULTS_DIR, _fmt, _git_head, _load, create_topics
-from bench.broker_procs import Broker, BrokerStartError, kafka_version, proc_cpu_seconds, start
+from bench.broker_procs import (
+    Broker,
+    BrokerStartError,
+    die_with_parent,
+    kafka_version,
+    proc_cpu_seconds,
+    start,
+)
 
 SIZES = (100, 1024)
 ACKS = ("1", "all")
@@ -120,7 +127,12 @@ def run_tool(argv: list[str], broker: Broker) -> tuple[str, float, float]:
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     b0 = proc_cpu_seconds(broker.pids)
     done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, stdin=subprocess.DEVNULL
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
     )
     b1 = proc_cpu_seconds(broker.pids)
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -190,9 +202,14 @@ def run_session(
         topics = {
             (size, acks): f"perf-p{partitions}-s{size}-a{acks}" for size in SIZES for acks in ACKS
         }
-        create_topics(
-            broker.bootstrap, list(topics.values()), partitions, broker.replication_factor
-        )
+        try:
+            create_topics(
+                broker.bootstrap, list(topics.values()), partitions, broker.replication_factor
+            )
+        except Exception as e:  # any client or broker failure: this session's cells say so
+            for k in keys:
+                cells[k].results[name] = {"error": f"topics: {str(e)[:300]}"}
+            return
         for key in keys:
             kind, _, size, acks = key
             try:

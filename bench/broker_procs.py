@@ -166,7 +166,7 @@ def _wait_listening(broker: BrokerProc, timeout: float) -> None:
     raise BrokerStartError(f"{broker.name} broker did not listen on {broker.port} in {timeout}s")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: SIGKILL it when the benchmark process dies, so that
     no broker outlives an interrupted or killed run."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -183,7 +183,7 @@ def _spawn(name: str, argv: list[str], port: int, workdir: Path, timeout: float)
         stdout=log_file,
         stderr=subprocess.STDOUT,
         cwd=REPO_ROOT,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
     broker = BrokerProc(name, port, proc, log_path, workdir, log_file)
     try:
@@ -304,6 +304,8 @@ class KafkaClusterProc:
             log_level="WARN",
             startup_timeout_s=timeout,
         )
+        for node in self.cluster.nodes:
+            node.preexec_fn = die_with_parent
         try:
             self.cluster.start()
         except Exception as e:
