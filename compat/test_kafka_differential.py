@@ -27,6 +27,11 @@ from broker.wire.generated.create_topics_request import (
     CreatableTopicConfig,
     CreateTopicsRequest,
 )
+from broker.wire.generated.delete_records_request import (
+    DeleteRecordsPartition,
+    DeleteRecordsRequest,
+    DeleteRecordsTopic,
+)
 from broker.wire.generated.delete_topics_request import DeleteTopicsRequest, DeleteTopicState
 from broker.wire.generated.describe_configs_request import (
     DescribeConfigsRequest,
@@ -97,6 +102,7 @@ API = {
     "ApiVersions": 18,
     "CreateTopics": 19,
     "DeleteTopics": 20,
+    "DeleteRecords": 21,
     "DescribeConfigs": 32,
 }
 
@@ -546,6 +552,37 @@ def test_list_offsets(duo: Duo, versions: dict[str, int], name: str) -> None:
     ]
     missing = duo.same(_list_offsets(name + "-missing", (0, -1, -1)), v)
     assert missing["topics"][0]["partitions"][0]["error_code"] == UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_list_offsets_after_delete_records(duo: Duo, versions: dict[str, int], name: str) -> None:
+    """DeleteRecords moves the log start offset; ListOffsets then answers from it.
+
+    Known difference (docs/compat.md): MAX_TIMESTAMP. Kafka answers from its
+    segment's max-timestamp entry, which DeleteRecords leaves alone: a record
+    below the log start offset that no fetch can return. Ours answers the
+    record with the largest timestamp among those still in the log."""
+    _create(duo, versions, CreatableTopic(name=name, num_partitions=1, replication_factor=1))
+    base = int(time.time() * 1000) - 60_000
+    for stamp, values in ((base + 50, [b"a", b"b"]), (base, [b"c"]), (base + 10, [b"d"])):
+        _setup_produce(duo, _produce(name, 0, _batch(values, stamp)))
+    deleted = duo.same(
+        DeleteRecordsRequest(
+            topics=[DeleteRecordsTopic(name, [DeleteRecordsPartition(0, 2)])], timeout_ms=30_000
+        ),
+        versions["DeleteRecords"],
+    )
+    assert deleted["topics"][0]["partitions"][0]["low_watermark"] == 2
+    v = versions["ListOffsets"]
+    got = []
+    for probe in ((0, -2, -1), (0, -1, -1), (0, base, -1), (0, base + 50, -1)):
+        [p] = duo.same(_list_offsets(name, probe), v)["topics"][0]["partitions"]
+        got.append((p["error_code"], p["offset"], p["timestamp"]))
+    # earliest, latest; by time: the first record at or after, from the log start on
+    assert got == [(NONE, 2, -1), (NONE, 4, -1), (NONE, 2, base), (NONE, -1, -1)]
+    pair = duo.send(_list_offsets(name, (0, -3, -1)), v)
+    [ours], [theirs] = pair.ours["topics"][0]["partitions"], pair.kafka["topics"][0]["partitions"]
+    assert (ours["offset"], ours["timestamp"]) == (3, base + 10)
+    assert (theirs["offset"], theirs["timestamp"]) == (0, base + 50)
 
 
 # -- DescribeConfigs ----------------------------------------------------------------------
