@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.bench_broker import RESULTS_DIR, _fmt, _git_head, _load, create_topics
+from bench.bench_broker import RESULTS_DIR, _fmt, _git_head, _load, create_topics, describe_key
 from bench.broker_procs import (
     Broker,
     BrokerStartError,
@@ -222,17 +222,9 @@ def run_session(
                 if not broker.alive():
                     result["error"] += f"; {broker.describe_exit()}"
             cells[key].results[name] = result
-            print(f"  {name:6} {describe(key):30} {summarize(result)}", file=sys.stderr)
+            print(f"  {name:6} {describe_key(key):30} {summarize(result)}", file=sys.stderr)
     finally:
         broker.kill()
-
-
-def describe(key: Key) -> str:
-    kind, partitions, size, acks = key
-    size_s = "1 KiB" if size == 1024 else f"{size} B"
-    if kind == "produce":
-        return f"produce {size_s} acks={acks} p={partitions}"
-    return f"consume {size_s} p={partitions}"
 
 
 def summarize(r: Result) -> str:
@@ -275,11 +267,11 @@ def render(cells: dict[Key, Cell], brokers: Sequence[str], header: list[str]) ->
         lines.append("|---" * (len(columns) + 1) + "|")
         for key, cell in cells.items():
             if key[0] == kind:
-                row = [describe(key), *(_compare(cell, c, brokers) for c in columns)]
+                row = [describe_key(key), *(_compare(cell, c, brokers) for c in columns)]
                 lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     notes = [
-        f"- {b}, {describe(key)}: {r.get('error') or r.get('note')}"
+        f"- {b}, {describe_key(key)}: {r.get('error') or r.get('note')}"
         for key, cell in cells.items()
         for b, r in cell.results.items()
         if "error" in r or "note" in r

@@ -61,38 +61,33 @@ class VerifiableTool:
 
     @classmethod
     def producer(
-        cls,
-        name: str,
-        workdir: Path,
-        bootstrap: str,
-        topic: str,
-        *,
-        messages: int,
-        throughput: int,
-        config: Mapping[str, str],
-    ) -> VerifiableTool:
-        props = _write_properties(workdir / f"{name}.properties", config)
-        args = ["--bootstrap-server", bootstrap, "--topic", topic]
-        args += ["--max-messages", str(messages), "--throughput", str(throughput)]
-        args += ["--acks", "-1", "--producer.config", str(props)]
-        return cls(name, PRODUCER_MAIN, args, workdir)
+        cls, name: str, workdir: Path, bootstrap: str, topic: str, *,
+        messages: int, throughput: int, config: Mapping[str, str],
+    ) -> VerifiableTool:  # fmt: skip
+        """Idempotence and acks come from ``config``; ``--acks -1`` on the line."""
+        args = ["--max-messages", str(messages), "--throughput", str(throughput), "--acks", "-1"]
+        return cls._make(name, PRODUCER_MAIN, workdir, bootstrap, topic, args,
+                         ("--producer.config", config))  # fmt: skip
 
     @classmethod
     def consumer(
-        cls,
-        name: str,
-        workdir: Path,
-        bootstrap: str,
-        topic: str,
-        *,
-        group: str,
-        config: Mapping[str, str],
-    ) -> VerifiableTool:
-        props = _write_properties(workdir / f"{name}.properties", config)
-        args = ["--bootstrap-server", bootstrap, "--topic", topic, "--group-id", group]
-        args += ["--group-protocol", "classic", "--reset-policy", "earliest", "--verbose"]
-        args += ["--consumer.config", str(props)]
-        return cls(name, CONSUMER_MAIN, args, workdir)
+        cls, name: str, workdir: Path, bootstrap: str, topic: str, *,
+        group: str, config: Mapping[str, str],
+    ) -> VerifiableTool:  # fmt: skip
+        """Classic group protocol, from the earliest offset, every record printed."""
+        args = ["--group-id", group, "--group-protocol", "classic", "--reset-policy", "earliest"]
+        return cls._make(name, CONSUMER_MAIN, workdir, bootstrap, topic, [*args, "--verbose"],
+                         ("--consumer.config", config))  # fmt: skip
+
+    @classmethod
+    def _make(
+        cls, name: str, main: str, workdir: Path, bootstrap: str, topic: str,
+        args: list[str], config: tuple[str, Mapping[str, str]],
+    ) -> VerifiableTool:  # fmt: skip
+        flag, props = config
+        path = _write_properties(workdir / f"{name}.properties", props)
+        line = ["--bootstrap-server", bootstrap, "--topic", topic, *args, flag, str(path)]
+        return cls(name, main, line, workdir)
 
     def command(self) -> list[str]:
         log4j2 = self.workdir / "verifiable-log4j2.properties"
