@@ -48,7 +48,7 @@ from typing import Any
 
 from bench.broker_procs import (
     REPO_ROOT,
-    BrokerProc,
+    Broker,
     BrokerStartError,
     kafka_version,
     proc_cpu_seconds,
@@ -360,7 +360,9 @@ def _kerr(e: BaseException) -> str:
     return str(arg.str()) if isinstance(arg, KafkaError) else str(e)
 
 
-def create_topics(bootstrap: str, topics: Sequence[str], partitions: int) -> str:
+def create_topics(
+    bootstrap: str, topics: Sequence[str], partitions: int, replication_factor: int = 1
+) -> str:
     """Create ``topics``; returns how (CreateTopics or auto-create). Raises on failure."""
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient
@@ -378,7 +380,7 @@ def create_topics(bootstrap: str, topics: Sequence[str], partitions: int) -> str
     how = "CreateTopics"
     try:
         futures = admin.create_topics(
-            [NewTopic(t, partitions, 1) for t in topics], request_timeout=5.0
+            [NewTopic(t, partitions, replication_factor) for t in topics], request_timeout=5.0
         )
         for f in futures.values():
             f.result(timeout=10)
@@ -394,11 +396,19 @@ def create_topics(bootstrap: str, topics: Sequence[str], partitions: int) -> str
             raise RuntimeError(f"CreateTopics: {admin_error}; auto-create: {_kerr(e2)}") from e2
         finally:
             producer.flush(1)
+    # A cluster's brokers learn of a new topic from the controller a moment
+    # after CreateTopics answers: wait until the one asked lists it whole.
+    deadline = time.monotonic() + 30
     for t in topics:
-        md = admin.list_topics(t, timeout=10)
-        got = len(md.topics[t].partitions) if t in md.topics else 0
-        if got != partitions:
-            raise RuntimeError(f"{t} has {got} partitions, wanted {partitions}")
+        while True:
+            md = admin.list_topics(t, timeout=10)
+            parts = md.topics[t].partitions if t in md.topics else {}
+            got = sum(1 for p in parts.values() if p.leader >= 0)
+            if got == partitions:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{t} has {got} partitions with a leader, wanted {partitions}")
+            time.sleep(0.1)
     return how
 
 
@@ -453,12 +463,12 @@ def sessions(fresh_per_cell: bool) -> list[Session]:
     return [(p, [run for q, run in runs if q == p]) for p in PARTITIONS]
 
 
-def _spec(key: Key, topic: str, broker: BrokerProc, budget: Budget, produced: int) -> Result:
+def _spec(key: Key, topic: str, broker: Broker, budget: Budget, produced: int) -> Result:
     kind, _, size, acks = key
     spec: Result = {
         "kind": kind,
         "bootstrap": broker.bootstrap,
-        "broker_pid": broker.pid,
+        "broker_pid": broker.pids,
         "topic": topic,
         "size": size,
         "acks": acks,
@@ -484,7 +494,12 @@ def run_session(
         return f"start: {e}"
     try:
         try:
-            how = create_topics(broker.bootstrap, [topic for topic, _ in runs], partitions)
+            how = create_topics(
+                broker.bootstrap,
+                [topic for topic, _ in runs],
+                partitions,
+                broker.replication_factor,
+            )
         except Exception as e:
             error = f"topics: {e}"
             last_log = broker.log_tail(1)
@@ -693,7 +708,9 @@ def _load() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--brokers", default="ours,tansu", help="comma list of ours, tansu, kafka")
+    parser.add_argument(
+        "--brokers", default="ours,tansu", help="comma list of ours, tansu, kafka, kafka3"
+    )
     parser.add_argument("--quick", action="store_true", help="short cells (whole run < 1 min)")
     parser.add_argument("--out", help="result file (default bench/results/broker-<date>.md)")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -720,7 +737,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{' --quick' if args.quick else ''}`",
         f"- ours: {_git_head()}; tansu: "
         f"{tansu_version() + ' (memory storage)' if 'tansu' in brokers else '-'}; kafka: "
-        f"{kafka_version() + ' (files, page cache: no fsync)' if 'kafka' in brokers else '-'}",
+        f"{kafka_version() + ' (files, page cache: no fsync)' if 'kafka' in brokers else '-'}"
+        + (
+            f"; kafka3: {kafka_version()}, 3 nodes on loopback, topics with 3 replicas"
+            " (acks=all waits for all three; min.insync.replicas 1)"
+            if "kafka3" in brokers
+            else ""
+        ),
+        "- ours is one node, every topic with 1 replica (no replication yet)",
         f"- client: confluent-kafka {confluent_kafka.version()}, "
         f"librdkafka {confluent_kafka.libversion()[0]}; Python {platform.python_version()}",
         f"- machine: {os.cpu_count()} cores; load avg (1/5/15 min) before {load_before},"

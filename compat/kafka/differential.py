@@ -9,7 +9,9 @@ returns both decoded responses as plain data (dicts, lists, scalars), after
   "empty" so that their presence is still compared), producer ids;
 - addresses: host and port of brokers and coordinators;
 - ``throttle_time_ms``;
-- free-text ``error_message`` fields (the error *code* is always compared);
+- free-text ``error_message`` fields and Produce's per-record
+  ``batch_index_error_message`` (the error *code* and the batch index are
+  always compared);
 - null and empty ``aborted_transactions`` (Kafka itself answers either);
 - record batches, replaced by the records they hold as (offset, timestamp,
   key, value), so a broker's own batch framing (leader epoch stamped in the
@@ -34,7 +36,7 @@ Plain = Any
 
 _ADDRESS_KEYS = frozenset({"host", "port"})
 _IDS = frozenset({"topic_id", "cluster_id", "member_id", "leader", "producer_id"})
-_DROPPED = frozenset({"throttle_time_ms", "error_message"})
+_DROPPED = frozenset({"throttle_time_ms", "error_message", "batch_index_error_message"})
 
 
 def plain(value: Any) -> Plain:

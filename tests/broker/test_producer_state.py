@@ -6,10 +6,16 @@ from broker.errors import ErrorCode
 from broker.producer_state import ProducerStateManager
 
 
-def test_first_batch_must_start_at_zero() -> None:
+def test_first_batch_of_an_unknown_producer_takes_any_sequence() -> None:
+    # As Kafka 4.1 does (compat/test_kafka_differential.py::test_produce): the
+    # partition has no state to check a new producer id against.
     state = ProducerStateManager()
-    assert state.check(1, 0, 5, 5).error == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert state.check(1, 0, 5, 5).error == ErrorCode.NONE
     assert state.check(1, 0, 0, 4).error == ErrorCode.NONE
+    state.update(1, 0, 5, 5, 0, 0)
+    # from then on the sequence must follow on
+    assert state.check(1, 0, 7, 7).error == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert state.check(1, 0, 6, 6).error == ErrorCode.NONE
 
 
 def test_duplicates_of_the_last_five_batches_are_recognised() -> None:
