@@ -1,4 +1,5 @@
-"""Command line: ``python -m broker serve [--config FILE] [--override k=v ...]``."""
+"""Command line: ``raftbroker serve [--config FILE] [--override k=v ...]`` (also
+``python -m broker``), and the client commands of ``broker/cli`` (``docs/cli.md``)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="broker", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from broker import __version__
+    from broker.cli import add_client_commands, run_client_command
+
+    parser = argparse.ArgumentParser(prog="raftbroker", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"raftbroker {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run a broker process")
     serve.add_argument("--config", help="a Kafka-style server.properties file")
     serve.add_argument(
         "--override", action="append", default=[], metavar="KEY=VALUE", help="override a property"
     )
+    add_client_commands(sub)
     args = parser.parse_args(argv)
+    code = run_client_command(args)
+    if code is not None:
+        return code
     if args.command == "serve":
         from broker.net.main import serve_main
 
