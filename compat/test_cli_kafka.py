@@ -38,7 +38,7 @@ def test_group_lifecycle(cli: Cli) -> None:
 def test_cluster_info_and_health(cli: Cli, kafka: KafkaCluster) -> None:
     info = scenarios.cluster_commands(cli)
     assert info["cluster_id"] == kafka.cluster_id
-    assert [b["port"] for b in info["brokers"]] == [kafka.nodes[0].port]  # type: ignore[index]
+    assert [b["port"] for b in info["brokers"]] == [kafka.nodes[0].port]
 
 
 def test_quorum_describe(cli: Cli) -> None:

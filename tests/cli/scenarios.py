@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from tests.cli.runner import Cli
 
@@ -219,7 +220,7 @@ def group_lifecycle(cli: Cli, topic: str, group: str) -> None:
     assert "GROUP_ID_NOT_FOUND" in again.err
 
 
-def cluster_commands(cli: Cli) -> dict[str, object]:
+def cluster_commands(cli: Cli) -> dict[str, Any]:
     info = cli("cluster", "info", "--format", "json").json()
     assert info["cluster_id"]
     assert [b["id"] for b in info["brokers"]] == [info["controller_id"]] or info["brokers"]
