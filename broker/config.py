@@ -58,6 +58,13 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
+def _port_or_off(text: str) -> int:
+    value = int(text.strip())
+    if not -1 <= value <= 65535:
+        raise ValueError("expected -1 (off), 0 (any free port) or a port up to 65535")
+    return value
+
+
 def _list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -162,6 +169,15 @@ _KEYS = [
     Key("offsets.retention.check.interval.ms", _int, "600000", 1),
     Key("offset.metadata.max.bytes", _int, "4096", 0),
     Key("shutdown.timeout.ms", _int, "5000", 0, doc="Drain deadline on SIGTERM."),
+    Key(
+        "metrics.port",
+        _port_or_off,
+        "-1",
+        doc="HTTP port of /metrics, /healthz, /readyz (-1: off; 0: any free port).",
+    ),
+    Key("metrics.host", _str, "0.0.0.0", doc="Address the metrics listener binds."),
+    Key("log.level", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", doc="Broker log level."),
+    Key("log.format", _choice("text", "json"), "text", doc="text, or json: one object a line."),
 ]
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}
 

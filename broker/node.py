@@ -58,6 +58,7 @@ from broker.controller.quorum import MetadataQuorum, cluster_id
 from broker.errors import ErrorCode
 from broker.groups import GroupService
 from broker.net.server import Server
+from broker.observability.metrics import BrokerMetrics
 from broker.partitions import Partition, ReplicaManager
 from broker.storage.errors import KafkaStorageError
 from broker.wire.generated.partition_record import PartitionRecord
@@ -108,6 +109,7 @@ class Node:
         self.node_id = config.node_id
         self.cluster_id = cluster_id(config.data_dir, self.node_id, config["cluster.id"])
         self.apis = ApiTable(HANDLERS)
+        self.metrics = BrokerMetrics(config["metrics.port"] >= 0, HANDLERS)
         self.controller = Controller(
             self.node_id, config["num.partitions"], config["default.replication.factor"]
         )
