@@ -12,8 +12,11 @@ suite these fixtures, with no JVM and no Docker (``docs/testing.md``):
                   (``@pytest.mark.kafka_topic(partitions=3, configs={...})``)
 
 Options: ``--kafka-broker-arg KEY=VALUE`` (repeatable) sets a broker property
-for the session's broker; ``--kafka-bootstrap HOST:PORT`` uses a broker that is
-already running (Apache Kafka or ours) instead of starting one.
+for the session's broker; ``--kafka-broker-mode inprocess`` runs it in a
+thread of the test process (:class:`broker.testing.EmbeddedBroker`: faster to
+start, no ``kill()``) instead of a child process; ``--kafka-bootstrap
+HOST:PORT`` uses a broker that is already running (Apache Kafka or ours)
+instead of starting one.
 
 Importing this module costs nothing: the broker and the Kafka client are
 imported when a fixture is first used.
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from broker.testing import KafkaBroker
+    from broker.testing import EmbeddedBroker, KafkaBroker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +41,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="a broker property for the kafka_broker fixture (repeatable)",
+    )
+    group.addoption(
+        "--kafka-broker-mode",
+        choices=("subprocess", "inprocess"),
+        default="subprocess",
+        help="subprocess (default: isolated, kill() works) or inprocess (faster start)",
     )
     group.addoption(
         "--kafka-bootstrap",
@@ -70,12 +79,12 @@ class ExternalBroker:
 @pytest.fixture(scope="session")
 def kafka_broker(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KafkaBroker | ExternalBroker]:
+) -> Iterator[KafkaBroker | EmbeddedBroker | ExternalBroker]:
     external = request.config.getoption("--kafka-bootstrap")
     if external:
         yield ExternalBroker(external)
         return
-    from broker.testing import KafkaBroker
+    from broker.testing import EmbeddedBroker, KafkaBroker
 
     overrides = {}
     for item in request.config.getoption("--kafka-broker-arg"):
@@ -83,7 +92,12 @@ def kafka_broker(
         if not sep:
             raise pytest.UsageError(f"--kafka-broker-arg {item!r}: expected KEY=VALUE")
         overrides[key] = value
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka-broker") / "data", overrides=overrides)
+    kind = (
+        EmbeddedBroker
+        if request.config.getoption("--kafka-broker-mode") == "inprocess"
+        else KafkaBroker
+    )
+    broker = kind(tmp_path_factory.mktemp("kafka-broker") / "data", overrides=overrides)
     broker.start()
     try:
         yield broker

@@ -10,15 +10,15 @@ import sys
 import tomllib
 from pathlib import Path
 
-from broker.testing import KafkaBroker, parse_ready_line
+from broker.testing import EmbeddedBroker, KafkaBroker, parse_ready_line
 from tests.cli.runner import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "testing.md"
 
 
 def doc_example() -> str:
-    [code] = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)[:1]
-    return code
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
+    return blocks[0]
 
 
 def run_user_suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -74,4 +74,32 @@ def test_ready_line_port_zero_and_restart_on_the_same_port(tmp_path: Path) -> No
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
         assert topic in admin.list_topics()
         admin.close()
+    assert not broker.running()
+
+
+def test_the_example_in_process(tmp_path: Path) -> None:
+    result = run_user_suite(tmp_path, "--kafka-broker-mode", "inprocess", "-k", "round_trip")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_embedded_broker_restarts_on_its_data(tmp_path: Path) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+
+    with EmbeddedBroker(tmp_path / "data") as broker:
+        port = broker.port
+        topic = broker.create_topic()
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+        producer.send(topic, b"kept").get(timeout=10)
+        producer.close()
+        broker.restart()
+        assert broker.port == port
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=broker.bootstrap_servers,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=10_000,
+        )
+        assert [r.value for r in consumer] == [b"kept"]
+        consumer.close()
     assert not broker.running()
