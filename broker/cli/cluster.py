@@ -16,6 +16,7 @@ from broker.cli.common import (
     CliError,
     admin_client,
     emit_json,
+    print_fields,
     print_table,
 )
 
@@ -64,9 +65,13 @@ def cluster_info(args: argparse.Namespace) -> int:
     if args.output == "json":
         emit_json(out)
         return EXIT_OK
-    print(f"CLUSTER ID  {out['cluster_id']}")
-    print(f"CONTROLLER  {out['controller_id']}")
-    print(f"TOPICS      {out['topics']} ({out['partitions']} partitions)")
+    print_fields(
+        [
+            ("cluster id", out["cluster_id"]),
+            ("controller", out["controller_id"]),
+            ("topics", f"{out['topics']} ({out['partitions']} partitions)"),
+        ]
+    )
     print()
     print_table(
         ("broker", "host", "port", "rack", "fenced"),
@@ -167,9 +172,13 @@ def quorum_describe(args: argparse.Namespace) -> int:
     if args.output == "json":
         emit_json(out)
         return EXIT_OK
-    print(f"LEADER          {out['leader_id']}")
-    print(f"LEADER EPOCH    {out['leader_epoch']}")
-    print(f"HIGH WATERMARK  {hw}")
+    print_fields(
+        [
+            ("leader", out["leader_id"]),
+            ("leader epoch", out["leader_epoch"]),
+            ("high watermark", hw),
+        ]
+    )
     print()
     rows = [
         (

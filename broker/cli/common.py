@@ -236,6 +236,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
+    """``LABEL  value`` lines with the values aligned (a record's header for people)."""
+    width = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        print(f"{label.upper().ljust(width)}  {'-' if value is None else value}")
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     print(table(headers, rows))
 

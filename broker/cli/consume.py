@@ -8,7 +8,8 @@ group left off (``--offset beginning|end`` only chooses where a group without
 committed offsets starts), committing what it printed when it stops.
 
 It stops after ``-n`` records, at the end of the partitions as they were when
-it started (``-e``), after ``--idle-ms`` without a record, or on Ctrl-C.
+it started (``-e``), after ``--idle-ms`` without a record, or on Ctrl-C or
+SIGTERM (leaving its group, having committed what it printed).
 
 Formats (``-f``): ``value`` (the value), ``kv`` (key, tab, value), ``json``
 (one object a line: topic, partition, offset, timestamp, key, value, headers;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import signal
 import sys
 import time
 from datetime import datetime
@@ -196,7 +198,12 @@ def _seek(consumer: Any, tps: list[Any], offset: str, timestamp: str | None) -> 
             consumer.seek(tp, min(max(target, starts[tp]), ends[tp]))
 
 
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # leave the group and commit, as on Ctrl-C
+
+
 def _loop(consumer: Any, args: argparse.Namespace, fmt: str) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     printed = 0
     ends: dict[Any, int] = {}
     last_record = time.monotonic()

@@ -18,6 +18,7 @@ from broker.cli.common import (
     clean_error,
     emit_json,
     fail_if_errors,
+    print_fields,
     print_table,
 )
 from broker.cli.consume import parse_timestamp
@@ -80,6 +81,7 @@ def list_groups(args: argparse.Namespace) -> int:
 
 
 def _lag_rows(admin: Any, group_id: str, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from kafka import TopicPartition
     from kafka.admin import OffsetSpec
 
     committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
@@ -88,11 +90,12 @@ def _lag_rows(admin: Any, group_id: str, members: list[dict[str, Any]]) -> list[
         for topic, parts in member["assignment"].items():
             for p in parts:
                 owner[(topic, p)] = member["member_id"]
-    tps = list(committed)
+    # Every committed partition, and the assigned ones not committed yet.
+    tps = set(committed) | {TopicPartition(topic, p) for topic, p in owner}
     ends = admin.list_partition_offsets(dict.fromkeys(tps, OffsetSpec.LATEST)) if tps else {}
     rows = []
     for tp in sorted(tps):
-        current = committed[tp].offset
+        current = committed[tp].offset if tp in committed else None
         end = ends[tp].offset if tp in ends else None
         rows.append(
             {
@@ -100,7 +103,9 @@ def _lag_rows(admin: Any, group_id: str, members: list[dict[str, Any]]) -> list[
                 "partition": tp.partition,
                 "committed_offset": current,
                 "log_end_offset": end,
-                "lag": None if end is None or current < 0 else max(end - current, 0),
+                "lag": None
+                if end is None or current is None or current < 0
+                else max(end - current, 0),
                 "member": owner.get((tp.topic, tp.partition)),
             }
         )
@@ -168,10 +173,14 @@ def describe_groups(args: argparse.Namespace) -> int:
         for i, g in enumerate(out):
             if i:
                 print()
-            print(f"GROUP     {g['group']}")
-            print(f"STATE     {g['state']}")
-            print(f"PROTOCOL  {g['protocol_type'] or '-'}/{g['protocol'] or '-'}")
-            print(f"MEMBERS   {len(g['members'])}")
+            print_fields(
+                [
+                    ("group", g["group"]),
+                    ("state", g["state"]),
+                    ("protocol", f"{g['protocol_type'] or '-'}/{g['protocol'] or '-'}"),
+                    ("members", len(g["members"])),
+                ]
+            )
             if g["members"]:
                 print()
                 print_table(

@@ -14,6 +14,7 @@ from broker.cli.common import (
     fail_if_errors,
     key_value,
     positive_int,
+    print_fields,
     print_table,
     response_error,
 )
@@ -202,11 +203,15 @@ def describe_topics(args: argparse.Namespace) -> int:
             if i:
                 print()
             parts = topic["partitions"]
-            print(f"TOPIC        {topic['topic']}")
-            print(f"TOPIC ID     {topic['topic_id']}")
-            print(f"PARTITIONS   {len(parts)}")
             rf = max((len(p["replicas"]) for p in parts), default=0)
-            print(f"REPLICATION  {rf}")
+            print_fields(
+                [
+                    ("topic", topic["topic"]),
+                    ("topic id", topic["topic_id"]),
+                    ("partitions", len(parts)),
+                    ("replication", rf),
+                ]
+            )
             if topic["configs"]:
                 print()
                 print_table(

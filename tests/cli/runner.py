@@ -41,22 +41,40 @@ class Cli:
     env: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 60.0
 
-    def __call__(self, *args: str, stdin: str | None = None, expect: int | None = 0) -> Result:
+    def argv(self, args: tuple[str, ...]) -> list[str]:
         argv = [sys.executable, "-m", "broker", *args]
         if self.bootstrap is not None and args and args[0] not in ("serve", "--version"):
             argv += ["-b", self.bootstrap]
+        return argv
+
+    def environ(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("RAFTBROKER_BROKERS", None)
         env.update(self.env)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
         )
+        return env
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        """Start a command and leave it running (a consumer in a group, say)."""
+        return subprocess.Popen(
+            self.argv(args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=self.environ(),
+            cwd=REPO_ROOT,
+        )
+
+    def __call__(self, *args: str, stdin: str | None = None, expect: int | None = 0) -> Result:
         proc = subprocess.run(
-            argv,
+            self.argv(args),
             input=stdin if stdin is not None else "",
             capture_output=True,
             text=True,
-            env=env,
+            env=self.environ(),
             timeout=self.timeout_s,
             cwd=REPO_ROOT,
         )

@@ -212,6 +212,33 @@ def group_lifecycle(cli: Cli, topic: str, group: str) -> None:
     ).json()
     assert [r["new_offset"] for r in future["offsets"]] == [5, 5]
 
+    # A member holds the partitions: describe shows it, reset-offsets refuses.
+    member = cli.spawn("consume", topic, "-g", group, "-o", "end", "--idle-ms", "60000")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            [described] = cli("group", "describe", group, "--format", "json").json()
+            if described["state"] == "Stable" or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        [m] = described["members"]
+        assert m["assignment"] == {topic: [0, 1]}
+        assert {r["member"] for r in described["offsets"]} == {m["member_id"]}
+        refused = cli(
+            "group",
+            "reset-offsets",
+            group,
+            "--topic",
+            topic,
+            "--to-earliest",
+            "--execute",
+            expect=EXIT_FAILED,
+        )
+        assert "has 1 members" in refused.err
+    finally:
+        member.terminate()
+        member.wait(30)
+
     unknown = cli("group", "describe", group + "-none", expect=EXIT_FAILED)
     assert "GROUP_ID_NOT_FOUND" in unknown.err or "no such group" in unknown.err
     cli("group", "delete", group)
