@@ -11,8 +11,8 @@ Two kinds:
 
 - counters and histograms moved on the hot path by the three hooks below,
   called from the connection loop (``request_done``), Produce (``produced``)
-  and Fetch (``fetched``). Labelled children are cached per topic and per
-  API so that a hook is a dict lookup and an increment;
+  and Fetch (``fetched``). A hook adds to plain ints in a dict (per topic,
+  per API); prometheus-client reads them when scraped (``_HotPathCollector``);
 - gauges computed when scraped (``refresh``): partition and leader counts,
   under-replicated and offline partitions, the active controller, group lag.
 
@@ -22,7 +22,9 @@ prometheus-client is never imported: every hook returns at its first line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -47,55 +49,19 @@ class BrokerMetrics:
 
     def __init__(self, enabled: bool, handlers: Iterable[ModuleType] = ()) -> None:
         self.enabled = enabled
-        self._topics: dict[str, tuple[Any, Any, Any]] = {}
-        self._apis: dict[int, tuple[Any, Any]] = {}
+        # topic -> [records in, bytes in, bytes out]
+        self._topics: dict[str, list[int]] = {}
+        # api key -> [count, sum of ms, count per bucket (the last: +Inf)]
+        self._apis: dict[int, list[Any]] = {}
         # The request label of each API key, from its handler module's name.
         self._api_names = {m.API_KEY: api_name(m.__name__) for m in handlers}
         if not enabled:
             return
-        from prometheus_client import (
-            CollectorRegistry,
-            Counter,
-            Gauge,
-            Histogram,
-            disable_created_metrics,
-        )
-
-        disable_created_metrics()  # no `_created` series beside each counter
+        from prometheus_client import CollectorRegistry, Gauge
 
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
-        self.messages_in = Counter(
-            "kafka_server_brokertopicmetrics_messagesin",
-            "Records appended by Produce, per topic.",
-            ["topic"],
-            registry=reg,
-        )
-        self.bytes_in = Counter(
-            "kafka_server_brokertopicmetrics_bytesin",
-            "Record bytes received by Produce, per topic.",
-            ["topic"],
-            registry=reg,
-        )
-        self.bytes_out = Counter(
-            "kafka_server_brokertopicmetrics_bytesout",
-            "Record bytes sent by Fetch, per topic.",
-            ["topic"],
-            registry=reg,
-        )
-        self.requests = Counter(
-            "kafka_network_requestmetrics_requests",
-            "Requests answered (or, for acks=0 Produce, handled), per API.",
-            ["request"],
-            registry=reg,
-        )
-        self.total_time = Histogram(
-            "kafka_network_requestmetrics_totaltimems",
-            "Milliseconds from a request's last byte in to its response's last byte out.",
-            ["request"],
-            buckets=LATENCY_BUCKETS_MS,
-            registry=reg,
-        )
+        reg.register(_HotPathCollector(self))
 
         def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Any:
             return Gauge(name, doc, list(labels), registry=reg)
@@ -141,32 +107,26 @@ class BrokerMetrics:
         """One request of ``api_key`` answered; ``started`` is its Trio time."""
         if not self.enabled:
             return
-        children = self._apis.get(api_key)
-        if children is None:
-            name = self._api_names.get(api_key, str(api_key))
-            children = self._apis[api_key] = (
-                self.requests.labels(name),
-                self.total_time.labels(name),
-            )
-        children[0].inc()
-        children[1].observe((trio.current_time() - started) * 1000)
+        series = self._apis.get(api_key)
+        if series is None:
+            series = self._apis[api_key] = [0, 0.0, [0] * (len(LATENCY_BUCKETS_MS) + 1)]
+        ms = (trio.current_time() - started) * 1000
+        series[0] += 1
+        series[1] += ms
+        series[2][bisect_left(LATENCY_BUCKETS_MS, ms)] += 1  # first bound >= ms
 
-    def _topic(self, topic: str) -> tuple[Any, Any, Any]:
-        children = self._topics.get(topic)
-        if children is None:
-            children = self._topics[topic] = (
-                self.messages_in.labels(topic),
-                self.bytes_in.labels(topic),
-                self.bytes_out.labels(topic),
-            )
-        return children
+    def _topic(self, topic: str) -> list[int]:
+        series = self._topics.get(topic)
+        if series is None:
+            series = self._topics[topic] = [0, 0, 0]
+        return series
 
     def produced(self, topic: str, records: int, size: int) -> None:
         if not self.enabled:
             return
-        children = self._topic(topic)
-        children[0].inc(records)
-        children[1].inc(size)
+        series = self._topic(topic)
+        series[0] += records
+        series[1] += size
 
     def fetched(self, image: MetadataImage, response: Any, version: int) -> None:
         """Record bytes of a Fetch response, per topic (named by id from v13)."""
@@ -181,14 +141,11 @@ class BrokerMetrics:
             if size:
                 name = image.resolve_topic(topic.topic, topic.topic_id, by_id=version >= 13)
                 if name:
-                    self._topic(name)[2].inc(size)
+                    self._topic(name)[2] += size
 
     def forget_topic(self, topic: str) -> None:
         """Drop a deleted topic's series."""
-        if not self.enabled or self._topics.pop(topic, None) is None:
-            return
-        for family in (self.messages_in, self.bytes_in, self.bytes_out):
-            family.remove(topic)
+        self._topics.pop(topic, None)
 
     # -- scrape-time gauges --------------------------------------------------------
 
@@ -241,3 +198,69 @@ class BrokerMetrics:
 
         await self.refresh(node)
         return bytes(generate_latest(self.registry))
+
+
+class _HotPathCollector:
+    """The hot-path series, read from the plain counters at scrape time.
+
+    The hooks add to ints in dicts (a fraction of a microsecond) rather than
+    call prometheus-client's Counter and Histogram, which take a lock per
+    update (several microseconds per request, measured by
+    ``bench/bench_metrics.py``); prometheus-client renders them.
+    """
+
+    def __init__(self, metrics: BrokerMetrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return []  # unchecked collector: names are fixed, no duplicates to guard
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+        m = self.metrics
+        topic_families = [
+            CounterMetricFamily(
+                "kafka_server_brokertopicmetrics_messagesin",
+                "Records appended by Produce, per topic.",
+                labels=["topic"],
+            ),
+            CounterMetricFamily(
+                "kafka_server_brokertopicmetrics_bytesin",
+                "Record-batch bytes appended by Produce, per topic.",
+                labels=["topic"],
+            ),
+            CounterMetricFamily(
+                "kafka_server_brokertopicmetrics_bytesout",
+                "Record bytes sent by Fetch, per topic.",
+                labels=["topic"],
+            ),
+        ]
+        for topic, series in sorted(m._topics.items()):
+            for family, total in zip(topic_families, series, strict=True):
+                family.add_metric([topic], total)
+        yield from topic_families
+        requests = CounterMetricFamily(
+            "kafka_network_requestmetrics_requests",
+            "Requests handled, per API.",
+            labels=["request"],
+        )
+        latency = HistogramMetricFamily(
+            "kafka_network_requestmetrics_totaltimems",
+            "Milliseconds from a request's last byte in to its response's last byte out.",
+            labels=["request"],
+        )
+        for api_key, (count, total_ms, per_bucket) in sorted(m._apis.items()):
+            name = m._api_names.get(api_key, str(api_key))
+            requests.add_metric([name], count)
+            cumulative, buckets = 0, []
+            for bound, n in zip((*LATENCY_BUCKETS_MS, math.inf), per_bucket, strict=True):
+                cumulative += n
+                buckets.append((_bound(bound), cumulative))
+            latency.add_metric([name], buckets, total_ms)
+        yield requests
+        yield latency
+
+
+def _bound(bound: float) -> str:
+    return "+Inf" if bound == math.inf else repr(float(bound))
