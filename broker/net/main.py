@@ -124,8 +124,8 @@ async def run_until_signal(config: BrokerConfig) -> None:
             logs.banner(node, bound, metrics)
             # One machine-readable line on stdout (logs go to stderr): the
             # address clients reach, also when listeners asked for port 0.
-            host, port = node.advertised_endpoint()
-            print(f"raftbroker ready on {host}:{port}", flush=True)
+            _name, host, port = config.advertised_listeners[0]
+            print(f"raftbroker ready on {host or 'localhost'}:{port or bound[0][1]}", flush=True)
             # Everything allocated at start-up (generated codecs, the metadata
             # image) lives for the whole process: keep the cyclic GC from
             # rescanning it on every full collection.
