@@ -109,6 +109,7 @@ def client_config(args: argparse.Namespace) -> dict[str, Any]:
         "bootstrap_servers": bootstrap(args),
         "client_id": "raftbroker-cli",
         "request_timeout_ms": args.timeout_ms,
+        "bootstrap_timeout_ms": args.timeout_ms,
     }
 
 
@@ -119,7 +120,7 @@ def admin_client(args: argparse.Namespace) -> Iterator[Any]:
 
     config = client_config(args)
     try:
-        client = KafkaAdminClient(bootstrap_timeout_ms=args.timeout_ms, **config)
+        client = KafkaAdminClient(**config)
     except Exception as exc:
         raise unreachable(args, exc) from None
     try:

@@ -260,7 +260,13 @@ def cluster_commands(cli: Cli) -> dict[str, Any]:
 
 
 def unreachable(port: int) -> None:
-    cli = Cli(f"127.0.0.1:{port}")
-    result = cli("topic", "list", "--timeout-ms", "1000", expect=3)
-    assert f"cannot reach a broker at 127.0.0.1:{port}" in result.err
-    assert len(result.err.strip().splitlines()) == 1
+    # --timeout-ms bounds every client's bootstrap (kafka-python's own default is 30 s).
+    cli = Cli(f"127.0.0.1:{port}", timeout_s=20)
+    for args, stdin in (
+        (("topic", "list"), None),
+        (("consume", "t", "-n", "1"), None),
+        (("produce", "t"), "x\n"),
+    ):
+        result = cli(*args, "--timeout-ms", "1000", stdin=stdin, expect=3)
+        assert f"cannot reach a broker at 127.0.0.1:{port}" in result.err
+        assert len(result.err.strip().splitlines()) == 1
