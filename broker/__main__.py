@@ -11,7 +11,12 @@ def main(argv: list[str] | None = None) -> int:
     from broker import __version__
     from broker.cli import add_client_commands, run_client_command
 
-    parser = argparse.ArgumentParser(prog="raftbroker", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="raftbroker",
+        description="A Kafka-compatible broker (serve) and Kafka client commands for any "
+        "broker. Exit codes: 0 done, 1 refused or failed, 2 bad usage, 3 no broker reachable.",
+        epilog="raftbroker COMMAND --help lists each command's options; docs/cli.md has more.",
+    )
     parser.add_argument("--version", action="version", version=f"raftbroker {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run a broker process")
