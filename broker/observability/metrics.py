@@ -57,7 +57,15 @@ class BrokerMetrics:
         self._api_names = {m.API_KEY: api_name(m.__name__) for m in handlers}
         if not enabled:
             return
-        from prometheus_client import CollectorRegistry, Gauge
+        try:
+            from prometheus_client import CollectorRegistry, Gauge
+        except ImportError:
+            from broker.net.server import StartupError
+
+            raise StartupError(
+                "metrics.port is set but prometheus-client is not installed "
+                "(pip install prometheus-client)"
+            ) from None
 
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry

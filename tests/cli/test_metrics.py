@@ -208,22 +208,3 @@ def test_a_busy_metrics_port_stops_start_up(tmp_path: Path) -> None:
         f"metrics.port {port} on 127.0.0.1: cannot listen: address already in use" in result.stderr
     )
     assert "Traceback" not in result.stderr
-
-
-async def test_readiness_lists_what_is_missing(tmp_path: Path) -> None:
-    from broker.observability.http import readiness_problems
-    from tests.broker.helpers import make_node
-
-    node = make_node(tmp_path)
-    problems = readiness_problems(node)
-    assert problems == [
-        "Kafka listeners not started",
-        "node 1 not registered in the metadata log",
-        "group coordinators still loading __consumer_offsets",
-    ]
-    await node.register([("127.0.0.1", 9092)])
-    node.server.ready.set()
-    node.groups.ready.set()
-    assert readiness_problems(node) == []
-    node.replicas.offline[("t", 0)] = "cannot open"
-    assert readiness_problems(node) == ["1 partitions offline: t-0"]
