@@ -15,6 +15,10 @@ serves clients; ``start()`` returns then. Its log (stderr) goes to
 ``<data dir>.log``. ``restart()`` keeps the data and the port; ``kill()`` is
 SIGKILL, for crash tests. The pytest fixtures built on it are in
 ``broker/pytest_plugin.py`` (``docs/testing.md``).
+
+This is test tooling, outside the broker's shell: it reads the system's
+clock itself (start-up deadlines and durations), which the shell may not
+(``broker/clock.py``).
 """
 
 from __future__ import annotations
@@ -149,7 +153,7 @@ class KafkaBroker(_Broker):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
