@@ -58,6 +58,13 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
+def _port_or_off(text: str) -> int:
+    value = int(text.strip())
+    if not -1 <= value <= 65535:
+        raise ValueError("expected -1 (off), 0 (any free port) or a port up to 65535")
+    return value
+
+
 def _list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -183,6 +190,15 @@ _KEYS = [
         1,
         doc="A broker whose heartbeats stop this long is fenced.",
     ),
+    Key(
+        "metrics.port",
+        _port_or_off,
+        "-1",
+        doc="HTTP port of /metrics, /healthz, /readyz (-1: off; 0: any free port).",
+    ),
+    Key("metrics.host", _str, "0.0.0.0", doc="Address the metrics listener binds."),
+    Key("log.level", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", doc="Broker log level."),
+    Key("log.format", _choice("text", "json"), "text", doc="text, or json: one object a line."),
 ]
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}
 

@@ -71,6 +71,7 @@ from broker.errors import ErrorCode
 from broker.groups import GroupService
 from broker.lifecycle import BrokerLifecycle, RegistrationError
 from broker.net.server import Server, StartupError
+from broker.observability.metrics import BrokerMetrics
 from broker.partitions import Partition, ReplicaManager
 from broker.replication import forward, meta
 from broker.replication.metadata_quorum import RaftMetadataQuorum
@@ -137,6 +138,7 @@ class Node:
         self.replicated = len(voters) > 1
         self.apis = ApiTable(HANDLERS)
         forward.install(self.apis)
+        self.metrics = BrokerMetrics(config["metrics.port"] >= 0, HANDLERS)
         self.controller = Controller(
             self.node_id,
             config["num.partitions"],

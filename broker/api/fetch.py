@@ -51,6 +51,7 @@ async def handle(ctx: RequestContext, body: FetchRequest) -> FetchResponse:
     while True:
         response, total, parts = _read(node, body, version)
         if total >= body.min_bytes or body.max_wait_ms <= 0 or not parts:
+            node.metrics.fetched(node.image, response, version)
             return response
         events = [p.data_arrived for p in parts]
         with trio.move_on_at(deadline) as scope:
@@ -58,6 +59,7 @@ async def handle(ctx: RequestContext, body: FetchRequest) -> FetchResponse:
         del response
         if scope.cancelled_caught:
             response, _total, _parts = _read(node, body, version)
+            node.metrics.fetched(node.image, response, version)
             return response
 
 

@@ -274,6 +274,7 @@ def _append_checked(
             info.last_offset,
         )
     part.advance_high_watermark()
+    node.metrics.produced(part.topic, info.last_offset - info.base_offset + 1, len(records))
     result.base_offset = info.base_offset
     result.log_append_time_ms = info.log_append_time
     result.log_start_offset = info.log_start_offset

@@ -213,11 +213,13 @@ async def serve_connection(
                     return  # EOF, a deadline or draining
                 continue
             inbound.request_since = None  # the next request starts with its first byte
+            started, api_key = trio.current_time(), frame[0] << 8 | frame[1]
             parts = await dispatch(frame, apis, node, client_host)
             del frame
             if parts is not None:
                 await _send(stream, parts)
             inbound.request_done()
+            node.metrics.request_done(api_key, started)
     except (CloseConnection, ProtocolError) as exc:
         log.warning("closing connection from %s: %s", peer, exc)
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as exc:

@@ -19,19 +19,19 @@ import trio
 
 from broker.config import BrokerConfig, ConfigError, load_config
 from broker.net.server import StartupError
+from broker.observability import logs
+from broker.observability.logs import setup_logging
 
 log = logging.getLogger("broker")
 
 
 def serve_main(config_path: str | None, overrides: list[str]) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         config = load_config(config_path, overrides)
     except (ConfigError, OSError) as exc:
         print(f"broker: configuration error: {exc}", file=sys.stderr)
         return 2
+    setup_logging(config["log.level"], config["log.format"])
     if config.ignored_env:
         log.warning(
             "ignoring environment variables that are not broker settings: %s",
@@ -109,9 +109,23 @@ async def run_until_signal(config: BrokerConfig) -> None:
     except (OSError, ValueError) as exc:  # e.g. cluster.id differs from meta.properties
         log.debug("opening %s failed", config.data_dir, exc_info=True)
         raise StartupError(f"data directory {config.data_dir}: {exc}") from None
+    logs.log_recoveries(node)
+    node.quorum.listeners.append(logs.log_topic_changes)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(node.run)
+            metrics = None
+            if config["metrics.port"] >= 0:
+                from broker.observability.http import serve_metrics
+
+                metrics = await nursery.start(
+                    serve_metrics, node, config["metrics.host"], config["metrics.port"]
+                )
+            bound = await nursery.start(node.run)
+            logs.banner(node, bound, metrics)
+            # One machine-readable line on stdout (logs go to stderr): the
+            # address clients reach, also when listeners asked for port 0.
+            _name, host, port = config.advertised_listeners[0]
+            print(f"raftbroker ready on {host or 'localhost'}:{port or bound[0][1]}", flush=True)
             # Everything allocated at start-up (generated codecs, the metadata
             # image) lives for the whole process: keep the cyclic GC from
             # rescanning it on every full collection.
