@@ -30,6 +30,7 @@ import trio
 from broker.api.dispatch import CloseConnection, dispatch
 from broker.api.registry import ApiTable
 from broker.net.memory import RequestMemoryPool
+from broker.security.session import Session
 from broker.wire.codec import Buffer, ProtocolError
 from broker.wire.framing import FrameReader
 
@@ -198,6 +199,7 @@ async def serve_connection(
     *,
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     pool: RequestMemoryPool | None = None,
+    session: Session | None = None,
 ) -> None:
     drain = drain or Drain()
     inbound = _Inbound(
@@ -213,11 +215,14 @@ async def serve_connection(
                     return  # EOF, a deadline or draining
                 continue
             inbound.request_since = None  # the next request starts with its first byte
-            parts = await dispatch(frame, apis, node, client_host)
+            parts = await dispatch(frame, apis, node, client_host, session)
             del frame
             if parts is not None:
                 await _send(stream, parts)
             inbound.request_done()
+            if session is not None and session.close_after_response:
+                log.info("closing connection from %s after failed authentication", peer)
+                return
     except (CloseConnection, ProtocolError) as exc:
         log.warning("closing connection from %s: %s", peer, exc)
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as exc:
@@ -238,7 +243,16 @@ async def _send(stream: trio.abc.Stream, parts: list[Buffer]) -> None:
         await stream.send_all(b"".join(bytes(p) for p in parts))
 
 
+def _transport(stream: trio.abc.Stream) -> trio.abc.Stream:
+    """The socket under a TLS stream (for the peer's address)."""
+    if isinstance(stream, trio.SSLStream):
+        transport: trio.abc.Stream = stream.transport_stream
+        return transport
+    return stream
+
+
 def _client_host(stream: trio.abc.Stream) -> str:
+    stream = _transport(stream)
     if not isinstance(stream, trio.SocketStream):
         return ""
     try:
@@ -248,6 +262,7 @@ def _client_host(stream: trio.abc.Stream) -> str:
 
 
 def _peer(stream: trio.abc.Stream) -> str:
+    stream = _transport(stream)
     if not isinstance(stream, trio.SocketStream):
         return type(stream).__name__
     try:
