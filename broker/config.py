@@ -141,6 +141,13 @@ _KEYS = [
         doc="A request whose first byte arrived must be complete within this.",
     ),
     Key("max.connections", _int, str(2**31 - 1), 0),
+    Key(
+        "connection.failed.authentication.delay.ms",
+        _int,
+        "100",
+        0,
+        doc="A failed SASL authentication is answered (then closed) after this delay.",
+    ),
     Key("num.network.threads", _int, "3", effective=False),
     Key("num.io.threads", _int, "8", effective=False),
     Key("num.recovery.threads.per.data.dir", _int, "1", effective=False),

@@ -13,21 +13,20 @@ import contextlib
 import gc
 import socket
 import ssl
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import confluent_kafka
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from compat.kafka.java_client import JAVA, java_driver
 from compat.suite import ClientError
 from tests.security.brokers import SecureBroker, tls_overrides
 from tests.security.certs import KEY_PASSWORD, Identity, Pki
+from tests.security.clients import round_trip_confluent, round_trip_java, round_trip_kafka_python
 
 __all__ = ["java_driver"]
 
@@ -98,28 +97,6 @@ def _kafka_python_ssl(pki: Pki, who: Identity | None) -> dict[str, Any]:
     return config
 
 
-def _round_trip_kafka_python(bootstrap: str, config: dict[str, Any]) -> None:
-    topic = f"tls-{uuid.uuid4().hex[:8]}"
-    producer = KafkaProducer(bootstrap_servers=bootstrap, **config)
-    try:
-        meta = producer.send(topic, b"over tls", partition=0).get(timeout=15)
-    finally:
-        producer.close()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **config)
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        consumer.seek(tp, meta.offset)
-        got: list[bytes] = []
-        deadline = time.monotonic() + 15
-        while not got and time.monotonic() < deadline:
-            for records in consumer.poll(500).values():
-                got += [r.value for r in records]
-        assert got == [b"over tls"]
-    finally:
-        consumer.close()
-
-
 def _confluent_ssl(pki: Pki, who: Identity | None) -> dict[str, Any]:
     config = {"security.protocol": "SSL", "ssl.ca.location": str(pki.ca_path)}
     if who is not None:
@@ -128,38 +105,6 @@ def _confluent_ssl(pki: Pki, who: Identity | None) -> dict[str, Any]:
             "ssl.key.location": str(who.key_path),
         }
     return config
-
-
-def _round_trip_confluent(bootstrap: str, config: dict[str, Any]) -> None:
-    topic = f"tls-{uuid.uuid4().hex[:8]}"
-    errors: list[Any] = []
-    producer = confluent_kafka.Producer(
-        {"bootstrap.servers": bootstrap, "error_cb": errors.append, **config}
-    )
-    delivered: list[Any] = []
-    producer.produce(topic, b"over tls", partition=0, on_delivery=lambda e, m: delivered.append(e))
-    assert producer.flush(15) == 0
-    assert delivered == [None], errors
-    consumer = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"g-{topic}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            **config,
-        }
-    )
-    try:
-        consumer.assign([confluent_kafka.TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + 15
-        message = None
-        while message is None and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error():
-                message = None
-        assert message is not None and message.value() == b"over tls"
-    finally:
-        consumer.close()
 
 
 def _java_ssl(pki: Pki, who: Identity | None) -> dict[str, str]:
@@ -177,31 +122,6 @@ def _java_ssl(pki: Pki, who: Identity | None) -> dict[str, str]:
     return config
 
 
-def _round_trip_java(bootstrap: str, config: dict[str, str]) -> None:
-    topic = f"tls-{uuid.uuid4().hex[:8]}"
-    producer = JAVA.producer(bootstrap, **config)
-    try:
-        offsets = JAVA.call(
-            "producer.send",
-            id=producer,
-            topic=topic,
-            records=[{"partition": 0, "key": None, "value": "b3ZlciB0bHM=", "headers": []}],
-        )
-    finally:
-        JAVA.call("producer.close", id=producer)
-    consumer = JAVA.consumer(bootstrap, **config)
-    try:
-        JAVA.call("consumer.assign", id=consumer, topic=topic, partitions=[0], seek={"0": 0})
-        got: list[Any] = []
-        deadline = time.monotonic() + 15
-        while not got and time.monotonic() < deadline:
-            got = JAVA.poll(consumer)
-        assert offsets == [0]
-        assert [r.value for r in got] == [b"over tls"]
-    finally:
-        JAVA.call("consumer.close", id=consumer)
-
-
 def _principals(broker: SecureBroker, since: int) -> list[str]:
     return [
         line.rsplit(" as ", 1)[1]
@@ -212,7 +132,7 @@ def _principals(broker: SecureBroker, since: int) -> list[str]:
 
 def test_kafka_python_over_mutual_tls(mtls: SecureBroker, pki: Pki, alice: Identity) -> None:
     since = mtls.log_position()
-    _round_trip_kafka_python(mtls.bootstrap, _kafka_python_ssl(pki, alice))
+    round_trip_kafka_python(mtls.bootstrap, _kafka_python_ssl(pki, alice))
     # RULE:^CN=([^,]+),.*$/$1/L: the subject CN=Alice,OU=eng,O=example is "alice"
     assert set(_principals(mtls, since)) == {"User:alice"}
 
@@ -220,14 +140,14 @@ def test_kafka_python_over_mutual_tls(mtls: SecureBroker, pki: Pki, alice: Ident
 def test_confluent_kafka_over_mutual_tls(mtls: SecureBroker, pki: Pki) -> None:
     operator = pki.issue("bob", common_name="Bob", organization="example", unit="ops")
     since = mtls.log_position()
-    _round_trip_confluent(mtls.bootstrap, _confluent_ssl(pki, operator))
+    round_trip_confluent(mtls.bootstrap, _confluent_ssl(pki, operator))
     assert set(_principals(mtls, since)) == {"User:BOB-OPERATOR"}
 
 
 def test_java_client_over_mutual_tls(
     java_driver: Any, mtls: SecureBroker, pki: Pki, alice: Identity
 ) -> None:
-    _round_trip_java(mtls.bootstrap, _java_ssl(pki, alice))
+    round_trip_java(mtls.bootstrap, _java_ssl(pki, alice))
 
 
 def test_a_client_without_a_certificate_is_refused_when_required(
@@ -275,7 +195,7 @@ def test_plaintext_bytes_on_a_tls_listener_close_that_connection_only(
             while chunk := raw.recv(100):
                 data += chunk
         assert not data.startswith(b"\x00\x00"), "a Kafka reply in plaintext"
-    _round_trip_kafka_python(mtls.bootstrap, _kafka_python_ssl(pki, alice))
+    round_trip_kafka_python(mtls.bootstrap, _kafka_python_ssl(pki, alice))
 
 
 def test_kafka_python_with_an_untrusted_broker_fails(mtls: SecureBroker, tmp_path: Path) -> None:
@@ -294,8 +214,8 @@ def test_requested_client_auth_takes_clients_with_and_without_certificates(
     requested: SecureBroker, pki: Pki, alice: Identity
 ) -> None:
     since = requested.log_position()
-    _round_trip_kafka_python(requested.bootstrap, _kafka_python_ssl(pki, None))
-    _round_trip_confluent(requested.bootstrap, _confluent_ssl(pki, alice))
+    round_trip_kafka_python(requested.bootstrap, _kafka_python_ssl(pki, None))
+    round_trip_confluent(requested.bootstrap, _confluent_ssl(pki, alice))
     principals = set(_principals(requested, since))
     assert principals == {"User:ANONYMOUS", "User:CN=Alice,OU=eng,O=example"}
 
@@ -303,7 +223,7 @@ def test_requested_client_auth_takes_clients_with_and_without_certificates(
 def test_java_client_without_a_certificate_on_requested(
     java_driver: Any, requested: SecureBroker, pki: Pki
 ) -> None:
-    _round_trip_java(requested.bootstrap, _java_ssl(pki, None))
+    round_trip_java(requested.bootstrap, _java_ssl(pki, None))
 
 
 def test_java_client_without_a_certificate_is_refused_when_required(

@@ -25,7 +25,9 @@ from broker.wire.generated import (
     producer_ids_record,
     register_broker_record,
     remove_topic_record,
+    remove_user_scram_credential_record,
     topic_record,
+    user_scram_credential_record,
 )
 
 FRAME_VERSION = 1
@@ -43,6 +45,20 @@ _MODULES = {
         (no_op_record, "NoOpRecord"),
     )
 }
+
+
+def _security_records() -> dict[int, tuple[Any, Any]]:
+    """SCRAM credentials (broker/security/scram.py)."""
+    return {
+        m.__dict__[name].API_KEY: (m, m.__dict__[name])
+        for m, name in (
+            (user_scram_credential_record, "UserScramCredentialRecord"),
+            (remove_user_scram_credential_record, "RemoveUserScramCredentialRecord"),
+        )
+    }
+
+
+_MODULES.update(_security_records())
 _BY_CLASS = {cls: (key, module) for key, (module, cls) in _MODULES.items()}
 
 

@@ -39,7 +39,10 @@ class Session:
     def for_listener(
         cls, listener: str, protocol: str, sasl: SaslSettings | None, principal: str = ANONYMOUS
     ) -> Session:
-        return cls(listener, protocol, principal, sasl, authenticated=sasl is None)
+        session = cls(listener, protocol, principal, sasl, authenticated=sasl is None)
+        if sasl is not None:
+            session.failed_delay_s = sasl.failed_delay_ms / 1000
+        return session
 
     def allows(self, api_key: int) -> bool:
         """May this request be handled now? (False: close the connection.)"""

@@ -12,7 +12,7 @@ OAUTHBEARER, pluggable classes), or a bad value.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from broker.security import jaas
@@ -89,6 +89,7 @@ class SslSettings:
 class SaslSettings:
     mechanisms: tuple[str, ...]
     plain_users: Mapping[str, str] = field(default_factory=dict)
+    failed_delay_ms: int = 100  # connection.failed.authentication.delay.ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +250,8 @@ def listener_security(config: BrokerConfig) -> list[ListenerSecurity]:
         ssl = ssl_settings(config.security, name) if protocol in TLS_PROTOCOLS else None
         sasl = sasl_settings(config.security, name) if protocol in SASL_PROTOCOLS else None
         if sasl is not None:
-            raise ValueError(f"listeners: {name} uses {protocol}; SASL is not implemented yet")
+            delay = config.values.get("connection.failed.authentication.delay.ms", 100)
+            sasl = replace(sasl, failed_delay_ms=int(delay))
         out.append(ListenerSecurity(name, protocol, ssl, sasl))
     return out
 
