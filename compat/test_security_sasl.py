@@ -379,3 +379,42 @@ def test_scram_over_tls_with_every_client(
     )
     round_trip_java(sasl_ssl.bootstrap, _java("SCRAM-SHA-256", "erin", "erin-secret", pki))
     round_trip_java(sasl_ssl.bootstrap, _java("PLAIN", "alice", "alice-secret", pki))
+
+
+# -- two listeners ---------------------------------------------------------------------
+
+MIXED_PORT = 19611  # this helper's port range
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SecureBroker]:
+    overrides = {
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(pki.server.keystore),
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
+    }
+    broker = SecureBroker(
+        tmp_path_factory.mktemp("mixed") / "data",
+        "PLAINTEXT",
+        overrides,
+        extra_listeners=[f"SASL_SSL://127.0.0.1:{MIXED_PORT}"],
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+    broker.close()
+
+
+def test_each_listener_advertises_itself(mixed: SecureBroker, pki: Pki) -> None:
+    secure = f"127.0.0.1:{MIXED_PORT}"
+    plain_admin = AdminClient({"bootstrap.servers": mixed.bootstrap})
+    brokers = plain_admin.list_topics(timeout=10).brokers
+    assert [(b.host, b.port) for b in brokers.values()] == [("127.0.0.1", mixed.port)]
+    secure_admin = AdminClient(
+        {"bootstrap.servers": secure, **_confluent("PLAIN", "alice", "alice-secret", pki)}
+    )
+    brokers = secure_admin.list_topics(timeout=10).brokers
+    assert [(b.host, b.port) for b in brokers.values()] == [("127.0.0.1", MIXED_PORT)]
+    round_trip_confluent(secure, _confluent("PLAIN", "alice", "alice-secret", pki))
+    round_trip_kafka_python(secure, _kafka_python("PLAIN", "alice", "alice-secret", pki))

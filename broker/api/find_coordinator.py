@@ -46,6 +46,9 @@ def refused(key: str, error_code: int, message: str | None) -> Coordinator:
 async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoordinatorResponse:
     node: Node = ctx.node
     host, port = node.advertised_endpoint()
+    registered = node.image.brokers.get(node.node_id)
+    if registered is not None and registered.endpoints:
+        _name, host, port = ctx.session.endpoint(registered.endpoints)
     keys = body.coordinator_keys if ctx.header.api_version >= 4 else [body.key]
     coordinators = []
     for key in keys:

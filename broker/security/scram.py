@@ -144,8 +144,11 @@ class ScramServer:
                 if flag.startswith("p=")
                 else self.invalid
             )
+        parts = bare.split(",")
+        if any(part.startswith("tokenauth=") for part in parts[2:]):
+            raise AuthenticationFailed("Authentication failed: delegation tokens are not supported")
         try:
-            attrs = _attributes(bare)
+            attrs = _attributes(",".join(parts[:2]))  # then extensions, key=value
             if len(attrs) < 2 or attrs[0][0] != "n" or attrs[1][0] != "r":
                 raise ValueError("expected n=user,r=nonce")
             user = _saslname(attrs[0][1])
@@ -159,8 +162,6 @@ class ScramServer:
                 "Authentication failed: Client requested an authorization id that is "
                 "different from username"
             )
-        if any(part.startswith("tokenauth=") for part in bare.split(",")):
-            raise AuthenticationFailed("Authentication failed: delegation tokens are not supported")
         credential = self.lookup(user) if user else None
         if credential is None:
             raise AuthenticationFailed("Authentication failed: Invalid user credentials")

@@ -9,6 +9,7 @@ SaslAuthenticate succeeds (broker/api/sasl_*.py drive it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,14 @@ class Session:
         if sasl is not None:
             session.failed_delay_s = sasl.failed_delay_ms / 1000
         return session
+
+    def endpoint(self, endpoints: Sequence[tuple[str, str, int]]) -> tuple[str, str, int]:
+        """The broker endpoint on this connection's listener, as Kafka answers
+        Metadata and FindCoordinator (the first one when none has its name)."""
+        for endpoint in endpoints:
+            if endpoint[0] == self.listener:
+                return endpoint
+        return endpoints[0]
 
     def allows(self, api_key: int) -> bool:
         """May this request be handled now? (False: close the connection.)"""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from compat.broker_process import BrokerProcess
@@ -16,15 +16,20 @@ class SecureBroker(BrokerProcess):
         data_dir: Path,
         protocol: str,
         overrides: Mapping[str, str] | None = None,
+        extra_listeners: Sequence[str] = (),
     ) -> None:
         super().__init__(data_dir, overrides=overrides)
         self.protocol = protocol
+        self.extra_listeners = list(extra_listeners)
 
     def command(self, port: int) -> list[str]:
-        return [
-            part.replace("listeners=PLAINTEXT://", f"listeners={self.protocol}://")
-            for part in super().command(port)
-        ]
+        out = []
+        for part in super().command(port):
+            if part.startswith("listeners=PLAINTEXT://"):
+                part = part.replace("listeners=PLAINTEXT://", f"listeners={self.protocol}://")
+                part = ",".join([part, *self.extra_listeners])
+            out.append(part)
+        return out
 
 
 def tls_overrides(keystore: Path, truststore: Path, client_auth: str) -> dict[str, str]:
