@@ -142,6 +142,13 @@ _KEYS = [
     ),
     Key("max.connections", _int, str(2**31 - 1), 0),
     Key(
+        "connections.max.reauth.ms",
+        _int,
+        "0",
+        0,
+        doc="SASL sessions last this long, then the client re-authenticates (KIP-368); 0: forever.",
+    ),
+    Key(
         "connection.failed.authentication.delay.ms",
         _int,
         "100",

@@ -418,3 +418,52 @@ def test_each_listener_advertises_itself(mixed: SecureBroker, pki: Pki) -> None:
     assert [(b.host, b.port) for b in brokers.values()] == [("127.0.0.1", MIXED_PORT)]
     round_trip_confluent(secure, _confluent("PLAIN", "alice", "alice-secret", pki))
     round_trip_kafka_python(secure, _kafka_python("PLAIN", "alice", "alice-secret", pki))
+
+
+# -- re-authentication (KIP-368) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reauth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    overrides = {k: v for k, v in _sasl_overrides("SASL_PLAINTEXT").items() if v}
+    overrides["connections.max.reauth.ms"] = "1500"
+    broker = SecureBroker(tmp_path_factory.mktemp("reauth") / "data", "SASL_PLAINTEXT", overrides)
+    broker.start()
+    yield broker
+    broker.stop()
+    broker.close()
+
+
+def test_java_client_reauthenticates_on_its_connection(
+    java_driver: Any, reauth: SecureBroker
+) -> None:
+    since = reauth.log_position()
+    producer = JAVA.producer(reauth.bootstrap, **_java("PLAIN", "alice", "alice-secret"))
+    record = {"partition": 0, "key": None, "value": "eA==", "headers": []}
+    try:
+        first = JAVA.call("producer.send", id=producer, topic="reauth", records=[record])
+        time.sleep(3.5)  # two session lifetimes: the client must re-authenticate to go on
+        second = JAVA.call("producer.send", id=producer, topic="reauth", records=[record])
+    finally:
+        JAVA.call("producer.close", id=producer)
+    assert second[0] == first[0] + 1
+    log = reauth.output_since(since, 400)
+    assert "SASL/PLAIN re-authentication" in log, log
+    assert "expired" not in log, log
+
+
+def test_an_expired_session_is_closed(reauth: SecureBroker) -> None:
+    with socket.create_connection((reauth.host, reauth.port or 0), timeout=5) as sock:
+        mechanism = b"PLAIN"
+        sock.sendall(_request(17, 1, struct.pack(">h", len(mechanism)) + mechanism))
+        assert _response(sock) is not None
+        token = b"\0alice\0alice-secret"
+        sock.sendall(_request(36, 1, struct.pack(">i", len(token)) + token, 2))
+        reply = _response(sock)
+        assert reply is not None and struct.unpack_from(">h", reply, 4)[0] == 0
+        assert struct.unpack_from(">q", reply, len(reply) - 8)[0] == 1500  # session lifetime
+        sock.sendall(_request(3, 0, struct.pack(">i", 0), 3))
+        assert _response(sock) is not None  # served within the session
+        time.sleep(2)
+        sock.sendall(_request(3, 0, struct.pack(">i", 0), 4))
+        assert _closed(sock)

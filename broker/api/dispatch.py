@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import trio
+
 from broker.api import api_versions
 from broker.api.context import RequestContext
 from broker.api.registry import ApiTable
@@ -40,10 +42,13 @@ async def dispatch(
     frame: Buffer, apis: ApiTable, node: Any, client_host: str = "", session: Session | None = None
 ) -> list[Buffer] | None:
     header = peek_header(frame)
-    if session is not None and not session.allows(header.api_key):
-        raise CloseConnection(
-            f"unexpected request (api key {header.api_key}) before SASL authentication"
+    if session is not None and not session.allows(header.api_key, trio.current_time()):
+        when = (
+            "before SASL authentication"
+            if not session.authenticated
+            else "after the SASL session expired (connections.max.reauth.ms)"
         )
+        raise CloseConnection(f"unexpected request (api key {header.api_key}) {when}")
     entry = apis.get(header.api_key)
     if header.api_key == API_VERSIONS_KEY and entry and header.api_version > entry.max_version:
         reply = api_versions.unsupported_version_reply(apis)

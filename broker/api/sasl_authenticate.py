@@ -6,6 +6,12 @@ exchange answers SASL_AUTHENTICATION_FAILED with Kafka's message after
 ``connection.failed.authentication.delay.ms`` (which slows password guessing
 on this connection) and then closes the connection. A SaslAuthenticate
 without a handshake, or after authentication, is ILLEGAL_SASL_STATE.
+
+With ``connections.max.reauth.ms`` the answer (v1+) carries the session
+lifetime; a client re-authenticates before it ends (KIP-368) and may not
+change principal doing so (SASL_AUTHENTICATION_FAILED, then close). A
+request other than these two after the session ends closes the connection
+(broker/api/dispatch.py), as it does for v0 clients, which cannot be told.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ log = logging.getLogger(__name__)
 
 async def handle(ctx: RequestContext, body: SaslAuthenticateRequest) -> SaslAuthenticateResponse:
     session = ctx.session
-    if session.exchange is None or session.authenticated:
+    if session.exchange is None or (session.authenticated and not session.reauthenticating):
         session.close_after_response = not session.authenticated
         return SaslAuthenticateResponse(
             ErrorCode.ILLEGAL_SASL_STATE,
@@ -49,14 +55,22 @@ async def handle(ctx: RequestContext, body: SaslAuthenticateRequest) -> SaslAuth
         )
         await trio.sleep(session.failed_delay_s)
         return SaslAuthenticateResponse(ErrorCode.SASL_AUTHENTICATION_FAILED, str(exc))
+    lifetime_ms = 0
     if session.exchange.done:
-        session.authenticated = True
-        session.principal = f"User:{session.exchange.user}"
+        again = session.reauthenticating
+        principal = f"User:{session.exchange.user}"
+        if not session.authenticated_as(principal, trio.current_time()):
+            session.close_after_response = True
+            message = f"Cannot change principals during re-authentication from {session.principal}: {principal}"
+            log.info("closing connection from %s: %s", ctx.client_host, message)
+            return SaslAuthenticateResponse(ErrorCode.SASL_AUTHENTICATION_FAILED, message)
+        lifetime_ms = int(session.reauth_s * 1000)
         log.info(
-            "SASL/%s connection from %s on %s as %s",
+            "SASL/%s %s from %s on %s as %s",
             session.mechanism,
+            "re-authentication" if again else "connection",
             ctx.client_host,
             session.listener,
             session.principal,
         )
-    return SaslAuthenticateResponse(ErrorCode.NONE, None, reply, 0)
+    return SaslAuthenticateResponse(ErrorCode.NONE, None, reply, lifetime_ms)

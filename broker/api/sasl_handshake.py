@@ -6,7 +6,10 @@ listener does not enable is UNSUPPORTED_SASL_MECHANISM and the connection
 closes after the answer, as in Kafka; so does a second handshake before
 authentication completes (ILLEGAL_SASL_STATE). On a listener without SASL,
 or once authenticated, the answer is ILLEGAL_SASL_STATE and the connection
-stays. Version 0 (raw tokens after the handshake, pre-KIP-152 clients) is
+stays, unless ``connections.max.reauth.ms`` is set: then a handshake on
+an authenticated connection starts a re-authentication (KIP-368), which must
+keep the mechanism (another one is UNSUPPORTED_SASL_MECHANISM, then close).
+Version 0 (raw tokens after the handshake, pre-KIP-152 clients) is
 not implemented: such a request closes the connection.
 """
 
@@ -29,6 +32,18 @@ MAX_VERSION = 1
 async def handle(ctx: RequestContext, body: SaslHandshakeRequest) -> SaslHandshakeResponse:
     session = ctx.session
     sasl = session.sasl
+    if sasl is not None and session.authenticated and session.reauth_s > 0:
+        if session.reauthenticating or body.mechanism != session.mechanism:
+            session.close_after_response = True
+            code = (
+                ErrorCode.ILLEGAL_SASL_STATE
+                if session.reauthenticating
+                else ErrorCode.UNSUPPORTED_SASL_MECHANISM
+            )
+            return SaslHandshakeResponse(code, list(sasl.mechanisms))
+        session.reauthenticating = True
+        session.exchange = _exchange(ctx, body.mechanism)
+        return SaslHandshakeResponse(ErrorCode.NONE, list(sasl.mechanisms))
     if sasl is None or session.authenticated or session.mechanism is not None:
         session.close_after_response = not session.authenticated
         enabled = list(sasl.mechanisms) if sasl is not None else []

@@ -22,6 +22,7 @@ API_VERSIONS = 18
 SASL_HANDSHAKE = 17
 SASL_AUTHENTICATE = 36
 BEFORE_AUTHENTICATION = frozenset({API_VERSIONS, SASL_HANDSHAKE, SASL_AUTHENTICATE})
+AUTHENTICATION = frozenset({SASL_HANDSHAKE, SASL_AUTHENTICATE})
 
 
 @dataclass(slots=True)
@@ -35,6 +36,10 @@ class Session:
     exchange: Any = None  # the mechanism's server state (PlainServer, ScramServer)
     close_after_response: bool = False  # failed authentication: answer, then close
     failed_delay_s: float = 0.1  # connection.failed.authentication.delay.ms
+    # KIP-368: when the authenticated session ends (trio clock), None: never;
+    # the client re-authenticates with SaslHandshake + SaslAuthenticate first.
+    expires_at: float | None = None
+    reauthenticating: bool = False
 
     @classmethod
     def for_listener(
@@ -53,6 +58,24 @@ class Session:
                 return endpoint
         return endpoints[0]
 
-    def allows(self, api_key: int) -> bool:
+    @property
+    def reauth_s(self) -> float:
+        return (self.sasl.reauth_ms / 1000) if self.sasl is not None else 0.0
+
+    def allows(self, api_key: int, now: float) -> bool:
         """May this request be handled now? (False: close the connection.)"""
-        return self.authenticated or api_key in BEFORE_AUTHENTICATION
+        if not self.authenticated:
+            return api_key in BEFORE_AUTHENTICATION
+        if self.expires_at is not None and now >= self.expires_at:
+            return api_key in AUTHENTICATION  # an expired session may only re-authenticate
+        return True
+
+    def authenticated_as(self, principal: str, now: float) -> bool:
+        """The exchange succeeded; False when a re-authentication changed the principal."""
+        if self.reauthenticating and principal != self.principal:
+            return False
+        self.authenticated = True
+        self.reauthenticating = False
+        self.principal = principal
+        self.expires_at = now + self.reauth_s if self.reauth_s > 0 else None
+        return True

@@ -90,6 +90,7 @@ class SaslSettings:
     mechanisms: tuple[str, ...]
     plain_users: Mapping[str, str] = field(default_factory=dict)
     failed_delay_ms: int = 100  # connection.failed.authentication.delay.ms
+    reauth_ms: int = 0  # connections.max.reauth.ms (KIP-368); 0: no expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +252,8 @@ def listener_security(config: BrokerConfig) -> list[ListenerSecurity]:
         sasl = sasl_settings(config.security, name) if protocol in SASL_PROTOCOLS else None
         if sasl is not None:
             delay = config.values.get("connection.failed.authentication.delay.ms", 100)
-            sasl = replace(sasl, failed_delay_ms=int(delay))
+            reauth = config.values.get("connections.max.reauth.ms", 0)
+            sasl = replace(sasl, failed_delay_ms=int(delay), reauth_ms=int(reauth))
         out.append(ListenerSecurity(name, protocol, ssl, sasl))
     return out
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from broker.api.dispatch import CloseConnection, dispatch
 from broker.errors import ErrorCode
@@ -188,3 +189,58 @@ async def test_scram_credentials_alter_describe_and_log_in(node: Node) -> None:
     )
     assert gone.results[0].error_code == 0
     assert set(node.image.scram_credentials) == {("bob", 2)}
+
+
+async def test_reauthentication_kip_368(tmp_path: Path) -> None:
+    node = make_node(
+        tmp_path,
+        "listeners=SASL_PLAINTEXT://127.0.0.1:9092",
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+        + JAAS.replace(";", ' user_bob="bob-secret";'),
+        "connection.failed.authentication.delay.ms=0",
+        "connections.max.reauth.ms=60000",
+    )
+    session = _session(node)
+    await _call(node, session, 17, 1, SaslHandshakeRequest("PLAIN"))
+    auth = await _call(node, session, 36, 1, SaslAuthenticateRequest(b"\0alice\0alice-secret"))
+    assert auth.session_lifetime_ms == 60000 and session.expires_at is not None
+    await _call(node, session, 3, 12, MetadataRequest(topics=None))
+    session.expires_at = trio.current_time() - 1  # the session ends
+    with pytest.raises(CloseConnection, match="expired"):
+        await _call(node, session, 3, 12, MetadataRequest(topics=None))
+    shake = await _call(node, session, 17, 1, SaslHandshakeRequest("PLAIN"))
+    assert shake.error_code == 0 and session.reauthenticating
+    auth = await _call(node, session, 36, 2, SaslAuthenticateRequest(b"\0alice\0alice-secret"))
+    assert auth.error_code == 0 and not session.reauthenticating
+    assert session.expires_at > trio.current_time()
+    await _call(node, session, 3, 12, MetadataRequest(topics=None))
+    # the principal may not change
+    await _call(node, session, 17, 1, SaslHandshakeRequest("PLAIN"))
+    auth = await _call(node, session, 36, 2, SaslAuthenticateRequest(b"\0bob\0bob-secret"))
+    assert auth.error_code == ErrorCode.SASL_AUTHENTICATION_FAILED
+    assert "Cannot change principals" in (auth.error_message or "")
+    assert session.close_after_response and session.principal == "User:alice"
+
+
+async def test_reauthentication_may_not_change_mechanism(tmp_path: Path) -> None:
+    node = make_node(
+        tmp_path,
+        "listeners=SASL_PLAINTEXT://127.0.0.1:9092",
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256",
+        f"listener.name.sasl_plaintext.plain.sasl.jaas.config={JAAS}",
+        "connections.max.reauth.ms=60000",
+    )
+    session = _session(node)
+    await _call(node, session, 17, 1, SaslHandshakeRequest("PLAIN"))
+    await _call(node, session, 36, 2, SaslAuthenticateRequest(b"\0alice\0alice-secret"))
+    shake = await _call(node, session, 17, 1, SaslHandshakeRequest("SCRAM-SHA-256"))
+    assert shake.error_code == ErrorCode.UNSUPPORTED_SASL_MECHANISM
+    assert session.close_after_response
+
+
+async def test_without_reauth_sessions_do_not_expire(node: Node) -> None:
+    session = _session(node)
+    await _call(node, session, 17, 1, SaslHandshakeRequest("PLAIN"))
+    auth = await _call(node, session, 36, 2, SaslAuthenticateRequest(b"\0alice\0alice-secret"))
+    assert auth.session_lifetime_ms == 0 and session.expires_at is None
