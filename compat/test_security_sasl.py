@@ -409,12 +409,12 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Secure
 def test_each_listener_advertises_itself(mixed: SecureBroker, pki: Pki) -> None:
     secure = f"127.0.0.1:{MIXED_PORT}"
     plain_admin = AdminClient({"bootstrap.servers": mixed.bootstrap})
-    brokers = plain_admin.list_topics(timeout=10).brokers
+    brokers: dict[int, Any] = plain_admin.list_topics(timeout=10).brokers
     assert [(b.host, b.port) for b in brokers.values()] == [("127.0.0.1", mixed.port)]
     secure_admin = AdminClient(
         {"bootstrap.servers": secure, **_confluent("PLAIN", "alice", "alice-secret", pki)}
     )
-    brokers = secure_admin.list_topics(timeout=10).brokers
+    brokers = dict(secure_admin.list_topics(timeout=10).brokers)
     assert [(b.host, b.port) for b in brokers.values()] == [("127.0.0.1", MIXED_PORT)]
     round_trip_confluent(secure, _confluent("PLAIN", "alice", "alice-secret", pki))
     round_trip_kafka_python(secure, _kafka_python("PLAIN", "alice", "alice-secret", pki))
@@ -439,7 +439,7 @@ def test_java_client_reauthenticates_on_its_connection(
 ) -> None:
     since = reauth.log_position()
     producer = JAVA.producer(reauth.bootstrap, **_java("PLAIN", "alice", "alice-secret"))
-    record = {"partition": 0, "key": None, "value": "eA==", "headers": []}
+    record: dict[str, Any] = {"partition": 0, "key": None, "value": "eA==", "headers": []}
     try:
         first = JAVA.call("producer.send", id=producer, topic="reauth", records=[record])
         time.sleep(3.5)  # two session lifetimes: the client must re-authenticate to go on
