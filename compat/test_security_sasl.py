@@ -36,7 +36,7 @@ from kafka.errors import KafkaError
 from compat.kafka.java_client import JAVA, java_driver
 from compat.kafka.tools import run_in_driver
 from compat.suite import ClientError
-from tests.security.brokers import SecureBroker
+from tests.security.brokers import SecureBroker, started
 from tests.security.certs import Pki
 from tests.security.clients import round_trip_confluent, round_trip_java, round_trip_kafka_python
 
@@ -74,11 +74,10 @@ def _sasl_overrides(listener: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def sasl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     overrides = {k: v for k, v in _sasl_overrides("SASL_PLAINTEXT").items() if v}
-    broker = SecureBroker(tmp_path_factory.mktemp("sasl") / "data", "SASL_PLAINTEXT", overrides)
-    broker.start()
-    yield broker
-    broker.stop()
-    broker.close()
+    with started(
+        SecureBroker(tmp_path_factory.mktemp("sasl") / "data", "SASL_PLAINTEXT", overrides)
+    ) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +93,10 @@ def sasl_ssl(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Sec
         "sasl.enabled.mechanisms": MECHANISMS,
         "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
     }
-    broker = SecureBroker(tmp_path_factory.mktemp("sasl_ssl") / "data", "SASL_SSL", overrides)
-    broker.start()
-    yield broker
-    broker.stop()
-    broker.close()
+    with started(
+        SecureBroker(tmp_path_factory.mktemp("sasl_ssl") / "data", "SASL_SSL", overrides)
+    ) as broker:
+        yield broker
 
 
 def _kafka_python(
@@ -394,16 +392,15 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Secure
         "sasl.enabled.mechanisms": "PLAIN",
         "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
     }
-    broker = SecureBroker(
-        tmp_path_factory.mktemp("mixed") / "data",
-        "PLAINTEXT",
-        overrides,
-        extra_listeners=[f"SASL_SSL://127.0.0.1:{MIXED_PORT}"],
-    )
-    broker.start()
-    yield broker
-    broker.stop()
-    broker.close()
+    with started(
+        SecureBroker(
+            tmp_path_factory.mktemp("mixed") / "data",
+            "PLAINTEXT",
+            overrides,
+            extra_listeners=[f"SASL_SSL://127.0.0.1:{MIXED_PORT}"],
+        )
+    ) as broker:
+        yield broker
 
 
 def test_each_listener_advertises_itself(mixed: SecureBroker, pki: Pki) -> None:
@@ -427,11 +424,10 @@ def test_each_listener_advertises_itself(mixed: SecureBroker, pki: Pki) -> None:
 def reauth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     overrides = {k: v for k, v in _sasl_overrides("SASL_PLAINTEXT").items() if v}
     overrides["connections.max.reauth.ms"] = "1500"
-    broker = SecureBroker(tmp_path_factory.mktemp("reauth") / "data", "SASL_PLAINTEXT", overrides)
-    broker.start()
-    yield broker
-    broker.stop()
-    broker.close()
+    with started(
+        SecureBroker(tmp_path_factory.mktemp("reauth") / "data", "SASL_PLAINTEXT", overrides)
+    ) as broker:
+        yield broker
 
 
 def test_java_client_reauthenticates_on_its_connection(

@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 
 from compat.kafka.java_client import JAVA, java_driver
 from compat.suite import ClientError
-from tests.security.brokers import SecureBroker, tls_overrides
+from tests.security.brokers import SecureBroker, started, tls_overrides
 from tests.security.certs import KEY_PASSWORD, Identity, Pki
 from tests.security.clients import round_trip_confluent, round_trip_java, round_trip_kafka_python
 
@@ -60,11 +60,10 @@ def alice(pki: Pki) -> Identity:
 def mtls(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SecureBroker]:
     overrides = tls_overrides(pki.server.keystore, pki.ca_path, "required")
     overrides["ssl.principal.mapping.rules"] = RULES
-    broker = SecureBroker(tmp_path_factory.mktemp("mtls") / "data", "SSL", overrides)
-    broker.start()
-    yield broker
-    broker.stop()
-    broker.close()
+    with started(
+        SecureBroker(tmp_path_factory.mktemp("mtls") / "data", "SSL", overrides)
+    ) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +78,10 @@ def requested(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Se
         "ssl.truststore.certificates": pki.ca_pem.replace("\n", " ").strip(),
         "ssl.client.auth": "requested",
     }
-    broker = SecureBroker(tmp_path_factory.mktemp("requested") / "data", "SSL", overrides)
-    broker.start()
-    yield broker
-    broker.stop()
-    broker.close()
+    with started(
+        SecureBroker(tmp_path_factory.mktemp("requested") / "data", "SSL", overrides)
+    ) as broker:
+        yield broker
 
 
 def _kafka_python_ssl(pki: Pki, who: Identity | None) -> dict[str, Any]:

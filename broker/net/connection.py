@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 RECEIVE_BYTES = 256 * 1024
 IOV_MAX = 1024
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # request.receive.timeout.ms
+CLOSE_TIMEOUT_S = 1.0
 
 
 async def send_buffers(stream: trio.SocketStream, parts: list[Buffer]) -> None:
@@ -233,7 +234,12 @@ async def serve_connection(
     finally:
         inbound.release()
         with trio.CancelScope(shield=True):
-            await stream.aclose()
+            # TLS sends close_notify first: bounded, a peer that stopped
+            # reading must not keep this (shielded) task alive.
+            with trio.move_on_after(CLOSE_TIMEOUT_S) as closing:
+                await stream.aclose()
+            if closing.cancelled_caught:
+                await trio.aclose_forcefully(_transport(stream))
 
 
 async def _send(stream: trio.abc.Stream, parts: list[Buffer]) -> None:

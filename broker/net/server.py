@@ -178,7 +178,7 @@ class Server:
                         session.principal = spec.ssl.mapper.principal(tls.peer_subject(secured))
                     except NoMatchingRule as exc:
                         log.warning("closing TLS connection from %s: %s", peer, exc)
-                        await secured.aclose()
+                        await trio.aclose_forcefully(secured)
                         return
                     log.info("TLS connection from %s as %s", peer, session.principal)
             await serve_connection(

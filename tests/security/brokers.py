@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from compat.broker_process import BrokerProcess
@@ -40,3 +41,14 @@ def tls_overrides(keystore: Path, truststore: Path, client_auth: str) -> dict[st
         "ssl.truststore.location": str(truststore),
         "ssl.client.auth": client_auth,
     }
+
+
+@contextmanager
+def started(broker: SecureBroker) -> Iterator[SecureBroker]:
+    """The broker running for the block; stopped cleanly (exit code 0) after it."""
+    broker.start()
+    try:
+        yield broker
+        broker.stop()
+    finally:
+        broker.close()
