@@ -38,7 +38,12 @@ from compat.kafka.tools import run_in_driver
 from compat.suite import ClientError
 from tests.security.brokers import SecureBroker, started
 from tests.security.certs import Pki
-from tests.security.clients import round_trip_confluent, round_trip_java, round_trip_kafka_python
+from tests.security.clients import (
+    round_trip_aiokafka,
+    round_trip_confluent,
+    round_trip_java,
+    round_trip_kafka_python,
+)
 
 __all__ = ["java_driver"]
 
@@ -357,26 +362,66 @@ def test_authenticate_without_a_handshake_is_illegal_sasl_state(sasl: SecureBrok
 # -- SASL_SSL ------------------------------------------------------------------------
 
 
-def test_scram_over_tls_with_every_client(
-    java_driver: Any, sasl_ssl: SecureBroker, pki: Pki
+CLIENTS = ("kafka-python", "confluent-kafka", "aiokafka", "java")
+
+
+@pytest.fixture(scope="module")
+def matrix_users(sasl: SecureBroker, sasl_ssl: SecureBroker, pki: Pki) -> None:
+    """User "mat" with both SCRAM mechanisms on both brokers."""
+    for broker, tls in ((sasl, None), (sasl_ssl, pki)):
+        admin = _admin(broker.bootstrap, **_confluent("PLAIN", "admin", "admin-secret", tls))
+        futures = admin.alter_user_scram_credentials(
+            [
+                UserScramCredentialUpsertion(
+                    "mat", ScramCredentialInfo(mechanism, 4096), b"mat-secret"
+                )
+                for mechanism in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512)
+            ]
+        )
+        futures["mat"].result(10)
+
+
+def _aiokafka(mechanism: str, user: str, password: str, tls: Pki | None = None) -> dict[str, Any]:
+    from aiokafka.helpers import create_ssl_context
+
+    config: dict[str, Any] = {
+        "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
+        "sasl_mechanism": mechanism,
+        "sasl_plain_username": user,
+        "sasl_plain_password": password,
+        "request_timeout_ms": 10_000,
+    }
+    if tls is not None:
+        config["ssl_context"] = create_ssl_context(cafile=str(tls.ca_path))
+    return config
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+@pytest.mark.parametrize("listener", ["SASL_PLAINTEXT", "SASL_SSL"])
+def test_matrix(
+    request: pytest.FixtureRequest,
+    matrix_users: None,
+    pki: Pki,
+    listener: str,
+    mechanism: str,
+    client: str,
 ) -> None:
-    admin = _admin(sasl_ssl.bootstrap, **_confluent("PLAIN", "admin", "admin-secret", pki))
-    futures = admin.alter_user_scram_credentials(
-        [
-            UserScramCredentialUpsertion(
-                "erin", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"erin-secret"
-            )
-        ]
+    """Every client, every mechanism, with and without TLS: produce, then consume."""
+    broker: SecureBroker = request.getfixturevalue(
+        "sasl" if listener == "SASL_PLAINTEXT" else "sasl_ssl"
     )
-    futures["erin"].result(10)
-    round_trip_kafka_python(
-        sasl_ssl.bootstrap, _kafka_python("SCRAM-SHA-256", "erin", "erin-secret", pki)
-    )
-    round_trip_confluent(
-        sasl_ssl.bootstrap, _confluent("SCRAM-SHA-256", "erin", "erin-secret", pki)
-    )
-    round_trip_java(sasl_ssl.bootstrap, _java("SCRAM-SHA-256", "erin", "erin-secret", pki))
-    round_trip_java(sasl_ssl.bootstrap, _java("PLAIN", "alice", "alice-secret", pki))
+    tls = pki if listener == "SASL_SSL" else None
+    user, password = ("alice", "alice-secret") if mechanism == "PLAIN" else ("mat", "mat-secret")
+    if client == "kafka-python":
+        round_trip_kafka_python(broker.bootstrap, _kafka_python(mechanism, user, password, tls))
+    elif client == "confluent-kafka":
+        round_trip_confluent(broker.bootstrap, _confluent(mechanism, user, password, tls))
+    elif client == "aiokafka":
+        round_trip_aiokafka(broker.bootstrap, _aiokafka(mechanism, user, password, tls))
+    else:
+        request.getfixturevalue("java_driver")
+        round_trip_java(broker.bootstrap, _java(mechanism, user, password, tls))
 
 
 # -- two listeners ---------------------------------------------------------------------

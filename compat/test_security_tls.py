@@ -26,7 +26,12 @@ from compat.kafka.java_client import JAVA, java_driver
 from compat.suite import ClientError
 from tests.security.brokers import SecureBroker, started, tls_overrides
 from tests.security.certs import KEY_PASSWORD, Identity, Pki
-from tests.security.clients import round_trip_confluent, round_trip_java, round_trip_kafka_python
+from tests.security.clients import (
+    round_trip_aiokafka,
+    round_trip_confluent,
+    round_trip_java,
+    round_trip_kafka_python,
+)
 
 __all__ = ["java_driver"]
 
@@ -140,6 +145,17 @@ def test_confluent_kafka_over_mutual_tls(mtls: SecureBroker, pki: Pki) -> None:
     since = mtls.log_position()
     round_trip_confluent(mtls.bootstrap, _confluent_ssl(pki, operator))
     assert set(_principals(mtls, since)) == {"User:BOB-OPERATOR"}
+
+
+def test_aiokafka_over_mutual_tls(mtls: SecureBroker, pki: Pki, alice: Identity) -> None:
+    from aiokafka.helpers import create_ssl_context
+
+    context = create_ssl_context(
+        cafile=str(pki.ca_path), certfile=str(alice.cert_path), keyfile=str(alice.key_path)
+    )
+    since = mtls.log_position()
+    round_trip_aiokafka(mtls.bootstrap, {"security_protocol": "SSL", "ssl_context": context})
+    assert set(_principals(mtls, since)) == {"User:alice"}
 
 
 def test_java_client_over_mutual_tls(

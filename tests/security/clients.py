@@ -89,3 +89,41 @@ def round_trip_java(bootstrap: str, config: dict[str, str]) -> None:
         assert [r.value for r in got] == [b"secured"]
     finally:
         JAVA.call("consumer.close", id=consumer)
+
+
+def round_trip_aiokafka(bootstrap: str, config: dict[str, Any]) -> None:
+    """aiokafka: ``config`` as its keyword arguments (``ssl_context`` for TLS)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.structs import TopicPartition as AioPartition
+
+    topic = f"sec-{uuid.uuid4().hex[:8]}"
+
+    async def run() -> list[bytes]:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **config)
+        await producer.start()
+        try:
+            meta = await producer.send_and_wait(topic, b"secured", partition=0)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **config)
+        await consumer.start()
+        try:
+            tp = AioPartition(topic, 0)
+            consumer.assign([tp])
+            consumer.seek(tp, meta.offset)
+            got: list[bytes] = []
+            deadline = time.monotonic() + 15
+            while not got and time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    got += [r.value for r in records if r.value is not None]
+            return got
+        finally:
+            await consumer.stop()
+
+    async def bounded() -> list[bytes]:
+        async with asyncio.timeout(40):
+            return await run()
+
+    assert asyncio.run(bounded()) == [b"secured"]
