@@ -308,6 +308,13 @@ def check(config: BrokerConfig) -> None:
         problem = _check_key(key, config.security[key], listeners)
         if problem is not None:
             raise ValueError(f"{key}: {problem}")
+    for name in config.values.get("controller.listener.names") or ():
+        protocol = config.security_protocol(name) if name in listeners else "PLAINTEXT"
+        if protocol != "PLAINTEXT":
+            raise ValueError(
+                f"controller.listener.names: {name} uses {protocol}; TLS and SASL between "
+                "nodes are not implemented (controller listeners must be PLAINTEXT)"
+            )
     resolved = listener_security(config)
     if not any(r.ssl is not None for r in resolved):
         # ssl.* given but no TLS listener: still refuse stores we could never read.

@@ -108,3 +108,18 @@ def test_a_key_that_does_not_load_fails_start_up(pki: Pki, tmp_path: Path) -> No
     assert spec.ssl is not None
     with pytest.raises(TlsConfigError, match=r"ssl\.keystore\.location"):
         server_context(spec.ssl, spec.name)
+
+
+def test_a_controller_listener_must_be_plaintext(pki: Pki) -> None:
+    with pytest.raises(ConfigError, match="controller listeners must be PLAINTEXT"):
+        load_config(
+            None,
+            [
+                "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+                "ssl.keystore.type=PEM",
+                f"ssl.keystore.location={pki.server.keystore}",
+            ],
+            environ={},
+        )
