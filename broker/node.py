@@ -72,6 +72,12 @@ log = logging.getLogger(__name__)
 
 HANDLERS: list[ModuleType] = [
     api_versions,
+    # security (broker/security)
+    sasl_handshake,
+    sasl_authenticate,
+    describe_user_scram_credentials,
+    alter_user_scram_credentials,
+    describe_client_quotas,
     metadata,
     produce,
     fetch,
@@ -102,11 +108,6 @@ HANDLERS: list[ModuleType] = [
     describe_groups,
     list_groups,
     delete_groups,
-    sasl_handshake,
-    sasl_authenticate,
-    describe_user_scram_credentials,
-    alter_user_scram_credentials,
-    describe_client_quotas,
 ]
 
 

@@ -315,6 +315,9 @@ def check(config: BrokerConfig) -> None:
                 f"controller.listener.names: {name} uses {protocol}; TLS and SASL between "
                 "nodes are not implemented (controller listeners must be PLAINTEXT)"
             )
+    problem = voter_listener_problem(config)
+    if problem is not None:
+        raise ValueError(problem)
     resolved = listener_security(config)
     if not any(r.ssl is not None for r in resolved):
         # ssl.* given but no TLS listener: still refuse stores we could never read.
@@ -326,3 +329,25 @@ def check(config: BrokerConfig) -> None:
                     f"ssl.{store}.location: {store_type} {store}s are not supported "
                     f"(ssl.{store}.type defaults to JKS); use ssl.{store}.type=PEM"
                 )
+
+
+def voter_listener_problem(config: BrokerConfig) -> str | None:
+    """With several voters, peers reach this node's quorum at its voter address,
+    on one of its listeners, in plaintext: that listener must be PLAINTEXT."""
+    voters = config.values.get("controller.quorum.voters") or []
+    if len(voters) < 2:
+        return None
+    own = next((v for v in voters if v.strip().partition("@")[0] == str(config.node_id)), None)
+    if own is None:
+        return None  # refused elsewhere
+    port = own.rpartition(":")[2].strip()
+    for name, _host, listener_port in config.listeners:
+        if str(listener_port) == port:
+            protocol = config.security_protocol(name)
+            if protocol != "PLAINTEXT":
+                return (
+                    f"controller.quorum.voters: this node's voter address is on the {name} "
+                    f"listener, which uses {protocol}; TLS and SASL between nodes are not "
+                    "implemented, so the quorum's listener must be PLAINTEXT"
+                )
+    return None

@@ -123,3 +123,25 @@ def test_a_controller_listener_must_be_plaintext(pki: Pki) -> None:
             ],
             environ={},
         )
+
+
+def test_the_quorum_listener_must_be_plaintext(pki: Pki) -> None:
+    import dataclasses
+
+    from broker.security.settings import voter_listener_problem
+
+    config = load_config(
+        None,
+        [
+            "listeners=PLAINTEXT://:9092,SSL://:9093",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={pki.server.keystore}",
+        ],
+        environ={},
+    )
+    values = dict(config.values)
+    values["controller.quorum.voters"] = ["1@a:9092", "2@b:9092"]
+    assert voter_listener_problem(dataclasses.replace(config, values=values)) is None
+    values["controller.quorum.voters"] = ["1@a:9093", "2@b:9093"]
+    problem = voter_listener_problem(dataclasses.replace(config, values=values))
+    assert problem is not None and "the SSL listener, which uses SSL" in problem
