@@ -185,9 +185,25 @@ class _Inbound:
     async def _recv_into(self, target: memoryview) -> int:
         if isinstance(self.stream, trio.SocketStream):
             return await self.stream.socket.recv_into(target)
+        if isinstance(self.stream, trio.SSLStream):
+            return await self._recv_tls_into(target)
         data = await self.stream.receive_some(len(target))
         target[: len(data)] = data
         return len(data)
+
+    async def _recv_tls_into(self, target: memoryview) -> int:
+        """TLS yields at most one record (16 KiB) per read: fill the large
+        frame's buffer in one go rather than one trip through :meth:`receive`
+        per record. Bytes read before a deadline cancels this are lost with
+        the connection, which that deadline closes."""
+        filled = 0
+        while filled < len(target):
+            data = await self.stream.receive_some(len(target) - filled)
+            if not data:
+                break
+            target[filled : filled + len(data)] = data
+            filled += len(data)
+        return filled
 
 
 async def serve_connection(

@@ -126,3 +126,35 @@ async def test_a_keystore_that_does_not_load_is_a_startup_error(tmp_path: Path, 
     server = Server(node.apis, node, max_frame_bytes=1024, idle_timeout_s=30, max_connections=9)
     with pytest.raises(StartupError, match=r"ssl\.keystore\.location: cannot load"):
         await server.serve([("127.0.0.1", 0)])
+
+
+async def test_a_large_request_over_tls_arrives_whole(tmp_path: Path, pki: Pki) -> None:
+    """A request of many TLS records (the large-frame path reads them in one go)."""
+    from broker.wire.generated.metadata_request import MetadataRequest, MetadataRequestTopic
+
+    who = pki.issue("big", common_name="big")
+    names = [f"topic-{i:05d}-" + "x" * 90 for i in range(3000)]  # ~300 KiB
+    request = MetadataRequest(
+        topics=[MetadataRequestTopic(name=n) for n in names], allow_auto_topic_creation=False
+    )
+    frame = encode_request(RequestHeader(3, 12, 9, "t"), request)
+    assert len(frame) > 4 * 64 * 1024
+    async with trio.open_nursery() as nursery:
+        port = await _serve(nursery, tmp_path, pki)
+        stream = await trio.open_ssl_over_tcp_stream(
+            "127.0.0.1", port, ssl_context=_client(pki, who)
+        )
+        with trio.fail_after(20):
+            for start in range(0, len(frame), 5000):  # in pieces, as a client may
+                await stream.send_all(frame[start : start + 5000])
+            data = b""
+            while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+                chunk = await stream.receive_some()
+                assert chunk, "connection closed"
+                data += chunk
+        corr, body = decode_response(3, 12, data[4:])
+        assert corr == 9
+        assert [t.name for t in body.topics] == names
+        assert {t.error_code for t in body.topics} == {3}  # UNKNOWN_TOPIC_OR_PARTITION
+        await trio.aclose_forcefully(stream)
+        nursery.cancel_scope.cancel()
