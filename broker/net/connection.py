@@ -261,8 +261,8 @@ async def serve_connection(
 async def _send(stream: trio.abc.Stream, parts: list[Buffer]) -> None:
     if isinstance(stream, trio.SocketStream):
         await send_buffers(stream, parts)
-    else:
-        await stream.send_all(b"".join(bytes(p) for p in parts))
+    else:  # TLS: one copy into the joined buffer, none per part
+        await stream.send_all(b"".join(memoryview(p).cast("B") for p in parts))
 
 
 def _transport(stream: trio.abc.Stream) -> trio.abc.Stream:
