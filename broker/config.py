@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from broker.security import settings as security_settings
 
 
 class ConfigError(ValueError):
@@ -90,7 +92,7 @@ _KEYS = [
         "listener.security.protocol.map",
         _list,
         None,
-        doc="Listener name -> security protocol; only PLAINTEXT is implemented.",
+        doc="Listener name -> security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).",
     ),
     Key("security.inter.broker.protocol", _str, "PLAINTEXT", doc="Only PLAINTEXT."),
     Key("controller.listener.names", _list, None, doc="Listeners mapped to PLAINTEXT by default."),
@@ -146,6 +148,20 @@ _KEYS = [
         doc="A request whose first byte arrived must be complete within this.",
     ),
     Key("max.connections", _int, str(2**31 - 1), 0),
+    Key(
+        "connections.max.reauth.ms",
+        _int,
+        "0",
+        0,
+        doc="SASL sessions last this long, then the client re-authenticates (KIP-368); 0: forever.",
+    ),
+    Key(
+        "connection.failed.authentication.delay.ms",
+        _int,
+        "100",
+        0,
+        doc="A failed SASL authentication is answered (then closed) after this delay.",
+    ),
     Key("num.network.threads", _int, "3", effective=False),
     Key("num.io.threads", _int, "8", effective=False),
     Key("num.recovery.threads.per.data.dir", _int, "1", effective=False),
@@ -282,6 +298,8 @@ class BrokerConfig:
     values: Mapping[str, Any]
     ignored: tuple[str, ...] = ()  # settings given that have no effect here
     ignored_env: tuple[str, ...] = ()  # KAFKA_* variables that are not settings
+    # ssl.*, sasl.* and listener.name.* as given (broker/security/settings.py)
+    security: Mapping[str, str] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -439,7 +457,7 @@ def _replication(value: int, _config: BrokerConfig) -> str | None:
 def _plaintext_only(value: str, _config: BrokerConfig) -> str | None:
     if value == "PLAINTEXT":
         return None
-    return f"{value}: only PLAINTEXT is implemented (no TLS, no SASL)"
+    return f"{value}: only PLAINTEXT is implemented between nodes (TLS and SASL are for clients)"
 
 
 def _listeners(_value: Any, config: BrokerConfig) -> str | None:
@@ -451,19 +469,16 @@ def _listeners(_value: Any, config: BrokerConfig) -> str | None:
                 f"listener.security.protocol.map entry {entry!r} is not "
                 f"LISTENER:PROTOCOL with PROTOCOL one of {', '.join(SECURITY_PROTOCOLS)}"
             )
-    for key, listeners in (
-        ("listeners", config.listeners),
-        ("advertised.listeners", config.advertised_listeners),
-    ):
-        for name, host, port in listeners:
-            protocol = config.security_protocol(name)
-            if protocol != "PLAINTEXT":
-                where = "" if key == "listeners" else f" (in {key})"
-                return (
-                    f"{name}://{host}:{port}{where} uses security protocol {protocol}; TLS and "
-                    "SASL are not implemented, and it would be served as PLAINTEXT"
-                )
+    names = [name for name, _host, _port in config.listeners]
+    for name, _host, _port in config.listeners + config.advertised_listeners:
+        config.security_protocol(name)  # every listener has a protocol
+        if name not in names:
+            return f"advertised.listeners: {name} is not one of the listeners ({', '.join(names)})"
     return None
+
+
+def _security(_value: Any, _config: BrokerConfig) -> str | None:
+    return None  # checked as a whole by broker.security.settings.check
 
 
 def _set(reason: str) -> Callable[[Any, BrokerConfig], str | None]:
@@ -482,9 +497,10 @@ NOT_IMPLEMENTED: tuple[NotImplementedSetting, ...] = (
     NotImplementedSetting("transaction.state.log.replication.factor", _replication),
     NotImplementedSetting("listeners", _listeners),
     NotImplementedSetting("security.inter.broker.protocol", _plaintext_only),
-    NotImplementedSetting("ssl.", _set("TLS is not implemented")),
-    NotImplementedSetting("sasl.", _set("SASL authentication is not implemented")),
-    NotImplementedSetting("listener.name.", _set("per-listener security is not implemented")),
+    # TLS and SASL: broker/security/settings.py refuses what it does not honour.
+    NotImplementedSetting("ssl.", _security),
+    NotImplementedSetting("sasl.", _security),
+    NotImplementedSetting("listener.name.", _security),
     NotImplementedSetting("security.providers", _set("security is not implemented")),
     NotImplementedSetting("principal.builder.class", _set("authentication is not implemented")),
     NotImplementedSetting("delegation.token.", _set("delegation tokens are not implemented")),
@@ -578,10 +594,16 @@ def load_config(
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
     if values["queued.max.request.bytes"] == 0:
         raise ConfigError("queued.max.request.bytes: 0 would never read a request (-1: no bound)")
-    config = BrokerConfig(values, tuple(ignored), tuple(ignored_env))
+    config = BrokerConfig(
+        values, tuple(ignored), tuple(ignored_env), security_settings.security_settings(given)
+    )
     for listener in config.listeners + config.advertised_listeners:
         _ = listener  # parsing validates each one
     refuse_unimplemented(config, given)
+    try:
+        security_settings.check(config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return config
 
 

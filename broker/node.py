@@ -18,6 +18,7 @@ import trio
 
 from broker.api import (
     alter_configs,
+    alter_user_scram_credentials,
     api_versions,
     begin_quorum_epoch,
     broker_heartbeat,
@@ -29,6 +30,7 @@ from broker.api import (
     delete_groups,
     delete_records,
     delete_topics,
+    describe_client_quotas,
     describe_cluster,
     describe_configs,
     describe_groups,
@@ -36,6 +38,7 @@ from broker.api import (
     describe_producers,
     describe_quorum,
     describe_topic_partitions,
+    describe_user_scram_credentials,
     elect_leaders,
     end_quorum_epoch,
     fetch,
@@ -55,6 +58,8 @@ from broker.api import (
     offset_fetch,
     offset_for_leader_epoch,
     produce,
+    sasl_authenticate,
+    sasl_handshake,
     sync_group,
     vote,
 )
@@ -84,6 +89,12 @@ log = logging.getLogger(__name__)
 
 HANDLERS: list[ModuleType] = [
     api_versions,
+    # security (broker/security)
+    sasl_handshake,
+    sasl_authenticate,
+    describe_user_scram_credentials,
+    alter_user_scram_credentials,
+    describe_client_quotas,
     metadata,
     produce,
     fetch,

@@ -51,7 +51,7 @@ async def handle(ctx: RequestContext, body: DescribeClusterRequest) -> DescribeC
     for b in sorted(node.image.brokers.values(), key=lambda b: b.broker_id):
         if (b.fenced and not include_fenced) or not b.endpoints:
             continue
-        _name, host, port = b.endpoints[0]
+        _name, host, port = ctx.session.endpoint(b.endpoints)
         brokers.append(DescribeClusterBroker(b.broker_id, host, port, b.rack, b.fenced))
     return DescribeClusterResponse(
         endpoint_type=endpoint_type,

@@ -23,6 +23,7 @@ from broker.api.context import RequestContext
 from broker.errors import ErrorCode
 from broker.group import partition_for
 from broker.groups import OFFSETS_TOPIC
+from broker.security.session import Session
 from broker.wire.generated.find_coordinator_request import FindCoordinatorRequest
 from broker.wire.generated.find_coordinator_response import Coordinator, FindCoordinatorResponse
 
@@ -48,8 +49,9 @@ def refused(key: str, error_code: int, message: str | None) -> Coordinator:
     )
 
 
-def group_coordinator(node: Node, group_id: str) -> Coordinator:
-    """The broker leading the group's ``__consumer_offsets`` partition."""
+def group_coordinator(node: Node, group_id: str, session: Session | None = None) -> Coordinator:
+    """The broker leading the group's ``__consumer_offsets`` partition, at
+    its endpoint on the client's listener."""
     image = node.image
     topic = image.topics.get(OFFSETS_TOPIC)
     if topic is None or not topic.partitions:
@@ -59,7 +61,7 @@ def group_coordinator(node: Node, group_id: str) -> Coordinator:
     broker = image.brokers.get(leader)
     if broker is None or not broker.endpoints:
         return refused(group_id, ErrorCode.COORDINATOR_NOT_AVAILABLE, None)
-    _name, host, port = broker.endpoints[0]
+    _name, host, port = (session or Session()).endpoint(broker.endpoints)
     return Coordinator(key=group_id, node_id=leader, host=host, port=port, error_message=None)
 
 
@@ -89,7 +91,7 @@ async def handle(ctx: RequestContext, body: FindCoordinatorRequest) -> FindCoord
         elif not key and ctx.header.api_version >= 4:
             coordinators.append(refused(key, ErrorCode.INVALID_GROUP_ID, None))
         else:
-            coordinators.append(group_coordinator(node, key))
+            coordinators.append(group_coordinator(node, key, ctx.session))
     if ctx.header.api_version >= 4:
         return FindCoordinatorResponse(coordinators=coordinators)
     c = coordinators[0]

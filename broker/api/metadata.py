@@ -16,6 +16,7 @@ from broker.api.context import RequestContext
 from broker.controller.controller import INTERNAL_TOPICS, TopicSpec, topic_name_error
 from broker.controller.image import MetadataImage, PartitionImage, TopicImage
 from broker.errors import ErrorCode
+from broker.security.session import Session
 from broker.wire.codec import ZERO_UUID
 from broker.wire.generated.metadata_request import MetadataRequest
 from broker.wire.generated.metadata_response import (
@@ -39,7 +40,7 @@ async def handle(ctx: RequestContext, body: MetadataRequest) -> MetadataResponse
     image = node.image
     all_topics = body.topics is None or (version == 0 and not body.topics)
     response = MetadataResponse(
-        brokers=brokers(node, image),
+        brokers=brokers(node, image, ctx.session),
         cluster_id=node.cluster_id,
         controller_id=node.node_id,
     )
@@ -63,12 +64,14 @@ async def handle(ctx: RequestContext, body: MetadataRequest) -> MetadataResponse
     return response
 
 
-def brokers(node: Node, image: MetadataImage) -> list[MetadataResponseBroker]:
+def brokers(
+    node: Node, image: MetadataImage, session: Session | None = None
+) -> list[MetadataResponseBroker]:
     out = []
     for b in sorted(image.brokers.values(), key=lambda b: b.broker_id):
         if b.fenced or not b.endpoints:
             continue
-        _name, host, port = b.endpoints[0]
+        _name, host, port = (session or Session()).endpoint(b.endpoints)
         out.append(MetadataResponseBroker(b.broker_id, host, port, b.rack))
     return out
 

@@ -24,9 +24,13 @@ from broker.wire.generated.partition_record import PartitionRecord
 from broker.wire.generated.producer_ids_record import ProducerIdsRecord
 from broker.wire.generated.register_broker_record import RegisterBrokerRecord
 from broker.wire.generated.remove_topic_record import RemoveTopicRecord
+from broker.wire.generated.remove_user_scram_credential_record import (
+    RemoveUserScramCredentialRecord,
+)
 from broker.wire.generated.topic_record import TopicRecord
 from broker.wire.generated.unfence_broker_record import UnfenceBrokerRecord
 from broker.wire.generated.unregister_broker_record import UnregisterBrokerRecord
+from broker.wire.generated.user_scram_credential_record import UserScramCredentialRecord
 
 TOPIC_RESOURCE = 2
 BROKER_RESOURCE = 4
@@ -62,6 +66,14 @@ class BrokerImage:
 
 
 @dataclass(frozen=True, slots=True)
+class ScramCredentialImage:
+    salt: bytes
+    stored_key: bytes
+    server_key: bytes
+    iterations: int
+
+
+@dataclass(frozen=True, slots=True)
 class MetadataImage:
     offset: int = -1
     topics: dict[str, TopicImage] = field(default_factory=dict)
@@ -69,6 +81,8 @@ class MetadataImage:
     brokers: dict[int, BrokerImage] = field(default_factory=dict)
     broker_configs: dict[str, str] = field(default_factory=dict)
     next_producer_id: int = 0
+    # (user, mechanism: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512) -> credential
+    scram_credentials: dict[tuple[str, int], ScramCredentialImage] = field(default_factory=dict)
 
     def is_unfenced(self, broker_id: int) -> bool:
         """Whether ``broker_id`` is registered and unfenced: a broker clients may use."""
@@ -192,6 +206,8 @@ def replay(image: MetadataImage, offset: int, record: Any) -> MetadataImage:
         return replace(image, offset=offset, brokers=brokers)
     if isinstance(record, NoOpRecord):
         return replace(image, offset=offset)
+    if isinstance(record, (UserScramCredentialRecord, RemoveUserScramCredentialRecord)):
+        return _replay_scram(image, offset, record)
     return replace(image, offset=offset)
 
 
@@ -217,6 +233,25 @@ def _with_broker(
         else in_controlled_shutdown,
     )
     return replace(image, offset=offset, brokers={**image.brokers, broker_id: changed})
+
+
+def _replay_scram(
+    image: MetadataImage,
+    offset: int,
+    record: UserScramCredentialRecord | RemoveUserScramCredentialRecord,
+) -> MetadataImage:
+    credentials = dict(image.scram_credentials)
+    key = (record.name, record.mechanism)
+    if isinstance(record, UserScramCredentialRecord):
+        credentials[key] = ScramCredentialImage(
+            bytes(record.salt),
+            bytes(record.stored_key),
+            bytes(record.server_key),
+            record.iterations,
+        )
+    else:
+        credentials.pop(key, None)
+    return replace(image, offset=offset, scram_credentials=credentials)
 
 
 def _with_topic(image: MetadataImage, offset: int, topic: TopicImage) -> MetadataImage:

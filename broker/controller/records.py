@@ -27,9 +27,11 @@ from broker.wire.generated import (
     producer_ids_record,
     register_broker_record,
     remove_topic_record,
+    remove_user_scram_credential_record,
     topic_record,
     unfence_broker_record,
     unregister_broker_record,
+    user_scram_credential_record,
 )
 
 FRAME_VERSION = 1
@@ -51,6 +53,20 @@ _MODULES = {
         (broker_registration_change_record, "BrokerRegistrationChangeRecord"),
     )
 }
+
+
+def _security_records() -> dict[int, tuple[Any, Any]]:
+    """SCRAM credentials (broker/security/scram.py)."""
+    return {
+        m.__dict__[name].API_KEY: (m, m.__dict__[name])
+        for m, name in (
+            (user_scram_credential_record, "UserScramCredentialRecord"),
+            (remove_user_scram_credential_record, "RemoveUserScramCredentialRecord"),
+        )
+    }
+
+
+_MODULES.update(_security_records())
 _BY_CLASS = {cls: (key, module) for key, (module, cls) in _MODULES.items()}
 # The version a record is written in, when not 0: the first that has every
 # field we set (BrokerRegistrationChangeRecord's InControlledShutdown is v1+).

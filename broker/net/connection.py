@@ -30,6 +30,7 @@ import trio
 from broker.api.dispatch import CloseConnection, dispatch
 from broker.api.registry import ApiTable
 from broker.net.memory import RequestMemoryPool
+from broker.security.session import Session
 from broker.wire.codec import Buffer, ProtocolError
 from broker.wire.framing import FrameReader
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 RECEIVE_BYTES = 256 * 1024
 IOV_MAX = 1024
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # request.receive.timeout.ms
+CLOSE_TIMEOUT_S = 1.0
 
 
 async def send_buffers(stream: trio.SocketStream, parts: list[Buffer]) -> None:
@@ -183,9 +185,25 @@ class _Inbound:
     async def _recv_into(self, target: memoryview) -> int:
         if isinstance(self.stream, trio.SocketStream):
             return await self.stream.socket.recv_into(target)
+        if isinstance(self.stream, trio.SSLStream):
+            return await self._recv_tls_into(target)
         data = await self.stream.receive_some(len(target))
         target[: len(data)] = data
         return len(data)
+
+    async def _recv_tls_into(self, target: memoryview) -> int:
+        """TLS yields at most one record (16 KiB) per read: fill the large
+        frame's buffer in one go rather than one trip through :meth:`receive`
+        per record. Bytes read before a deadline cancels this are lost with
+        the connection, which that deadline closes."""
+        filled = 0
+        while filled < len(target):
+            data = await self.stream.receive_some(len(target) - filled)
+            if not data:
+                break
+            target[filled : filled + len(data)] = data
+            filled += len(data)
+        return filled
 
 
 async def serve_connection(
@@ -198,6 +216,7 @@ async def serve_connection(
     *,
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     pool: RequestMemoryPool | None = None,
+    session: Session | None = None,
 ) -> None:
     drain = drain or Drain()
     inbound = _Inbound(
@@ -214,12 +233,15 @@ async def serve_connection(
                 continue
             inbound.request_since = None  # the next request starts with its first byte
             started, api_key = trio.current_time(), frame[0] << 8 | frame[1]
-            parts = await dispatch(frame, apis, node, client_host)
+            parts = await dispatch(frame, apis, node, client_host, session)
             del frame
             if parts is not None:
                 await _send(stream, parts)
             inbound.request_done()
             node.metrics.request_done(api_key, started)
+            if session is not None and session.close_after_response:
+                log.info("closing connection from %s after failed authentication", peer)
+                return
     except (CloseConnection, ProtocolError) as exc:
         log.warning("closing connection from %s: %s", peer, exc)
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as exc:
@@ -230,17 +252,31 @@ async def serve_connection(
     finally:
         inbound.release()
         with trio.CancelScope(shield=True):
-            await stream.aclose()
+            # TLS sends close_notify first: bounded, a peer that stopped
+            # reading must not keep this (shielded) task alive.
+            with trio.move_on_after(CLOSE_TIMEOUT_S) as closing:
+                await stream.aclose()
+            if closing.cancelled_caught:
+                await trio.aclose_forcefully(_transport(stream))
 
 
 async def _send(stream: trio.abc.Stream, parts: list[Buffer]) -> None:
     if isinstance(stream, trio.SocketStream):
         await send_buffers(stream, parts)
-    else:
-        await stream.send_all(b"".join(bytes(p) for p in parts))
+    else:  # TLS: one copy into the joined buffer, none per part
+        await stream.send_all(b"".join(memoryview(p).cast("B") for p in parts))
+
+
+def _transport(stream: trio.abc.Stream) -> trio.abc.Stream:
+    """The socket under a TLS stream (for the peer's address)."""
+    if isinstance(stream, trio.SSLStream):
+        transport: trio.abc.Stream = stream.transport_stream
+        return transport
+    return stream
 
 
 def _client_host(stream: trio.abc.Stream) -> str:
+    stream = _transport(stream)
     if not isinstance(stream, trio.SocketStream):
         return ""
     try:
@@ -250,6 +286,7 @@ def _client_host(stream: trio.abc.Stream) -> str:
 
 
 def _peer(stream: trio.abc.Stream) -> str:
+    stream = _transport(stream)
     if not isinstance(stream, trio.SocketStream):
         return type(stream).__name__
     try:

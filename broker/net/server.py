@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import errno
 import logging
+import ssl
 from typing import Any
 
 import trio
 
 from broker.api.registry import ApiTable
+from broker.net import tls
 from broker.net.connection import DEFAULT_REQUEST_TIMEOUT_S, Drain, serve_connection
 from broker.net.memory import RequestMemoryPool
+from broker.security.principal import NoMatchingRule
+from broker.security.session import Session
+from broker.security.settings import ListenerSecurity, listener_security
 
 log = logging.getLogger(__name__)
 
@@ -70,24 +75,46 @@ class Server:
         *,
         task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        listeners: list[trio.SocketListener] = []
-        for host, port in addresses:
-            listeners += await open_listeners(host, port)
-        for listener in listeners:
+        listeners: list[tuple[trio.SocketListener, _Security]] = []
+        securities = self._securities(addresses)
+        for (host, port), security in zip(addresses, securities, strict=True):
+            listeners += [(one, security) for one in await open_listeners(host, port)]
+        for listener, _security in listeners:
             sockname = listener.socket.getsockname()
             self.bound.append((sockname[0], sockname[1]))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._accept_all, listeners, nursery)
             task_status.started(self.bound)
 
+    def _securities(self, addresses: list[tuple[str, int]]) -> list[_Security]:
+        """Each address's listener security: from the node's config, matched by
+        (host, port) in the order of ``listeners``; PLAINTEXT without a config."""
+        config = getattr(self.node, "config", None)
+        if config is None or not hasattr(config, "security"):
+            return [_Security(None, None) for _ in addresses]
+        by_listener = dict(zip(config.listeners, listener_security(config), strict=True))
+        out = []
+        for index, address in enumerate(addresses):
+            listeners = config.listeners
+            named = listeners[index] if index < len(listeners) else None
+            spec = by_listener.get(named) if named and named[1:] == address else None
+            ctx = None
+            if spec is not None and spec.ssl is not None:
+                try:
+                    ctx = tls.server_context(spec.ssl, spec.name)
+                except tls.TlsConfigError as exc:
+                    raise StartupError(str(exc)) from None
+            out.append(_Security(spec, ctx))
+        return out
+
     async def _accept_all(
-        self, listeners: list[trio.SocketListener], nursery: trio.Nursery
+        self, listeners: list[tuple[trio.SocketListener, _Security]], nursery: trio.Nursery
     ) -> None:
         with self._accepting:
             await self.ready.wait()
             async with trio.open_nursery() as accepting:
-                for listener in listeners:
-                    accepting.start_soon(self._accept_loop, listener, nursery)
+                for listener, security in listeners:
+                    accepting.start_soon(self._accept_loop, listener, security, nursery)
 
     async def drain_connections(self, timeout_s: float) -> None:
         """Stop accepting, let in-flight requests finish (up to ``timeout_s``)."""
@@ -97,7 +124,9 @@ class Server:
             while self.open_connections:
                 await trio.sleep(0.01)
 
-    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+    async def _accept_loop(
+        self, listener: trio.SocketListener, security: _Security, nursery: trio.Nursery
+    ) -> None:
         async with listener:
             starved = False
             while True:
@@ -126,12 +155,34 @@ class Server:
                     await stream.aclose()
                     continue
                 self.open_connections += 1
-                nursery.start_soon(self._run_connection, stream)
+                nursery.start_soon(self._run_connection, stream, security)
 
-    async def _run_connection(self, stream: trio.SocketStream) -> None:
+    async def _run_connection(self, stream: trio.SocketStream, security: _Security) -> None:
         try:
+            served: trio.abc.Stream = stream
+            session = Session()
+            spec = security.spec
+            if spec is not None:
+                session = Session.for_listener(spec.name, spec.protocol, spec.sasl)
+            if security.context is not None:
+                peer = _peer_name(stream)
+                secured = await tls.handshake(
+                    stream, security.context, self.request_timeout_s, peer
+                )
+                if secured is None:
+                    await stream.aclose()
+                    return
+                served = secured
+                if spec is not None and spec.ssl is not None and spec.sasl is None:
+                    try:
+                        session.principal = spec.ssl.mapper.principal(tls.peer_subject(secured))
+                    except NoMatchingRule as exc:
+                        log.warning("closing TLS connection from %s: %s", peer, exc)
+                        await trio.aclose_forcefully(secured)
+                        return
+                    log.info("TLS connection from %s as %s", peer, session.principal)
             await serve_connection(
-                stream,
+                served,
                 self.apis,
                 self.node,
                 self.max_frame_bytes,
@@ -139,9 +190,27 @@ class Server:
                 self.drain,
                 request_timeout_s=self.request_timeout_s,
                 pool=self.memory,
+                session=session,
             )
         finally:
             self.open_connections -= 1
+
+
+class _Security:
+    """A bound listener's security: its settings and, for TLS, its context."""
+
+    __slots__ = ("context", "spec")
+
+    def __init__(self, spec: ListenerSecurity | None, context: ssl.SSLContext | None) -> None:
+        self.spec = spec
+        self.context = context
+
+
+def _peer_name(stream: trio.SocketStream) -> str:
+    try:
+        return str(stream.socket.getpeername())
+    except OSError:
+        return "?"
 
 
 async def open_listeners(host: str, port: int) -> list[trio.SocketListener]:

@@ -95,20 +95,20 @@ def test_kafka4_stock_server_properties_loads_and_lists_what_it_ignores() -> Non
 @pytest.mark.parametrize(
     ("settings", "names"),
     [
-        # item 9: any security protocol but PLAINTEXT
-        (["listeners=SSL://:9093"], "SSL://"),
+        # item 9: security protocols need their settings (tests/security has the rest)
+        (["listeners=SSL://:9093"], "the SSL listener needs a keystore"),
         (["listeners=SASL_PLAINTEXT://:9093"], "SASL_PLAINTEXT"),
         (["listeners=SASL_SSL://:9093"], "SASL_SSL"),
         (["listeners=PLAINTEXT://:9092", "advertised.listeners=SSL://h:9092"], "advertised"),
         (
             ["listeners=CLIENT://:9092", "listener.security.protocol.map=CLIENT:SASL_SSL"],
-            "CLIENT://",
+            "CLIENT listener",
         ),
         (["listeners=CLIENT://:9092"], "listener.security.protocol.map"),
         (["listener.security.protocol.map=PLAINTEXT:TLS"], "listener.security.protocol.map"),
         (["security.inter.broker.protocol=SSL"], "security.inter.broker.protocol"),
         (["ssl.keystore.location=/etc/ks.jks"], "ssl.keystore.location"),
-        (["sasl.enabled.mechanisms=PLAIN"], "sasl.enabled.mechanisms"),
+        (["sasl.enabled.mechanisms=GSSAPI"], "sasl.enabled.mechanisms"),
         (["listener.name.client.ssl.key.password=x"], "listener.name.client"),
         (["authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"], "ACL"),
         (["super.users=User:admin"], "super.users"),

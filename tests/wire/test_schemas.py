@@ -131,6 +131,8 @@ EXPECTED: dict[str, tuple[str, int | None, str, str]] = {
     "FenceBrokerRecord": ("metadata", 7, "0", "0+"),
     "UnfenceBrokerRecord": ("metadata", 8, "0", "0+"),
     "RemoveTopicRecord": ("metadata", 9, "0", "0+"),
+    "UserScramCredentialRecord": ("metadata", 11, "0", "0+"),
+    "RemoveUserScramCredentialRecord": ("metadata", 22, "0", "0+"),
     "FeatureLevelRecord": ("metadata", 12, "0", "0+"),
     "ProducerIdsRecord": ("metadata", 15, "0", "0+"),
     "BrokerRegistrationChangeRecord": ("metadata", 17, "0-2", "0+"),

@@ -134,6 +134,7 @@ from broker.wire.generated import register_broker_record
 from broker.wire.generated import remove_raft_voter_request
 from broker.wire.generated import remove_raft_voter_response
 from broker.wire.generated import remove_topic_record
+from broker.wire.generated import remove_user_scram_credential_record
 from broker.wire.generated import request_header
 from broker.wire.generated import response_header
 from broker.wire.generated import sasl_authenticate_request
@@ -153,6 +154,7 @@ from broker.wire.generated import update_features_request
 from broker.wire.generated import update_features_response
 from broker.wire.generated import update_raft_voter_request
 from broker.wire.generated import update_raft_voter_response
+from broker.wire.generated import user_scram_credential_record
 from broker.wire.generated import vote_request
 from broker.wire.generated import vote_response
 from broker.wire.generated import voters_record
@@ -419,6 +421,7 @@ BY_NAME: dict[str, ModuleType] = {
     "RemoveRaftVoterRequest": remove_raft_voter_request,
     "RemoveRaftVoterResponse": remove_raft_voter_response,
     "RemoveTopicRecord": remove_topic_record,
+    "RemoveUserScramCredentialRecord": remove_user_scram_credential_record,
     "RequestHeader": request_header,
     "ResponseHeader": response_header,
     "SaslAuthenticateRequest": sasl_authenticate_request,
@@ -438,6 +441,7 @@ BY_NAME: dict[str, ModuleType] = {
     "UpdateFeaturesResponse": update_features_response,
     "UpdateRaftVoterRequest": update_raft_voter_request,
     "UpdateRaftVoterResponse": update_raft_voter_response,
+    "UserScramCredentialRecord": user_scram_credential_record,
     "VoteRequest": vote_request,
     "VoteResponse": vote_response,
     "VotersRecord": voters_record,
