@@ -493,6 +493,22 @@ def test_java_client_reauthenticates_on_its_connection(
     assert "expired" not in log, log
 
 
+def test_confluent_kafka_reauthenticates_on_its_connection(reauth: SecureBroker) -> None:
+    since = reauth.log_position()
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": reauth.bootstrap, **_confluent("PLAIN", "alice", "alice-secret")}
+    )
+    producer.produce("reauth-rd", b"1", partition=0)
+    assert producer.flush(10) == 0
+    time.sleep(3.5)  # two session lifetimes
+    delivered: list[Any] = []
+    producer.produce("reauth-rd", b"2", partition=0, on_delivery=lambda e, m: delivered.append(e))
+    assert producer.flush(10) == 0 and delivered == [None]
+    log = reauth.output_since(since, 400)
+    assert "SASL/PLAIN re-authentication" in log, log
+    assert "expired" not in log, log
+
+
 def test_an_expired_session_is_closed(reauth: SecureBroker) -> None:
     with socket.create_connection((reauth.host, reauth.port or 0), timeout=5) as sock:
         mechanism = b"PLAIN"
