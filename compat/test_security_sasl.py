@@ -382,16 +382,12 @@ def matrix_users(sasl: SecureBroker, sasl_ssl: SecureBroker, pki: Pki) -> None:
 
 
 def _aiokafka(mechanism: str, user: str, password: str, tls: Pki | None = None) -> dict[str, Any]:
+    """kafka-python's settings; aiokafka takes TLS as an ``ssl_context``."""
     from aiokafka.helpers import create_ssl_context
 
-    config: dict[str, Any] = {
-        "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
-        "sasl_mechanism": mechanism,
-        "sasl_plain_username": user,
-        "sasl_plain_password": password,
-        "request_timeout_ms": 10_000,
-    }
+    config = _kafka_python(mechanism, user, password)
     if tls is not None:
+        config["security_protocol"] = "SASL_SSL"
         config["ssl_context"] = create_ssl_context(cafile=str(tls.ca_path))
     return config
 
