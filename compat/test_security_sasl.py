@@ -382,16 +382,12 @@ def matrix_users(sasl: SecureBroker, sasl_ssl: SecureBroker, pki: Pki) -> None:
 
 
 def _aiokafka(mechanism: str, user: str, password: str, tls: Pki | None = None) -> dict[str, Any]:
+    """kafka-python's settings; aiokafka takes TLS as an ``ssl_context``."""
     from aiokafka.helpers import create_ssl_context
 
-    config: dict[str, Any] = {
-        "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
-        "sasl_mechanism": mechanism,
-        "sasl_plain_username": user,
-        "sasl_plain_password": password,
-        "request_timeout_ms": 10_000,
-    }
+    config = _kafka_python(mechanism, user, password)
     if tls is not None:
+        config["security_protocol"] = "SASL_SSL"
         config["ssl_context"] = create_ssl_context(cafile=str(tls.ca_path))
     return config
 
@@ -488,6 +484,22 @@ def test_java_client_reauthenticates_on_its_connection(
     finally:
         JAVA.call("producer.close", id=producer)
     assert second[0] == first[0] + 1
+    log = reauth.output_since(since, 400)
+    assert "SASL/PLAIN re-authentication" in log, log
+    assert "expired" not in log, log
+
+
+def test_confluent_kafka_reauthenticates_on_its_connection(reauth: SecureBroker) -> None:
+    since = reauth.log_position()
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": reauth.bootstrap, **_confluent("PLAIN", "alice", "alice-secret")}
+    )
+    producer.produce("reauth-rd", b"1", partition=0)
+    assert producer.flush(10) == 0
+    time.sleep(3.5)  # two session lifetimes
+    delivered: list[Any] = []
+    producer.produce("reauth-rd", b"2", partition=0, on_delivery=lambda e, m: delivered.append(e))
+    assert producer.flush(10) == 0 and delivered == [None]
     log = reauth.output_since(since, 400)
     assert "SASL/PLAIN re-authentication" in log, log
     assert "expired" not in log, log

@@ -133,13 +133,7 @@ def ssl_settings(security: Mapping[str, str], listener: str) -> SslSettings:
             f"{loc_key}: the {listener} listener needs a keystore: ssl.keystore.type=PEM with "
             "ssl.keystore.location (or ssl.keystore.certificate.chain and ssl.keystore.key)"
         )
-    store_type = (store_type or "JKS").strip()
-    if store_type.upper() != "PEM":
-        where = type_key if not _blank(get("ssl.keystore.type")[1]) else loc_key
-        raise ValueError(
-            f"{where}: {store_type} keystores are not supported (ssl.keystore.type defaults "
-            "to JKS); use ssl.keystore.type=PEM"
-        )
+    _require_pem("keystore", type_key, store_type, loc_key)
     pass_key, store_password = get("ssl.keystore.password")
     if not _blank(store_password):
         raise ValueError(
@@ -158,12 +152,8 @@ def ssl_settings(security: Mapping[str, str], listener: str) -> SslSettings:
     trust_loc_key, trust_location = get("ssl.truststore.location")
     _cert_key, trust_certs = get("ssl.truststore.certificates")
     trust_given = not (_blank(trust_location) and _blank(trust_certs))
-    if trust_given and (trust_type or "JKS").strip().upper() != "PEM":
-        where = trust_type_key if not _blank(trust_type) else trust_loc_key
-        raise ValueError(
-            f"{where}: {(trust_type or 'JKS').strip()} truststores are not supported "
-            "(ssl.truststore.type defaults to JKS); use ssl.truststore.type=PEM"
-        )
+    if trust_given:
+        _require_pem("truststore", trust_type_key, trust_type, trust_loc_key)
     trust_pass_key, trust_password = get("ssl.truststore.password")
     if not _blank(trust_password):
         raise ValueError(
@@ -207,6 +197,17 @@ def ssl_settings(security: Mapping[str, str], listener: str) -> SslSettings:
         max_version=max(versions),
         mapper=mapper,
     )
+
+
+def _require_pem(store: str, type_key: str, store_type: str | None, location_key: str) -> None:
+    """Only PEM stores are read; Kafka's default type is JKS."""
+    given = (store_type or "JKS").strip()
+    if given.upper() != "PEM":
+        where = type_key if not _blank(store_type) else location_key
+        raise ValueError(
+            f"{where}: {given} {store}s are not supported (ssl.{store}.type defaults to JKS); "
+            f"use ssl.{store}.type=PEM"
+        )
 
 
 def sasl_settings(security: Mapping[str, str], listener: str) -> SaslSettings:
@@ -322,12 +323,12 @@ def check(config: BrokerConfig) -> None:
     if not any(r.ssl is not None for r in resolved):
         # ssl.* given but no TLS listener: still refuse stores we could never read.
         for store in ("keystore", "truststore"):
-            location = config.security.get(f"ssl.{store}.location")
-            store_type = (config.security.get(f"ssl.{store}.type") or "JKS").strip()
-            if not _blank(location) and store_type.upper() != "PEM":
-                raise ValueError(
-                    f"ssl.{store}.location: {store_type} {store}s are not supported "
-                    f"(ssl.{store}.type defaults to JKS); use ssl.{store}.type=PEM"
+            if not _blank(config.security.get(f"ssl.{store}.location")):
+                _require_pem(
+                    store,
+                    f"ssl.{store}.type",
+                    config.security.get(f"ssl.{store}.type"),
+                    f"ssl.{store}.location",
                 )
 
 
