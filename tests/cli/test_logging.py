@@ -22,7 +22,8 @@ def json_lines(broker: BrokerProcess) -> list[dict[str, Any]]:
         if line.startswith("{"):
             out.append(json.loads(line))
         else:
-            assert line.startswith("=== start"), f"not JSON: {line!r}"
+            # BrokerProcess's own banner, and the ready line (stdout, not a log line).
+            assert line.startswith(("=== start", "raftbroker ready on ")), f"not JSON: {line!r}"
     return out
 
 
