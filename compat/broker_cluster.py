@@ -26,9 +26,17 @@ STATE = "__cluster_metadata-0/quorum-state"
 
 class BrokerCluster:
     def __init__(
-        self, root: Path, size: int = 3, *, overrides: dict[str, str] | None = None
+        self,
+        root: Path,
+        size: int = 3,
+        *,
+        overrides: dict[str, str] | None = None,
+        base_port: int | None = None,
     ) -> None:
-        ports = {node_id: free_port() for node_id in range(1, size + 1)}
+        ports = {
+            node_id: free_port() if base_port is None else base_port + node_id - 1
+            for node_id in range(1, size + 1)
+        }
         voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in sorted(ports.items()))
         self.nodes: dict[int, BrokerProcess] = {}
         for node_id, port in ports.items():
