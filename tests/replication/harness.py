@@ -22,7 +22,9 @@ import trio.testing
 from broker.raft import Ready, Role
 from broker.raft.messages import LogEntry
 from broker.replication import service, wire
+from broker.clock import TrioClock
 from broker.replication.driver import RaftDriver
+from broker.replication.metadata_quorum import RaftMetadataQuorum
 from broker.replication.election_store import ElectionStore
 from broker.replication.metadata_log import MetadataLog
 from broker.replication.peers import Peers
@@ -44,6 +46,7 @@ class SimNode:
     node_id: int
     directory: Path
     driver: RaftDriver | None = None
+    quorum: RaftMetadataQuorum | None = None
     log: MetadataLog | None = None
     scope: trio.CancelScope | None = None
     applied: list[LogEntry] = field(default_factory=list)
@@ -62,7 +65,17 @@ class SimNode:
 
 
 class Network:
-    def __init__(self, root: Path, ids: tuple[int, ...] = (1, 2, 3), seed: int = 0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        ids: tuple[int, ...] = (1, 2, 3),
+        seed: int = 0,
+        *,
+        quorums: bool = False,
+    ) -> None:
+        """``quorums``: each node runs a RaftMetadataQuorum (driver, peers and
+        apply task) instead of a bare driver."""
+        self.quorums = quorums
         self.ids = ids
         self.nodes = {i: SimNode(i, root / f"node-{i}") for i in ids}
         self.addresses = {i: ("node", 9000 + i) for i in ids}
@@ -78,6 +91,9 @@ class Network:
         await self.nursery.start(self._run_node, self.nodes[node_id])
 
     async def _run_node(self, sim: SimNode, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        if self.quorums:
+            await self._run_quorum(sim, task_status)
+            return
         directory = sim.directory / "__cluster_metadata-0"
         plog = PartitionLog.open(directory, LogConfig(), now_ms())
         log = MetadataLog(plog, now_ms)
@@ -112,6 +128,30 @@ class Network:
                 sim.driver = None
                 sim.scope = None
                 plog.abandon()
+
+    async def _run_quorum(self, sim: SimNode, task_status: Any) -> None:
+        peers = Peers(
+            sim.node_id,
+            self.addresses,
+            CLUSTER,
+            [METADATA_GROUP],
+            connect=self._connector(sim.node_id),
+        )
+        quorum = RaftMetadataQuorum(
+            sim.directory, TrioClock(), sim.node_id, self.addresses, CLUSTER, peers=peers
+        )
+        for group in quorum.driver.groups.values():
+            group.flush_in_thread = False
+            group.node._rng = random.Random(self.rng.random())
+        with trio.CancelScope() as scope:
+            sim.scope, sim.driver, sim.quorum, sim.log = scope, quorum.driver, quorum, None
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(quorum.run)
+                    task_status.started()
+            finally:
+                sim.driver = sim.quorum = sim.scope = None
+                quorum.log.abandon()
 
     def kill(self, node_id: int) -> None:
         sim = self.nodes[node_id]
