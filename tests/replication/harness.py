@@ -19,14 +19,14 @@ from typing import Any
 import trio
 import trio.testing
 
+from broker.clock import TrioClock
 from broker.raft import Ready, Role
 from broker.raft.messages import LogEntry
 from broker.replication import service, wire
-from broker.clock import TrioClock
 from broker.replication.driver import RaftDriver
-from broker.replication.metadata_quorum import RaftMetadataQuorum
 from broker.replication.election_store import ElectionStore
 from broker.replication.metadata_log import MetadataLog
+from broker.replication.metadata_quorum import RaftMetadataQuorum
 from broker.replication.peers import Peers
 from broker.replication.wire import METADATA_GROUP
 from broker.storage.config import LogConfig
