@@ -12,6 +12,7 @@ node. A partition makes ``connect`` fail and closes the streams it cuts.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from broker.wire.framing import FrameReader
 from broker.wire.protocol import decode_request, encode_response
 
 CLUSTER = "test-cluster"
+LIVENESS_S = 60.0  # virtual seconds: a bound on liveness, not a timing assertion
 
 
 def now_ms() -> int:
@@ -98,13 +100,7 @@ class Network:
         plog = PartitionLog.open(directory, LogConfig(), now_ms())
         log = MetadataLog(plog, now_ms)
         store = ElectionStore(directory)
-        peers = Peers(
-            sim.node_id,
-            self.addresses,
-            CLUSTER,
-            [METADATA_GROUP],
-            connect=self._connector(sim.node_id),
-        )
+        peers = self._peers(sim)
         driver = RaftDriver(sim.node_id, peers)
         peers.deliver = driver.deliver
         driver.add_group(
@@ -129,14 +125,17 @@ class Network:
                 sim.scope = None
                 plog.abandon()
 
-    async def _run_quorum(self, sim: SimNode, task_status: Any) -> None:
-        peers = Peers(
+    def _peers(self, sim: SimNode) -> Peers:
+        return Peers(
             sim.node_id,
             self.addresses,
             CLUSTER,
             [METADATA_GROUP],
             connect=self._connector(sim.node_id),
         )
+
+    async def _run_quorum(self, sim: SimNode, task_status: Any) -> None:
+        peers = self._peers(sim)
         quorum = RaftMetadataQuorum(
             sim.directory, TrioClock(), sim.node_id, self.addresses, CLUSTER, peers=peers
         )
@@ -260,3 +259,25 @@ class Network:
 
     def user_entries(self, node_id: int) -> list[bytes]:
         return [e.payload for e in self.nodes[node_id].applied if e.control is None]
+
+
+def run(
+    test: Callable[[Network], Awaitable[None]],
+    tmp_path: Path,
+    seed: int = 0,
+    *,
+    quorums: bool = False,
+) -> None:
+    """Start the three nodes, run ``test`` under MockClock, stop everything."""
+
+    async def main() -> None:
+        net = Network(tmp_path, seed=seed, quorums=quorums)
+        async with trio.open_nursery() as nursery:
+            net.nursery = nursery
+            for node_id in net.ids:
+                await net.start(node_id)
+            with trio.fail_after(LIVENESS_S):
+                await test(net)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
 import trio.testing
 
 from broker.raft import Role
-from tests.replication.harness import Network
-
-LIVENESS_S = 30.0  # virtual seconds: a bound on liveness, not a timing assertion
-
-
-def run(test: Callable[[Network], Awaitable[None]], tmp_path: Path, seed: int = 0) -> None:
-    async def main() -> None:
-        net = Network(tmp_path, seed=seed)
-        async with trio.open_nursery() as nursery:
-            net.nursery = nursery
-            for node_id in net.ids:
-                await net.start(node_id)
-            with trio.fail_after(LIVENESS_S):
-                await test(net)
-            nursery.cancel_scope.cancel()
-
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+from tests.replication.harness import Network, run
 
 
 def test_three_nodes_elect_one_leader_that_all_follow(tmp_path: Path) -> None:

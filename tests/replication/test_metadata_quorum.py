@@ -4,7 +4,6 @@ MetadataQuorum contract on Raft, and forwarding's one-operation-at-a-time."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,7 @@ from broker.controller.quorum import NotControllerError
 from broker.replication import forward
 from broker.replication.metadata_quorum import RaftMetadataQuorum, decode_entry, encode_entry
 from broker.wire.generated.topic_record import TopicRecord
-from tests.replication.harness import Network
-
-LIVENESS_S = 60.0
-
-
-def run(test: Callable[[Network], Awaitable[None]], tmp_path: Path) -> None:
-    async def main() -> None:
-        net = Network(tmp_path, quorums=True)
-        async with trio.open_nursery() as nursery:
-            net.nursery = nursery
-            for node_id in net.ids:
-                await net.start(node_id)
-            with trio.fail_after(LIVENESS_S):
-                await test(net)
-            nursery.cancel_scope.cancel()
-
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+from tests.replication.harness import Network, run
 
 
 def quorum(net: Network, node_id: int) -> RaftMetadataQuorum:
@@ -75,7 +58,7 @@ def test_append_commits_and_replays_on_every_node(tmp_path: Path) -> None:
             await follower.append([topic("refused")])
         assert caught.value.leader_id == leader.node_id
 
-    run(body, tmp_path)
+    run(body, tmp_path, quorums=True)
 
 
 def test_applied_offset_moves_only_after_the_listeners_ran(tmp_path: Path) -> None:
@@ -96,7 +79,7 @@ def test_applied_offset_moves_only_after_the_listeners_ran(tmp_path: Path) -> No
         # What waits for the offset (forwarding's catch-up) finds the work done.
         assert "slow" in seen
 
-    run(body, tmp_path)
+    run(body, tmp_path, quorums=True)
 
 
 def test_concurrent_operations_on_the_controller_are_serialized(tmp_path: Path) -> None:
@@ -118,4 +101,4 @@ def test_concurrent_operations_on_the_controller_are_serialized(tmp_path: Path) 
         assert decided == [True, False, False]
         assert len(leader.image.topic_ids) == 1
 
-    run(body, tmp_path)
+    run(body, tmp_path, quorums=True)
