@@ -102,3 +102,20 @@ def test_concurrent_operations_on_the_controller_are_serialized(tmp_path: Path) 
         assert len(leader.image.topic_ids) == 1
 
     run(body, tmp_path, quorums=True)
+
+
+def test_append_on_a_leader_cut_off_fails_once_it_stops_leading(tmp_path: Path) -> None:
+    async def body(net: Network) -> None:
+        leader = await active(net)
+        others = set(net.ids) - {leader.node_id}
+        net.partition({leader.node_id}, others)
+        with pytest.raises(NotControllerError):
+            await leader.append([topic("lost")])
+        assert not leader.is_active_controller  # it waited until deposed
+        net.heal()
+        new = await active(net)
+        while "lost" in new.image.topics or leader.applied_offset < new.applied_offset:
+            await trio.sleep(0.05)
+        assert "lost" not in leader.image.topics  # truncated, never replayed
+
+    run(body, tmp_path, quorums=True)
