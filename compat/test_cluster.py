@@ -11,7 +11,9 @@ killed node comes back as a follower that has caught up.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,3 +174,23 @@ def test_own_id_missing_from_the_voters_fails_start_up(tmp_path: Path) -> None:
             node.start()
     finally:
         node.close()
+
+
+def test_a_paused_leader_is_replaced_and_follows_when_resumed(cluster: BrokerCluster) -> None:
+    """SIGSTOP: the connections stay open but nothing answers (a long GC
+    pause, a stalled VM); the others must not wait for it."""
+    leader, epoch = cluster.wait_for_leader()
+    paused = cluster.nodes[leader]
+    assert paused.pid is not None
+    survivors = set(cluster.nodes) - {leader}
+    os.kill(paused.pid, signal.SIGSTOP)
+    try:
+        new_leader, new_epoch = cluster.wait_for_leader(survivors, after_epoch=epoch)
+        through = cluster.nodes[min(survivors - {new_leader})]
+        confluent = AdminClient({"bootstrap.servers": through.bootstrap})
+        futures = confluent.create_topics([ConfluentNewTopic("while-paused", 1, 1)])
+        futures["while-paused"].result(20)
+    finally:
+        os.kill(paused.pid, signal.SIGCONT)
+    wait_until(lambda: cluster.leader() == (new_leader, new_epoch))
+    wait_until(lambda: "while-paused" in topics_on(paused.bootstrap))
