@@ -392,13 +392,22 @@ class NotImplementedSetting:
     problem: Callable[[Any, BrokerConfig], str | None]
 
 
-def _roles(value: list[str], _config: BrokerConfig) -> str | None:
-    if sorted(value) == ["broker", "controller"]:
+def _roles(value: list[str], config: BrokerConfig) -> str | None:
+    roles = sorted(value)
+    if roles == ["broker", "controller"]:
         return None
+    if roles == ["broker"]:
+        if not config.values.get("controller.quorum.voters"):
+            return "a broker-only node needs controller.quorum.voters (the controllers it follows)"
+        return None  # an observer of the metadata log (docs/cluster.md)
     return (
-        "only the combined roles broker,controller are implemented (a broker-only node "
-        "observing the metadata log, or a controller-only node, is not)"
+        "only broker,controller (every node a voter) and broker (an observer of the "
+        "controllers' metadata log) are implemented; a controller-only node is not"
     )
+
+
+def is_broker_only(config: BrokerConfig) -> bool:
+    return sorted(config.values.get("process.roles") or []) == ["broker"]
 
 
 def parse_voter(text: str) -> tuple[int, tuple[str, int]]:
@@ -412,7 +421,7 @@ def parse_voter(text: str) -> tuple[int, tuple[str, int]]:
 
 def _voters(value: list[str] | None, config: BrokerConfig) -> str | None:
     """Every entry id@host:port, ids distinct, this node among them (it is a
-    controller), at a port it listens on."""
+    controller), at a port it listens on; a broker-only node not among them."""
     if not value:
         return None
     voters: dict[int, tuple[str, int]] = {}
@@ -425,6 +434,13 @@ def _voters(value: list[str] | None, config: BrokerConfig) -> str | None:
             return f"node {voter_id} is listed twice"
         voters[voter_id] = address
     own = voters.get(config.node_id)
+    if is_broker_only(config):
+        if own is not None:
+            return (
+                f"this node ({config.node_id}) is broker-only (process.roles=broker) "
+                "but listed as a voter"
+            )
+        return None
     if own is None:
         return (
             f"this node ({config.node_id}) is not among the voters {sorted(voters)}, "

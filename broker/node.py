@@ -145,8 +145,9 @@ class Node:
         self.clock: Clock = clock or SystemClock()
         self.node_id = config.node_id
         voters = config.quorum_voters
-        # More than one voter: the metadata log is Raft-replicated (docs/cluster.md).
-        self.replicated = len(voters) > 1
+        # More than one voter, or voters that are other nodes (this one is a
+        # broker-only observer): the metadata log is Raft-replicated (docs/cluster.md).
+        self.replicated = set(voters) != {self.node_id}
         self.apis = ApiTable(HANDLERS)
         forward.install(self.apis)
         self.metrics = BrokerMetrics(config["metrics.port"] >= 0, HANDLERS)

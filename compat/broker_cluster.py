@@ -26,9 +26,20 @@ STATE = "__cluster_metadata-0/quorum-state"
 
 class BrokerCluster:
     def __init__(
-        self, root: Path, size: int = 3, *, overrides: dict[str, str] | None = None
+        self,
+        root: Path,
+        size: int = 3,
+        *,
+        overrides: dict[str, str] | None = None,
+        base_port: int | None = None,
+        observers: int = 0,
     ) -> None:
-        ports = {node_id: free_port() for node_id in range(1, size + 1)}
+        """``size`` voters (ids 1..size) and ``observers`` broker-only nodes
+        (ids size+1..) that follow their metadata log."""
+        ports = {
+            node_id: free_port() if base_port is None else base_port + node_id - 1
+            for node_id in range(1, size + 1)
+        }
         voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in sorted(ports.items()))
         self.nodes: dict[int, BrokerProcess] = {}
         for node_id, port in ports.items():
@@ -39,21 +50,36 @@ class BrokerCluster:
             )
             node.port = port
             self.nodes[node_id] = node
+        self.observers: dict[int, BrokerProcess] = {}
+        for node_id in range(size + 1, size + observers + 1):
+            observer = BrokerProcess(
+                root / f"node-{node_id}",
+                node_id=node_id,
+                overrides={
+                    "controller.quorum.voters": voters,
+                    "process.roles": "broker",
+                    **(overrides or {}),
+                },
+            )
+            if base_port is not None:
+                observer.port = base_port + node_id - 1
+            self.observers[node_id] = observer
 
     @property
     def bootstrap(self) -> str:
         return ",".join(n.bootstrap for n in self.nodes.values())
 
     def start(self) -> None:
-        for node in self.nodes.values():
+        for node in [*self.nodes.values(), *self.observers.values()]:
             node.start()
 
     def close(self) -> None:
-        for node in self.nodes.values():
+        for node in [*self.nodes.values(), *self.observers.values()]:
             node.close()
 
     def state(self, node_id: int) -> dict[str, int]:
-        path = self.nodes[node_id].data_dir / STATE
+        node = self.nodes.get(node_id) or self.observers[node_id]
+        path = node.data_dir / STATE
         try:
             raw: dict[str, int] = json.loads(path.read_text())
         except (OSError, ValueError):

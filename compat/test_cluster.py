@@ -11,7 +11,9 @@ killed node comes back as a follower that has caught up.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,11 +142,12 @@ def test_sigkill_of_the_leader_elects_a_new_one_and_the_old_catches_up(
     assert new_leader in survivors
     assert elected_s < FAILOVER_BAR_S, f"new leader after {elected_s:.2f} s"
     through = cluster.nodes[min(survivors - {new_leader})]
-    admin = KafkaAdminClient(bootstrap_servers=through.bootstrap)
-    try:
-        admin.create_topics([NewTopic("after-failover", 1, 1)])
-    finally:
-        admin.close()
+    # confluent-kafka: the killed broker stays in Metadata until fencing
+    # exists, and kafka-python's admin fails when it picks it to connect to.
+    confluent = AdminClient({"bootstrap.servers": through.bootstrap})
+    confluent.create_topics([ConfluentNewTopic("after-failover", 1, 1)])["after-failover"].result(
+        20
+    )
     killed.start()
     wait_until(lambda: cluster.leader() == (new_leader, new_epoch))
     wait_until(lambda: "after-failover" in topics_on(killed.bootstrap))
@@ -172,3 +175,58 @@ def test_own_id_missing_from_the_voters_fails_start_up(tmp_path: Path) -> None:
             node.start()
     finally:
         node.close()
+
+
+def test_a_paused_leader_is_replaced_and_follows_when_resumed(cluster: BrokerCluster) -> None:
+    """SIGSTOP: the connections stay open but nothing answers (a long GC
+    pause, a stalled VM); the others must not wait for it."""
+    leader, epoch = cluster.wait_for_leader()
+    paused = cluster.nodes[leader]
+    assert paused.pid is not None
+    survivors = set(cluster.nodes) - {leader}
+    os.kill(paused.pid, signal.SIGSTOP)
+    try:
+        new_leader, new_epoch = cluster.wait_for_leader(survivors, after_epoch=epoch)
+        through = cluster.nodes[min(survivors - {new_leader})]
+        confluent = AdminClient({"bootstrap.servers": through.bootstrap})
+        futures = confluent.create_topics([ConfluentNewTopic("while-paused", 1, 1)])
+        futures["while-paused"].result(20)
+    finally:
+        os.kill(paused.pid, signal.SIGCONT)
+    wait_until(lambda: cluster.leader() == (new_leader, new_epoch))
+    wait_until(lambda: "while-paused" in topics_on(paused.bootstrap))
+
+
+def test_a_broker_only_node_observes_the_quorum(tmp_path: Path) -> None:
+    """process.roles=broker: node 4 fetches the metadata log as an observer
+    (it never votes), registers, and forwards controller operations."""
+    from compat.kafka.fixtures import require_kafka
+    from compat.kafka.tools import run_tool
+
+    cluster = BrokerCluster(tmp_path, size=3, observers=1)
+    try:
+        cluster.start()
+        leader, epoch = cluster.wait_for_leader()
+        observer = cluster.observers[4]
+        wait_until(lambda: kafka_python_brokers(observer.bootstrap) == [1, 2, 3, 4])
+        admin = KafkaAdminClient(bootstrap_servers=observer.bootstrap)
+        try:
+            admin.create_topics([NewTopic("via-observer", 1, 1)])
+        finally:
+            admin.close()
+        for node in cluster.nodes.values():
+            wait_until(lambda b=node.bootstrap: "via-observer" in topics_on(b))
+        assert cluster.state(4)["leaderId"] == leader  # it follows, it never stood
+        require_kafka()
+        status = run_tool(
+            "kafka-metadata-quorum",
+            "--bootstrap-server",
+            observer.bootstrap,
+            "describe",
+            "--status",
+        ).stdout
+        assert re.findall(r'"id": (\d+)', status.split("CurrentObservers:")[0]) == ["1", "2", "3"]
+        assert re.search(r'CurrentObservers:\s+\[\{"id": 4', status), status
+        assert re.search(rf"LeaderEpoch:\s+{epoch}\b", status), status
+    finally:
+        cluster.close()

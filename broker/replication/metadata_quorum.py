@@ -13,8 +13,11 @@ core through the driver (broker/replication/driver.py):
   or not at all) and returns once that entry is committed *and* replayed
   into the image, with the listeners fired. On any other node, or when the
   entry is lost to a new leader (another epoch's entry committed at its
-  offset) or does not commit within ``COMMIT_TIMEOUT_S``, it raises
-  :class:`NotControllerError`.
+  offset), or this node stops leading before it commits, it raises
+  :class:`NotControllerError`. While it still leads, it waits (up to
+  ``COMMIT_TIMEOUT_S``, longer than check-quorum takes to depose a leader
+  cut off from its majority): giving up earlier could let a retry repeat an
+  operation whose entry commits after all.
 * Every node replays committed entries, in order, in one apply task, into
   new images and fires the listeners (ReplicaManager opens partitions).
   At start-up the image is empty; the core hands every committed entry
@@ -54,7 +57,7 @@ from broker.wire.codec import read_uvarint, uvarint
 
 log = logging.getLogger(__name__)
 
-COMMIT_TIMEOUT_S = 5.0
+COMMIT_TIMEOUT_S = 30.0
 ACTIVE_WAIT_S = 5.0
 
 
@@ -152,12 +155,29 @@ class RaftMetadataQuorum(MetadataQuorum):
             done = trio.Event()
             outcome: list[bool] = []
             self._waiters[offset] = (epoch, done, outcome)
-            with trio.move_on_after(COMMIT_TIMEOUT_S):
-                await done.wait()
-            self._waiters.pop(offset, None)
+            try:
+                await self._wait_commit(epoch, done)
+            finally:
+                self._waiters.pop(offset, None)
             if outcome != [True]:
                 raise NotControllerError(self.leader_id)
             return self.image
+
+    async def _wait_commit(self, epoch: int, done: trio.Event) -> None:
+        """Until the entry is applied, or this node stops leading ``epoch``.
+
+        Never give up while still leading that epoch: the entry may yet
+        commit, and a retry decided on an image without it would repeat the
+        operation (two TopicRecords for one name). Once the leadership is
+        lost, a retry goes to a leader whose image holds the entry if it
+        committed (it replays its whole log before it acts)."""
+        with trio.move_on_after(COMMIT_TIMEOUT_S):
+            while not done.is_set():
+                node = self.raft
+                if node.role is not Role.LEADER or node.epoch != epoch:
+                    return
+                with trio.move_on_after(0.1):
+                    await done.wait()
 
     async def _wait_active(self) -> None:
         with trio.move_on_after(ACTIVE_WAIT_S):

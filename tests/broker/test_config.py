@@ -113,8 +113,9 @@ def test_kafka4_stock_server_properties_loads_and_lists_what_it_ignores() -> Non
         (["authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"], "ACL"),
         (["super.users=User:admin"], "super.users"),
         # item 10: accepted and doing nothing
-        (["process.roles=broker"], "process.roles"),
-        (["process.roles=controller"], "process.roles"),
+        (["process.roles=broker"], "needs controller.quorum.voters"),
+        (["process.roles=broker", "controller.quorum.voters=1@a:9092"], "listed as a voter"),
+        (["process.roles=controller"], "controller-only"),
         (["offsets.topic.replication.factor=3"], "offsets.topic.replication.factor"),
         (["default.replication.factor=3"], "default.replication.factor"),
         (["transaction.state.log.replication.factor=3"], "transaction.state.log.replication"),

@@ -12,6 +12,7 @@ node. A partition makes ``connect`` fail and closes the streams it cuts.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ from typing import Any
 import trio
 import trio.testing
 
+from broker.clock import TrioClock
 from broker.raft import Ready, Role
 from broker.raft.messages import LogEntry
 from broker.replication import service, wire
 from broker.replication.driver import RaftDriver
 from broker.replication.election_store import ElectionStore
 from broker.replication.metadata_log import MetadataLog
+from broker.replication.metadata_quorum import RaftMetadataQuorum
 from broker.replication.peers import Peers
 from broker.replication.wire import METADATA_GROUP
 from broker.storage.config import LogConfig
@@ -33,6 +36,7 @@ from broker.wire.framing import FrameReader
 from broker.wire.protocol import decode_request, encode_response
 
 CLUSTER = "test-cluster"
+LIVENESS_S = 60.0  # virtual seconds: a bound on liveness, not a timing assertion
 
 
 def now_ms() -> int:
@@ -44,6 +48,7 @@ class SimNode:
     node_id: int
     directory: Path
     driver: RaftDriver | None = None
+    quorum: RaftMetadataQuorum | None = None
     log: MetadataLog | None = None
     scope: trio.CancelScope | None = None
     applied: list[LogEntry] = field(default_factory=list)
@@ -62,7 +67,17 @@ class SimNode:
 
 
 class Network:
-    def __init__(self, root: Path, ids: tuple[int, ...] = (1, 2, 3), seed: int = 0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        ids: tuple[int, ...] = (1, 2, 3),
+        seed: int = 0,
+        *,
+        quorums: bool = False,
+    ) -> None:
+        """``quorums``: each node runs a RaftMetadataQuorum (driver, peers and
+        apply task) instead of a bare driver."""
+        self.quorums = quorums
         self.ids = ids
         self.nodes = {i: SimNode(i, root / f"node-{i}") for i in ids}
         self.addresses = {i: ("node", 9000 + i) for i in ids}
@@ -78,17 +93,14 @@ class Network:
         await self.nursery.start(self._run_node, self.nodes[node_id])
 
     async def _run_node(self, sim: SimNode, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        if self.quorums:
+            await self._run_quorum(sim, task_status)
+            return
         directory = sim.directory / "__cluster_metadata-0"
         plog = PartitionLog.open(directory, LogConfig(), now_ms())
         log = MetadataLog(plog, now_ms)
         store = ElectionStore(directory)
-        peers = Peers(
-            sim.node_id,
-            self.addresses,
-            CLUSTER,
-            [METADATA_GROUP],
-            connect=self._connector(sim.node_id),
-        )
+        peers = self._peers(sim)
         driver = RaftDriver(sim.node_id, peers)
         peers.deliver = driver.deliver
         driver.add_group(
@@ -112,6 +124,33 @@ class Network:
                 sim.driver = None
                 sim.scope = None
                 plog.abandon()
+
+    def _peers(self, sim: SimNode) -> Peers:
+        return Peers(
+            sim.node_id,
+            self.addresses,
+            CLUSTER,
+            [METADATA_GROUP],
+            connect=self._connector(sim.node_id),
+        )
+
+    async def _run_quorum(self, sim: SimNode, task_status: Any) -> None:
+        peers = self._peers(sim)
+        quorum = RaftMetadataQuorum(
+            sim.directory, TrioClock(), sim.node_id, self.addresses, CLUSTER, peers=peers
+        )
+        for group in quorum.driver.groups.values():
+            group.flush_in_thread = False
+            group.node._rng = random.Random(self.rng.random())
+        with trio.CancelScope() as scope:
+            sim.scope, sim.driver, sim.quorum, sim.log = scope, quorum.driver, quorum, None
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(quorum.run)
+                    task_status.started()
+            finally:
+                sim.driver = sim.quorum = sim.scope = None
+                quorum.log.abandon()
 
     def kill(self, node_id: int) -> None:
         sim = self.nodes[node_id]
@@ -220,3 +259,25 @@ class Network:
 
     def user_entries(self, node_id: int) -> list[bytes]:
         return [e.payload for e in self.nodes[node_id].applied if e.control is None]
+
+
+def run(
+    test: Callable[[Network], Awaitable[None]],
+    tmp_path: Path,
+    seed: int = 0,
+    *,
+    quorums: bool = False,
+) -> None:
+    """Start the three nodes, run ``test`` under MockClock, stop everything."""
+
+    async def main() -> None:
+        net = Network(tmp_path, seed=seed, quorums=quorums)
+        async with trio.open_nursery() as nursery:
+            net.nursery = nursery
+            for node_id in net.ids:
+                await net.start(node_id)
+            with trio.fail_after(LIVENESS_S):
+                await test(net)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from broker.controller.quorum import cluster_id
 from broker.raft import Snapshot
 from broker.raft.log import LogCorruption
 from broker.raft.messages import ControlKind, LogEntry, OffsetAndEpoch, SnapshotId
 from broker.raft.types import ElectionState
+from broker.replication import meta
 from broker.replication.election_store import ElectionStore, ElectionStoreError
 from broker.replication.metadata_log import MetadataLog
 from broker.storage.config import LogConfig
@@ -84,3 +86,32 @@ def test_metadata_log_installs_a_snapshot_durably(tmp_path: Path) -> None:
     again = open_log(tmp_path)
     assert again.latest_snapshot() == snapshot
     assert again.read(10, 5) == entries(10, 4, 1)
+
+
+VOTERS = {1: ("a", 9092), 2: ("b", 9092), 3: ("c", 9092)}
+
+
+def test_fresh_nodes_with_the_same_voters_derive_one_cluster_id(tmp_path: Path) -> None:
+    ids = {meta.resolve(tmp_path / f"n{i}", i, None, VOTERS) for i in VOTERS}
+    assert len(ids) == 1
+    (cluster_id,) = ids
+    assert len(cluster_id) == 22  # a base64 uuid, as Kafka prints one
+    assert meta.resolve(tmp_path / "other", 1, None, {1: ("a", 9092)}) != cluster_id
+    props = meta.read(tmp_path / "n2")
+    assert props is not None and props["node.id"] == "2" and props["cluster.id"] == cluster_id
+    assert len(props["directory.id"]) == 22
+    # A restart reads it back; the configured id must agree with it.
+    assert meta.resolve(tmp_path / "n2", 2, None, VOTERS) == cluster_id
+    with pytest.raises(meta.MetaPropertiesError, match="does not match"):
+        meta.resolve(tmp_path / "n2", 2, "another", VOTERS)
+
+
+def test_a_directory_of_another_node_is_refused(tmp_path: Path) -> None:
+    meta.format_dir(tmp_path / "d", "cluster-a", 7)
+    with pytest.raises(meta.MetaPropertiesError, match="belongs to node 7, not to node 2"):
+        meta.resolve(tmp_path / "d", 2, None, VOTERS)
+    with pytest.raises(ValueError, match="belongs to node 7, not to node 1"):
+        cluster_id(tmp_path / "d", 1, None)  # the single-voter path checks it too
+    with pytest.raises(meta.MetaPropertiesError, match="already formatted"):
+        meta.format_dir(tmp_path / "d", "cluster-a", 7)
+    assert cluster_id(tmp_path / "d", 7, None) == "cluster-a"
