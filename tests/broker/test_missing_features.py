@@ -18,13 +18,9 @@ import pytest
 
 from compat.broker_process import BrokerProcess
 
-PORT = 19410  # this worktree's range (19400-19499)
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
     proc = BrokerProcess(tmp_path / "data", num_partitions=1)
-    proc.port = PORT
     try:
         proc.start()
         yield proc
