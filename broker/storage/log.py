@@ -193,6 +193,7 @@ class PartitionLog:
             recovery_point=recovery_point,
             epoch_cache=epoch_cache,
             epoch_cache_trusted=epoch_cache_trusted,
+            log_start_offset=log_start_offset,
         )
         segments = loaded.segments
         if not segments:

@@ -74,6 +74,7 @@ def load_segments(
     recovery_point: int,
     epoch_cache: LeaderEpochCache,
     epoch_cache_trusted: bool,
+    log_start_offset: int = 0,
 ) -> LoadedSegments:
     files.remove_stale_files(directory)
     bases = _segment_bases(directory)
@@ -103,11 +104,17 @@ def load_segments(
                 return epoch == covered[2]
             # The checkpoint is written before the data, so it knows the
             # epoch of every batch; below its first entry (the log start
-            # moved) only an older-or-equal epoch is possible.
+            # moved) only an older-or-equal epoch is possible.  Not after a
+            # power loss: an fsync that began before an append (a flush in a
+            # worker thread) or a truncation's fsync can make a batch durable
+            # while the checkpoint naming its new epoch is not; an empty
+            # checkpoint then knows no batch at or above the log start.
             entries = epoch_cache.entries
             expected = epoch_cache.epoch_for_offset(base_offset)
             if expected == UNDEFINED_EPOCH:
-                return not entries or epoch <= entries[0].epoch
+                if not entries:
+                    return epoch < 0 or base_offset < log_start_offset
+                return epoch <= entries[0].epoch
             slot = next(i for i, e in enumerate(entries) if e.epoch == expected)
             end = entries[slot + 1].start_offset if slot + 1 < len(entries) else 1 << 63
             covered[:] = [entries[slot].start_offset, end, expected]

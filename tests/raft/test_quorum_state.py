@@ -32,6 +32,13 @@ def test_round_trip_in_kafkas_format(tmp_path: Path) -> None:
 
 
 def test_reads_version_0_as_kafka_wrote_it(tmp_path: Path) -> None:
+    # Byte for byte what a Kafka 4.1.2 controller with a static
+    # controller.quorum.voters (kraft.version 0) wrote after its election.
+    (tmp_path / "quorum-state").write_text(
+        '{"clusterId":"","leaderId":1,"leaderEpoch":1,"votedId":-1,"appliedOffset":0,'
+        '"currentVoters":[{"voterId":1}],"data_version":0}'
+    )
+    assert QuorumStateStore(tmp_path).load() == ElectionState(1, 1, None)
     (tmp_path / "quorum-state").write_text(
         '{"clusterId":"","leaderId":-1,"leaderEpoch":7,"votedId":2,"appliedOffset":0,'
         '"currentVoters":[{"voterId":1},{"voterId":2}],"data_version":0}'

@@ -215,3 +215,42 @@ def test_leftover_files_are_removed(tmp_path: Path) -> None:
     names = {p.name for p in directory.iterdir()}
     assert not names & {"00000000000000000012.log.tmp", "00000000000000000099.index", "x.deleted"}
     reopened.close()
+
+
+@pytest.mark.parametrize("how", ["late_flush", "truncation"])
+def test_power_loss_never_leaves_a_batch_of_an_epoch_the_checkpoint_lacks(
+    tmp_path: Path, how: str
+) -> None:
+    """A batch can reach the disk without its epoch's checkpoint: an fsync
+    that began before the append (a flush running in a worker thread)
+    covers it, or a truncation fsyncs the segment; the epoch checkpoint,
+    written after the flush captured its files, is not synced.  After a
+    power loss recovery must not keep that batch with an epoch cache that
+    does not know its epoch (found by the Raft simulator on the storage
+    engine: a leader answered every fetch with a divergence to offset 0)."""
+    from broker.storage.power_loss import PowerLossDisk
+
+    with PowerLossDisk(tmp_path) as disk:
+        path = tmp_path / "node" / "t-0"
+        path.parent.mkdir()
+        log = PartitionLog.open(path, LogConfig(), NOW)
+        # A durable epoch checkpoint that knows no epoch (a log cut back to 0).
+        log.append(build_batch(1), 1, NOW)
+        log.flush()
+        log.truncate_to(0, NOW)
+        log.flush()
+        if how == "late_flush":
+            pending = log.begin_flush(NOW)  # captures log end 0 and no checkpoint
+            log.append(build_batch(1), 11, NOW)
+            pending.run()  # the fdatasync covers the batch appended meanwhile
+            log.end_flush(pending)
+        else:
+            log.append(build_batch(2), 11, NOW)
+            log.append(build_batch(1), 11, NOW)
+            log.truncate_to(2, NOW)  # fsyncs the segment
+        log.abandon()
+        disk.crash(path.parent)
+        log = PartitionLog.open(path, LogConfig(), NOW)
+        epochs = {batch.leader_epoch for batch in decode_batches(log.read(0, 1 << 20).records)}
+        known = {entry.epoch for entry in log.epoch_cache.entries}
+        assert epochs <= known, (epochs, known, log.log_end_offset)
