@@ -18,6 +18,7 @@ import pytest
 
 from compat.broker_process import BrokerProcess
 
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
     proc = BrokerProcess(tmp_path / "data", num_partitions=1)
