@@ -135,7 +135,7 @@ def test_broker_stop_kill_restart_keep_the_address(tmp_path: Path) -> None:
         proc.start()
         assert proc.bootstrap == address
         assert 18 in proc.api_versions()
-        assert proc.output_tail().startswith(f"=== start {proc.starts}:")
+        assert proc.output_tail(lines=100_000).startswith(f"=== start {proc.starts}:")
     finally:
         proc.close()
 

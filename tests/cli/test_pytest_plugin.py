@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from broker.testing import EmbeddedBroker, KafkaBroker, parse_ready_line
@@ -25,18 +26,11 @@ def run_user_suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[st
     (tmp_path / "test_example.py").write_text(doc_example())
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    # -p: the entry point is only registered once the package is (re)installed.
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "broker.pytest_plugin",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        *args,
-    ]
+    # -p only where the entry point is not installed yet (a venv made before
+    # it was declared): with both, pytest refuses to register it twice.
+    installed = any(ep.value == "broker.pytest_plugin" for ep in entry_points(group="pytest11"))
+    load = [] if installed else ["-p", "broker.pytest_plugin"]
+    argv = [sys.executable, "-m", "pytest", *load, "-q", "-p", "no:cacheprovider", *args]
     return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
