@@ -25,7 +25,7 @@ import gc
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from confluent_kafka import KafkaError
@@ -60,16 +60,6 @@ SESSION_TIMEOUT_MS = 3000
 # The controller's fencing timer and the clients' metadata refresh on top of
 # the session timeout.
 FENCE_SLACK_S = 2.0
-
-CLIENTS: dict[str, Client] = {
-    "kafka-python": KafkaPythonClient(),
-    "aiokafka": AiokafkaClient(),
-    "confluent-kafka": ConfluentKafkaClient(),
-    "kcat": KcatClient(),
-    "kafkajs": KafkaJSClient(),
-    "java": JAVA,
-}
-NO_ADMIN = {"kcat"}  # topics come from auto-creation
 
 
 @pytest.fixture(autouse=True)
@@ -120,27 +110,66 @@ def follower(cluster: BrokerCluster) -> str:
     return cluster.nodes[min(i for i in cluster.nodes if i != leader)].bootstrap
 
 
-@pytest.mark.parametrize("name", list(CLIENTS))
-def test_client_creates_produces_and_consumes_on_the_cluster(
-    cluster: BrokerCluster, name: str
-) -> None:
-    client = CLIENTS[name]
-    through = follower(cluster)
-    topic = f"cluster-{name}"
-    if name not in NO_ADMIN:
-        client.create_topic(through, topic, PARTITIONS)
-    view = eventually(
-        lambda: client.cluster_view(through, topic),
-        lambda v: len(v.leaders) == PARTITIONS and len(v.brokers) == 3,
-        what=f"{name}: 3 brokers and {PARTITIONS} partition leaders",
-    )
-    ports = {node_id: node.port for node_id, node in cluster.nodes.items()}
-    assert {(b[0], b[2]) for b in view.brokers} == set(ports.items())
-    assert set(view.leaders.values()) == {1, 2, 3}, view.leaders  # spread over the brokers
-    messages = make_messages(client, name, 4 * PARTITIONS, partitions=range(PARTITIONS))
-    produced = produce(client, through, topic, messages, idempotent=True)
-    records = client.consume_group(through, topic, f"group-{name}", len(messages))
-    check_read_back(produced, split_by_partition(records), sets_timestamps=client.sets_timestamps)
+class ClusterChecks:
+    """What each client does on the cluster; one subclass per client (the
+    ``CLIENT`` key is the matrix column, as in ``compat/suite.py``)."""
+
+    CLIENT: ClassVar[str]
+    client: ClassVar[Client]
+    admin: ClassVar[bool] = True  # else the topic comes from auto-creation
+
+    @pytest.mark.feature("cluster-3-nodes")
+    def test_cluster(self, cluster: BrokerCluster) -> None:
+        name, client = self.CLIENT, self.client
+        through = follower(cluster)
+        topic = f"cluster-{name}"
+        if self.admin:
+            client.create_topic(through, topic, PARTITIONS)
+        view = eventually(
+            lambda: client.cluster_view(through, topic),
+            lambda v: len(v.leaders) == PARTITIONS and len(v.brokers) == 3,
+            what=f"{name}: 3 brokers and {PARTITIONS} partition leaders",
+        )
+        ports = {node_id: node.port for node_id, node in cluster.nodes.items()}
+        assert {(b[0], b[2]) for b in view.brokers} == set(ports.items())
+        assert set(view.leaders.values()) == {1, 2, 3}, view.leaders  # spread over the brokers
+        messages = make_messages(client, name, 4 * PARTITIONS, partitions=range(PARTITIONS))
+        produced = produce(client, through, topic, messages, idempotent=True)
+        records = client.consume_group(through, topic, f"group-{name}", len(messages))
+        check_read_back(
+            produced, split_by_partition(records), sets_timestamps=client.sets_timestamps
+        )
+
+
+class TestKafkaPython(ClusterChecks):
+    CLIENT = "kafka-python"
+    client: ClassVar[Client] = KafkaPythonClient()
+
+
+class TestAiokafka(ClusterChecks):
+    CLIENT = "aiokafka"
+    client: ClassVar[Client] = AiokafkaClient()
+
+
+class TestConfluentKafka(ClusterChecks):
+    CLIENT = "confluent-kafka"
+    client: ClassVar[Client] = ConfluentKafkaClient()
+
+
+class TestKcat(ClusterChecks):
+    CLIENT = "kcat"
+    client: ClassVar[Client] = KcatClient()
+    admin = False  # kcat has no admin mode
+
+
+class TestKafkaJS(ClusterChecks):
+    CLIENT = "kafkajs"
+    client: ClassVar[Client] = KafkaJSClient()
+
+
+class TestJava(ClusterChecks):
+    CLIENT = "java"
+    client: ClassVar[Client] = JAVA
 
 
 def test_kafka_topics_tool_on_the_cluster(cluster: BrokerCluster) -> None:
@@ -182,7 +211,7 @@ def test_a_killed_broker_is_fenced_and_comes_back(cluster: BrokerCluster) -> Non
     victim_id = max(i for i in cluster.nodes if i != leader)
     victim = cluster.nodes[victim_id]
     survivors = [n.bootstrap for i, n in cluster.nodes.items() if i != victim_id]
-    client = CLIENTS["kafka-python"]
+    client = TestKafkaPython.client
     topic = "cluster-fencing"
     client.create_topic(survivors[0], topic, PARTITIONS)
     view = eventually(
