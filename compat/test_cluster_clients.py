@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+import kafka.errors
 import pytest
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient
@@ -102,6 +103,19 @@ def kafka_python_brokers(bootstrap: str) -> list[int]:
     finally:
         admin.close()
     return sorted(b["broker_id"] for b in brokers if not b.get("is_fenced"))
+
+
+def kafka_python_leaders(bootstrap: str, topic: str) -> dict[int, tuple[int, str]]:
+    """{partition: (leader, error name)} from kafka-python's Metadata request."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        [described] = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    return {
+        p["partition_index"]: (p["leader_id"], kafka.errors.for_code(p["error_code"]).message)
+        for p in described["partitions"]
+    }
 
 
 def follower(cluster: BrokerCluster) -> str:
@@ -244,6 +258,12 @@ def test_a_killed_broker_is_fenced_and_comes_back(cluster: BrokerCluster) -> Non
             assert partitions[p].error.code() == KafkaError.LEADER_NOT_AVAILABLE
         for p in set(range(PARTITIONS)) - set(hosted):
             assert partitions[p].leader in set(cluster.nodes) - {victim_id}
+        leaders = kafka_python_leaders(bootstrap, topic)  # Metadata, through kafka-python
+        assert {p for p, (leader, _) in leaders.items() if leader == -1} == set(hosted), leaders
+        assert {p for p, (_, error) in leaders.items() if error == "LEADER_NOT_AVAILABLE"} == set(
+            hosted
+        ), leaders
+    print(f"fenced and out of Metadata {fenced_s:.2f} s after SIGKILL")
 
     victim.start()
     for node in cluster.nodes.values():
