@@ -75,4 +75,9 @@ FEATURES: dict[str, str] = {
         "Records acknowledged with acks=all are all read back, once each, after SIGKILL "
         "and a restart on the same data directory."
     ),
+    "cluster-3-nodes": (
+        "Against a 3-node cluster, bootstrapped through a node that is not the active "
+        "controller: Metadata lists the 3 brokers; a 6-partition topic is created, with "
+        "leaders on all 3; idempotent produce to every partition, read back in a group."
+    ),
 }
