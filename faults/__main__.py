@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--nodes", type=int, choices=(3, 5), default=3)
     r.add_argument("--workload", choices=("queue", "metadata"), default="queue")
     r.add_argument("--row", choices=sorted(ROWS), default="default")
+    r.add_argument("--check-as", choices=sorted(ROWS), help="hold the run to another row's promise")
     r.add_argument("--rf", type=int, default=1, help="replication factor of the queue topic")
     r.add_argument("--nemesis", default=",".join(nemesis.KINDS), help="comma-separated kinds")
     r.add_argument("--override", action="append", default=[], help="broker KEY=VALUE (a mutant)")
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs-dir", type=Path, default=RUNS)
     c = sub.add_parser("check", help="check a recorded history again")
     c.add_argument("dir", type=Path)
+    c.add_argument("--as", dest="as_row", choices=sorted(ROWS), help="check against this row")
     args = parser.parse_args(argv)
 
     if args.command == "check":
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         if raw["workload"] == "metadata":
             verdict = checker.check_metadata(history, final)
         else:
-            verdict = checker.check_queue(history, final, ROWS[raw["row"]])
+            row = args.as_row or raw.get("check_as") or raw["row"]
+            verdict = checker.check_queue(history, final, ROWS[row])
         print(json.dumps(verdict, indent=1))
         return 0 if verdict["valid"] else 1
 
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 nodes=args.nodes,
                 workload=args.workload,
                 row=args.row,
+                check_as=args.check_as,
                 replication_factor=args.rf,
                 kinds=kinds,
                 keep=args.keep,

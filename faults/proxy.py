@@ -99,6 +99,8 @@ class LinkProxy:
             self._call(shut())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     # -- faults --------------------------------------------------------------
 

@@ -33,6 +33,9 @@ class Options:
     nodes: int = 3
     workload: str = "queue"
     row: str = "default"
+    # Check against another row's promise than the topic's (a mutant: e.g. a
+    # write.caching=true topic held to the default row's zero loss).
+    check_as: str | None = None
     replication_factor: int = 1
     kinds: list[str] = field(default_factory=lambda: list(nemesis.KINDS))
     schedule: list[dict[str, Any]] | None = None  # given: a replay
@@ -87,7 +90,8 @@ def run(options: Options, runs_dir: Path = RUNS) -> dict[str, Any]:
         if isinstance(workload, MetadataWorkload):
             verdict = checker.check_metadata(history.events, final)
         else:
-            verdict = checker.check_queue(history.events, final, ROWS[options.row])
+            row = ROWS[options.check_as or options.row]
+            verdict = checker.check_queue(history.events, final, row)
     except Exception as exc:
         history.save(out / "history.jsonl")
         verdict = {"valid": None, "error": f"{type(exc).__name__}: {exc}"}

@@ -117,7 +117,9 @@ class MetadataWorkload:
                 )[name].result(15)
             except Exception as exc:
                 error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-                definite = error is not None and not error.retriable() and error.code() != -185
+                # Local errors (negative codes: timeouts, a destroyed handle) say
+                # nothing of what the broker did; only its own refusal is definite.
+                definite = error is not None and error.code() > 0 and not error.retriable()
                 self.history.add(
                     process,
                     "fail" if definite else "info",
