@@ -17,20 +17,17 @@ run), as a long GC pause or a stalled VM would.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import signal
 import sys
-import time
 import uuid
 from pathlib import Path
 
+from compat.broker_cluster import BrokerCluster
 from compat.broker_process import BrokerProcess, free_port
 from compat.kafka.wire_client import WireClient
 from faults.proxy import LinkProxy
 from tests.admin.fsync_journal import power_loss
-
-STATE = "__cluster_metadata-0/quorum-state"
 
 # Faster failure detection than the defaults, so a run's faults show up in seconds.
 NODE_OVERRIDES = {
@@ -59,7 +56,9 @@ class FaultNode(BrokerProcess):
             os.kill(self.pid, sig)
 
 
-class FaultCluster:
+class FaultCluster(BrokerCluster):
+    """:class:`BrokerCluster` with journaled fsyncs and every peer link proxied."""
+
     def __init__(
         self, root: Path, size: int = 3, *, overrides: dict[str, str] | None = None
     ) -> None:
@@ -68,7 +67,8 @@ class FaultCluster:
         self.proxy = LinkProxy()
         ports = {i: free_port() for i in range(1, size + 1)}
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        self.nodes: dict[int, FaultNode] = {}
+        # BrokerCluster.__init__ is not called: each node has voters of its own.
+        self.nodes: dict[int, BrokerProcess] = {}  # FaultNodes
         for i, port in ports.items():
             voters = []
             for j, target in sorted(ports.items()):
@@ -88,29 +88,18 @@ class FaultCluster:
             node.port = port
             self.nodes[i] = node
 
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(n.bootstrap for n in self.nodes.values())
-
-    def start(self) -> None:
-        for node in self.nodes.values():
-            node.start()
-
     def close(self) -> None:
-        for node in self.nodes.values():
-            if node.paused:
-                node.signal(signal.SIGCONT)
-            node.close()
+        for i in self.nodes:
+            self.resume(i)
+            self.nodes[i].close()
         self.proxy.close()
 
     # -- who leads -------------------------------------------------------------
 
-    def state(self, node_id: int) -> dict[str, int]:
-        try:
-            raw: dict[str, int] = json.loads((self.nodes[node_id].data_dir / STATE).read_text())
-        except (OSError, ValueError):
-            return {"leaderId": -1, "leaderEpoch": -1}
-        return raw
+    def node(self, node_id: int) -> FaultNode:
+        node = self.nodes[node_id]
+        assert isinstance(node, FaultNode)
+        return node
 
     def controller(self) -> int | None:
         """The active controller as the running nodes' newest persisted epoch names it."""
@@ -122,27 +111,10 @@ class FaultCluster:
                     best = (s["leaderEpoch"], s["leaderId"])
         return best[1] if best else None
 
-    def agreed_leader(self) -> tuple[int, int] | None:
-        ids = [i for i, n in self.nodes.items() if n.running() and not n.paused]
-        seen = {(self.state(i)["leaderId"], self.state(i)["leaderEpoch"]) for i in ids}
-        if len(seen) != 1:
-            return None
-        leader, epoch = seen.pop()
-        return (leader, epoch) if leader in ids else None
-
-    def wait_for_leader(self, timeout_s: float = 60.0) -> tuple[int, int]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            found = self.agreed_leader()
-            if found is not None:
-                return found
-            time.sleep(0.05)
-        raise TimeoutError(f"no agreed metadata leader in {timeout_s} s")
-
     # -- faults ----------------------------------------------------------------
 
     def kill(self, node_id: int) -> None:
-        node = self.nodes[node_id]
+        node = self.node(node_id)
         if node.paused:
             node.signal(signal.SIGCONT)
             node.paused = False
@@ -157,17 +129,17 @@ class FaultCluster:
     def lose_power(self, node_id: int) -> dict[str, int]:
         """SIGKILL, then cut every segment file back to its last fsync."""
         self.kill(node_id)
-        node = self.nodes[node_id]
+        node = self.node(node_id)
         return power_loss(node.data_dir, node.journal) if node.journal.exists() else {}
 
     def pause(self, node_id: int) -> None:
-        node = self.nodes[node_id]
+        node = self.node(node_id)
         if node.running() and not node.paused:
             node.signal(signal.SIGSTOP)
             node.paused = True
 
     def resume(self, node_id: int) -> None:
-        node = self.nodes[node_id]
+        node = self.node(node_id)
         if node.paused:
             node.signal(signal.SIGCONT)
             node.paused = False

@@ -59,7 +59,7 @@ def run(options: Options, runs_dir: Path = RUNS) -> dict[str, Any]:
     verdict: dict[str, Any]
     try:
         cluster.start()
-        cluster.wait_for_leader()
+        cluster.wait_for_leader(timeout_s=60)
         workload: MetadataWorkload | QueueWorkload
         if options.workload == "metadata":
             workload = MetadataWorkload(cluster, history, options.seed)
