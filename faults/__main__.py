@@ -21,6 +21,39 @@ def _summary(verdict: dict[str, Any]) -> str:
     return f"{state} stats={json.dumps(verdict.get('stats'))} faults=[{faults}] {detail or ''} -> {verdict['dir']}"
 
 
+def summary_table(dirs: list[Path]) -> str:
+    """One row per run: what ran, which faults, what the checker found."""
+    lines = [
+        "| run | workload | row | nodes | seed | s | faults | acked | lost (allowed) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d in sorted(dirs):
+        if not (d / "verdict.json").exists():
+            continue
+        opts = json.loads((d / "run.json").read_text())
+        verdict = json.loads((d / "verdict.json").read_text())
+        stats = verdict.get("stats") or {}
+        kinds = ", ".join(str(f["kind"]) for f in verdict.get("faults", []))
+        if verdict.get("valid") is None:
+            state = f"ERROR: {verdict.get('error', '')[:80]}"
+        elif verdict["valid"]:
+            state = "valid"
+        else:
+            state = "VIOLATION: " + ", ".join(
+                f"{k} x{v['count']}" for k, v in verdict["violations"].items()
+            )
+        row = opts["row"] + (f" (as {opts['check_as']})" if opts.get("check_as") else "")
+        if opts["workload"] == "metadata":
+            row = "-"
+        lost = f"{stats.get('lost', 0)} ({stats.get('lost-allowed', 0)})"
+        lines.append(
+            f"| {d.name} | {opts['workload']} | {row} | {opts['nodes']} | {opts['seed']} "
+            f"| {opts['time_s']:.0f} | {kinds} | {stats.get('acknowledged', '-')} | {lost} "
+            f"| {state} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m faults")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="check a recorded history again")
     c.add_argument("dir", type=Path)
     c.add_argument("--as", dest="as_row", choices=sorted(ROWS), help="check against this row")
+    s = sub.add_parser("summary", help="a Markdown table of recorded runs")
+    s.add_argument("dirs", type=Path, nargs="+")
     args = parser.parse_args(argv)
+
+    if args.command == "summary":
+        print(summary_table(args.dirs))
+        return 0
 
     if args.command == "check":
         raw = json.loads((args.dir / "run.json").read_text())
