@@ -13,6 +13,7 @@ import json
 import random
 import shutil
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ def run(options: Options, runs_dir: Path = RUNS) -> dict[str, Any]:
     except Exception as exc:
         history.save(out / "history.jsonl")
         verdict = {"valid": None, "error": f"{type(exc).__name__}: {exc}"}
+        (out / "error.txt").write_text(traceback.format_exc())
     finally:
         cluster.close()
     verdict["faults"] = [

@@ -184,8 +184,17 @@ class QueueWorkload:
         topic = NewTopic(
             TOPIC, self.partitions, self.replication_factor, config=dict(self.row.topic_configs)
         )
-        admin.create_topics([topic], operation_timeout=20)[TOPIC].result(30)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
+        while True:  # a slow start-up (a loaded machine) may need more than one try
+            try:
+                admin.create_topics([topic], operation_timeout=15)[TOPIC].result(20)
+                break
+            except Exception as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if error is not None and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    break
+                if time.monotonic() > deadline:
+                    raise
         while True:
             meta = admin.list_topics(TOPIC, timeout=10).topics[TOPIC]
             if len(meta.partitions) == self.partitions and all(
