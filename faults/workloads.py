@@ -119,7 +119,15 @@ class MetadataWorkload:
                 error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
                 # Local errors (negative codes: timeouts, a destroyed handle) say
                 # nothing of what the broker did; only its own refusal is definite.
-                definite = error is not None and error.code() > 0 and not error.retriable()
+                # TOPIC_ALREADY_EXISTS for a name only we use means a retry
+                # (the client's, or a forwarding node's after a lost answer)
+                # found our own create done: not a failure.
+                definite = (
+                    error is not None
+                    and error.code() > 0
+                    and error.code() != KafkaError.TOPIC_ALREADY_EXISTS
+                    and not error.retriable()
+                )
                 self.history.add(
                     process,
                     "fail" if definite else "info",
