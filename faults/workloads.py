@@ -193,6 +193,12 @@ class QueueWorkload:
             TOPIC, self.partitions, self.replication_factor, config=dict(self.row.topic_configs)
         )
         deadline = time.monotonic() + 90
+        # Placement spreads partitions over the unfenced brokers only: wait
+        # for every node, or a late one would host none.
+        while len(admin.list_topics(timeout=10).brokers) < len(self.cluster.nodes):
+            if time.monotonic() > deadline:
+                raise TimeoutError("not every broker is unfenced")
+            time.sleep(0.2)
         while True:  # a slow start-up (a loaded machine) may need more than one try
             try:
                 admin.create_topics([topic], operation_timeout=15)[TOPIC].result(20)
