@@ -277,6 +277,16 @@ def _check_timestamps(first: int, last: int, config: LogConfig, now_ms: int) -> 
             )
 
 
+def _delta_window(header: BatchHeader, config: LogConfig, now_ms: int) -> tuple[int, int]:
+    """The timestampDeltas `_check_timestamps` lets through for this batch (any, unchecked)."""
+    if config.message_timestamp_type != CREATE_TIME or header.base_timestamp == NO_TIMESTAMP:
+        return -(1 << 80), 1 << 80
+    return (
+        now_ms - config.message_timestamp_before_max_ms - header.base_timestamp,
+        now_ms + config.message_timestamp_after_max_ms - header.base_timestamp,
+    )
+
+
 def max_decompressed_bytes(config: LogConfig) -> int:
     """The most a compressed batch's records section may decompress to."""
     return DECOMPRESSION_RATIO_LIMIT * config.max_message_bytes
@@ -297,7 +307,9 @@ def check_records(
     view = buf if isinstance(buf, memoryview) else memoryview(buf)
     body = view[position + HEADER_SIZE : position + header.size_in_bytes]
     if header.compression == 0:
-        walk = walk_records(body, header.records_count)
+        walk = walk_records(
+            body, header.records_count, delta_window=_delta_window(header, config, now_ms)
+        )
     else:
         limit = max_decompressed_bytes(config)
         try:
