@@ -238,6 +238,8 @@ def walk_records(
         else:
             stop = count
         problem, pos, run_low, run_high = _walk(body, pos, index, stop, offsets_in_order)
+        if delta_window is not None:
+            _Budget.credit = min(_CREDIT_MAX, _Budget.credit + ((stop - index) >> 4))
         if problem is not None:
             return _bad(problem)
         index = stop
@@ -255,22 +257,36 @@ def walk_records(
 # record checks every record in C: the length varint is one of the literals
 # 1 + m + tail bytes, m being the bytes the two delta varints take; after the
 # attributes byte come two varints (timestampDelta of at most `ts_bytes`
-# bytes, offsetDelta of at most 5) filling exactly m bytes; then the tail:
+# bytes, offsetDelta of at most 3) filling exactly m bytes; then the tail:
 # the first record's key, value and header length varints as literals, each
 # followed by that many arbitrary bytes. A record the pattern matches is one
 # `_walk` accepts (its fields end exactly at its length), so a run needs no
 # Python per record. The pattern cannot decode timestampDelta, so it bounds
 # it instead: a varint of n bytes holds a delta in [-2**(7n-1), 2**(7n-1)),
-# and `ts_bytes` is the most bytes whose range fits in the caller's window
-# (without a window, the exact spread is wanted: no patterns). A record the pattern does not match (new
+# and `ts_bytes` is the most bytes (up to 4) whose range fits in the caller's
+# window (without a window, the exact spread is wanted: no patterns). A record the pattern does not match (new
 # shape, a delta outside the bound, a defect) is read by `_walk`, which
 # returns the exact problem; the run after it gets its own pattern.
 
-_FAST_MIN_RECORDS: Final = 16  # below this, compiling could cost more than it saves
+_FAST_MIN_RECORDS: Final = 16  # fewer: `_walk` alone
 _BLOCK: Final = 64  # records per block match
 _MAX_MISSES: Final = 4  # short runs before a batch is left to `_walk`
 _PATTERN_CACHE_SIZE: Final = 256
-_VARINT_LEN_TS_MAX: Final = _LONG_BYTES
+_TS_BYTES_MAX: Final = 4  # timestampDelta varints in a pattern: +-2**27 ms, 37 hours
+_OFFSET_BYTES_MAX: Final = 3  # offsetDelta varints in a pattern: 1,048,575 records
+# Compiling a shape's patterns costs about as much as walking this many
+# records field by field (2-4 ms, a compile being Python code). A compile
+# spends that much credit; every record a pattern matches earns one back, and
+# every 16 records `_walk` reads earn one, so a workload whose shapes never
+# repeat spends at most ~1/16 of its walking time on compiles.
+_COMPILE_COST: Final = 2_000
+_CREDIT_MAX: Final = 8 * _COMPILE_COST
+
+
+class _Budget:
+    """The compile credit (shared by threads: a lost update only skews it a little)."""
+
+    credit = _CREDIT_MAX
 
 
 def _varint_at(body: BytesLike, pos: int) -> tuple[int, int]:
@@ -320,7 +336,7 @@ def _ts_bytes(window: tuple[int, int]) -> int:
     """The most bytes a timestampDelta varint may take for every such delta to be in ``window``."""
     low, high = window
     size = 0
-    while size < _VARINT_LEN_TS_MAX:
+    while size < _TS_BYTES_MAX:
         bound = 1 << (7 * (size + 1) - 1)
         if -bound < low or bound - 1 > high:
             break
@@ -331,21 +347,28 @@ def _ts_bytes(window: tuple[int, int]) -> int:
 _patterns: dict[tuple[bytes, int, int], tuple[re.Pattern[bytes], re.Pattern[bytes]]] = {}
 
 
+def _varint_class(size: int) -> bytes:
+    """A varint of exactly ``size`` bytes."""
+    return b"[\\x80-\\xff]{%d}[\\x00-\\x7f]" % (size - 1) if size > 1 else b"[\\x00-\\x7f]"
+
+
 def _run_patterns(
     tail: bytes, tail_size: int, ts_bytes: int
-) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
-    """(one record, `_BLOCK` records) of the given shape, compiled once."""
+) -> tuple[re.Pattern[bytes], re.Pattern[bytes]] | None:
+    """(one record, `_BLOCK` records) of the given shape; None when out of compile credit."""
     key = (tail, tail_size, ts_bytes)
     found = _patterns.get(key)
     if found is not None:
         return found
+    if _Budget.credit < _COMPILE_COST:
+        return None
+    _Budget.credit -= _COMPILE_COST
     cases = []
-    for deltas in range(2, ts_bytes + _INT_BYTES + 1):
+    for deltas in range(2, ts_bytes + _OFFSET_BYTES_MAX + 1):
         splits = [
-            b"[\\x80-\\xff]{%d}[\\x00-\\x7f][\\x80-\\xff]{%d}[\\x00-\\x7f]"
-            % (ts - 1, deltas - ts - 1)
+            _varint_class(ts) + _varint_class(deltas - ts)
             for ts in range(1, ts_bytes + 1)
-            if 1 <= deltas - ts <= _INT_BYTES
+            if 1 <= deltas - ts <= _OFFSET_BYTES_MAX
         ]
         length = re.escape(uvarint((1 + deltas + tail_size) << 1))  # zigzag of a length > 0
         cases.append(length + b".(?:" + b"|".join(splits) + b")")
@@ -373,7 +396,10 @@ def _match_run(
     shape = _tail_shape(body, pos)
     if shape is None:
         return None
-    one, block = _run_patterns(shape[0], shape[1], ts_bytes)
+    patterns = _run_patterns(shape[0], shape[1], ts_bytes)
+    if patterns is None:
+        return None
+    one, block = patterns
     matched = 0
     while left - matched >= _BLOCK:
         found = block.match(body, pos)
@@ -387,5 +413,6 @@ def _match_run(
             break
         pos = found.end()
         matched += 1
+    _Budget.credit = min(_CREDIT_MAX, _Budget.credit + matched)
     bound = 1 << (7 * ts_bytes - 1)
     return matched, pos, -bound, bound - 1

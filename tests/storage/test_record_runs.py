@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.recordbatch import zigzag
-from broker.storage import errors
+from broker.storage import errors, record_check
 from broker.storage.batch import validate_produce_records
 from broker.storage.config import LogConfig
 from broker.storage.record_check import walk_records
 from tests.storage.test_record_validation import FRAMING, INNER, NOW, batch_of, code
 
 ANY = (-(1 << 80), 1 << 80)
+
+
+@pytest.fixture(autouse=True)
+def compile_credit() -> None:
+    """Every test may compile patterns (the budget is shared by the process)."""
+    record_check._Budget.credit = record_check._CREDIT_MAX
 
 
 def shaped(count: int, *, key: bytes | None = b"key", step: int = 1, header: bool = True) -> bytes:
@@ -85,3 +93,20 @@ def test_one_out_of_range_timestamp_in_a_long_run_is_refused() -> None:
     assert code(late(2 * hour), after) == errors.INVALID_TIMESTAMP
     before = LogConfig(message_timestamp_before_max_ms=hour)
     assert code(late(-2 * hour), before) == errors.INVALID_TIMESTAMP
+
+
+def test_shapes_that_never_repeat_stop_compiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled: list[bytes] = []
+    real = re.compile
+
+    def counting(pattern: bytes, flags: int = 0) -> object:
+        compiled.append(pattern)
+        return real(pattern, flags)
+
+    monkeypatch.setattr(re, "compile", counting)
+    record_check._patterns.clear()
+    record_check._Budget.credit = record_check._COMPILE_COST
+    for size in range(20):  # a new key size each batch: no pattern is used twice
+        section = shaped(100, key=b"k" * (30 + size))
+        assert walk_records(section, 100, delta_window=ANY).problem is None
+    assert len(compiled) == 2  # the first shape's two; 19 x 100 records walked earn 118 < 2,000
