@@ -124,7 +124,7 @@ _KEYS = [
     Key("unclean.leader.election.enable", _bool, "false"),
     Key(
         "compression.type",
-        _choice("producer", "uncompressed", "none", "gzip", "snappy", "lz4", "zstd"),
+        _choice("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"),
         "producer",
     ),
     Key("socket.request.max.bytes", _int, str(100 * 1024 * 1024), 1),

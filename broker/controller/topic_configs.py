@@ -233,7 +233,7 @@ _CONFIGS = [
     ),
     TopicConfig(
         "compression.type", STRING, "producer",
-        _one_of("producer", "uncompressed", "none", "gzip", "snappy", "lz4", "zstd"),
+        _one_of("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"),
         "Codec batches are stored with: producer keeps the producer's; any other "
         "value recompresses batches that arrive with a different codec.",
         (("compression.type", 1),),
