@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from broker.storage.batch import split_batches
 from compat.broker_cluster import BrokerCluster
@@ -217,8 +218,10 @@ def read_all(bootstrap: str) -> list[bytes]:
         msg = consumer.poll(0.5)
         if msg is None or msg.error():
             continue
-        got.append(msg.value())
-        positions[msg.partition()] = msg.offset() + 1
+        value, partition, offset = msg.value(), msg.partition(), msg.offset()
+        assert value is not None and partition is not None and offset is not None
+        got.append(value)
+        positions[partition] = offset + 1
     consumer.close()
     return got
 
