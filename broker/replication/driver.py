@@ -311,6 +311,11 @@ class RaftDriver:
             ):
                 group = self.groups.get(group_id)
                 if group is None:
+                    # Not (or no longer) here: the request does not wait for
+                    # it (its sender's core times out and resends).
+                    item.exchange.expected -= 1
+                    if len(item.exchange.answers) >= item.exchange.expected:
+                        item.exchange.done.set()
                     continue
                 env = Envelope(item.source, self.node_id, correlation_id, message)
                 self._pending[(item.source, correlation_id)] = (group, item.exchange, env)

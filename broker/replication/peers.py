@@ -182,9 +182,11 @@ class RaftLink:
     def _frames(
         self, items: list[tuple[GroupId, Envelope]], inflight: dict[int, _InFlight]
     ) -> list[bytes]:
-        by_kind: dict[int, list[list[tuple[GroupId, Envelope]]]] = {}
+        # Data partitions' messages never share a request with the metadata
+        # log's: a slow data group must not hold the quorum's fetch back.
+        by_kind: dict[tuple[int, bool], list[list[tuple[GroupId, Envelope]]]] = {}
         for group, env in items:
-            requests = by_kind.setdefault(wire.api_key_of(env.message), [])
+            requests = by_kind.setdefault((wire.api_key_of(env.message), group.data), [])
             for request in requests:
                 if all(g != group for g, _ in request):
                     request.append((group, env))
@@ -192,7 +194,7 @@ class RaftLink:
             else:
                 requests.append([(group, env)])
         frames = []
-        for api_key, requests in by_kind.items():
+        for (api_key, _data), requests in by_kind.items():
             version = wire.VERSIONS[api_key]
             for request in requests:
                 body = wire.encode_request(
