@@ -18,6 +18,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
@@ -45,7 +46,7 @@ def create(bootstrap: str, name: str, partitions: int, rf: int) -> None:
         time.sleep(0.1)
 
 
-def leaders(bootstrap: str, topic: str) -> dict[int, object]:
+def leaders(bootstrap: str, topic: str) -> dict[int, Any]:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     meta = admin.list_topics(topic, timeout=5)
     return dict(meta.topics[topic].partitions)
@@ -85,15 +86,15 @@ def produce(bootstrap: str, topic: str, messages: int, size: int, acks: str) -> 
 def failover(cluster: BrokerCluster, topic: str) -> tuple[float, int]:
     """(seconds until every partition the killed node led has a live leader, count)."""
     current = leaders(cluster.bootstrap, topic)
-    victim = current[0].leader  # type: ignore[attr-defined]
-    led = [p for p, part in current.items() if part.leader == victim]  # type: ignore[attr-defined]
+    victim = current[0].leader
+    led = [p for p, part in current.items() if part.leader == victim]
     survivor = next(n for i, n in cluster.nodes.items() if i != victim)
     start = time.monotonic()
     cluster.nodes[victim].kill()
     while True:
         try:
             now = leaders(survivor.bootstrap, topic)
-            if all(now[p].leader not in (victim, -1) for p in led):  # type: ignore[attr-defined]
+            if all(now[p].leader not in (victim, -1) for p in led):
                 break
         except Exception:
             pass

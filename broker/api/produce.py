@@ -298,18 +298,10 @@ async def replicated_append(
         outcome = core.propose(payload)
         if outcome.error_code != ErrorCode.NONE:
             raise NotLeader(core.known_leader())
-        info = group.log.last_append  # type: ignore[attr-defined]
+        info: AppendInfo | None = group.log.last_append  # type: ignore[attr-defined]
         assert info is not None
-        if header.producer_id >= 0:
-            part.producers.update(
-                header.producer_id,
-                header.producer_epoch,
-                header.base_sequence,
-                header.base_sequence + header.last_offset_delta,
-                info.base_offset,
-                info.last_offset,
-            )
-        return info  # type: ignore[no-any-return]
+        _record_producer(part, header, info)
+        return info
 
     try:
         info = await node.quorum.driver.call(group.group_id, propose)  # type: ignore[attr-defined]
@@ -391,6 +383,17 @@ def _append_checked(
         result.error_code = ErrorCode.KAFKA_STORAGE_ERROR
         result.error_message = f"append failed: {exc}"
         return None
+    _record_producer(part, header, info)
+    part.advance_high_watermark()
+    node.metrics.produced(part.topic, info.last_offset - info.base_offset + 1, len(records))
+    result.base_offset = info.base_offset
+    result.log_append_time_ms = info.log_append_time
+    result.log_start_offset = info.log_start_offset
+    return info.last_offset
+
+
+def _record_producer(part: Partition, header: BatchHeader, info: AppendInfo) -> None:
+    """An idempotent batch appended: its producer's sequences and offsets."""
     if header.producer_id >= 0:
         part.producers.update(
             header.producer_id,
@@ -400,12 +403,6 @@ def _append_checked(
             info.base_offset,
             info.last_offset,
         )
-    part.advance_high_watermark()
-    node.metrics.produced(part.topic, info.last_offset - info.base_offset + 1, len(records))
-    result.base_offset = info.base_offset
-    result.log_append_time_ms = info.log_append_time
-    result.log_start_offset = info.log_start_offset
-    return info.last_offset
 
 
 def timestamp_errors(

@@ -15,7 +15,6 @@ import trio.testing
 
 from broker.raft import RaftNode, Role
 from broker.recordbatch import build_batch
-from broker.replication import service, wire
 from broker.replication.batch_log import BatchRaftLog
 from broker.replication.driver import RaftDriver
 from broker.replication.election_store import ElectionStore
@@ -25,8 +24,6 @@ from broker.replication.wire import GroupId
 from broker.storage.batch import split_batches
 from broker.storage.config import LogConfig
 from broker.storage.log import PartitionLog
-from broker.wire.framing import FrameReader
-from broker.wire.protocol import decode_request, encode_response
 from tests.replication.harness import CLUSTER, Network, SimNode, now_ms
 
 TOPIC_ID = uuid.UUID(int=7)
@@ -40,7 +37,7 @@ class DataNetwork(Network):
     def __init__(self, root: Path, seed: int = 0) -> None:
         super().__init__(root, seed=seed)
         self.logs: dict[int, dict[GroupId, BatchRaftLog]] = {}
-        self.requests: dict[int, int] = {}  # wire requests served, per node
+        self.groups = list(GROUPS)
 
     async def _run_node(self, sim: SimNode, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         peers = Peers(
@@ -76,36 +73,6 @@ class DataNetwork(Network):
                 sim.scope = None
                 for raft_log in logs.values():
                     raft_log.abandon()
-
-    async def _serve(self, target: int, stream: trio.abc.Stream) -> None:
-        reader = FrameReader()
-        index = wire.group_index(GROUPS)
-        try:
-            while True:
-                frame = reader.next_frame()
-                if frame is None:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        return
-                    reader.feed(data)
-                    continue
-                driver = self.nodes[target].driver
-                if driver is None:
-                    return
-                request = decode_request(frame)
-                self.requests[target] = self.requests.get(target, 0) + 1
-                body = await service.serve(
-                    driver, CLUSTER, index, request.header.api_key, request.body, now_ms()
-                )
-                parts = encode_response(
-                    request.header.api_key,
-                    request.header.api_version,
-                    request.header.correlation_id,
-                    body,
-                )
-                await stream.send_all(b"".join(bytes(p) for p in parts))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return
 
     def core(self, node_id: int, group: GroupId) -> RaftNode:
         driver = self.nodes[node_id].driver
