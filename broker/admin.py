@@ -207,6 +207,8 @@ def log_dir_usage(node: Node) -> LogDirUsage:
 
 
 def in_sync_replicas(node: Node, part: Partition) -> int:
+    if part.group is not None:  # replicated: what its Raft leader sees
+        return part.in_sync_replicas()
     topic = node.image.topics.get(part.topic)
     found = topic.partitions.get(part.index) if topic is not None else None
     return len(found.isr) if found is not None else 1

@@ -18,6 +18,7 @@ import trio
 
 from broker.api import (
     alter_configs,
+    alter_partition,
     alter_user_scram_credentials,
     api_versions,
     begin_quorum_epoch,
@@ -79,7 +80,9 @@ from broker.net.server import Server, StartupError
 from broker.observability.metrics import BrokerMetrics
 from broker.partitions import Partition, ReplicaManager
 from broker.replication import forward, meta
+from broker.replication.leadership import LeaderEpochs, LeaderReporter
 from broker.replication.metadata_quorum import RaftMetadataQuorum
+from broker.replication.partition_groups import PartitionGroups
 from broker.wire.generated.broker_registration_request import (
     Listener,
 )
@@ -133,6 +136,7 @@ HANDLERS: list[ModuleType] = [
     describe_quorum,
     broker_registration,
     broker_heartbeat,
+    alter_partition,
     consumer_group_heartbeat,
     consumer_group_describe,
 ]
@@ -169,11 +173,21 @@ class Node:
             self.cluster_id = cluster_id(config.data_dir, self.node_id, config["cluster.id"])
             self.quorum = MetadataQuorum(config.data_dir, self.clock, self.node_id)
         self.replicas = ReplicaManager(config, self.clock)
+        # Replicated partitions: leaders report to the controller (AlterPartition).
+        self.reporter = LeaderReporter(self)
+        self.leader_epochs = LeaderEpochs()
         if not self.replicated:
             # Replicated: the image is empty until the quorum has caught up (run()).
             self.replicas.reconcile(self.quorum.image, keep=frozenset({self.quorum.directory.name}))
             self.replicas.load(self.quorum.image)
+        if isinstance(self.quorum, RaftMetadataQuorum):
+            # Partitions with several replicas are Raft groups in the quorum's driver.
+            self.replicas.groups = PartitionGroups(
+                self.quorum.driver, self.quorum.peers.index, self.clock.now_ms, self.reporter.poke
+            )
+            self.controller.max_replication_factor = len(voters)
         self.quorum.listeners.append(self.replicas.on_image)
+        self.quorum.listeners.append(self._image_changed)
         self._producer_ids: tuple[int, int] = (0, 0)  # next, end of block
         self._producer_ids_lock = trio.Lock()
         # Topic creation and deletion validate against the image and append
@@ -194,6 +208,9 @@ class Node:
             request_timeout_s=config["request.receive.timeout.ms"] / 1000,
             queued_max_request_bytes=config["queued.max.request.bytes"],
         )
+
+    async def _image_changed(self, _old: MetadataImage, _new: MetadataImage) -> None:
+        self.reporter.poke()  # a leader the image does not name reports again
 
     @property
     def image(self) -> MetadataImage:
@@ -228,6 +245,8 @@ class Node:
             nursery.start_soon(self.lifecycle.run)
             await nursery.start(self.groups.run)
             nursery.start_soon(self.replicas.run_flusher)
+            if self.replicated:
+                nursery.start_soon(self.reporter.run)
             nursery.start_soon(self._housekeeping)
             self.server.ready.set()
             log.info("node %d of cluster %s listening on %s", self.node_id, self.cluster_id, bound)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -39,13 +40,22 @@ from broker.config import BrokerConfig
 from broker.controller import topic_configs
 from broker.controller.image import MetadataImage, PartitionImage, TopicImage
 from broker.producer_state import ProducerStateManager
+from broker.raft import Role
+from broker.replication.driver import TICK_MS, Group
 from broker.storage import files, log_dir
 from broker.storage.batch import split_batches
 from broker.storage.config import LogConfig
 from broker.storage.errors import KafkaStorageError
 from broker.storage.log import PartitionLog
 
+if TYPE_CHECKING:
+    from broker.replication.partition_groups import PartitionGroups
+
 log = logging.getLogger(__name__)
+
+REPLICA_LAG_MS = 30_000
+"""Kafka's replica.lag.time.max.ms default: a follower silent for longer
+leaves the in-sync count (min.insync.replicas)."""
 
 # Descriptors opening one partition holds at once (log, index, time index,
 # checkpoint or directory fsyncs), and those left for everything else.
@@ -101,7 +111,68 @@ class Partition:
         self.produce_lock = trio.Lock()
         self.clock = clock
         self._on_flush_due = on_flush_due
+        # A replicated partition's Raft group (broker/replication/partition_groups.py).
+        self.group: Group | None = None
+        self._was_leader = False
+        self._caught_up: dict[int, int] = {}  # replica -> core tick it was last caught up
         self._rebuild_producer_state()
+
+    # -- a replicated partition (more than one replica) ------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this replica serves clients: always with one replica, else
+        while it is its Raft group's leader."""
+        group = self.group
+        return group is None or group.node.role is Role.LEADER
+
+    def raft_changed(self) -> None:
+        """The group's role, epoch, leader or high watermark moved (called in
+        the driver task): take its high watermark, wake fetchers and acks=all
+        waiters; a new leader rebuilds its producer state from its log (which
+        holds every batch its predecessors replicated to it)."""
+        group = self.group
+        if group is None:
+            return
+        core = group.node
+        leader = core.role is Role.LEADER
+        if leader and not self._was_leader:
+            self.producers = ProducerStateManager()
+            self._rebuild_producer_state()
+            # Followers count as caught up when the leadership starts (as the
+            # ISR a new Kafka leader inherits), until they lag for too long.
+            self._caught_up = dict.fromkeys(core.voters.latest, core.now)
+        self._was_leader = leader
+        self.high_watermark = min(core.high_watermark, self.log.log_end_offset)
+        event, self.data_arrived = self.data_arrived, trio.Event()
+        event.set()
+
+    def isr(self) -> list[int]:
+        """A replicated leader's in-sync replicas, sorted: itself and the
+        followers that were caught up to the high watermark within
+        ``REPLICA_LAG_MS`` (Kafka's replica.lag.time.max.ms default)."""
+        group = self.group
+        if group is None:
+            return []
+        core = group.node
+        state = core.leader_state
+        if state is None:
+            return []
+        lag_ticks = REPLICA_LAG_MS // TICK_MS
+        members = [core.node_id]
+        for replica_id in core.voters.latest:
+            if replica_id == core.node_id:
+                continue
+            replica = state.replicas.get(replica_id)
+            if replica is not None and replica.end_offset >= core.high_watermark:
+                self._caught_up[replica_id] = core.now
+            if core.now - self._caught_up.get(replica_id, -(1 << 40)) <= lag_ticks:
+                members.append(replica_id)
+        return sorted(members)
+
+    def in_sync_replicas(self) -> int:
+        """How many replicas are in sync (min.insync.replicas): 1 unreplicated."""
+        return 1 if self.group is None else len(self.isr())
 
     def _rebuild_producer_state(self) -> None:
         offset = self.log.log_start_offset
@@ -143,6 +214,8 @@ class Partition:
     async def flush(self) -> None:
         """fsync everything appended before this call, in a worker thread,
         while appends go on. The caller holds ``append_lock``."""
+        if self.group is not None:
+            return  # replicated: the driver fsyncs every append before it counts
         pending = self.log.begin_flush(self.clock.now_ms())
         try:
             await trio.to_thread.run_sync(pending.run)
@@ -153,6 +226,9 @@ class Partition:
 
     def advance_high_watermark(self) -> None:
         """After an append: wake fetchers; ask for a flush if the log wants one."""
+        if self.group is not None:  # replicated: the Raft group's high watermark
+            self.raft_changed()
+            return
         self.high_watermark = self.log.log_end_offset
         event, self.data_arrived = self.data_arrived, trio.Event()
         event.set()
@@ -174,8 +250,20 @@ class ReplicaManager:
         # failing disk, no descriptor left), with why: served with
         # KAFKA_STORAGE_ERROR, opened again at the next image change.
         self.offline: dict[tuple[str, int], str] = {}
+        # Set by the node when the cluster is replicated: partitions with more
+        # than one replica become Raft groups there.
+        self.groups: PartitionGroups | None = None
 
     def get(self, topic: str, index: int) -> Partition | None:
+        """The partition if this node serves it to clients: hosted here and,
+        when replicated, its Raft leader (else None: NOT_LEADER_OR_FOLLOWER)."""
+        part = self.partitions.get((topic, index))
+        if part is None or part.group is None or part.is_leader:
+            return part
+        return None
+
+    def replica(self, topic: str, index: int) -> Partition | None:
+        """The partition's replica on this node, leader or follower."""
         return self.partitions.get((topic, index))
 
     def hosts(self, part: PartitionImage) -> bool:
@@ -221,7 +309,7 @@ class ReplicaManager:
                 except (KafkaStorageError, OSError) as exc:
                     self._mark_offline(topic, index, exc)
                 else:
-                    self._install(topic, index, part.leader_epoch, plog)
+                    self._install(topic, index, part.leader_epoch, plog, part.replicas)
 
     async def on_image(self, old: MetadataImage, new: MetadataImage) -> None:
         """Create logs for new partitions (in a worker thread each), delete
@@ -243,7 +331,7 @@ class ReplicaManager:
                     except (KafkaStorageError, OSError) as exc:
                         self._mark_offline(topic, index, exc)
                     else:
-                        self._install(topic, index, part.leader_epoch, plog)
+                        self._install(topic, index, part.leader_epoch, plog, part.replicas)
                 else:
                     existing.leader_epoch = part.leader_epoch
                     existing.log.update_config(log_config(topic, self.config))
@@ -281,12 +369,20 @@ class ReplicaManager:
         return PartitionLog.open(directory, log_config(topic, self.config), now_ms)
 
     def _install(
-        self, topic: TopicImage, index: int, leader_epoch: int, plog: PartitionLog
+        self,
+        topic: TopicImage,
+        index: int,
+        leader_epoch: int,
+        plog: PartitionLog,
+        replicas: tuple[int, ...] = (),
     ) -> None:
         self.offline.pop((topic.name, index), None)
-        self.partitions[(topic.name, index)] = Partition(
+        part = Partition(
             topic.name, topic.topic_id, index, plog, leader_epoch, self.clock, self._request_flush
         )
+        self.partitions[(topic.name, index)] = part
+        if len(replicas) > 1 and self.groups is not None:
+            self.groups.attach(part, replicas)
 
     def _request_flush(self, part: Partition) -> None:
         self._flush_wanted[part] = None
@@ -319,6 +415,8 @@ class ReplicaManager:
                     directory = self.data_dir / log_dir.partition_dir_name(topic.name, index)
                     await trio.to_thread.run_sync(log_dir.delete_partition_dir, directory)
                 continue
+            if self.groups is not None:
+                self.groups.detach(part)
             async with part.append_lock:
                 part.log.abandon()
                 part.advance_high_watermark()  # wake fetchers; they find the topic gone

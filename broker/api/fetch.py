@@ -20,7 +20,7 @@ import trio
 from broker.api.context import RequestContext
 from broker.api.leader_hints import current_leader, missing_partition_error, node_endpoints
 from broker.errors import ErrorCode
-from broker.replication.service import is_raft_fetch, serve_node
+from broker.replication.service import is_raft_fetch, is_replica_fetch, serve_node
 from broker.storage.errors import KafkaStorageError
 from broker.wire.codec import ZERO_UUID
 from broker.wire.generated.fetch_request import FetchRequest
@@ -45,7 +45,7 @@ READ_COMMITTED = 1
 async def handle(ctx: RequestContext, body: FetchRequest) -> FetchResponse:
     node: Node = ctx.node
     version = ctx.header.api_version
-    if is_raft_fetch(body):
+    if is_raft_fetch(body) or is_replica_fetch(node, body):
         return await serve_node(node, API_KEY, body)  # type: ignore[no-any-return]
     deadline = trio.current_time() + max(0, body.max_wait_ms) / 1000
     while True:

@@ -44,10 +44,13 @@ from broker.api.context import RequestContext
 from broker.api.dispatch import CloseConnection
 from broker.api.leader_hints import current_leader, missing_partition_error, node_endpoints
 from broker.errors import ErrorCode
+from broker.raft import RaftNode, Role
 from broker.recordbatch import iter_records
+from broker.replication.driver import NotLeader
 from broker.storage.batch import BatchHeader, check_records, split_batches, validate_produce_records
 from broker.storage.config import LogConfig
 from broker.storage.errors import KafkaStorageError
+from broker.storage.log import AppendInfo
 from broker.wire.generated.produce_request import PartitionProduceData, ProduceRequest
 from broker.wire.generated.produce_response import (
     BatchIndexAndErrorMessage,
@@ -99,6 +102,7 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
     acks = body.acks
     response = ProduceResponse()
     durable: list[tuple[Partition, int]] = []
+    replicated: list[tuple[Partition, int, PartitionProduceResponse]] = []  # acks=all
     leaders: list[int] = []  # of partitions hosted elsewhere (KIP-951 hints)
     failed = False
     for topic in body.topic_data:
@@ -139,7 +143,10 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
                         last = None
                     else:
                         last = await _append(node, part, data, result, settings)
-                    if last is not None and (
+                    if last is not None and part.group is not None:
+                        if part_acks == -1:
+                            replicated.append((part, last, result))
+                    elif last is not None and (
                         part.log.flush_due
                         or (part_acks == -1 and node.needs_fsync(part, part_acks))
                     ):
@@ -152,6 +159,8 @@ async def handle(ctx: RequestContext, body: ProduceRequest) -> ProduceResponse |
                 failed = True
     for part, last in durable:
         await part.ensure_durable(last)
+    if replicated:
+        failed = await _await_commits(replicated, body.timeout_ms) or failed
     if acks == 0:
         if failed:
             raise CloseConnection("produce with acks=0 failed")
@@ -218,7 +227,7 @@ async def _append(
             result.error_code = exc.error_code
             result.error_message = str(exc)
             return None
-        return _append_checked(node, part, checked, batches[0][1], result)
+        return await _store(node, part, checked, batches[0][1], result)
     async with part.produce_lock:
         try:
             checked = await trio.to_thread.run_sync(
@@ -231,7 +240,117 @@ async def _append(
         if part.log.closed:  # its topic was deleted while the check ran
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             return None
-        return _append_checked(node, part, checked, batches[0][1], result)
+        return await _store(node, part, checked, batches[0][1], result)
+
+
+async def _store(
+    node: Node,
+    part: Partition,
+    records: memoryview,
+    header: BatchHeader,
+    result: PartitionProduceResponse,
+) -> int | None:
+    if part.group is None:
+        return _append_checked(node, part, records, header, result)
+    return await replicated_append(node, part, records, header, result)
+
+
+async def replicated_append(
+    node: Node,
+    part: Partition,
+    records: memoryview,
+    header: BatchHeader,
+    result: PartitionProduceResponse,
+) -> int | None:
+    """A replicated partition: the producer-state check and the proposal run
+    in the driver task with no Raft step in between; the Raft leader's epoch
+    stamps the batch (partitionLeaderEpoch)."""
+    group = part.group
+    assert group is not None
+    payload = bytes(records)
+
+    def propose(core: RaftNode) -> AppendInfo | None:
+        if core.role is not Role.LEADER:
+            raise NotLeader(core.known_leader())
+        if header.producer_id >= 0:
+            check = part.producers.check(
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence,
+                header.base_sequence + header.last_offset_delta,
+            )
+            if check.error != ErrorCode.NONE:
+                result.error_code = check.error
+                return None
+            if check.duplicate_of is not None:
+                result.base_offset = check.duplicate_of.first_offset
+                result.log_start_offset = part.log.log_start_offset
+                return AppendInfo(
+                    check.duplicate_of.first_offset,
+                    check.duplicate_of.last_offset,
+                    -1,
+                    -1,
+                    -1,
+                    part.log.log_start_offset,
+                    0,
+                    0,
+                )
+        outcome = core.propose(payload)
+        if outcome.error_code != ErrorCode.NONE:
+            raise NotLeader(core.known_leader())
+        info: AppendInfo | None = group.log.last_append  # type: ignore[attr-defined]
+        assert info is not None
+        _record_producer(part, header, info)
+        return info
+
+    try:
+        info = await node.quorum.driver.call(group.group_id, propose)  # type: ignore[attr-defined]
+    except NotLeader:
+        result.error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return None
+    except KafkaStorageError as exc:
+        result.error_code = exc.error_code
+        result.error_message = str(exc)
+        return None
+    except OSError as exc:
+        result.error_code = ErrorCode.KAFKA_STORAGE_ERROR
+        result.error_message = f"append failed: {exc}"
+        return None
+    if info is None:
+        return None
+    if info.record_count:
+        node.metrics.produced(part.topic, info.last_offset - info.base_offset + 1, len(records))
+        result.base_offset = info.base_offset
+        result.log_append_time_ms = info.log_append_time
+        result.log_start_offset = info.log_start_offset
+    return info.last_offset  # type: ignore[no-any-return]
+
+
+async def _await_commits(
+    waiting: list[tuple[Partition, int, PartitionProduceResponse]], timeout_ms: int
+) -> bool:
+    """acks=all on replicated partitions: wait until each batch is below its
+    partition's high watermark (a majority of its voters holds it, fsynced);
+    NOT_LEADER_OR_FOLLOWER if leadership is lost first, REQUEST_TIMED_OUT
+    after the request's timeout. Whether any failed."""
+    failed = False
+    deadline = trio.current_time() + max(timeout_ms, 0) / 1000
+    for part, last, result in waiting:
+        while part.high_watermark <= last:
+            if not part.is_leader:
+                break
+            with trio.move_on_at(deadline):
+                await part.data_arrived.wait()
+            if trio.current_time() >= deadline:
+                break
+        if part.high_watermark > last:
+            continue
+        result.error_code = (
+            ErrorCode.NOT_LEADER_OR_FOLLOWER if not part.is_leader else ErrorCode.REQUEST_TIMED_OUT
+        )
+        result.base_offset = -1
+        failed = True
+    return failed
 
 
 def _append_checked(
@@ -264,6 +383,17 @@ def _append_checked(
         result.error_code = ErrorCode.KAFKA_STORAGE_ERROR
         result.error_message = f"append failed: {exc}"
         return None
+    _record_producer(part, header, info)
+    part.advance_high_watermark()
+    node.metrics.produced(part.topic, info.last_offset - info.base_offset + 1, len(records))
+    result.base_offset = info.base_offset
+    result.log_append_time_ms = info.log_append_time
+    result.log_start_offset = info.log_start_offset
+    return info.last_offset
+
+
+def _record_producer(part: Partition, header: BatchHeader, info: AppendInfo) -> None:
+    """An idempotent batch appended: its producer's sequences and offsets."""
     if header.producer_id >= 0:
         part.producers.update(
             header.producer_id,
@@ -273,12 +403,6 @@ def _append_checked(
             info.base_offset,
             info.last_offset,
         )
-    part.advance_high_watermark()
-    node.metrics.produced(part.topic, info.last_offset - info.base_offset + 1, len(records))
-    result.base_offset = info.base_offset
-    result.log_append_time_ms = info.log_append_time
-    result.log_start_offset = info.log_start_offset
-    return info.last_offset
 
 
 def timestamp_errors(

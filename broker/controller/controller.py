@@ -108,6 +108,8 @@ class Controller:
         self.default_partitions = default_partitions
         self.default_replication_factor = default_replication_factor
         self.new_uuid = new_uuid
+        # 1 unless the cluster replicates partitions (the node raises it).
+        self.max_replication_factor = MAX_REPLICATION_FACTOR
         # Where placement starts: the shell passes a random draw in [0, n).
         self.random_index = random_index
 
@@ -181,7 +183,7 @@ class Controller:
                     return TopicResult(
                         name, ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"Unknown broker ids {unknown}"
                     )
-                if len(replicas) > MAX_REPLICATION_FACTOR:
+                if len(replicas) > self.max_replication_factor:
                     return TopicResult(name, ErrorCode.INVALID_REPLICA_ASSIGNMENT, NOT_REPLICATED)
             partitions = len(assignment)
             rf = len(assignment[0])
@@ -212,7 +214,7 @@ class Controller:
                     ErrorCode.INVALID_REPLICATION_FACTOR,
                     f"Replication factor: {rf} larger than available brokers: {len(broker_ids)}.",
                 )
-            if rf > MAX_REPLICATION_FACTOR:
+            if rf > self.max_replication_factor:
                 return TopicResult(name, ErrorCode.INVALID_REPLICATION_FACTOR, NOT_REPLICATED)
             assignment = dict(enumerate(self.place(broker_ids, partitions, rf)))
         problem = topic_configs.validate(spec.configs)

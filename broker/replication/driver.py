@@ -95,6 +95,8 @@ class Group:
     flush_in_thread: bool = True
     changed: trio.Event = field(default_factory=trio.Event)
     """Set (and replaced) whenever the role, leader or high watermark moves."""
+    on_change: Callable[[], None] | None = None
+    """Called (in the driver task) whenever ``changed`` is set."""
     _seen: tuple[Any, ...] = ()
 
 
@@ -136,6 +138,14 @@ class _Inbound:
 class _Responses:
     source: int
     items: list[tuple[GroupId, Envelope]]
+
+
+@dataclass(slots=True)
+class _Call:
+    group: GroupId
+    fn: Callable[[RaftNode], Any]
+    result: list[Any]
+    done: trio.Event
 
 
 @dataclass(slots=True)
@@ -239,6 +249,23 @@ class RaftDriver:
             raise outcome
         return outcome  # type: ignore[no-any-return]
 
+    async def call(self, group_id: GroupId, fn: Callable[[RaftNode], Any]) -> Any:
+        """Run ``fn(core)`` in the driver task, between two steps (a data
+        partition's produce: its checks and its proposal with no step in
+        between); its result. Raises :class:`NotLeader` for an unknown group."""
+        item = _Call(group_id, fn, [], trio.Event())
+        self._send.send_nowait(item)
+        await item.done.wait()
+        outcome = item.result[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def remove_group(self, group_id: GroupId) -> None:
+        """Forget a group (its topic was deleted); late messages for it are dropped."""
+        self.groups.pop(group_id, None)
+        self._parked = [p for p in self._parked if p.group.group_id != group_id]
+
     # ------------------------------------------------------------ the task
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -284,6 +311,11 @@ class RaftDriver:
             ):
                 group = self.groups.get(group_id)
                 if group is None:
+                    # Not (or no longer) here: the request does not wait for
+                    # it (its sender's core times out and resends).
+                    item.exchange.expected -= 1
+                    if len(item.exchange.answers) >= item.exchange.expected:
+                        item.exchange.done.set()
                     continue
                 env = Envelope(item.source, self.node_id, correlation_id, message)
                 self._pending[(item.source, correlation_id)] = (group, item.exchange, env)
@@ -293,6 +325,15 @@ class RaftDriver:
                 group = self.groups.get(group_id)
                 if group is not None and env.destination == self.node_id:
                     group.node.step(env)
+        elif isinstance(item, _Call):
+            group = self.groups.get(item.group)
+            try:
+                if group is None:
+                    raise NotLeader(None)
+                item.result.append(item.fn(group.node))
+            except Exception as exc:  # handed to the caller
+                item.result.append(exc)
+            item.done.set()
         elif isinstance(item, _Propose):
             group = self.groups.get(item.group)
             if group is None:
@@ -426,7 +467,9 @@ class RaftDriver:
                 key = (parked.request.source, parked.request.correlation_id)
                 self._pending[key] = (group, parked.exchange, parked.request)
                 node.step(parked.request)
-            elif moved or now >= parked.deadline:
+            elif moved or now >= parked.deadline or parked.exchange.answers:
+                # (Another group of the same request has its answer: the
+                # request goes back now, as a Kafka fetch with data does.)
                 self._answer(group, parked.held, parked.exchange)
             else:
                 keep.append(parked)
@@ -440,3 +483,5 @@ class RaftDriver:
                 group._seen = seen
                 group.changed.set()
                 group.changed = trio.Event()
+                if group.on_change is not None:
+                    group.on_change()

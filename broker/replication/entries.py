@@ -65,3 +65,20 @@ def parse_entries(blob: BytesLike, from_offset: int = 0) -> list[LogEntry]:
             raise ValueError(f"record at {record.offset} is not alone in its batch")
         out.append(LogEntry(record.offset, epoch, record.value or b"", control))
     return out
+
+
+def parse_data_entries(blob: BytesLike) -> list[LogEntry]:
+    """The entries of a data partition's fetched batches: one entry per data
+    batch (its bytes, at its base offset), control batches as above
+    (broker/replication/batch_log.py)."""
+    from broker.storage.batch import split_batches
+
+    view = memoryview(blob)
+    out: list[LogEntry] = []
+    for position, header in split_batches(view):
+        batch = view[position : position + header.size_in_bytes]
+        if header.is_control:
+            out.extend(parse_entries(batch))
+        else:
+            out.append(LogEntry(header.base_offset, header.partition_leader_epoch, bytes(batch)))
+    return out

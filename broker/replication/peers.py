@@ -14,6 +14,11 @@ own framing, as a client would. Two kinds of connection per peer:
   pipelined; the server answers them in order, so the reader matches
   responses to requests by correlation id and hands their per-group messages
   back to the driver with the core's correlation ids.
+* Data partitions' Raft traffic (``GroupId.data``) goes over a second
+  :class:`RaftLink` per peer, opened at the first such message: a peer
+  answers one connection's requests in order, so a data fetch it parks for
+  its long poll would otherwise hold the metadata log's answers back past
+  the follower's request timeout.
 * :meth:`Peers.call` sends one request and awaits its response on a
   connection of its own (a forwarded CreateTopics must not wait behind a
   Fetch the leader holds for its long poll), within a timeout.
@@ -182,9 +187,11 @@ class RaftLink:
     def _frames(
         self, items: list[tuple[GroupId, Envelope]], inflight: dict[int, _InFlight]
     ) -> list[bytes]:
-        by_kind: dict[int, list[list[tuple[GroupId, Envelope]]]] = {}
+        # Data partitions' messages never share a request with the metadata
+        # log's: a slow data group must not hold the quorum's fetch back.
+        by_kind: dict[tuple[int, bool], list[list[tuple[GroupId, Envelope]]]] = {}
         for group, env in items:
-            requests = by_kind.setdefault(wire.api_key_of(env.message), [])
+            requests = by_kind.setdefault((wire.api_key_of(env.message), group.data), [])
             for request in requests:
                 if all(g != group for g, _ in request):
                     request.append((group, env))
@@ -192,7 +199,7 @@ class RaftLink:
             else:
                 requests.append([(group, env)])
         frames = []
-        for api_key, requests in by_kind.items():
+        for (api_key, _data), requests in by_kind.items():
             version = wire.VERSIONS[api_key]
             for request in requests:
                 body = wire.encode_request(
@@ -247,15 +254,42 @@ class Peers:
         self.index = wire.group_index(groups)
         self.deliver: Deliver = lambda _source, _items: None
         self.links: dict[int, RaftLink] = {}
+        # Data partitions' Raft traffic has a connection of its own per peer: a
+        # peer answers a connection's requests in order, so a data fetch it
+        # parks for its long poll must not delay the metadata log's answers
+        # past the follower's request timeout (head-of-line blocking).
+        self.data_links: dict[int, RaftLink] = {}
+        self._nursery: trio.Nursery | None = None
         self._call_ids = itertools.count(1 << 20)
 
     def send(self, destination: int, items: Sequence[tuple[GroupId, Envelope]]) -> None:
+        meta = [item for item in items if not item[0].data]
+        data = [item for item in items if item[0].data]
         link = self.links.get(destination)
-        if link is not None:
-            link.enqueue(list(items))
+        if link is not None and meta:
+            link.enqueue(meta)
+        if data:
+            data_link = self.data_links.get(destination)
+            if data_link is None and self._nursery is not None and destination in self.addresses:
+                # Opened at the first data message (a cluster without
+                # replicated partitions never opens it).
+                data_link = RaftLink(
+                    self.node_id,
+                    destination,
+                    self.addresses[destination],
+                    self.cluster_id,
+                    self._deliver,
+                    self.connect,
+                    self.index,
+                )
+                self.data_links[destination] = data_link
+                self._nursery.start_soon(data_link.run)
+            if data_link is not None:
+                data_link.enqueue(data)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             for peer_id, address in sorted(self.addresses.items()):
                 link = RaftLink(
                     self.node_id,

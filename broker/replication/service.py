@@ -66,3 +66,22 @@ def is_raft_fetch(body: Any) -> bool:
         t.topic_id == wire.METADATA_TOPIC_ID or t.topic == wire.METADATA_GROUP.topic
         for t in body.topics
     )
+
+
+def is_replica_fetch(node: Any, body: Any) -> bool:
+    """A follower's Fetch of replicated data partitions (replica id set, every
+    topic a data group of this node's driver): served by the Raft groups."""
+    replica_id = body.replica_state.replica_id
+    if replica_id < 0:
+        replica_id = body.replica_id
+    if replica_id < 0 or not body.topics:
+        return False
+    peers = getattr(node.quorum, "peers", None)
+    if peers is None:
+        return False
+    index = peers.index
+    for t in body.topics:
+        group = index.get(t.topic_id if t.topic_id.int else t.topic)
+        if group is None or not group.data:
+            return False
+    return True

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.raft import messages as rm
-from broker.replication.entries import entries_blob, parse_entries
+from broker.replication.entries import entries_blob, parse_data_entries, parse_entries
 from broker.wire.codec import records_size
 from broker.wire.generated import (
     begin_quorum_epoch_request as bqe_req,
@@ -86,6 +86,9 @@ class GroupId:
     topic: str
     topic_id: uuid.UUID
     partition: int
+    data: bool = False
+    """A data partition: its Fetch records are the stored batches as they
+    are (broker/replication/batch_log.py), not one entry per batch."""
 
 
 METADATA_GROUP = GroupId("__cluster_metadata", METADATA_TOPIC_ID, 0)
@@ -117,6 +120,10 @@ def _topics(items: Sequence[Tagged]) -> dict[tuple[str, uuid.UUID], list[tuple[i
     for group, message in items:
         topics.setdefault((group.topic, group.topic_id), []).append((group.partition, message))
     return topics
+
+
+def _data_topics(items: Sequence[Tagged]) -> set[tuple[str, uuid.UUID]]:
+    return {(g.topic, g.topic_id) for g, _m in items if g.data}
 
 
 def encode_request(
@@ -246,7 +253,7 @@ def _group(groups: dict[Any, GroupId], topic: Any, partition: int) -> GroupId:
     base = groups.get(topic)
     if base is None:
         raise WireError(f"unknown raft topic {topic}")
-    return GroupId(base.topic, base.topic_id, partition)
+    return GroupId(base.topic, base.topic_id, partition, base.data)
 
 
 def decode_request(
@@ -373,12 +380,15 @@ def encode_response(api_key: int, items: Sequence[Tagged], timestamp: int = 0) -
             ]
         )
     if api_key == FETCH:
+        data = _data_topics(items)
         return f_resp.FetchResponse(
             responses=[
                 f_resp.FetchableTopicResponse(
                     topic=name,
                     topic_id=tid,
-                    partitions=[_fetch_partition(p, m, timestamp) for p, m in parts],
+                    partitions=[
+                        _fetch_partition(p, m, timestamp, (name, tid) in data) for p, m in parts
+                    ],
                 )
                 for (name, tid), parts in topics.items()
             ]
@@ -411,7 +421,9 @@ def encode_response(api_key: int, items: Sequence[Tagged], timestamp: int = 0) -
     raise WireError(f"api key {api_key} is not a Raft RPC")
 
 
-def _fetch_partition(partition: int, m: rm.FetchResponse, timestamp: int) -> f_resp.PartitionData:
+def _fetch_partition(
+    partition: int, m: rm.FetchResponse, timestamp: int, data: bool = False
+) -> f_resp.PartitionData:
     diverging = f_resp.EpochEndOffset()
     if m.diverging_epoch is not None:
         diverging = f_resp.EpochEndOffset(m.diverging_epoch.epoch, m.diverging_epoch.end_offset)
@@ -428,7 +440,16 @@ def _fetch_partition(partition: int, m: rm.FetchResponse, timestamp: int) -> f_r
             m.current_leader.leader_id, m.current_leader.leader_epoch
         ),
         snapshot_id=snapshot,
-        records=entries_blob(m.records, timestamp) if m.records else b"",
+        records=_records_blob(m.records, timestamp, data) if m.records else b"",
+    )
+
+
+def _records_blob(entries: Sequence[rm.LogEntry], timestamp: int, data: bool) -> bytes:
+    if not data:
+        return entries_blob(entries, timestamp)
+    # A data partition: its data entries are stored batches, sent as they are.
+    return b"".join(
+        e.payload if e.control is None else entries_blob([e], timestamp) for e in entries
     )
 
 
@@ -473,7 +494,8 @@ def decode_response(api_key: int, body: Any, groups: dict[Any, GroupId]) -> list
         for t in body.responses:
             key = t.topic_id if t.topic_id.int else t.topic
             for p in t.partitions:
-                out.append((_group(groups, key, p.partition_index), _fetch_message(p)))
+                group = _group(groups, key, p.partition_index)
+                out.append((group, _fetch_message(p, group.data)))
         return out
     if api_key == FETCH_SNAPSHOT:
         for t in body.topics:
@@ -502,7 +524,7 @@ def _join(records: Any) -> bytes:
     return b"".join(bytes(part) for part in records)
 
 
-def _fetch_message(p: f_resp.PartitionData) -> rm.FetchResponse:
+def _fetch_message(p: f_resp.PartitionData, data: bool = False) -> rm.FetchResponse:
     diverging = None
     if p.diverging_epoch.epoch >= 0 and p.diverging_epoch.end_offset >= 0:
         diverging = rm.EpochEndOffset(p.diverging_epoch.epoch, p.diverging_epoch.end_offset)
@@ -511,7 +533,8 @@ def _fetch_message(p: f_resp.PartitionData) -> rm.FetchResponse:
         snapshot = rm.SnapshotId(p.snapshot_id.end_offset, p.snapshot_id.epoch)
     records: tuple[rm.LogEntry, ...] = ()
     if records_size(p.records) > 0:
-        records = tuple(parse_entries(_join(p.records)))
+        blob = _join(p.records)
+        records = tuple(parse_data_entries(blob) if data else parse_entries(blob))
     return rm.FetchResponse(
         error_code=p.error_code,
         high_watermark=p.high_watermark,

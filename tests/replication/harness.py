@@ -85,6 +85,10 @@ class Network:
         self.streams: dict[frozenset[int], list[trio.abc.Stream]] = {}
         self.rng = random.Random(seed)
         self.nursery: trio.Nursery | None = None
+        self.groups = [METADATA_GROUP]
+        """The groups the nodes serve Raft requests for."""
+        self.requests: dict[int, int] = {}
+        """Wire requests served, per node."""
 
     # -------------------------------------------------------- lifecycle
 
@@ -211,10 +215,11 @@ class Network:
                 if driver is None:
                     return
                 request = decode_request(frame)
+                self.requests[target] = self.requests.get(target, 0) + 1
                 body = await service.serve(
                     driver,
                     CLUSTER,
-                    wire.group_index([METADATA_GROUP]),
+                    wire.group_index(self.groups),
                     request.header.api_key,
                     request.body,
                     now_ms(),

@@ -116,6 +116,8 @@ EXPECTED: dict[str, tuple[str, int | None, str, str]] = {
     "ConsumerGroupHeartbeatResponse": ("response", 68, "0-1", "0+"),
     "ConsumerGroupDescribeRequest": ("request", 69, "0-1", "0+"),
     "ConsumerGroupDescribeResponse": ("response", 69, "0-1", "0+"),
+    "AlterPartitionRequest": ("request", 56, "2-3", "0+"),
+    "AlterPartitionResponse": ("response", 56, "2-3", "0+"),
     "AddRaftVoterRequest": ("request", 80, "0", "0+"),
     "AddRaftVoterResponse": ("response", 80, "0", "0+"),
     "RemoveRaftVoterRequest": ("request", 81, "0", "0+"),

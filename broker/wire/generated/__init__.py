@@ -18,6 +18,8 @@ from broker.wire.generated import alter_configs_request
 from broker.wire.generated import alter_configs_response
 from broker.wire.generated import alter_partition_reassignments_request
 from broker.wire.generated import alter_partition_reassignments_response
+from broker.wire.generated import alter_partition_request
+from broker.wire.generated import alter_partition_response
 from broker.wire.generated import alter_replica_log_dirs_request
 from broker.wire.generated import alter_replica_log_dirs_response
 from broker.wire.generated import alter_user_scram_credentials_request
@@ -169,6 +171,7 @@ REQUESTS: dict[int, ModuleType] = {
     49: alter_client_quotas_request,
     33: alter_configs_request,
     45: alter_partition_reassignments_request,
+    56: alter_partition_request,
     34: alter_replica_log_dirs_request,
     51: alter_user_scram_credentials_request,
     18: api_versions_request,
@@ -234,6 +237,7 @@ RESPONSES: dict[int, ModuleType] = {
     49: alter_client_quotas_response,
     33: alter_configs_response,
     45: alter_partition_reassignments_response,
+    56: alter_partition_response,
     34: alter_replica_log_dirs_response,
     51: alter_user_scram_credentials_response,
     18: api_versions_response,
@@ -305,6 +309,8 @@ BY_NAME: dict[str, ModuleType] = {
     "AlterConfigsResponse": alter_configs_response,
     "AlterPartitionReassignmentsRequest": alter_partition_reassignments_request,
     "AlterPartitionReassignmentsResponse": alter_partition_reassignments_response,
+    "AlterPartitionRequest": alter_partition_request,
+    "AlterPartitionResponse": alter_partition_response,
     "AlterReplicaLogDirsRequest": alter_replica_log_dirs_request,
     "AlterReplicaLogDirsResponse": alter_replica_log_dirs_response,
     "AlterUserScramCredentialsRequest": alter_user_scram_credentials_request,
