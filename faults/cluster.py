@@ -69,6 +69,7 @@ class FaultCluster(BrokerCluster):
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         # BrokerCluster.__init__ is not called: each node has voters of its own.
         self.nodes: dict[int, BrokerProcess] = {}  # FaultNodes
+        self.observers: dict[int, BrokerProcess] = {}  # none: every node votes
         for i, port in ports.items():
             voters = []
             for j, target in sorted(ports.items()):
