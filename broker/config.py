@@ -121,7 +121,12 @@ _KEYS = [
     Key("log.cleanup.policy", _choice("delete"), "delete", doc="compact is not supported yet."),
     Key("message.max.bytes", _int, str(1024 * 1024 + 12), 0),
     Key("min.insync.replicas", _int, "1", 1),
-    Key("unclean.leader.election.enable", _bool, "false"),
+    Key(
+        "unclean.leader.election.enable",
+        _choice("false"),
+        "false",
+        doc="unclean leader election is not implemented; only false is accepted.",
+    ),
     Key(
         "compression.type",
         _choice("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"),

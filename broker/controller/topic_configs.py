@@ -114,6 +114,15 @@ def _false_only(value: str) -> str | None:
     return None if value.strip().lower() == "false" else "tiered storage is not supported"
 
 
+def _unclean_false_only(value: str) -> str | None:
+    problem = _boolean(value)
+    if problem:
+        return problem
+    if value.strip().lower() == "false":
+        return None
+    return "unclean leader election is not implemented; only false is accepted"
+
+
 def _cleanup_policy(value: str) -> str | None:
     # An empty list is valid, as in Kafka: no cleanup at all, so the log keeps
     # everything (retention.ms and retention.bytes do not apply; see
@@ -271,9 +280,10 @@ _CONFIGS = [
         (("log.flush.interval.messages", 1),),
     ),
     TopicConfig(
-        "unclean.leader.election.enable", BOOLEAN, "false", _boolean,
-        "Let a replica that is not in sync become leader when none in sync is left "
-        "(stored; takes effect once partitions are replicated).",
+        "unclean.leader.election.enable", BOOLEAN, "false", _unclean_false_only,
+        "Only false: a partition that lost a majority of its replicas stays "
+        "unavailable until they return (unclean election is not implemented, "
+        "so true is refused).",
         (("unclean.leader.election.enable", 1),),
     ),
     TopicConfig(

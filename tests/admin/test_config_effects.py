@@ -326,11 +326,15 @@ async def test_broker_log_defaults_apply_to_topics(tmp_path: Path) -> None:
     assert partition(node, "t").log.config.retention_bytes == 8192
 
 
-async def test_unclean_leader_election_enable_is_stored_and_checked(node: Node) -> None:
-    # One node has no out-of-sync replica to elect; the setting is validated and kept
-    # for the replicated partitions (docs/configuration.md).
+async def test_unclean_leader_election_enable_true_is_refused(node: Node) -> None:
+    # Unclean election is not implemented: true would be a promise the broker does
+    # not keep, so it is refused by name; false is stored.
     assert (await create(node, "t", {"unclean.leader.election.enable": "maybe"})).error_code == (
         ErrorCode.INVALID_CONFIG
     )
-    assert (await create(node, "t", {"unclean.leader.election.enable": "true"})).error_code == 0
-    assert node.image.topics["t"].configs == {"unclean.leader.election.enable": "true"}
+    refused = await create(node, "t", {"unclean.leader.election.enable": "true"})
+    assert refused.error_code == ErrorCode.INVALID_CONFIG
+    assert "unclean leader election is not implemented" in (refused.error_message or "")
+    assert "t" not in node.image.topics
+    assert (await create(node, "t", {"unclean.leader.election.enable": "false"})).error_code == 0
+    assert node.image.topics["t"].configs == {"unclean.leader.election.enable": "false"}

@@ -178,6 +178,7 @@ def test_enumerated_settings_are_checked() -> None:
         "compression.type=brotli",
         "log.message.timestamp.type=Now",
         "log.cleanup.policy=compact",
+        "unclean.leader.election.enable=true",
     ):
         with pytest.raises(ConfigError, match=bad.split("=")[0].replace(".", r"\.")):
             load_config(None, [bad], environ={})
