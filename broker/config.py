@@ -42,6 +42,13 @@ def _bool(text: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def _false_only(text: str) -> bool:
+    # A boolean whose true is not implemented: refused by name, not ignored.
+    if _bool(text):
+        raise ValueError("true is not implemented; only false is accepted")
+    return False
+
+
 def _int(text: str) -> int:
     return int(text.strip())
 
@@ -123,7 +130,7 @@ _KEYS = [
     Key("min.insync.replicas", _int, "1", 1),
     Key(
         "unclean.leader.election.enable",
-        _choice("false"),
+        _false_only,
         "false",
         doc="unclean leader election is not implemented; only false is accepted.",
     ),

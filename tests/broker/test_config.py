@@ -199,3 +199,10 @@ def test_group_settings_reach_the_coordinator_config() -> None:
         10,
         120_000,
     )
+
+
+def test_unclean_leader_election_false_is_case_insensitive_and_true_refused() -> None:
+    # Kafka's booleans ignore case: FALSE must start, true must fail by name.
+    assert load_config(None, ["unclean.leader.election.enable=FALSE"], environ={}) is not None
+    with pytest.raises(ConfigError, match=r"unclean\.leader\.election\.enable"):
+        load_config(None, ["unclean.leader.election.enable=True"], environ={})
